@@ -1,0 +1,42 @@
+"""What every CLI of certlife shares: exit codes and turning errors into one line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code attached."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def fail(prog: str, message: str, exit_code: int = EXIT_USAGE) -> NoReturn:
+    """Print ``prog: error: message`` on stderr and exit."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(exit_code)
+
+
+def run_guarded(prog: str, func: Callable[[], int]) -> int:
+    """Run a command; user mistakes and known failures become one line, never a traceback."""
+    from services.stack.errors import StackError
+
+    try:
+        return func()
+    except CliError as exc:
+        fail(prog, str(exc), exc.exit_code)
+    except StackError as exc:
+        fail(prog, str(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK

@@ -1,0 +1,37 @@
+"""``certctl``: the operators' command line.
+
+Command groups live in their own modules and are imported only when needed,
+so ``certctl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from services.cli.base import run_guarded
+
+#: Modules that each add one command group with a ``register(subparsers)`` function.
+COMMAND_MODULES = (
+    "services.cli.stack_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``certctl`` argument parser."""
+    parser = argparse.ArgumentParser(prog="certctl", description="Operate certlife.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point."""
+    args = build_parser().parse_args(argv)
+    return run_guarded("certctl", lambda: args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

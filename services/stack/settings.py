@@ -1,0 +1,68 @@
+"""Where the local stack lives and which ports it uses.
+
+Every value can be overridden from the environment; nothing is read at import
+time. The defaults match compose.yaml (a unit test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+KAFKA_VERSION = "4.1.1"
+POSTGRES_DEFAULT_VERSION = "15"
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Ports, credentials and folders of the native local stack."""
+
+    home: Path
+    kafka_port: int = 9092
+    controller_port: int = 9093
+    postgres_port: int = 5432
+    postgres_db: str = "certlife"
+    postgres_user: str = "certlife"
+    postgres_password: str = "certlife"
+    kafka_heap: str = "768m"
+
+    @property
+    def kafka_libs(self) -> Path:
+        """Cached broker jars, shared by every checkout of the project."""
+        return self.home / f"kafka-{KAFKA_VERSION}" / "libs"
+
+    @property
+    def maven_repo(self) -> Path:
+        """Maven's local repository, kept outside the project tree."""
+        return self.home / "m2"
+
+    @property
+    def state(self) -> Path:
+        """Data, logs and pid files of the running stack."""
+        return self.home / "stack"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """The broker's bootstrap address."""
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def database_url(self) -> str:
+        """A libpq URL for the project's database and role."""
+        return (
+            f"postgresql://{self.postgres_user}:{self.postgres_password}"
+            f"@127.0.0.1:{self.postgres_port}/{self.postgres_db}"
+        )
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> StackSettings:
+        """Build settings from ``CERTLIFE_*`` environment variables."""
+        env = dict(os.environ if env is None else env)
+        home = Path(env.get("CERTLIFE_HOME") or Path.home() / ".cache" / "certlife")
+        return cls(
+            home=home,
+            kafka_port=int(env.get("CERTLIFE_KAFKA_PORT", "9092")),
+            controller_port=int(env.get("CERTLIFE_KAFKA_CONTROLLER_PORT", "9093")),
+            postgres_port=int(env.get("CERTLIFE_POSTGRES_PORT", "5432")),
+        )
