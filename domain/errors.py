@@ -63,9 +63,7 @@ class NotYetDue(InvalidTransition):
     def __init__(self, current: str, valid_until: str) -> None:
         super().__init__(current, "expired")
         self.valid_until = valid_until
-        self.args = (
-            f"cannot apply 'expired': certificate is {current} and valid until {valid_until}",
-        )
+        self.args = (f"cannot apply 'expired': certificate is {current} and valid until {valid_until}",)
 
 
 class BackdatingTooFar(CertificateError):

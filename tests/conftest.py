@@ -79,7 +79,9 @@ def pg_env(database_url: str, pg_schema: str) -> dict[str, str]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """In CI, refuse to deselect integration tests by marker expression."""
-    if os.environ.get("CI") and "integration" in (config.getoption("-m") or "") and "not" in (
-        config.getoption("-m") or ""
+    if (
+        os.environ.get("CI")
+        and "integration" in (config.getoption("-m") or "")
+        and "not" in (config.getoption("-m") or "")
     ):
         raise pytest.UsageError("CI runs every test: do not deselect integration tests")

@@ -59,6 +59,4 @@ def resolve(stack: ExitStack, on_native_start: Callable[[], None]) -> Infra:
     except native.StackError as exc:
         raise RuntimeError(f"local stack could not start: {exc}") from None
     on_native_start()
-    return Infra(
-        bootstrap or endpoints.kafka_bootstrap, database or endpoints.database_url, "native"
-    )
+    return Infra(bootstrap or endpoints.kafka_bootstrap, database or endpoints.database_url, "native")

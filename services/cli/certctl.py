@@ -13,9 +13,7 @@ import sys
 from services.cli.base import run_guarded
 
 #: Modules that each add one command group with a ``register(subparsers)`` function.
-COMMAND_MODULES = (
-    "services.cli.stack_cmd",
-)
+COMMAND_MODULES = ("services.cli.stack_cmd",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ import argparse
 import json
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``stack`` command group."""
     parser = sub.add_parser("stack", help="start, stop or inspect the local Kafka and PostgreSQL")
     parser.add_argument("action", choices=["up", "down", "status"])
@@ -21,8 +21,11 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "up":
         endpoints = stack.up()
         if args.json:
-            print(json.dumps({"kafkaBootstrap": endpoints.kafka_bootstrap,
-                              "databaseUrl": endpoints.database_url}))
+            print(
+                json.dumps(
+                    {"kafkaBootstrap": endpoints.kafka_bootstrap, "databaseUrl": endpoints.database_url}
+                )
+            )
         else:
             print(f"kafka:    {endpoints.kafka_bootstrap}")
             print(f"postgres: {endpoints.database_url}")

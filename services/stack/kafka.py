@@ -30,8 +30,14 @@ def ensure_jars(settings: StackSettings) -> Path:
     pom = resources.files("services.stack") / "kafka-pom.xml"
     with resources.as_file(pom) as pom_path:
         cmd = [
-            "mvn", "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
-            f"-DoutputDirectory={libs}", f"-Dmaven.repo.local={settings.maven_repo}",
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(pom_path),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={libs}",
+            f"-Dmaven.repo.local={settings.maven_repo}",
         ]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -48,32 +54,36 @@ def ensure_jars(settings: StackSettings) -> Path:
 
 def _properties(settings: StackSettings, data: Path) -> str:
     k, c = settings.kafka_port, settings.controller_port
-    return "\n".join([
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@127.0.0.1:{c}",
-        f"listeners=PLAINTEXT://127.0.0.1:{k},CONTROLLER://127.0.0.1:{c}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{k}",
-        "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "inter.broker.listener.name=PLAINTEXT",
-        f"log.dirs={data}",
-        "num.partitions=1",
-        "offsets.topic.replication.factor=1",
-        "offsets.topic.num.partitions=4",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "transaction.state.log.num.partitions=4",
-        "group.initial.rebalance.delay.ms=0",
-        "auto.create.topics.enable=true",
-        "",
-    ])
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{c}",
+            f"listeners=PLAINTEXT://127.0.0.1:{k},CONTROLLER://127.0.0.1:{c}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{k}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            f"log.dirs={data}",
+            "num.partitions=1",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=4",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "transaction.state.log.num.partitions=4",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=true",
+            "",
+        ]
+    )
 
 
 def _java() -> str:
     java = shutil.which("java")
     if java is None:
-        raise StackError("Java not found on PATH: install a JDK 17 (apt-get install -y openjdk-17-jre-headless)")
+        raise StackError(
+            "Java not found on PATH: install a JDK 17 (apt-get install -y openjdk-17-jre-headless)"
+        )
     return java
 
 
@@ -110,19 +120,31 @@ def start(settings: StackSettings) -> bool:
     if not (data / "meta.properties").exists():
         cluster_id = uuid.uuid4().hex[:22]
         fmt = subprocess.run(
-            [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(props)],
-            capture_output=True, text=True, check=False,
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if fmt.returncode != 0:
             raise StackError(f"formatting the Kafka storage failed: {fmt.stderr.strip()[-300:]}")
     log4j = resources.files("services.stack") / "log4j2.properties"
     with resources.as_file(log4j) as log4j_path, open(home / "stdout.log", "ab") as out:
         proc = subprocess.Popen(
-            [java, f"-Xmx{settings.kafka_heap}", "-Xms256m", "-XX:+UseG1GC",
-             f"-Dkafka.logs.dir={home}", f"-Dlog4j2.configurationFile={log4j_path}",
-             "-cp", classpath, "kafka.Kafka", str(props)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                java,
+                f"-Xmx{settings.kafka_heap}",
+                "-Xms256m",
+                "-XX:+UseG1GC",
+                f"-Dkafka.logs.dir={home}",
+                f"-Dlog4j2.configurationFile={log4j_path}",
+                "-cp",
+                classpath,
+                "kafka.Kafka",
+                str(props),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     pid_file.write_text(f"{proc.pid}\n")
@@ -134,7 +156,9 @@ def _wait_ready(settings: StackSettings, proc: subprocess.Popen[bytes], home: Pa
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise StackError(f"the Kafka broker exited at start (code {proc.returncode}); see {home}/stdout.log")
+            raise StackError(
+                f"the Kafka broker exited at start (code {proc.returncode}); see {home}/stdout.log"
+            )
         if port_open(settings.kafka_port) and _produce_probe(settings.kafka_bootstrap):
             return
         time.sleep(0.5)
@@ -164,9 +188,7 @@ def _produce_probe(bootstrap: str) -> bool:
 
 def running(settings: StackSettings) -> bool:
     """True when the broker this launcher started is up."""
-    return read_pid(settings.state / "kafka" / "kafka.pid") is not None and port_open(
-        settings.kafka_port
-    )
+    return read_pid(settings.state / "kafka" / "kafka.pid") is not None and port_open(settings.kafka_port)
 
 
 def status(settings: StackSettings) -> str:

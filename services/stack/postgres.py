@@ -70,8 +70,20 @@ def _ensure_binaries() -> str:
 
 def _as_postgres(port: int, sql: str) -> str:
     return _run(
-        ["runuser", "-u", "postgres", "--", "psql", "-p", str(port), "-XAtq",
-         "-v", "ON_ERROR_STOP=1", "-c", sql],
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-p",
+            str(port),
+            "-XAtq",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ],
         "run SQL as the postgres superuser",
     )
 
@@ -98,11 +110,15 @@ def start(settings: StackSettings) -> bool:
         return False
     version = _ensure_binaries()
     if os.geteuid() != 0:
-        raise StackError("starting PostgreSQL needs root (pg_ctlcluster): run as root or set CERTLIFE_DATABASE_URL")
+        raise StackError(
+            "starting PostgreSQL needs root (pg_ctlcluster): run as root or set CERTLIFE_DATABASE_URL"
+        )
     conf = Path(f"/etc/postgresql/{version}/{CLUSTER}")
     if not conf.exists():
-        _run(["pg_createcluster", version, CLUSTER, "-p", str(settings.postgres_port)],
-             "create the PostgreSQL cluster")
+        _run(
+            ["pg_createcluster", version, CLUSTER, "-p", str(settings.postgres_port)],
+            "create the PostgreSQL cluster",
+        )
         (conf / "conf.d").mkdir(exist_ok=True)
         (conf / "conf.d" / "certlife.conf").write_text(_TUNING)
     _run(["pg_ctlcluster", version, CLUSTER, "start"], "start PostgreSQL")
@@ -133,7 +149,8 @@ def stop(settings: StackSettings) -> bool:
     if not marker.exists():
         return False
     version, cluster = marker.read_text().split()
-    subprocess.run(["pg_ctlcluster", version, cluster, "stop", "-m", "fast"],
-                   capture_output=True, check=False)
+    subprocess.run(
+        ["pg_ctlcluster", version, cluster, "stop", "-m", "fast"], capture_output=True, check=False
+    )
     marker.unlink()
     return True

@@ -22,8 +22,11 @@ async def _create_topic(bootstrap: str, topic: str) -> None:
 
 async def _drain(bootstrap: str, topic: str, isolation: str) -> list[bytes]:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, isolation_level=isolation,
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        topic,
+        bootstrap_servers=bootstrap,
+        isolation_level=isolation,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     try:
@@ -40,9 +43,7 @@ async def test_transactional_producer_commit_and_abort(
 ) -> None:
     topic = unique_name("tx")
     await _create_topic(kafka_bootstrap, topic)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka_bootstrap, transactional_id=unique_name("txid")
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, transactional_id=unique_name("txid"))
     await producer.start()
     try:
         async with producer.transaction():
@@ -84,9 +85,7 @@ async def test_asyncpg_round_trip_in_fresh_schema(database_url: str, pg_schema: 
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute(f'CREATE TABLE "{pg_schema}".probe (id int primary key, note text)')
-        await conn.executemany(
-            f'INSERT INTO "{pg_schema}".probe VALUES ($1, $2)', [(1, "a"), (2, "b")]
-        )
+        await conn.executemany(f'INSERT INTO "{pg_schema}".probe VALUES ($1, $2)', [(1, "a"), (2, "b")])
         rows = await conn.fetch(f'SELECT id, note FROM "{pg_schema}".probe ORDER BY id')
         tables = await conn.fetchval(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1", pg_schema

@@ -21,8 +21,11 @@ def test_kafka_matches_launcher_defaults() -> None:
     assert kafka["image"] == f"apache/kafka:{KAFKA_VERSION}"
     assert f"127.0.0.1:{defaults.kafka_port}:{defaults.kafka_port}" in kafka["ports"]
     assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{defaults.kafka_bootstrap}"
-    for key in ("OFFSETS_TOPIC_REPLICATION_FACTOR", "TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
-                "TRANSACTION_STATE_LOG_MIN_ISR"):
+    for key in (
+        "OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "TRANSACTION_STATE_LOG_MIN_ISR",
+    ):
         assert env[f"KAFKA_{key}"] == "1"
     assert env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] == "0"
 
@@ -33,6 +36,8 @@ def test_postgres_matches_launcher_defaults() -> None:
     env = pg["environment"]
     assert f"127.0.0.1:{defaults.postgres_port}:5432" in pg["ports"]
     assert (env["POSTGRES_DB"], env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == (
-        defaults.postgres_db, defaults.postgres_user, defaults.postgres_password,
+        defaults.postgres_db,
+        defaults.postgres_user,
+        defaults.postgres_password,
     )
     assert defaults.database_url == "postgresql://certlife:certlife@127.0.0.1:5432/certlife"

@@ -16,7 +16,10 @@ pytestmark = pytest.mark.unit
 def _certctl(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "services.cli.certctl", *args],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
         cwd=Path(__file__).parents[2],
     )
 
