@@ -18,10 +18,13 @@ def infra() -> Iterator[Infra]:
     """The real broker and database for this test session."""
     started: list[bool] = []
     with ExitStack() as stack:
+        failure = ""
         try:
             found = resolve(stack, lambda: started.append(True))
         except RuntimeError as exc:
-            pytest.fail(str(exc), pytrace=False)
+            failure = str(exc)
+        if failure:
+            pytest.fail(failure, pytrace=False)
         yield found
     # The native stack is left running for the next run (it is cheap to reuse);
     # `certctl stack down` stops it. CI stops it explicitly.

@@ -114,7 +114,7 @@ def start(settings: StackSettings) -> bool:
             "starting PostgreSQL needs root (pg_ctlcluster): run as root or set CERTLIFE_DATABASE_URL"
         )
     conf = Path(f"/etc/postgresql/{version}/{CLUSTER}")
-    if not conf.exists():
+    if not (conf / "postgresql.conf").exists():
         _run(
             ["pg_createcluster", version, CLUSTER, "-p", str(settings.postgres_port)],
             "create the PostgreSQL cluster",
