@@ -13,7 +13,10 @@ import sys
 from services.cli.base import run_guarded
 
 #: Modules that each add one command group with a ``register(subparsers)`` function.
-COMMAND_MODULES = ("services.cli.stack_cmd",)
+COMMAND_MODULES = (
+    "services.cli.stack_cmd",
+    "services.cli.serve_cmd",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,274 @@
+"""Wire format of lifecycle commands and their outcomes (v1).
+
+A command is one JSON object discriminated by ``type`` (``issue``, ``suspend``,
+``reinstate``, ``renew``, ``amend``, ``revoke``, ``withdraw``, ``expire-due``)
+with camelCase members; every command has a ``commandId`` that makes it
+idempotent. Times are RFC 3339 with an offset (``Z`` recommended); the domain
+keeps them at second precision. The JSON Schemas in ``contracts/schemas`` are
+generated from these models by ``services/gen_schemas.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic.alias_generators import to_camel
+
+from contracts.errors import ContractError
+
+#: Largest accepted command, in bytes.
+MAX_COMMAND_BYTES = 64 * 1024
+#: Up to this size an oversized command is still parsed to find its commandId.
+_MAX_PEEK_BYTES = 16 * MAX_COMMAND_BYTES
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+TextList = Annotated[list[Text], Field(min_length=1, max_length=1000)]
+
+
+class CommandError(ContractError):
+    """A command that cannot be parsed; ``command_id`` is set when it was readable."""
+
+    code = "command-invalid"
+
+    def __init__(self, message: str, *, code: str, command_id: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.command_id = command_id
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class TestReport(_Wire):
+    """A test report reference (laboratory and report number), internal."""
+
+    __test__ = False  # not a pytest test class despite the name
+
+    lab: Text
+    report_number: Name
+
+
+class _Command(_Wire):
+    command_id: Name
+
+
+class _CertificateCommand(_Command):
+    issuer: Name
+    number: Name
+    effective_at: AwareDatetime | None = None
+
+
+class IssueCertificate(_CertificateCommand):
+    """Issue a new certificate."""
+
+    type: Literal["issue"] = "issue"
+    scheme: Name
+    holder: Text
+    manufacturer: Text
+    factories: TextList
+    product: Text
+    models: TextList
+    standards: TextList
+    scope: Text
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime
+    test_reports: Annotated[list[TestReport], Field(max_length=1000)] = []
+
+
+class SuspendCertificate(_CertificateCommand):
+    """Suspend a valid certificate."""
+
+    type: Literal["suspend"] = "suspend"
+    reason: Text
+    review_date: date | None = None
+
+
+class ReinstateCertificate(_CertificateCommand):
+    """Lift a suspension."""
+
+    type: Literal["reinstate"] = "reinstate"
+    reason: Text | None = None
+
+
+class RenewCertificate(_CertificateCommand):
+    """Give a certificate a new validity period."""
+
+    type: Literal["renew"] = "renew"
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime
+    reason: Text | None = None
+
+
+class AmendCertificate(_CertificateCommand):
+    """Change scope, models, factories, standards and/or test reports."""
+
+    type: Literal["amend"] = "amend"
+    scope: Text | None = None
+    models: TextList | None = None
+    factories: TextList | None = None
+    standards: TextList | None = None
+    test_reports: Annotated[list[TestReport], Field(max_length=1000)] | None = None
+    reason: Text | None = None
+
+
+class RevokeCertificate(_CertificateCommand):
+    """Revoke a certificate (final)."""
+
+    type: Literal["revoke"] = "revoke"
+    reason: Text
+
+
+class WithdrawCertificate(_CertificateCommand):
+    """Withdraw a certificate (final)."""
+
+    type: Literal["withdraw"] = "withdraw"
+    reason: Text | None = None
+
+
+class ExpireDue(_Command):
+    """Expire up to ``limit`` certificates whose validity has ended."""
+
+    type: Literal["expire-due"] = "expire-due"
+    limit: Annotated[int, Field(ge=1, le=10_000)] = 500
+
+
+Command = Annotated[
+    IssueCertificate
+    | SuspendCertificate
+    | ReinstateCertificate
+    | RenewCertificate
+    | AmendCertificate
+    | RevokeCertificate
+    | WithdrawCertificate
+    | ExpireDue,
+    Field(discriminator="type"),
+]
+
+#: Wire ``type`` values.
+COMMAND_TYPES = (
+    "issue",
+    "suspend",
+    "reinstate",
+    "renew",
+    "amend",
+    "revoke",
+    "withdraw",
+    "expire-due",
+)
+
+
+class Accepted(_Wire):
+    """The command was applied; ``event`` names the resulting lifecycle event.
+
+    For ``expire-due``: ``certificateId``/``number``/``version`` are null and
+    ``expired`` lists the numbers of the certificates expired.
+    """
+
+    v: Literal[1] = 1
+    command_id: Name
+    status: Literal["accepted"] = "accepted"
+    certificate_id: str | None
+    number: str | None
+    version: int | None
+    event: str
+    expired: list[str] | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """Return the JSON object (``expired`` only for ``expire-due``)."""
+        data = self.model_dump(mode="json", by_alias=True)
+        if data["expired"] is None:
+            del data["expired"]
+        return data
+
+
+class Rejected(_Wire):
+    """The command was refused; ``code`` is a stable error code."""
+
+    v: Literal[1] = 1
+    command_id: Name
+    status: Literal["rejected"] = "rejected"
+    code: str
+    message: str
+
+    def to_wire(self) -> dict[str, Any]:
+        """Return the JSON object."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+Outcome = Annotated[Accepted | Rejected, Field(discriminator="status")]
+
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+OUTCOME_ADAPTER: TypeAdapter[Accepted | Rejected] = TypeAdapter(Outcome)
+
+
+def outcome_from_wire(data: dict[str, Any]) -> Accepted | Rejected:
+    """Parse an outcome object (e.g. one stored in a receipt)."""
+    return OUTCOME_ADAPTER.validate_python(data)
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate member name")
+    return dict(pairs)
+
+
+def _peek_command_id(obj: Any) -> str | None:
+    if isinstance(obj, dict):
+        cid = obj.get("commandId")
+        if isinstance(cid, str) and 1 <= len(cid) <= 128:
+            return cid
+    return None
+
+
+def parse_command(raw: bytes) -> Command:
+    """Parse and validate one command, or raise ``CommandError``.
+
+    Codes: ``oversized`` (more than 64 KiB), ``malformed-json`` (not UTF-8 JSON,
+    or a duplicate member), ``unknown-type``, ``schema-invalid``. The error's
+    ``command_id`` is set whenever a valid commandId could be read.
+    """
+    if len(raw) > _MAX_PEEK_BYTES:
+        raise CommandError(f"command is {len(raw)} bytes (max {MAX_COMMAND_BYTES})", code="oversized")
+    try:
+        obj = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+    except (UnicodeDecodeError, ValueError) as e:
+        if len(raw) > MAX_COMMAND_BYTES:
+            raise CommandError(
+                f"command is {len(raw)} bytes (max {MAX_COMMAND_BYTES})", code="oversized"
+            ) from None
+        raise CommandError(f"malformed JSON: {e}", code="malformed-json") from None
+    command_id = _peek_command_id(obj)
+    if len(raw) > MAX_COMMAND_BYTES:
+        raise CommandError(
+            f"command is {len(raw)} bytes (max {MAX_COMMAND_BYTES})",
+            code="oversized",
+            command_id=command_id,
+        )
+    if not isinstance(obj, dict):
+        raise CommandError("a command must be a JSON object", code="schema-invalid")
+    if obj.get("type") not in COMMAND_TYPES:
+        raise CommandError(
+            f"unknown command type {obj.get('type')!r}", code="unknown-type", command_id=command_id
+        )
+    try:
+        return COMMAND_ADAPTER.validate_python(obj, by_alias=True, by_name=False)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or '(root)'}: {err['msg']}" for err in e.errors()[:10]
+        )
+        raise CommandError(
+            f"invalid {obj['type']} command: {problems}", code="schema-invalid", command_id=command_id
+        ) from None
