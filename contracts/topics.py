@@ -14,3 +14,5 @@ LOG = "certlife.log.v1"
 CHECKPOINTS = "certlife.checkpoints.v1"
 #: Internal domain events keyed by certificate.
 EVENTS = "certlife.events.v1"
+#: The relay's own committed position (internal; one message per transaction).
+RELAY_STATE = "certlife.relay-state.v1"

@@ -6,15 +6,37 @@ given, so tests call the same functions with their own settings.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from faststream import FastStream
 
 from services.application import CertificateApplication
 from services.config import Settings
+from services.stack.settings import StackSettings
+
+if TYPE_CHECKING:
+    from services.keystore import KeyStore
+    from services.relay.relay import Relay
 
 
 def build_application(settings: Settings) -> CertificateApplication:
-    """The event-sourced certificate application on PostgreSQL."""
-    return CertificateApplication(env=settings.eventsourcing_env())
+    """The event-sourced certificate application on PostgreSQL.
+
+    Several processes create the tables at start; PostgreSQL can reject the
+    loser of a concurrent CREATE, so creation is retried.
+    """
+    from eventsourcing.persistence import IntegrityError
+
+    for attempt in range(5):
+        try:
+            return CertificateApplication(env=settings.eventsourcing_env())
+        except IntegrityError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def build_command_service(settings: Settings) -> FastStream:
@@ -23,3 +45,26 @@ def build_command_service(settings: Settings) -> FastStream:
 
     stream, _ = build(settings, build_application(settings))
     return stream
+
+
+def build_keystore(settings: Settings, *, need_passphrase: bool = True) -> KeyStore:
+    """The record and note keys (encrypted PKCS#8 in CERTLIFE_KEYS_DIR)."""
+    from services.keystore import KeyStore, passphrase_from_env
+
+    directory = Path(settings.extra.get("CERTLIFE_KEYS_DIR") or StackSettings.from_env().home / "keys")
+    passphrase = passphrase_from_env(settings.extra) if need_passphrase else None
+    return KeyStore(directory, passphrase)
+
+
+def build_relay(settings: Settings) -> Relay:
+    """The relay (notification log -> signed records -> Kafka)."""
+    from services.relay.relay import Relay, RelayOptions
+
+    extra = settings.extra
+    options = RelayOptions(
+        batch_size=int(extra.get("CERTLIFE_RELAY_BATCH", "1000")),
+        checkpoint_every=int(extra.get("CERTLIFE_CHECKPOINT_EVERY", "1000")),
+        checkpoint_interval=float(extra.get("CERTLIFE_CHECKPOINT_INTERVAL", "5")),
+        poll_interval=float(extra.get("CERTLIFE_POLL_INTERVAL", "1")),
+    )
+    return Relay(settings, build_application(settings), build_keystore(settings), options)

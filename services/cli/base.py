@@ -27,13 +27,14 @@ def fail(prog: str, message: str, exit_code: int = EXIT_USAGE) -> NoReturn:
 
 def run_guarded(prog: str, func: Callable[[], int]) -> int:
     """Run a command; user mistakes and known failures become one line, never a traceback."""
+    from services.keystore import KeyStoreError
     from services.stack.errors import StackError
 
     try:
         return func()
     except CliError as exc:
         fail(prog, str(exc), exc.exit_code)
-    except StackError as exc:
+    except (StackError, KeyStoreError) as exc:
         fail(prog, str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

@@ -16,6 +16,8 @@ from services.cli.base import run_guarded
 COMMAND_MODULES = (
     "services.cli.stack_cmd",
     "services.cli.serve_cmd",
+    "services.cli.keys_cmd",
+    "services.cli.commands_cmd",
 )
 
 

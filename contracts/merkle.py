@@ -1,0 +1,226 @@
+"""RFC 6962 / RFC 9162 Merkle tree hashing, proofs and a compact frontier (SHA-256).
+
+Leaf hash = SHA-256(0x00 ‖ data), interior node = SHA-256(0x01 ‖ left ‖ right),
+empty tree = SHA-256(""). Proof generation follows RFC 9162 §2.1.3.1 and
+§2.1.4.1; verification follows §2.1.3.2 and §2.1.4.2 with the stricter policy
+of transparency-dev/merkle: hashes must be 32 bytes, ``0 < old_size <=
+new_size``, equal sizes need an empty proof and equal roots, and a proof
+with any extra, missing or altered element fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from contracts.errors import ProofError
+
+HASH_SIZE = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+_sha256 = hashlib.sha256
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """Return the RFC 6962 leaf hash SHA-256(0x00 ‖ data)."""
+    return _sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """Return the RFC 6962 interior node hash SHA-256(0x01 ‖ left ‖ right)."""
+    return _sha256(b"\x01" + left + right).digest()
+
+
+class MerkleFrontier:
+    """The compact range [0, size): one subtree root per set bit of ``size``.
+
+    ``append`` is amortised O(1), ``root`` O(log n); the frontier is all a log
+    writer needs to keep to extend the tree and sign new checkpoints.
+    """
+
+    __slots__ = ("_hashes", "_size")
+
+    def __init__(self) -> None:
+        self._size = 0
+        self._hashes: list[bytes] = []  # largest (leftmost) subtree first
+
+    @property
+    def size(self) -> int:
+        """Number of leaves appended so far."""
+        return self._size
+
+    def append(self, leaf: bytes) -> None:
+        """Append a leaf *hash* (see :func:`leaf_hash`) as the next leaf."""
+        if len(leaf) != HASH_SIZE:
+            raise ValueError("a leaf hash must be 32 bytes")
+        hashes, size, h = self._hashes, self._size, leaf
+        while size & 1:  # merge with complete subtrees of equal height
+            h = node_hash(hashes.pop(), h)
+            size >>= 1
+        hashes.append(h)
+        self._size += 1
+
+    def root(self) -> bytes:
+        """Return the Merkle tree hash of the leaves appended so far."""
+        if not self._hashes:
+            return EMPTY_ROOT
+        h = self._hashes[-1]
+        for left in reversed(self._hashes[:-1]):
+            h = node_hash(left, h)
+        return h
+
+    def copy(self) -> MerkleFrontier:
+        """Return an independent copy."""
+        other = MerkleFrontier()
+        other._size, other._hashes = self._size, list(self._hashes)
+        return other
+
+    def to_json(self) -> dict[str, Any]:
+        """Return ``{"size": n, "hashes": [base64, ...]}`` for persistence."""
+        return {"size": self._size, "hashes": [base64.b64encode(h).decode() for h in self._hashes]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MerkleFrontier:
+        """Rebuild a frontier from :meth:`to_json` output, checking its shape."""
+        size, encoded = data.get("size"), data.get("hashes")
+        if type(size) is not int or size < 0 or not isinstance(encoded, list):
+            raise ValueError("frontier needs a non-negative int size and a hash list")
+        if len(encoded) != size.bit_count():
+            raise ValueError(f"frontier of size {size} needs {size.bit_count()} hashes")
+        try:
+            hashes = [base64.b64decode(h, validate=True) for h in encoded]
+        except (binascii.Error, TypeError, ValueError):
+            raise ValueError("frontier hash is not base64") from None
+        if any(len(h) != HASH_SIZE for h in hashes):
+            raise ValueError("frontier hashes must be 32 bytes")
+        frontier = cls()
+        frontier._size, frontier._hashes = size, hashes
+        return frontier
+
+
+def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
+    """Return the Merkle tree hash over ``hashes`` (leaf hashes, in order)."""
+    frontier = MerkleFrontier()
+    for h in hashes:
+        frontier.append(h)
+    return frontier.root()
+
+
+def _split(n: int) -> int:
+    """Largest power of two strictly smaller than ``n`` (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _mth(hashes: Sequence[bytes], lo: int, hi: int) -> bytes:
+    return root_from_leaf_hashes(hashes[lo:hi])
+
+
+def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list[bytes]:
+    """Return the RFC 9162 audit path of leaf ``index`` in the tree of ``size`` leaves."""
+    if not 0 <= index < size <= len(leaf_hashes):
+        raise ValueError(f"need 0 <= index ({index}) < size ({size}) <= {len(leaf_hashes)}")
+    proof: list[bytes] = []
+    lo, hi, m = 0, size, index
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if m < k:
+            proof.append(_mth(leaf_hashes, lo + k, hi))
+            hi = lo + k
+        else:
+            proof.append(_mth(leaf_hashes, lo, lo + k))
+            lo, m = lo + k, m - k
+    proof.reverse()
+    return proof
+
+
+def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, new_size: int) -> list[bytes]:
+    """Return the RFC 9162 consistency proof from ``old_size`` to ``new_size``."""
+    if not 0 < old_size <= new_size <= len(leaf_hashes):
+        raise ValueError(f"need 0 < old ({old_size}) <= new ({new_size}) <= {len(leaf_hashes)}")
+    proof: list[bytes] = []
+    lo, hi, m, complete = 0, new_size, old_size, True
+    while m != hi - lo:
+        k = _split(hi - lo)
+        if m <= k:
+            proof.append(_mth(leaf_hashes, lo + k, hi))
+            hi = lo + k
+        else:
+            proof.append(_mth(leaf_hashes, lo, lo + k))
+            lo, m, complete = lo + k, m - k, False
+    if not complete:
+        proof.append(_mth(leaf_hashes, lo, hi))
+    proof.reverse()
+    return proof
+
+
+def _check_hashes(what: str, *hashes: bytes) -> None:
+    for h in hashes:
+        if len(h) != HASH_SIZE:
+            raise ProofError(f"{what}: hash of {len(h)} bytes, expected 32")
+
+
+def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> None:
+    """Check that ``leaf_hash`` is leaf ``index`` of the tree ``root`` of ``size`` leaves."""
+    code = "inclusion-proof"
+    if not 0 <= index < size:
+        raise ProofError(f"leaf index {index} is not below tree size {size}", code=code)
+    _check_hashes("inclusion proof", leaf_hash, root, *proof)
+    fn, sn, r = index, size - 1, leaf_hash
+    for p in proof:
+        if sn == 0:
+            raise ProofError("inclusion proof is too long", code=code)
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node_hash(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise ProofError("inclusion proof is too short", code=code)
+    if r != root:
+        raise ProofError(f"inclusion proof for leaf {index} does not lead to the root", code=code)
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """Check that the tree ``old_root`` of ``old_size`` is a prefix of ``new_root``."""
+    code = "consistency-proof"
+    if not 0 < old_size <= new_size:
+        raise ProofError(f"need 0 < old size ({old_size}) <= new size ({new_size})", code=code)
+    if old_size == new_size:  # checked before hash lengths, as transparency-dev does
+        if proof:
+            raise ProofError("proof between equal sizes must be empty", code=code)
+        if old_root != new_root:
+            raise ProofError(f"different roots for the same size {old_size}", code=code)
+        return
+    _check_hashes("consistency proof", old_root, new_root, *proof)
+    if not proof:
+        raise ProofError("empty consistency proof between different sizes", code=code)
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # old tree is a complete subtree: its root is implied
+        path.insert(0, old_root)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise ProofError("consistency proof is too long", code=code)
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise ProofError("consistency proof is too short", code=code)
+    if fr != old_root:
+        raise ProofError(f"consistency proof does not lead to the old root ({old_size})", code=code)
+    if sr != new_root:
+        raise ProofError(f"consistency proof does not lead to the new root ({new_size})", code=code)

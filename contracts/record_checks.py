@@ -1,0 +1,174 @@
+"""Member-by-member structure checks of v1 records (used by ``contracts.records``).
+
+Each failure raises ``RecordFormatError`` naming the member and the rule.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+from contracts.errors import RecordFormatError
+from contracts.keys import b64decode_strict, key_id
+from domain.lifecycle import LifecycleEvent, Status
+
+CERTIFICATE_FIELDS = (
+    "number", "scheme", "holder", "manufacturer", "factories", "product",
+    "models", "standards", "scope", "validFrom", "validUntil",
+)  # fmt: skip
+EVENTS = frozenset(e.value for e in LifecycleEvent)
+STATUSES = frozenset(s.value for s in Status)
+
+_COMMON = {"v", "origin", "index", "kind", "keyId", "sig"}
+_CERT = _COMMON | {"certificate", "event", "status", "seq", "prev", "reason"} | {
+    "effectiveAt", "recordedAt",
+}  # fmt: skip
+_KEY = _COMMON | {"action", "reason", "recordedAt"}
+_ROTATE = _KEY | {"newKey", "newKeySig"}
+_COMPROMISE = _KEY | {"subjectKeyId", "compromisedFromIndex"}
+_HEX16 = re.compile(r"[0-9a-f]{16}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?Z")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+
+
+def _fail(member: str, why: str) -> RecordFormatError:
+    return RecordFormatError(f"member {member!r}: {why}")
+
+
+def _members(obj: dict[str, Any], expected: set[str], where: str) -> None:
+    missing, extra = expected - obj.keys(), obj.keys() - expected
+    if missing:
+        raise _fail(sorted(missing)[0], f"missing in {where}")
+    if extra:
+        raise _fail(sorted(extra)[0], f"not allowed in {where}")
+
+
+def _int(obj: dict[str, Any], name: str, minimum: int) -> int:
+    value = obj[name]
+    if type(value) is not int or value < minimum:
+        raise _fail(name, f"must be an integer >= {minimum}")
+    return value
+
+
+def _str(obj: dict[str, Any], name: str, *, nullable: bool = False) -> None:
+    value = obj[name]
+    if nullable and value is None:
+        return
+    if type(value) is not str or not value:
+        raise _fail(name, "must be a non-empty string" + (" or null" if nullable else ""))
+
+
+def _pattern(obj: dict[str, Any], name: str, pattern: re.Pattern[str], what: str) -> None:
+    value = obj[name]
+    if type(value) is not str or not pattern.fullmatch(value):
+        raise _fail(name, f"must be {what}")
+
+
+def _b64(obj: dict[str, Any], name: str, size: int) -> None:
+    value = obj[name]
+    try:
+        ok = type(value) is str and len(b64decode_strict(value)) == size
+    except ValueError:
+        ok = False
+    if not ok:
+        raise _fail(name, f"must be padded standard base64 of {size} bytes")
+
+
+def check_timestamp(obj: dict[str, Any], name: str) -> None:
+    """Require an RFC 3339 UTC timestamp with ``Z`` (e.g. 2025-01-31T12:00:00Z)."""
+    value = obj[name]
+    match = _TIME.fullmatch(value) if type(value) is str else None
+    try:
+        if match is None:
+            raise ValueError
+        year, month, day, hour, minute, second = (int(match[i]) for i in range(1, 7))
+        datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        raise _fail(name, "must be an RFC 3339 UTC timestamp ending in Z") from None
+
+
+def _check_date_or_time(obj: dict[str, Any], name: str) -> None:
+    value = obj[name]
+    match = _DATE.fullmatch(value) if type(value) is str else None
+    if match is None:
+        check_timestamp(obj, name)
+        return
+    try:
+        date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        raise _fail(name, "is not a calendar date") from None
+
+
+def _check_certificate(cert: Any) -> None:
+    if type(cert) is not dict:
+        raise _fail("certificate", "must be an object")
+    _members(cert, set(CERTIFICATE_FIELDS), "certificate")
+    _str(cert, "number")
+    for name in ("factories", "models", "standards"):
+        if type(cert[name]) is not list:
+            raise _fail(f"certificate.{name}", "must be an array")
+    for name in ("validFrom", "validUntil"):
+        _check_date_or_time(cert, name)
+
+
+def check_record(obj: dict[str, Any]) -> None:
+    """Check a parsed record's members, types and values; raise RecordFormatError."""
+    for name in ("v", "kind"):
+        if name not in obj:
+            raise _fail(name, "missing")
+    if type(obj["v"]) is not int or obj["v"] != 1:
+        raise _fail("v", "must be 1")
+    kind = obj["kind"]
+    if kind == "certificate":
+        _members(obj, _CERT, "a certificate record")
+        _check_certificate_record(obj)
+    elif kind == "key":
+        action = obj.get("action")
+        if action not in ("rotate", "compromise"):
+            raise _fail("action", "must be 'rotate' or 'compromise'")
+        _members(obj, _ROTATE if action == "rotate" else _COMPROMISE, f"a {action} record")
+        _check_key_record(obj, action)
+    else:
+        raise _fail("kind", "must be 'certificate' or 'key'")
+    _str(obj, "origin")
+    _int(obj, "index", 0)
+    _pattern(obj, "keyId", _HEX16, "16 lowercase hex digits")
+    _b64(obj, "sig", 64)
+    _str(obj, "reason", nullable=True)
+    check_timestamp(obj, "recordedAt")
+
+
+def _check_certificate_record(obj: dict[str, Any]) -> None:
+    _check_certificate(obj["certificate"])
+    if obj["event"] not in EVENTS:
+        raise _fail("event", f"must be one of {sorted(EVENTS)}")
+    if obj["status"] not in STATUSES:
+        raise _fail("status", f"must be one of {sorted(STATUSES)}")
+    seq = _int(obj, "seq", 1)
+    if obj["prev"] is not None:
+        _pattern(obj, "prev", _HEX64, "64 lowercase hex digits or null")
+    if (seq == 1) != (obj["prev"] is None):
+        raise _fail("prev", "must be null exactly when seq is 1")
+    if (seq == 1) != (obj["event"] == LifecycleEvent.ISSUED):
+        raise _fail("seq", "must be 1 exactly for the 'issued' event")
+    check_timestamp(obj, "effectiveAt")
+
+
+def _check_key_record(obj: dict[str, Any], action: str) -> None:
+    if action == "compromise":
+        _pattern(obj, "subjectKeyId", _HEX16, "16 lowercase hex digits")
+        if _int(obj, "compromisedFromIndex", 0) > _int(obj, "index", 0):
+            raise _fail("compromisedFromIndex", "must not exceed the record's index")
+        return
+    new = obj["newKey"]
+    if type(new) is not dict:
+        raise _fail("newKey", "must be an object")
+    _members(new, {"keyId", "publicKey"}, "newKey")
+    _b64(new, "publicKey", 32)
+    if new["keyId"] != key_id(b64decode_strict(new["publicKey"])):
+        raise _fail("newKey.keyId", "does not match newKey.publicKey")
+    if new["keyId"] == obj["keyId"]:
+        raise _fail("newKey.keyId", "must differ from the outgoing keyId")
+    _b64(obj, "newKeySig", 64)

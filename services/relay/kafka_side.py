@@ -1,0 +1,65 @@
+"""The relay's Kafka side: read back what is committed, publish a batch atomically."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.relay.state import RelayState
+
+_TAIL = 64
+
+
+async def _consumer(bootstrap: str) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    return consumer
+
+
+async def read_from(bootstrap: str, topic: str, start: int) -> AsyncIterator[tuple[int, bytes]]:
+    """Committed ``(offset, value)`` of partition 0 of ``topic`` from ``start`` to the end."""
+    consumer = await _consumer(bootstrap)
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        if start >= end:
+            return
+        consumer.seek(tp, start)
+        while (await consumer.position(tp)) < end:
+            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=2000)
+            for msg in batch.get(tp, []):
+                if msg.value is not None:
+                    yield msg.offset, msg.value
+    finally:
+        await consumer.stop()
+
+
+async def end_offset(bootstrap: str, topic: str) -> int:
+    """The end offset of partition 0 of ``topic`` (0 for an empty topic)."""
+    consumer = await _consumer(bootstrap)
+    try:
+        tp = TopicPartition(topic, 0)
+        return (await consumer.end_offsets([tp]))[tp]
+    finally:
+        await consumer.stop()
+
+
+async def last_committed_state(bootstrap: str, topic: str) -> RelayState | None:
+    """The newest committed relay-state message, or None when the log was never written."""
+    end = await end_offset(bootstrap, topic)
+    last: bytes | None = None
+    start = max(0, end - _TAIL)
+    while last is None and end > 0:
+        async for _, value in read_from(bootstrap, topic, start):
+            last = value
+        if start == 0:
+            break
+        start = max(0, start - _TAIL * 16)
+    return None if last is None else RelayState.from_bytes(last)

@@ -1,0 +1,114 @@
+"""Key transitions in the log: the initial key, rotations and compromise markers.
+
+Operators queue a transition (``certctl keys rotate`` / ``certctl keys
+compromise``) in ``relay_key_requests``; the relay writes it into the log as a
+``kind: "key"`` record in its own transaction, then switches keys. The key
+history in ``relay_keys`` is derived from the committed key records, so the
+same code serves normal operation and catch-up after a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from contracts.keys import public_raw
+from contracts.merkle import leaf_hash
+from contracts.records import (
+    RecordSigner,
+    build_compromise_record,
+    build_rotation_record,
+    parse_record,
+)
+from services.relay.records import BuiltBatch
+from services.relay.store import RelayStore
+
+if TYPE_CHECKING:
+    from services.relay.relay import Relay
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+async def initial_key(relay: Relay, store: RelayStore) -> str:
+    """The key that signs record 0: CERTLIFE_RECORD_KEY_ID, else the oldest key on disk."""
+    from services.relay.recovery import RelayRefused
+
+    wanted = relay.settings.extra.get("CERTLIFE_RECORD_KEY_ID")
+    ids = relay.keystore.record_key_ids()
+    if not ids:
+        raise RelayRefused(
+            f"no record-signing key in {relay.keystore.directory}: run `certctl keys generate` first"
+        )
+    kid = wanted or ids[0]
+    key = relay.keystore.record_key(kid)
+    await store.record_key_history([], [(kid, public_raw(key), 0, None, None)])
+    return kid
+
+
+async def process_requests(relay: Relay, store: RelayStore) -> None:
+    """Write each pending key transition into the log as its own transaction."""
+    for request in await store.pending_key_requests():
+        state = relay.state.copy()
+        if request.action == "rotate":
+            if request.new_key_id in (None, state.active_key_id):
+                await store.record_key_history([(request.id, state.tree_size)], [])
+                continue
+            incoming = RecordSigner(relay.keystore.record_key(request.new_key_id))
+            record = build_rotation_record(
+                origin=relay.origin,
+                index=state.tree_size,
+                outgoing=relay.signer,
+                incoming=incoming,
+                recorded_at=_now(),
+                reason=request.reason,
+            )
+            state.active_key_id = incoming.key_id
+        else:
+            record = build_compromise_record(
+                origin=relay.origin,
+                index=state.tree_size,
+                signer=relay.signer,
+                compromised_key_id=request.subject_key_id or "",
+                compromised_from_index=request.compromised_from_index or 0,
+                recorded_at=_now(),
+                reason=request.reason,
+            )
+        state.frontier.append(leaf_hash(record))
+        await relay.publish(store, state, BuiltBatch(records=[record]), force_checkpoint=True)
+
+
+async def absorb(relay: Relay, store: RelayStore, records: Sequence[bytes]) -> None:
+    """Update key history and the signer from committed key records among ``records``."""
+    done: list[tuple[int, int]] = []
+    keys: list[tuple[str, bytes, int, int | None, int | None]] = []
+    history = {row[0]: row for row in await store.key_history()} if records else {}
+    pending = await store.pending_key_requests() if records else []
+    for value in records:
+        if b'"kind":"key"' not in value:
+            continue
+        rec = parse_record(value)
+        if rec.action == "rotate" and rec.new_key_id and rec.new_key_public:
+            old = history.get(rec.key_id)
+            if old is not None:
+                keys.append((old[0], old[1], old[2], rec.index + 1, old[4]))
+            keys.append((rec.new_key_id, rec.new_key_public, rec.index + 1, None, None))
+            done += [
+                (r.id, rec.index) for r in pending if r.action == "rotate" and r.new_key_id == rec.new_key_id
+            ]
+        elif rec.action == "compromise" and rec.subject_key_id:
+            old = history.get(rec.subject_key_id)
+            if old is not None:
+                keys.append((old[0], old[1], old[2], old[3], rec.compromised_from_index))
+            done += [
+                (r.id, rec.index)
+                for r in pending
+                if r.action == "compromise" and r.subject_key_id == rec.subject_key_id
+            ]
+    if done or keys:
+        await store.record_key_history(done, keys)
+    active = relay.state.active_key_id
+    if active and relay.has_signer and relay.signer.key_id != active:
+        relay.use_signer(RecordSigner(relay.keystore.record_key(active)))

@@ -1,0 +1,98 @@
+"""Turn stored certificate events into signed records, chained and appended to the tree."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.utils import get_topic
+
+from contracts.merkle import leaf_hash
+from contracts.records import RecordSigner, build_certificate_record, record_hash
+from domain.certificate import EVENT_NAMES, Certificate
+from services.relay.state import RelayState
+from services.relay.store import Head
+
+#: Event-store topics of the events that become public records.
+CERTIFICATE_EVENT_TOPICS = tuple(sorted(get_topic(cls) for cls in EVENT_NAMES))
+
+
+class ChainBroken(Exception):
+    """The event store and the relay's chain heads disagree; publishing would fork."""
+
+
+@dataclass
+class BuiltBatch:
+    """Records built for one batch, with the domain events to publish beside them."""
+
+    records: list[bytes] = field(default_factory=list)
+    events: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
+    heads: dict[str, Head] = field(default_factory=dict)
+
+
+def cloudevent(
+    origin: str, index: int, event: Certificate.Event
+) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """A public domain event in CloudEvents binary mode: (key, value, headers)."""
+    fields = event.record_fields()
+    number = fields["certificate"]["number"]
+    body = {
+        "certificateId": str(event.originator_id),
+        "version": event.originator_version,
+        "index": index,
+        **fields,
+    }
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", f"{origin}/{index}".encode()),
+        ("ce_source", origin.encode()),
+        ("ce_type", f"org.certlife.certificate.{fields['event']}.v1".encode()),
+        ("ce_subject", number.encode()),
+        ("ce_time", fields["recordedAt"].encode()),
+        ("content-type", b"application/json"),
+    ]
+    value = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return number.encode(), value, headers
+
+
+def build_records(
+    events: Sequence[Certificate.Event],
+    heads: dict[str, Head],
+    state: RelayState,
+    signer: RecordSigner,
+    origin: str,
+) -> BuiltBatch:
+    """Sign one record per event, extending ``state`` (a copy) and the chain ``heads``."""
+    out = BuiltBatch()
+    for event in events:
+        fields: dict[str, Any] = event.record_fields()
+        number = fields["certificate"]["number"]
+        head = out.heads.get(number) or heads.get(number)
+        seq = event.originator_version
+        expected = 1 if head is None else head.seq + 1
+        if seq != expected:
+            raise ChainBroken(
+                f"certificate {number}: event store has version {seq} next, "
+                f"but the published chain expects seq {expected}"
+            )
+        index = state.tree_size
+        record = build_certificate_record(
+            origin=origin,
+            index=index,
+            certificate=fields["certificate"],
+            event=fields["event"],
+            status=fields["status"],
+            seq=seq,
+            prev=None if head is None else head.record_hash,
+            reason=fields["reason"],
+            effective_at=fields["effectiveAt"],
+            recorded_at=fields["recordedAt"],
+            signer=signer,
+        )
+        state.frontier.append(leaf_hash(record))
+        out.heads[number] = Head(seq, record_hash(record), index)
+        out.records.append(record)
+        out.events.append(cloudevent(origin, index, event))
+    return out

@@ -1,0 +1,209 @@
+"""The relay process: follow the notification log, sign, publish exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import cast
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from contracts import topics
+from contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
+from contracts.records import RecordSigner
+from domain.certificate import Certificate
+from services.application import CertificateApplication
+from services.config import Settings
+from services.kafka_topics import certlife_topics, ensure_topics
+from services.keystore import KeyStore
+from services.relay import keys as key_transitions
+from services.relay.kafka_side import last_committed_state
+from services.relay.records import CERTIFICATE_EVENT_TOPICS, BuiltBatch, build_records
+from services.relay.recovery import reconcile
+from services.relay.state import RelayState
+from services.relay.store import RelayStore
+
+log = logging.getLogger("certlife.relay")
+
+
+@dataclass(frozen=True)
+class RelayOptions:
+    """Tuning of the relay loop."""
+
+    batch_size: int = 1000
+    checkpoint_every: int = 1000
+    checkpoint_interval: float = 5.0
+    poll_interval: float = 1.0
+
+
+class Relay:
+    """One relay instance; at most one is active per event store (advisory lock)."""
+
+    def __init__(
+        self, settings: Settings, app: CertificateApplication, keystore: KeyStore, options: RelayOptions
+    ) -> None:
+        """Wire the relay; nothing connects until :meth:`run`."""
+        self.settings = settings
+        self.app = app
+        self.keystore = keystore
+        self.options = options
+        self.origin = settings.origin
+        self.state = RelayState()
+        self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self._signer: RecordSigner | None = None
+        self._note_signer: NoteSigner | None = None
+
+    def topic(self, name: str) -> str:
+        """This deployment's name of contract topic ``name``."""
+        return self.settings.topic(name)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; publish a final checkpoint on the way out."""
+        conn = await asyncpg.connect(self.settings.database_url)
+        store = RelayStore(conn, self.settings.db_schema)
+        try:
+            await self._become_leader(store, stop)
+            if stop.is_set():
+                return
+            await self._start(store)
+            await conn.add_listener(store.channel, lambda *_: self._wake.set())
+            while not stop.is_set():
+                await key_transitions.process_requests(self, store)
+                if not await self._step(store):
+                    await self._idle(store, stop)
+            await self._checkpoint_if_behind(store, force=True)
+        finally:
+            if self._producer is not None:
+                await self._producer.stop()
+            await conn.close()
+
+    async def _become_leader(self, store: RelayStore, stop: asyncio.Event) -> None:
+        await store.create()
+        waited = False
+        while not stop.is_set() and not await store.try_lock():
+            if not waited:
+                log.info("another relay is active for this event store: standing by")
+                waited = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+
+    async def _start(self, store: RelayStore) -> None:
+        await ensure_topics(
+            self.settings.kafka_bootstrap,
+            certlife_topics(self.settings.command_partitions, self.settings.topic_prefix),
+        )
+        await store.install_notify(self.app.recorder.events_table_name)  # type: ignore[attr-defined]
+        committed = await last_committed_state(self.settings.kafka_bootstrap, self.topic(topics.RELAY_STATE))
+        self.state = await reconcile(self, store, committed)
+        if self.state.active_key_id is None:
+            self.state.active_key_id = await key_transitions.initial_key(self, store)
+        self._signer = RecordSigner(self.keystore.record_key(self.state.active_key_id))
+        self._note_signer = NoteSigner(self.origin, self.keystore.ensure_note_key())
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            transactional_id=f"{self.settings.topic_prefix}certlife-relay",
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            max_batch_size=1 << 20,
+            max_request_size=8 << 20,
+        )
+        await self._producer.start()
+        log.info("relay active: log size %d, key %s", self.state.tree_size, self.state.active_key_id)
+
+    @property
+    def signer(self) -> RecordSigner:
+        """The record key that signs the next record."""
+        assert self._signer is not None
+        return self._signer
+
+    @property
+    def has_signer(self) -> bool:
+        """True once a record key is loaded."""
+        return self._signer is not None
+
+    def use_signer(self, signer: RecordSigner) -> None:
+        """Switch to a new record key (after a committed rotation)."""
+        self._signer = signer
+
+    async def _step(self, store: RelayStore) -> bool:
+        """Relay one batch; False when there was nothing new."""
+        notifications = await asyncio.to_thread(
+            self.app.recorder.select_notifications,
+            self.state.notification_id + 1,
+            self.options.batch_size,
+            None,
+            CERTIFICATE_EVENT_TOPICS,
+        )
+        if not notifications:
+            return False
+        events = [cast(Certificate.Event, self.app.mapper.to_domain_event(n)) for n in notifications]
+        numbers = [e.certificate["number"] for e in events]
+        heads = await store.heads(numbers)
+        new = self.state.copy()
+        built = await asyncio.to_thread(build_records, events, heads, new, self.signer, self.origin)
+        new.notification_id = notifications[-1].id
+        await self.publish(store, new, built)
+        return True
+
+    def _checkpoint_due(self, state: RelayState, force: bool) -> bool:
+        behind = state.tree_size - state.checkpoint_size
+        if behind <= 0:
+            return False
+        if force or behind >= self.options.checkpoint_every:
+            return True
+        return time.time() - state.checkpoint_at >= self.options.checkpoint_interval
+
+    async def _checkpoint_if_behind(self, store: RelayStore, force: bool = False) -> None:
+        if self._producer is not None and self._checkpoint_due(self.state, force):
+            await self.publish(store, self.state.copy(), BuiltBatch(), force_checkpoint=force)
+
+    async def _idle(self, store: RelayStore, stop: asyncio.Event) -> None:
+        await self._checkpoint_if_behind(store)
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        await asyncio.wait(waiters, timeout=self.options.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+
+    async def publish(
+        self, store: RelayStore, new: RelayState, built: BuiltBatch, force_checkpoint: bool = False
+    ) -> None:
+        """One Kafka transaction: records, events, checkpoint if due, relay state."""
+        assert self._producer is not None and self._note_signer is not None
+        note = None
+        if self._checkpoint_due(new, force=force_checkpoint):
+            cp = Checkpoint(self.origin, new.tree_size, new.frontier.root())
+            note = sign_checkpoint(cp, self._note_signer)
+            new.checkpoint_size, new.checkpoint_at = new.tree_size, time.time()
+        producer = self._producer
+        first_index = new.tree_size - len(built.records)
+        async with producer.transaction():
+            futures = []
+            for offset, record in enumerate(built.records):
+                key = str(first_index + offset).encode()
+                futures.append(await producer.send(self.topic(topics.LOG), record, key=key, partition=0))
+            for key, value, headers in built.events:
+                futures.append(
+                    await producer.send(self.topic(topics.EVENTS), value, key=key, headers=headers)
+                )
+            if note is not None:
+                futures.append(
+                    await producer.send(
+                        self.topic(topics.CHECKPOINTS),
+                        note.encode(),
+                        key=str(new.tree_size).encode(),
+                        partition=0,
+                    )
+                )
+            futures.append(await producer.send(self.topic(topics.RELAY_STATE), new.to_bytes(), partition=0))
+            for future in futures:
+                await future
+        self.state = new
+        await store.apply(built.heads, new)
+        await key_transitions.absorb(self, store, built.records)

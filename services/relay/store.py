@@ -1,0 +1,168 @@
+"""The relay's PostgreSQL side: chain heads, a cached position, key history, the lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.relay.state import RelayState
+
+_SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS {s}.relay_heads (
+    number text PRIMARY KEY, seq integer NOT NULL, record_hash text NOT NULL,
+    log_index bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.relay_position (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    tree_size bigint NOT NULL, state bytea NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.relay_keys (
+    key_id text PRIMARY KEY, public_key bytea NOT NULL, valid_from_index bigint NOT NULL,
+    valid_until_index bigint, compromised_from_index bigint);
+CREATE TABLE IF NOT EXISTS {s}.relay_key_requests (
+    id bigserial PRIMARY KEY, action text NOT NULL CHECK (action IN ('rotate', 'compromise')),
+    new_key_id text, subject_key_id text, compromised_from_index bigint, reason text,
+    requested_at timestamptz NOT NULL DEFAULT now(), done_at_index bigint);
+"""
+
+_NOTIFY_SQL = """
+CREATE OR REPLACE FUNCTION {s}.certlife_notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_notify('{channel}', ''); RETURN NULL; END $$;
+DROP TRIGGER IF EXISTS certlife_notify ON {s}.{table};
+CREATE TRIGGER certlife_notify AFTER INSERT ON {s}.{table}
+    FOR EACH STATEMENT EXECUTE FUNCTION {s}.certlife_notify_events();
+"""
+
+
+@dataclass(frozen=True)
+class Head:
+    """The last record of one certificate: its seq, hash and log index."""
+
+    seq: int
+    record_hash: str
+    log_index: int
+
+
+@dataclass(frozen=True)
+class KeyRequest:
+    """An operator's pending key transition."""
+
+    id: int
+    action: str
+    new_key_id: str | None
+    subject_key_id: str | None
+    compromised_from_index: int | None
+    reason: str | None
+
+
+class RelayStore:
+    """asyncpg access to the relay's tables in the event store's schema."""
+
+    def __init__(self, conn: asyncpg.Connection, schema: str) -> None:
+        """Use ``conn`` (owned by the caller) and tables in ``schema``."""
+        self.conn = conn
+        self.schema = schema
+        self._s = f'"{schema}"'
+
+    @property
+    def channel(self) -> str:
+        """The LISTEN/NOTIFY channel woken by inserts into the events table."""
+        return f"certlife_events_{self.schema}"[:63]
+
+    async def create(self) -> None:
+        """Create the relay's tables if they are missing."""
+        await self.conn.execute(_SCHEMA_SQL.format(s=self._s))
+
+    async def install_notify(self, events_table: str) -> None:
+        """Make every insert into ``events_table`` notify ``channel`` (idempotent)."""
+        await self.conn.execute(
+            _NOTIFY_SQL.format(s=self._s, table=f'"{events_table}"', channel=self.channel)
+        )
+
+    async def try_lock(self) -> bool:
+        """Take the session-level leader lock (one active relay per event store)."""
+        key = f"certlife-relay:{self.schema}"
+        return bool(await self.conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key))
+
+    async def position(self) -> RelayState | None:
+        """The cached state after the last batch applied here, if any."""
+        row = await self.conn.fetchrow(f"SELECT state FROM {self._s}.relay_position")
+        return None if row is None else RelayState.from_bytes(bytes(row["state"]))
+
+    async def heads(self, numbers: Iterable[str]) -> dict[str, Head]:
+        """Chain heads of the given certificates (by number: unique within one log)."""
+        rows = await self.conn.fetch(
+            f"SELECT number, seq, record_hash, log_index FROM {self._s}.relay_heads "
+            "WHERE number = ANY($1::text[])",
+            list(set(numbers)),
+        )
+        return {r["number"]: Head(r["seq"], r["record_hash"], r["log_index"]) for r in rows}
+
+    async def apply(self, heads: dict[str, Head], state: RelayState) -> None:
+        """Store new heads and the position in one transaction (after the Kafka commit)."""
+        async with self.conn.transaction():
+            await self.apply_heads(heads)
+            await self.conn.execute(
+                f"INSERT INTO {self._s}.relay_position VALUES (true, $1, $2) "
+                "ON CONFLICT (singleton) DO UPDATE SET tree_size = EXCLUDED.tree_size, "
+                "state = EXCLUDED.state",
+                state.tree_size,
+                state.to_bytes(),
+            )
+
+    async def apply_heads(self, heads: dict[str, Head]) -> None:
+        """Upsert chain heads; an older head never replaces a newer one."""
+        if heads:
+            await self.conn.executemany(
+                f"INSERT INTO {self._s}.relay_heads AS h VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (number) DO UPDATE SET seq = EXCLUDED.seq, "
+                "record_hash = EXCLUDED.record_hash, log_index = EXCLUDED.log_index "
+                "WHERE h.log_index < EXCLUDED.log_index",
+                [(cid, h.seq, h.record_hash, h.log_index) for cid, h in heads.items()],
+            )
+
+    async def pending_key_requests(self) -> list[KeyRequest]:
+        """Key transitions requested by operators and not yet in the log."""
+        rows = await self.conn.fetch(
+            f"SELECT id, action, new_key_id, subject_key_id, compromised_from_index, reason "
+            f"FROM {self._s}.relay_key_requests WHERE done_at_index IS NULL ORDER BY id"
+        )
+        return [KeyRequest(**dict(r)) for r in rows]
+
+    async def request_key_transition(self, request: KeyRequest) -> int:
+        """Queue a key transition for the relay to write into the log."""
+        return int(
+            await self.conn.fetchval(
+                f"INSERT INTO {self._s}.relay_key_requests "
+                "(action, new_key_id, subject_key_id, compromised_from_index, reason) "
+                "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                request.action,
+                request.new_key_id,
+                request.subject_key_id,
+                request.compromised_from_index,
+                request.reason,
+            )
+        )
+
+    async def record_key_history(
+        self, done: Sequence[tuple[int, int]], keys: Sequence[tuple[str, bytes, int, int | None, int | None]]
+    ) -> None:
+        """Mark requests done at a log index and upsert the key ranges they produced."""
+        async with self.conn.transaction():
+            await self.conn.executemany(
+                f"UPDATE {self._s}.relay_key_requests SET done_at_index = $2 WHERE id = $1", done
+            )
+            await self.conn.executemany(
+                f"INSERT INTO {self._s}.relay_keys VALUES ($1, $2, $3, $4, $5) "
+                "ON CONFLICT (key_id) DO UPDATE SET valid_until_index = EXCLUDED.valid_until_index, "
+                "compromised_from_index = EXCLUDED.compromised_from_index",
+                keys,
+            )
+
+    async def key_history(self) -> list[tuple[str, bytes, int, int | None, int | None]]:
+        """Every record key the log has used, with its index ranges."""
+        rows = await self.conn.fetch(
+            f"SELECT key_id, public_key, valid_from_index, valid_until_index, compromised_from_index "
+            f"FROM {self._s}.relay_keys ORDER BY valid_from_index"
+        )
+        return [tuple(r) for r in rows]
