@@ -98,12 +98,8 @@ class Relay:
             certlife_topics(self.settings.command_partitions, self.settings.topic_prefix),
         )
         await store.install_notify(self.app.recorder.events_table_name)  # type: ignore[attr-defined]
-        committed = await last_committed_state(self.settings.kafka_bootstrap, self.topic(topics.RELAY_STATE))
-        self.state = await reconcile(self, store, committed)
-        if self.state.active_key_id is None:
-            self.state.active_key_id = await key_transitions.initial_key(self, store)
-        self._signer = RecordSigner(self.keystore.record_key(self.state.active_key_id))
-        self._note_signer = NoteSigner(self.origin, self.keystore.ensure_note_key())
+        # Registering the transactional id first fences any previous instance and
+        # aborts its open transaction, so the committed log end is stable below.
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_bootstrap,
             transactional_id=f"{self.settings.topic_prefix}certlife-relay",
@@ -114,6 +110,12 @@ class Relay:
             max_request_size=8 << 20,
         )
         await self._producer.start()
+        committed = await last_committed_state(self.settings.kafka_bootstrap, self.topic(topics.RELAY_STATE))
+        self.state = await reconcile(self, store, committed)
+        if self.state.active_key_id is None:
+            self.state.active_key_id = await key_transitions.initial_key(self, store)
+        self._signer = RecordSigner(self.keystore.record_key(self.state.active_key_id))
+        self._note_signer = NoteSigner(self.origin, self.keystore.ensure_note_key())
         log.info("relay active: log size %d, key %s", self.state.tree_size, self.state.active_key_id)
 
     @property
