@@ -1,0 +1,168 @@
+"""Relay throughput and memory against a raw aiokafka transactional publish.
+
+``python -m bench.bench_relay --events 20000`` stores N lifecycle events in a
+fresh event-store schema, then runs ``certctl serve relay`` as a separate
+process and times it from its first published record to the N-th (build, sign,
+hash, one Kafka transaction per batch). The baseline, in the same run,
+publishes N messages of the same average size with a raw aiokafka
+transactional producer in transactions of the same batch size. The relay's
+resident memory is sampled as the log grows (its state is O(log n)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bench.common import Figure, create_schema, endpoints, fresh_names, report, rss_mib
+from contracts.commands import parse_command
+from services.application import CertificateApplication
+from services.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = 1000
+
+
+def fill_event_store(settings: Settings, events: int) -> None:
+    """Issue certificates and suspend/reinstate them until ``events`` events exist."""
+    app = CertificateApplication(env=settings.eventsourcing_env())
+    certs = max(1, events // 3)
+    issue = {
+        "scheme": "CCC", "holder": "Volt Mobility Co., Ltd.", "manufacturer": "Volt Mobility",
+        "factories": ["Hefei plant 1"], "product": "DC EV charger", "models": ["DC-120"],
+        "standards": ["GB/T 18487.1-2023", "IEC 61851-1"], "scope": "DC chargers up to 120 kW",
+        "validFrom": "2026-01-01T00:00:00Z", "validUntil": "2029-01-01T00:00:00Z",
+    }
+    kinds = [("issue", issue), ("suspend", {"reason": "audit"}), ("reinstate", {})]
+    made = 0
+    for kind, extra in kinds:
+        for start in range(0, certs, 500):
+            raw = [
+                parse_command(
+                    __import__("json").dumps({
+                        "type": kind, "commandId": f"{kind}-{i}", "issuer": settings.issuer,
+                        "number": f"BR-{i:07d}", **extra,
+                    }).encode()
+                )
+                for i in range(start, min(certs, start + 500))
+                if made + (i - start) < events
+            ]
+            if raw:
+                app.handle_batch(raw, datetime.now(UTC))
+                made += len(raw)
+    app.close()
+
+
+async def log_end(bootstrap: str, topic: str) -> int:
+    """Committed end offset of the log topic (read_committed)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        return (await consumer.end_offsets([tp]))[tp]
+    except Exception:
+        return 0
+    finally:
+        await consumer.stop()
+
+
+def run_relay(env: dict[str, str], topic: str, events: int) -> tuple[float, list[tuple[int, float]]]:
+    """Seconds from the first to the last record, and RSS samples (records, MiB)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli.certctl", "serve", "relay", "--log-level", "WARNING"],
+        env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
+    )
+    samples: list[tuple[int, float]] = []
+    first = last = 0.0
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            done = asyncio.run(log_end(env["CERTLIFE_KAFKA_BOOTSTRAP"], topic))
+            now = time.monotonic()
+            if done > 0 and not first:
+                first = now
+            if done:
+                samples.append((done, rss_mib(proc.pid)))
+            # offsets include one transaction marker per batch
+            if done >= events:
+                last = now
+                break
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return last - first, samples
+
+
+async def raw_baseline(bootstrap: str, topic: str, events: int, size: int) -> float:
+    """Seconds to publish ``events`` messages of ``size`` bytes transactionally."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, transactional_id=topic + "-raw", enable_idempotence=True,
+        acks="all", linger_ms=5, max_batch_size=1 << 20, max_request_size=8 << 20,
+    )
+    await producer.start()
+    payload = b"x" * size
+    try:
+        start = time.monotonic()
+        for first in range(0, events, BATCH):
+            async with producer.transaction():
+                futures = [
+                    await producer.send(topic, payload, key=str(i).encode(), partition=0)
+                    for i in range(first, min(events, first + BATCH))
+                ]
+                for future in futures:
+                    await future
+        return time.monotonic() - start
+    finally:
+        await producer.stop()
+
+
+def main() -> None:
+    """Run the benchmark and print figures with their baselines."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+    bootstrap, database = endpoints()
+    prefix, schema = fresh_names("relay")
+    create_schema(database, schema)
+    env = dict(os.environ)
+    keys = tempfile.mkdtemp(prefix="certlife-bench-keys-")
+    env.update({
+        "CERTLIFE_KAFKA_BOOTSTRAP": bootstrap, "CERTLIFE_DATABASE_URL": database,
+        "CERTLIFE_DB_SCHEMA": schema, "CERTLIFE_TOPIC_PREFIX": prefix, "CERTLIFE_KEYS_DIR": keys,
+        "CERTLIFE_KEY_PASSPHRASE": env.get("CERTLIFE_KEY_PASSPHRASE", "bench-only-passphrase"),
+        "CERTLIFE_RELAY_BATCH": str(BATCH),
+    })
+    settings = Settings.from_env(env)
+    print(f"storing {args.events:,} events ...", file=sys.stderr)
+    fill_event_store(settings, args.events)
+    subprocess.run([sys.executable, "-m", "services.cli.certctl", "keys", "generate"],
+                   env=env, cwd=ROOT, check=True, capture_output=True)
+    topic = prefix + "certlife.log.v1"
+    print("relaying ...", file=sys.stderr)
+    seconds, samples = run_relay(env, topic, args.events)
+    raw_topic = prefix + "raw"
+    raw_seconds = asyncio.run(raw_baseline(bootstrap, raw_topic, args.events, 700))
+    relay_rate, raw_rate = args.events / seconds, args.events / raw_seconds
+    quarter = [samples[int(len(samples) * q)] for q in (0.25, 0.5, 0.75)] + [samples[-1]]
+    report(
+        f"relay, {args.events:,} events",
+        [Figure("relay records/s (build+sign+hash+txn publish)", relay_rate, "rec/s",
+                "raw aiokafka txn publish msgs/s", raw_rate)],
+        {"relay RSS MiB at (records, MiB)": [(n, round(m, 1)) for n, m in quarter]},
+        args.json,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Shared pieces of the benchmarks: infrastructure, isolation, reporting."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import asyncpg
+
+
+def endpoints() -> tuple[str, str]:
+    """Kafka bootstrap and database URL: from the environment, else the local stack."""
+    bootstrap = os.environ.get("CERTLIFE_KAFKA_BOOTSTRAP")
+    database = os.environ.get("CERTLIFE_DATABASE_URL")
+    if bootstrap and database:
+        return bootstrap, database
+    from services import stack
+
+    up = stack.up()
+    return bootstrap or up.kafka_bootstrap, database or up.database_url
+
+
+def fresh_names(tag: str) -> tuple[str, str]:
+    """A unique topic prefix and schema name for one benchmark run."""
+    token = uuid.uuid4().hex[:8]
+    return f"bench{token}.{tag}.", f"bench_{tag}_{token}"
+
+
+def create_schema(database_url: str, schema: str) -> None:
+    """Create ``schema`` (the event store and the relay's tables go there)."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of process ``pid`` in MiB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure beside its same-run baseline."""
+
+    name: str
+    value: float
+    unit: str
+    baseline_name: str
+    baseline: float
+
+    @property
+    def ratio(self) -> float:
+        """value / baseline."""
+        return self.value / self.baseline if self.baseline else float("nan")
+
+    def line(self) -> str:
+        """A printable row."""
+        return (
+            f"{self.name:<44} {self.value:>12,.0f} {self.unit:<10} | {self.baseline_name:<40} "
+            f"{self.baseline:>12,.0f} | ratio {self.ratio:6.2f}"
+        )
+
+
+def report(title: str, figures: list[Figure], extra: dict[str, object], out: Path | None) -> None:
+    """Print the figures and optionally write them as JSON."""
+    print(f"== {title}")
+    for fig in figures:
+        print(fig.line())
+    for key, value in extra.items():
+        print(f"{key}: {value}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"title": title, "figures": [asdict(f) | {"ratio": f.ratio} for f in figures], **extra}
+        out.write_text(json.dumps(payload, indent=2, default=str))
+
+
+def median(values: list[float]) -> float:
+    """The median (robust against a noisy machine)."""
+    return statistics.median(values)
