@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "services.cli.serve_cmd",
     "services.cli.keys_cmd",
     "services.cli.commands_cmd",
+    "services.cli.fixtures_cmd",
 )
 
 
