@@ -54,6 +54,7 @@ from domain.values import (
     format_instant,
     instant,
 )
+from services.preload import preload
 
 Outcome = Accepted | Rejected
 A = TypeVar("A", bound=Aggregate)
@@ -65,10 +66,22 @@ class _Session:
     def __init__(self, app: Application[UUID]) -> None:
         self._app = app
         self._aggregates: dict[UUID, Aggregate] = {}
+        self._absent: set[UUID] = set()
+
+    def preload(self, ids: Sequence[UUID]) -> None:
+        """Load the given aggregates in bulk where the recorder allows it."""
+        found = preload(self._app, ids)
+        for aggregate_id, aggregate in (found or {}).items():
+            if aggregate is None:
+                self._absent.add(aggregate_id)
+            else:
+                self._aggregates[aggregate_id] = aggregate
 
     def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         """Return the aggregate from this session or the store, or None."""
         if aggregate_id not in self._aggregates:
+            if aggregate_id in self._absent:
+                return None
             try:
                 self._aggregates[aggregate_id] = self._app.repository.get(aggregate_id)
             except AggregateNotFoundError:
@@ -210,9 +223,29 @@ class CertificateApplication(Application[UUID]):
 
     def _run(self, commands: Sequence[Command], now: datetime) -> list[Outcome]:
         session = _Session(self)
+        if len(commands) > 1:
+            session.preload(self._ids_of(commands))
         outcomes = [self._decide(session, command, now) for command in commands]
         session.save()
         return outcomes
+
+    def _ids_of(self, commands: Sequence[Command]) -> list[UUID]:
+        ids = [CommandReceipt.create_id(c.command_id) for c in commands]
+        ids += [
+            Certificate.create_id(c.issuer, c.number)
+            for c in commands
+            if isinstance(
+                c,
+                IssueCertificate
+                | SuspendCertificate
+                | ReinstateCertificate
+                | RenewCertificate
+                | AmendCertificate
+                | RevokeCertificate
+                | WithdrawCertificate,
+            )
+        ]
+        return ids
 
     def _decide(self, session: _Session, command: Command, now: datetime) -> Outcome:
         receipt_id = CommandReceipt.create_id(command.command_id)
