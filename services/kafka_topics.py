@@ -32,7 +32,7 @@ def certlife_topics(command_partitions: int = 4, prefix: str = "") -> list[Topic
         TopicSpec(prefix + topics.LOG, 1, KEEP_FOREVER),
         TopicSpec(prefix + topics.CHECKPOINTS, 1, KEEP_FOREVER),
         TopicSpec(prefix + topics.EVENTS, command_partitions, KEEP_FOREVER),
-        TopicSpec(prefix + topics.RELAY_STATE, 1, KEEP_FOREVER),
+        TopicSpec(prefix + topics.RELAY_STATE, 1, {"cleanup.policy": "compact"}),
     ]
 
 

@@ -84,8 +84,19 @@ async def _queue(settings, keystore, args) -> int:
             await store.request_key_transition(request)
             print(f"new record key {kid}; rotation queued: the relay writes it into the log")
         else:
-            if args.from_index < 0:
-                raise CliError("--from-index must be >= 0")
+            history = {row[0]: row for row in await store.key_history()}
+            position = await store.position()
+            size = position.tree_size if position else 0
+            subject = history.get(args.key_id)
+            if subject is None:
+                raise CliError(f"key {args.key_id} has not signed this log (see `certctl keys trust`)")
+            if subject[3] is None:
+                raise CliError(
+                    f"key {args.key_id} is the active key: run `certctl keys rotate` first, "
+                    "then mark it compromised"
+                )
+            if not 0 <= args.from_index <= size:
+                raise CliError(f"--from-index must be between 0 and the log size ({size})")
             request = KeyRequest(0, "compromise", None, args.key_id, args.from_index, args.reason)
             await store.request_key_transition(request)
             print(f"compromise of {args.key_id} from index {args.from_index} queued")

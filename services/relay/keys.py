@@ -9,6 +9,7 @@ same code serves normal operation and catch-up after a crash.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -22,7 +23,10 @@ from contracts.records import (
     parse_record,
 )
 from services.relay.records import BuiltBatch
-from services.relay.store import RelayStore
+from services.relay.state import RelayState
+from services.relay.store import KeyRequest, RelayStore
+
+log = logging.getLogger("certlife.relay")
 
 if TYPE_CHECKING:
     from services.relay.relay import Relay
@@ -67,6 +71,11 @@ async def process_requests(relay: Relay, store: RelayStore) -> None:
             )
             state.active_key_id = incoming.key_id
         else:
+            problem = await _compromise_problem(store, state, request)
+            if problem:
+                log.error("key request %d refused: %s", request.id, problem)
+                await store.record_key_history([(request.id, -1)], [])
+                continue
             record = build_compromise_record(
                 origin=relay.origin,
                 index=state.tree_size,
@@ -78,6 +87,20 @@ async def process_requests(relay: Relay, store: RelayStore) -> None:
             )
         state.frontier.append(leaf_hash(record))
         await relay.publish(store, state, BuiltBatch(records=[record]), force_checkpoint=True)
+
+
+async def _compromise_problem(store: RelayStore, state: RelayState, request: KeyRequest) -> str | None:
+    """Why a compromise request cannot go into the log, or None."""
+    history = {row[0]: row for row in await store.key_history()}
+    subject = history.get(request.subject_key_id or "")
+    if subject is None:
+        return f"key {request.subject_key_id!r} never signed this log"
+    if request.subject_key_id == state.active_key_id:
+        return "the key is still active: rotate to a new key first, then mark the old one compromised"
+    start = request.compromised_from_index
+    if start is None or start < 0 or start > state.tree_size:
+        return f"compromise index {start} is outside the log (size {state.tree_size})"
+    return None
 
 
 async def absorb(relay: Relay, store: RelayStore, records: Sequence[bytes]) -> None:

@@ -203,7 +203,9 @@ class Relay:
                         partition=0,
                     )
                 )
-            futures.append(await producer.send(self.topic(topics.RELAY_STATE), new.to_bytes(), partition=0))
+            futures.append(
+                await producer.send(self.topic(topics.RELAY_STATE), new.to_bytes(), key=b"relay", partition=0)
+            )
             for future in futures:
                 await future
         self.state = new

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from contracts.commands import parse_command
+from contracts.records import parse_record
 from contracts.trust import TrustFile
 from services.application import CertificateApplication
-from tests.integration.logcheck import check_log
+from tests.integration.logcheck import check_log, read_topic
 from tests.procs import ROOT, ServiceProcess, service_env
 
 pytestmark = pytest.mark.integration
@@ -205,27 +206,42 @@ async def test_key_rotation_mid_run(
             await asyncio.to_thread(store, app, round_)
         first_trust = trust_of(relay_env)
         await wait_for_size(relay_env, first_trust, 100)
+        active = first_trust.record_keys[0].key_id
+        refused = certctl(relay_env, "keys", "compromise", active, "--from-index", "10")
+        assert refused.returncode != 0 and "rotate" in refused.stderr and "Traceback" not in refused.stderr
         rotated = certctl(relay_env, "keys", "rotate", "--reason", "scheduled rotation")
         assert rotated.returncode == 0, rotated.stderr
         await wait_for_size(relay_env, first_trust, 101)
         for round_ in rounds[2:]:
             await asyncio.to_thread(store, app, round_)
         await wait_for_size(relay_env, first_trust, 251)
+        marked = certctl(relay_env, "keys", "compromise", active, "--from-index", "90")
+        assert marked.returncode == 0, marked.stderr
+        await wait_for_size(relay_env, first_trust, 252)
         assert relay.stop() == 0
     finally:
         relay.kill()
-    # A partner holding only the first trust file learns the new key from the log.
-    report = await check_log(
-        relay_env["CERTLIFE_KAFKA_BOOTSTRAP"], relay_env["CERTLIFE_TOPIC_PREFIX"], first_trust
+    bootstrap, prefix = relay_env["CERTLIFE_KAFKA_BOOTSTRAP"], relay_env["CERTLIFE_TOPIC_PREFIX"]
+    last = parse_record((await read_topic(bootstrap, prefix + "certlife.log.v1"))[-1])
+    assert (last.index, last.action, last.subject_key_id, last.compromised_from_index) == (
+        251,
+        "compromise",
+        active,
+        90,
     )
+    # A partner holding only the first trust file learns the new key from the log.
+    report = await check_log(bootstrap, prefix, first_trust, limit=251)
     rotation = [r for r in report.records if r.kind == "key"]
-    assert len(rotation) == 1 and rotation[0].index == 100
+    assert [(r.index, r.action) for r in rotation] == [(100, "rotate")]
     old_key, new_key = rotation[0].key_id, rotation[0].new_key_id
     assert {r.key_id for r in report.records[:101]} == {old_key}
     assert {r.key_id for r in report.records[101:]} == {new_key}
     # The operator's trust file now lists both keys with their ranges.
-    ranges = {k.key_id: (k.valid_from_index, k.valid_until_index) for k in trust_of(relay_env).record_keys}
-    assert ranges == {old_key: (0, 101), new_key: (101, None)}
+    ranges = {
+        k.key_id: (k.valid_from_index, k.valid_until_index, k.compromised_from_index)
+        for k in trust_of(relay_env).record_keys
+    }
+    assert ranges == {old_key: (0, 101, 90), new_key: (101, None, None)}
 
 
 async def test_relay_refuses_to_fork(

@@ -1,0 +1,271 @@
+"""Read models against real Kafka and PostgreSQL: crashes, redelivery, rebalance, rebuild."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from domain.certificate import Certificate
+from projections.queries import ReadModels
+from services.application import CertificateApplication
+from tests.integration.logcheck import check_log
+from tests.integration.test_relay import (
+    ISSUER,
+    PASS,
+    certctl,
+    lifecycle_commands,
+    store,
+    trust_of,
+    wait_for_size,
+)
+from tests.procs import ServiceProcess, service_env
+
+pytestmark = pytest.mark.integration
+
+#: Certificates reached by each round (issue, suspend, reinstate, amend, revoke): 5,000 events.
+ROUND_SIZES = (1200, 1100, 900, 1000, 800)
+TOTAL = sum(ROUND_SIZES)
+
+
+@pytest.fixture
+def env(
+    kafka_bootstrap: str, database_url: str, pg_schema: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> dict[str, str]:
+    return service_env(
+        {
+            "CERTLIFE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "CERTLIFE_DATABASE_URL": database_url,
+            "CERTLIFE_DB_SCHEMA": pg_schema,
+            "CERTLIFE_TOPIC_PREFIX": unique_name("proj") + ".",
+            "CERTLIFE_KEYS_DIR": str(tmp_path / "keys"),
+            "CERTLIFE_KEY_PASSPHRASE": PASS,
+            "CERTLIFE_CHECKPOINT_EVERY": "500",
+            "CERTLIFE_CHECKPOINT_INTERVAL": "0.5",
+            "CERTLIFE_POLL_INTERVAL": "0.3",
+            "CERTLIFE_RELAY_BATCH": "200",
+            "CERTLIFE_PROJECTION_BATCH": "150",
+        }
+    )
+
+
+def _wait_count(proc: ServiceProcess, needle: str, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while proc.log_text().count(needle) < count:
+        assert time.monotonic() < deadline, f"{needle!r} not seen {count} times"
+        time.sleep(0.05)
+
+
+async def _position(database_url: str, schema: str, name: str) -> tuple[int, int | None]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow(
+            f'SELECT s.log_index, s.checkpoint_size FROM "{schema}".projection_state s '
+            f'JOIN "{schema}".projection_live l USING (name, generation) WHERE name = $1',
+            name,
+        )
+        return (-1, None) if row is None else (row["log_index"], row["checkpoint_size"])
+    except asyncpg.UndefinedTableError:
+        return -1, None
+    finally:
+        await conn.close()
+
+
+async def wait_applied(env: dict[str, str], index: int, checkpoint: int, timeout: float = 120) -> None:
+    url, schema = env["CERTLIFE_DATABASE_URL"], env["CERTLIFE_DB_SCHEMA"]
+    deadline = asyncio.get_running_loop().time() + timeout
+    seen: dict[str, tuple[int, int | None]] = {}
+    while asyncio.get_running_loop().time() < deadline:
+        seen = {n: await _position(url, schema, n) for n in ("certificates", "history")}
+        if all(i >= index and (c or 0) >= checkpoint for i, c in seen.values()):
+            return
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"projections did not reach index {index}/checkpoint {checkpoint}: {seen}")
+
+
+def expected_state(app: CertificateApplication, count: int) -> dict[str, tuple[str, int]]:
+    """(status, version) of every certificate, straight from the event store."""
+    out = {}
+    for i in range(count):
+        number = f"RT-{i:05d}"
+        cert = app.repository.get(Certificate.create_id(ISSUER, number))
+        out[number] = (cert.status.value, cert.version)
+    return out
+
+
+async def snapshot(env: dict[str, str]) -> dict[str, Any]:
+    conn = await asyncpg.connect(env["CERTLIFE_DATABASE_URL"])
+    s = f'"{env["CERTLIFE_DB_SCHEMA"]}"'
+    try:
+        current = [dict(r) for r in await conn.fetch(f"SELECT * FROM {s}.certificates ORDER BY number")]
+        history = [
+            dict(r) for r in await conn.fetch(f"SELECT * FROM {s}.certificate_history ORDER BY log_index")
+        ]
+        return {"current": current, "history": history}
+    finally:
+        await conn.close()
+
+
+async def test_read_models_equal_the_event_store_after_crashes_redelivery_and_rebalance(
+    env: dict[str, str], pg_env: dict[str, str], tmp_path: Path
+) -> None:
+    assert certctl(env, "keys", "generate").returncode == 0
+    app = CertificateApplication(env=pg_env)
+    relay = ServiceProcess("relay", env, tmp_path).start()
+    proj = ServiceProcess("projections", env, tmp_path).start()
+    crashy = ServiceProcess(
+        "projections", dict(env, CERTLIFE_PROJECTION_CRASH_IN_BATCH="3"), tmp_path, "-crash"
+    )
+    second = ServiceProcess("projections", env, tmp_path, "-b")
+    rng = random.Random(11)
+    kills = assigned = 0
+    try:
+        relay.wait_for_log("relay active")
+        proj.wait_for_log("projections active")
+        rounds = lifecycle_commands(0, ROUND_SIZES[0])
+        for number, (round_, size) in enumerate(zip(rounds, ROUND_SIZES, strict=True)):
+            for chunk in range(0, size, 250):
+                await asyncio.to_thread(store, app, round_[chunk : min(chunk + 250, size)])
+                if rng.random() < 0.4:
+                    # SIGKILL once the instance consumes again (after its group rejoin): inside a batch.
+                    await asyncio.to_thread(_wait_count, proj, "resumes at offset", assigned + 1)
+                    assigned = proj.log_text().count("resumes at offset")
+                    await asyncio.sleep(rng.uniform(0.05, 0.3))
+                    proj.kill()
+                    kills += 1
+                    proj.start()
+            if number == 1:
+                # A second instance in the same groups: partitions move between them (rebalance).
+                second.start()
+                second.wait_for_log("projections active")
+            if number == 3:
+                await asyncio.to_thread(second.wait_for_log, "resumes at offset", 60)
+                second.kill()
+        proj.kill()
+        # Exit inside the 3rd batch after writing its rows, before COMMIT: that batch is redelivered.
+        crashy.start()
+        assert crashy.proc is not None
+        await asyncio.to_thread(crashy.proc.wait, 120)
+        assert "fault injection" in crashy.log_text(), crashy.log_text()[-2000:]
+        proj.start()
+        trust = trust_of(env)
+        await wait_for_size(env, trust, TOTAL)
+        assert relay.stop() == 0  # publishes the final checkpoint (size TOTAL)
+        await wait_applied(env, TOTAL - 1, TOTAL)
+    finally:
+        relay.kill()
+        second.kill()
+        crashy.kill()
+    assert kills >= 3
+    # The second instance was assigned partitions (a rebalance), and every start resumed from PostgreSQL.
+    assert proj.log_text().count("projections active") >= 4
+
+    report = await check_log(env["CERTLIFE_KAFKA_BOOTSTRAP"], env["CERTLIFE_TOPIC_PREFIX"], trust)
+    last_index = {r.number: r.index for r in report.records}
+    expected = await asyncio.to_thread(expected_state, app, ROUND_SIZES[0])
+    snap = await snapshot(env)
+    current = {r["number"]: r for r in snap["current"]}
+    assert {n: (r["status"], r["seq"]) for n, r in current.items()} == expected
+    assert {n: r["log_index"] for n, r in current.items()} == last_index
+    assert all(r["certificate_id"] == Certificate.create_id(ISSUER, n) for n, r in current.items())
+    assert [h["log_index"] for h in snap["history"]] == list(range(TOTAL))
+    lengths = Counter(h["number"] for h in snap["history"])
+    assert lengths == {n: version for n, (_, version) in expected.items()}
+
+    conn = await asyncpg.connect(env["CERTLIFE_DATABASE_URL"])
+    try:
+        models = ReadModels(conn, f'"{env["CERTLIFE_DB_SCHEMA"]}"')
+        statuses = Counter(status for status, _ in expected.values())
+        assert await models.counts() == {(s, "CCC"): n for s, n in statuses.items()}
+        assert statuses == {"revoked": 800, "valid": 200, "suspended": 200}
+        review = await models.awaiting_review()
+        assert sorted(r["number"] for r in review) == sorted(
+            n for n, (s, _) in expected.items() if s == "suspended"
+        )
+        assert all(r["suspension_reason"] == "surveillance audit overdue" for r in review)
+        now = datetime.now(UTC)
+        assert len(await models.expiring(365 * 10, now)) == 400 and await models.expiring(1, now) == []
+        found = await models.search(holder="volt mobility", model="VB-90", status="suspended", limit=10_000)
+        assert {r["number"] for r in found} == {f"RT-{i:05d}" for i in range(900, 1000)}
+        assert len(await models.history("RT-00000")) == 5
+        assert (await models.certificate_by_id(Certificate.create_id(ISSUER, "RT-01150")))[
+            "status"
+        ] == "valid"
+    finally:
+        await conn.close()
+
+    # The operator's views of it.
+    answer = certctl(env, "status", "RT-00001", "--json")
+    assert answer.returncode == 0, answer.stderr
+    data = json.loads(answer.stdout)
+    assert (data["status"], data["index"], data["checkpoint"]) == ("revoked", last_index["RT-00001"], TOTAL)
+    assert certctl(env, "status", "NOPE-1").returncode == 1
+    shown = json.loads(certctl(env, "projections", "status", "--json").stdout)["projections"]
+    assert {p["name"]: (p["index"], p["checkpoint"]) for p in shown} == {
+        "certificates": (TOTAL - 1, TOTAL),
+        "history": (TOTAL - 1, TOTAL),
+    }
+
+    # Rebuilds (COPY into a new generation, atomic swap) equal the live copy.
+    for name in ("certificates", "history"):
+        result = certctl(env, "projections", "rebuild", name, "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["generation"] == 2
+    assert await snapshot(env) == snap
+    assert await _position(env["CERTLIFE_DATABASE_URL"], env["CERTLIFE_DB_SCHEMA"], "certificates") == (
+        TOTAL - 1,
+        TOTAL,
+    )
+    proj.stop()
+
+
+async def test_writes_are_idempotent_per_log_index_and_bulk_equals_live(
+    database_url: str, pg_schema: str
+) -> None:
+    """Replaying records straight into the writers (no offset filter) changes nothing."""
+    from contracts.records import parse_record
+    from projections.registry import PROJECTIONS
+    from projections.tracking import create_generation, create_tracking
+    from tests.unit.logbuilder import LogBuilder
+
+    b = LogBuilder()
+    b.issue_many(30)
+    b.add("C-0001", "suspended", "suspended", reason="audit")
+    b.add("C-0001", "amended", "suspended")
+    b.add("C-0002", "withdrawn", "withdrawn")
+    records = [parse_record(r) for r in b.records]
+    s = f'"{pg_schema}"'
+    conn = await asyncpg.connect(database_url)
+    try:
+        await create_tracking(conn, s)
+        tables: dict[int, list[Any]] = {}
+        for generation, bulk in ((1, False), (2, True)):
+            for p in PROJECTIONS.values():
+                await create_generation(conn, s, p, generation, with_indexes=True)
+                for part in (records[:25], records[10:40], records, records[5:]):
+                    async with conn.transaction():
+                        write = p.write_bulk if bulk else p.write_live
+                        await write(conn, s, generation, part, "certlife.example")
+            tables[generation] = [
+                [dict(r) for r in await conn.fetch(f"SELECT * FROM {s}.{t}_g{generation} ORDER BY 1")]
+                for t in ("certificates", "certificate_history")
+            ]
+        current, history = tables[1]
+        assert tables[2] == tables[1]
+        assert len(history) == len(records)
+        by_number = {r["number"]: r for r in current}
+        c1 = by_number["C-0001"]
+        assert (c1["status"], c1["seq"], c1["suspension_reason"]) == ("suspended", 3, "audit")
+        assert by_number["C-0002"]["status"] == "withdrawn"
+        assert by_number["C-0003"]["seq"] == 3  # issued, suspended, reinstated
+    finally:
+        await conn.close()
