@@ -37,10 +37,16 @@ def fill_event_store(settings: Settings, events: int) -> None:
     app = CertificateApplication(env=settings.eventsourcing_env())
     certs = max(1, events // 3)
     issue = {
-        "scheme": "CCC", "holder": "Volt Mobility Co., Ltd.", "manufacturer": "Volt Mobility",
-        "factories": ["Hefei plant 1"], "product": "DC EV charger", "models": ["DC-120"],
-        "standards": ["GB/T 18487.1-2023", "IEC 61851-1"], "scope": "DC chargers up to 120 kW",
-        "validFrom": "2026-01-01T00:00:00Z", "validUntil": "2029-01-01T00:00:00Z",
+        "scheme": "CCC",
+        "holder": "Volt Mobility Co., Ltd.",
+        "manufacturer": "Volt Mobility",
+        "factories": ["Hefei plant 1"],
+        "product": "DC EV charger",
+        "models": ["DC-120"],
+        "standards": ["GB/T 18487.1-2023", "IEC 61851-1"],
+        "scope": "DC chargers up to 120 kW",
+        "validFrom": "2026-01-01T00:00:00Z",
+        "validUntil": "2029-01-01T00:00:00Z",
     }
     kinds = [("issue", issue), ("suspend", {"reason": "audit"}), ("reinstate", {})]
     made = 0
@@ -48,10 +54,17 @@ def fill_event_store(settings: Settings, events: int) -> None:
         for start in range(0, certs, 500):
             raw = [
                 parse_command(
-                    __import__("json").dumps({
-                        "type": kind, "commandId": f"{kind}-{i}", "issuer": settings.issuer,
-                        "number": f"BR-{i:07d}", **extra,
-                    }).encode()
+                    __import__("json")
+                    .dumps(
+                        {
+                            "type": kind,
+                            "commandId": f"{kind}-{i}",
+                            "issuer": settings.issuer,
+                            "number": f"BR-{i:07d}",
+                            **extra,
+                        }
+                    )
+                    .encode()
                 )
                 for i in range(start, min(certs, start + 500))
                 if made + (i - start) < events
@@ -79,7 +92,9 @@ def run_relay(env: dict[str, str], topic: str, events: int) -> tuple[float, list
     """Seconds from the first to the last record, and RSS samples (records, MiB)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.cli.certctl", "serve", "relay", "--log-level", "WARNING"],
-        env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
     )
     samples: list[tuple[int, float]] = []
     first = last = 0.0
@@ -106,8 +121,13 @@ def run_relay(env: dict[str, str], topic: str, events: int) -> tuple[float, list
 async def raw_baseline(bootstrap: str, topic: str, events: int, size: int) -> float:
     """Seconds to publish ``events`` messages of ``size`` bytes transactionally."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, transactional_id=topic + "-raw", enable_idempotence=True,
-        acks="all", linger_ms=5, max_batch_size=1 << 20, max_request_size=8 << 20,
+        bootstrap_servers=bootstrap,
+        transactional_id=topic + "-raw",
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=1 << 20,
+        max_request_size=8 << 20,
     )
     await producer.start()
     payload = b"x" * size
@@ -137,17 +157,27 @@ def main() -> None:
     create_schema(database, schema)
     env = dict(os.environ)
     keys = tempfile.mkdtemp(prefix="certlife-bench-keys-")
-    env.update({
-        "CERTLIFE_KAFKA_BOOTSTRAP": bootstrap, "CERTLIFE_DATABASE_URL": database,
-        "CERTLIFE_DB_SCHEMA": schema, "CERTLIFE_TOPIC_PREFIX": prefix, "CERTLIFE_KEYS_DIR": keys,
-        "CERTLIFE_KEY_PASSPHRASE": env.get("CERTLIFE_KEY_PASSPHRASE", "bench-only-passphrase"),
-        "CERTLIFE_RELAY_BATCH": str(BATCH),
-    })
+    env.update(
+        {
+            "CERTLIFE_KAFKA_BOOTSTRAP": bootstrap,
+            "CERTLIFE_DATABASE_URL": database,
+            "CERTLIFE_DB_SCHEMA": schema,
+            "CERTLIFE_TOPIC_PREFIX": prefix,
+            "CERTLIFE_KEYS_DIR": keys,
+            "CERTLIFE_KEY_PASSPHRASE": env.get("CERTLIFE_KEY_PASSPHRASE", "bench-only-passphrase"),
+            "CERTLIFE_RELAY_BATCH": str(BATCH),
+        }
+    )
     settings = Settings.from_env(env)
     print(f"storing {args.events:,} events ...", file=sys.stderr)
     fill_event_store(settings, args.events)
-    subprocess.run([sys.executable, "-m", "services.cli.certctl", "keys", "generate"],
-                   env=env, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "services.cli.certctl", "keys", "generate"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     topic = prefix + "certlife.log.v1"
     print("relaying ...", file=sys.stderr)
     seconds, samples = run_relay(env, topic, args.events)
@@ -157,8 +187,15 @@ def main() -> None:
     quarter = [samples[int(len(samples) * q)] for q in (0.25, 0.5, 0.75)] + [samples[-1]]
     report(
         f"relay, {args.events:,} events",
-        [Figure("relay records/s (build+sign+hash+txn publish)", relay_rate, "rec/s",
-                "raw aiokafka txn publish msgs/s", raw_rate)],
+        [
+            Figure(
+                "relay records/s (build+sign+hash+txn publish)",
+                relay_rate,
+                "rec/s",
+                "raw aiokafka txn publish msgs/s",
+                raw_rate,
+            )
+        ],
         {"relay RSS MiB at (records, MiB)": [(n, round(m, 1)) for n, m in quarter]},
         args.json,
     )

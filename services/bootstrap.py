@@ -17,6 +17,7 @@ from services.config import Settings
 from services.stack.settings import StackSettings
 
 if TYPE_CHECKING:
+    from projections.config import ProjectionConfig
     from services.keystore import KeyStore
     from services.relay.relay import Relay
 
@@ -68,3 +69,27 @@ def build_relay(settings: Settings) -> Relay:
         poll_interval=float(extra.get("CERTLIFE_POLL_INTERVAL", "1")),
     )
     return Relay(settings, build_application(settings), build_keystore(settings), options)
+
+
+def projection_config(settings: Settings) -> ProjectionConfig:
+    """The read models' configuration from ``settings``."""
+    from projections.config import ProjectionConfig
+
+    extra = settings.extra
+    return ProjectionConfig(
+        kafka_bootstrap=settings.kafka_bootstrap,
+        database_url=settings.database_url,
+        db_schema=settings.db_schema,
+        issuer=settings.issuer,
+        topic_prefix=settings.topic_prefix,
+        batch_max_records=int(extra.get("CERTLIFE_PROJECTION_BATCH", "2000")),
+        batch_timeout_ms=int(extra.get("CERTLIFE_PROJECTION_BATCH_TIMEOUT_MS", "100")),
+        crash_in_batch=int(extra.get("CERTLIFE_PROJECTION_CRASH_IN_BATCH", "0")),
+    )
+
+
+def build_projections(settings: Settings) -> FastStream:
+    """The projection process (faststream app feeding the read models)."""
+    from projections.consumer import build_projection_app
+
+    return build_projection_app(projection_config(settings))

@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "services.cli.keys_cmd",
     "services.cli.commands_cmd",
     "services.cli.fixtures_cmd",
+    "services.cli.projections_cmd",
+    "services.cli.bundle_cmd",
 )
 
 

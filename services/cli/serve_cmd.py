@@ -14,7 +14,7 @@ from services.config import Settings
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``serve`` command group."""
     parser = sub.add_parser("serve", help="run a certlife service process until stopped")
-    parser.add_argument("service", choices=["commands", "relay"], help="which service to run")
+    parser.add_argument("service", choices=["commands", "relay", "projections"], help="which service to run")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.set_defaults(handler=run)
 
@@ -29,9 +29,22 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if args.service == "relay":
         return asyncio.run(_run_relay(settings))
+    if args.service == "projections":
+        asyncio.run(_run_projections(settings))
+        return 0
     stream = bootstrap.build_command_service(settings)
     asyncio.run(stream.run())
     return 0
+
+
+async def _run_projections(settings: Settings) -> None:
+    from services import bootstrap
+    from services.kafka_topics import certlife_topics, ensure_topics
+
+    await ensure_topics(
+        settings.kafka_bootstrap, certlife_topics(settings.command_partitions, settings.topic_prefix)
+    )
+    await bootstrap.build_projections(settings).run()
 
 
 async def _run_relay(settings: Settings) -> int:

@@ -231,7 +231,8 @@ async def test_read_models_equal_the_event_store_after_crashes_redelivery_and_re
 async def test_writes_are_idempotent_per_log_index_and_bulk_equals_live(
     database_url: str, pg_schema: str
 ) -> None:
-    """Replaying records straight into the writers (no offset filter) changes nothing."""
+    """Replaying records straight into the live writers (no offset filter) changes nothing,
+    and the rebuild's COPY path gives the same rows."""
     from contracts.records import parse_record
     from projections.registry import PROJECTIONS
     from projections.tracking import create_generation, create_tracking
@@ -251,7 +252,13 @@ async def test_writes_are_idempotent_per_log_index_and_bulk_equals_live(
         for generation, bulk in ((1, False), (2, True)):
             for p in PROJECTIONS.values():
                 await create_generation(conn, s, p, generation, with_indexes=True)
-                for part in (records[:25], records[10:40], records, records[5:]):
+                # Live writes get overlapping (redelivered) parts; a rebuild's COPY gets each once.
+                parts = (
+                    (records[:17], records[17:40], records[40:])
+                    if bulk
+                    else (records[:25], records[10:40], records, records[5:])
+                )
+                for part in parts:
                     async with conn.transaction():
                         write = p.write_bulk if bulk else p.write_live
                         await write(conn, s, generation, part, "certlife.example")

@@ -1,0 +1,213 @@
+"""Read-model throughput: live consumption and a COPY rebuild against a raw Kafka read.
+
+``python -m bench.bench_projections --events 20000`` writes a signed log of N
+certificate records (issue, suspend, reinstate, amend, revoke rounds) and its
+checkpoints onto fresh topics in Kafka transactions of 1,000 records (as the
+relay does), then measures on the configured Kafka and PostgreSQL (the local
+stack by default), each with its own topic prefix and schema:
+
+* raw: an aiokafka read-committed consume of the log topic, offset 0 to end;
+* live: ``certctl serve projections`` as a subprocess applying both
+  projections (executemany, one transaction per batch), timed from its first
+  applied batch to the last record (group join and start-up excluded);
+* rebuild: ``projections.rebuild`` of each projection (COPY, then indexes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from contracts.merkle import MerkleFrontier, leaf_hash
+from contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
+from contracts.records import RecordSigner, build_certificate_record, record_hash
+from services.bootstrap import projection_config
+from services.config import Settings
+from services.kafka_topics import certlife_topics, ensure_topics
+
+ROOT = Path(__file__).resolve().parent.parent
+ORIGIN = "bench.certlife.example/log"
+ROUNDS = (("issued", "valid"), ("suspended", "suspended"), ("reinstated", "valid"),
+          ("amended", "valid"), ("revoked", "revoked"))  # fmt: skip
+
+
+def build_log(events: int) -> tuple[list[bytes], list[tuple[int, bytes]]]:
+    """``events`` signed records (5 per certificate, round by round) and a checkpoint per 1,000."""
+    signer = RecordSigner(Ed25519PrivateKey.generate())
+    note_signer = NoteSigner(ORIGIN, Ed25519PrivateKey.generate())
+    certs = max(1, events // len(ROUNDS))
+    heads: dict[str, tuple[int, str]] = {}
+    frontier = MerkleFrontier()
+    records: list[bytes] = []
+    notes: list[tuple[int, bytes]] = []
+    while len(records) < events:
+        event, status = ROUNDS[min(len(records) // certs, len(ROUNDS) - 1)]
+        number = f"BN-{len(records) % certs:07d}"
+        seq, prev = heads.get(number, (0, None))
+        if event != "issued" and seq == 0:
+            event, status = "issued", "valid"
+        raw = build_certificate_record(
+            origin=ORIGIN, index=len(records), certificate=_cert(number, event), event=event, status=status,
+            seq=seq + 1, prev=prev, reason="bench" if event in ("suspended", "revoked") else None,
+            effective_at="2026-02-01T00:00:00Z", recorded_at="2026-02-01T00:00:00Z", signer=signer,
+        )  # fmt: skip
+        heads[number] = (seq + 1, record_hash(raw))
+        records.append(raw)
+        frontier.append(leaf_hash(raw))
+        if len(records) % 1000 == 0 or len(records) == events:
+            note = sign_checkpoint(Checkpoint(ORIGIN, len(records), frontier.root()), note_signer)
+            notes.append((len(records), note.encode()))
+    return records, notes
+
+
+def _cert(number: str, event: str) -> dict[str, object]:
+    return {
+        "number": number, "scheme": "CCC", "holder": "Bench Holder Co.", "manufacturer": "Bench Mfg",
+        "factories": ["Plant 1"], "product": "Charger",
+        "models": ["M-1", "M-2"] if event in ("amended", "revoked") else ["M-1"],
+        "standards": ["GB 4943.1-2022"], "scope": "bench", "validFrom": "2026-01-01T00:00:00Z",
+        "validUntil": "2029-01-01T00:00:00Z",
+    }  # fmt: skip
+
+
+async def publish(settings: Settings, records: list[bytes], notes: list[tuple[int, bytes]]) -> None:
+    """Publish records and checkpoints in transactions of 1,000 records (like the relay)."""
+    await ensure_topics(settings.kafka_bootstrap, certlife_topics(1, settings.topic_prefix))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, transactional_id=f"{settings.topic_prefix}bench",
+        enable_idempotence=True, linger_ms=5, max_batch_size=1 << 20, max_request_size=8 << 20,
+    )  # fmt: skip
+    await producer.start()
+    try:
+        by_size = dict(notes)
+        for start in range(0, len(records), 1000):
+            async with producer.transaction():
+                for i, raw in enumerate(records[start : start + 1000], start):
+                    await producer.send(
+                        settings.topic("certlife.log.v1"), raw, key=str(i).encode(), partition=0
+                    )
+                end = min(start + 1000, len(records))
+                if end in by_size:
+                    await producer.send(settings.topic("certlife.checkpoints.v1"), by_size[end], partition=0)
+    finally:
+        await producer.stop()
+
+
+async def raw_consume(settings: Settings, events: int) -> float:
+    """Seconds for a read-committed aiokafka consume of the whole log topic."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(settings.topic("certlife.log.v1"), 0)
+        consumer.assign([tp])
+        consumer.seek(tp, 0)
+        started, seen = time.perf_counter(), 0
+        while seen < events:
+            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=2000)
+            seen += len(batch.get(tp, []))
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+async def live(settings: Settings, env: dict[str, str], events: int, log_dir: Path) -> tuple[float, int]:
+    """(seconds, records) the projection process took from its first applied batch to the end."""
+    s = f'"{settings.db_schema}"'
+    log = open(log_dir / "projections.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli.certctl", "serve", "projections", "--log-level", "WARNING"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    conn = await asyncpg.connect(settings.database_url)
+    first: tuple[float, int] | None = None
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"projection process exited; see {log_dir / 'projections.log'}")
+            try:
+                low = await conn.fetchval(
+                    f"SELECT min(s.log_index) FROM {s}.projection_state s JOIN {s}.projection_live l "
+                    "USING (name, generation)"
+                )
+            except asyncpg.UndefinedTableError:
+                low = None
+            now = time.perf_counter()
+            if low is not None and low >= 0 and first is None:
+                first = (now, low + 1)
+            if low is not None and low >= events - 1 and first is not None:
+                return now - first[0], events - first[1]
+            await asyncio.sleep(0.02)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+        await conn.close()
+
+
+async def drop_schema(settings: Settings) -> None:
+    """Remove the bench's schema."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def main_async(events: int) -> None:
+    """Run every measurement and print the figures."""
+    from projections.rebuild import rebuild
+
+    tag = uuid.uuid4().hex[:8]
+    env = dict(os.environ, CERTLIFE_TOPIC_PREFIX=f"bench{tag}.", CERTLIFE_DB_SCHEMA=f"bench_{tag}",
+               CERTLIFE_ISSUER="bench.example")  # fmt: skip
+    settings = Settings.from_env(env)
+    conn = await asyncpg.connect(settings.database_url)
+    await conn.execute(f'CREATE SCHEMA "{settings.db_schema}"')
+    await conn.close()
+    try:
+        t0 = time.perf_counter()
+        records, notes = build_log(events)
+        await publish(settings, records, notes)
+        print(
+            f"log of {events} records + {len(notes)} checkpoints written in {time.perf_counter() - t0:.1f}s"
+        )
+        raw_s = await raw_consume(settings, events)
+        with tempfile.TemporaryDirectory() as tmp:
+            live_s, live_n = await live(settings, env, events, Path(tmp))
+        config = projection_config(settings)
+        rebuilt = {name: await rebuild(config, name) for name in ("certificates", "history")}
+    finally:
+        await drop_schema(settings)
+    raw_rate, live_rate = events / raw_s, live_n / live_s
+    print(f"raw aiokafka consume        {raw_rate:>10,.0f} records/s  ({raw_s:.2f}s)")
+    print(f"live, both projections      {live_rate:>10,.0f} events/s   ({live_n} in {live_s:.2f}s)  "
+          f"ratio to raw {live_rate / raw_rate:.3f}")  # fmt: skip
+    for name, r in rebuilt.items():
+        rate = r.records / r.bulk_seconds
+        print(f"rebuild {name:<13} COPY {rate:>10,.0f} events/s   ({r.records} in {r.bulk_seconds:.2f}s, "
+              f"swap {r.swap_seconds:.3f}s)  ratio to raw {rate / raw_rate:.3f}, to live {rate / live_rate:.2f}")  # fmt: skip
+
+
+def main() -> None:
+    """Entry point: ``python -m bench.bench_projections --events N``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20000, help="records in the log")
+    args = parser.parse_args()
+    asyncio.run(main_async(args.events))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The ``certificates`` projection: current state per certificate, by number and by id.
+
+It answers status, search (holder, manufacturer, product, model, standard,
+scheme, status), counts by status and scheme, expiry within N days and
+suspensions awaiting review (see ``projections.queries``).
+
+Writes are guarded by the log index: a row only changes when the incoming
+record is newer (``log_index`` greater), so a redelivered record is a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from contracts.records import Record
+from projections.base import Projection, table
+from projections.mapping import CURRENT_COLUMNS, fold_current
+
+_COLUMNS = ", ".join(CURRENT_COLUMNS)
+_KEEP_SUSPENSION = ("suspended_at", "suspension_reason")
+_SET = ", ".join(
+    f"{c} = CASE WHEN EXCLUDED.status <> 'suspended' THEN NULL ELSE COALESCE(EXCLUDED.{c}, t.{c}) END"
+    if c in _KEEP_SUSPENSION
+    else f"{c} = EXCLUDED.{c}"
+    for c in CURRENT_COLUMNS
+    if c != "number"
+)
+_CONFLICT = f"ON CONFLICT (number) DO UPDATE SET {_SET} WHERE t.log_index < EXCLUDED.log_index"
+
+
+class CertificatesProjection(Projection):
+    """Current status and data of each certificate."""
+
+    name = "certificates"
+    tables = ("certificates",)
+
+    def create_sql(self, schema_sql: str, generation: int) -> str:
+        """The ``certificates_gN`` table."""
+        return f"""
+        CREATE TABLE {table(schema_sql, "certificates", generation)} (
+            number text PRIMARY KEY, certificate_id uuid NOT NULL UNIQUE,
+            scheme text NOT NULL, holder text NOT NULL, manufacturer text NOT NULL,
+            product text NOT NULL, scope text NOT NULL, factories text[] NOT NULL,
+            models text[] NOT NULL, standards text[] NOT NULL,
+            valid_from timestamptz NOT NULL, valid_until timestamptz NOT NULL,
+            status text NOT NULL, event text NOT NULL, seq integer NOT NULL, reason text,
+            effective_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL,
+            log_index bigint NOT NULL, suspended_at timestamptz, suspension_reason text,
+            certificate jsonb NOT NULL)"""
+
+    def index_sql(self, schema_sql: str, generation: int) -> str:
+        """Indexes for search, counts and expiry."""
+        t = table(schema_sql, "certificates", generation)
+        g = f"certificates_g{generation}"
+        return ";".join(
+            [
+                f"CREATE INDEX IF NOT EXISTS {g}_status ON {t} (status, scheme)",
+                f"CREATE INDEX IF NOT EXISTS {g}_scheme ON {t} (scheme)",
+                f"CREATE INDEX IF NOT EXISTS {g}_holder ON {t} (lower(holder))",
+                f"CREATE INDEX IF NOT EXISTS {g}_manufacturer ON {t} (lower(manufacturer))",
+                f"CREATE INDEX IF NOT EXISTS {g}_product ON {t} (lower(product))",
+                f"CREATE INDEX IF NOT EXISTS {g}_models ON {t} USING gin (models)",
+                f"CREATE INDEX IF NOT EXISTS {g}_standards ON {t} USING gin (standards)",
+                f"CREATE INDEX IF NOT EXISTS {g}_valid_until ON {t} (valid_until)",
+            ]
+        )
+
+    async def write_live(
+        self,
+        conn: asyncpg.Connection,
+        schema_sql: str,
+        generation: int,
+        records: Sequence[Record],
+        issuer: str,
+    ) -> None:
+        """Upsert the newest row per certificate (executemany)."""
+        rows = [r.as_tuple() for r in fold_current(records, issuer).values()]
+        if not rows:
+            return
+        params = ", ".join(f"${i}" for i in range(1, len(CURRENT_COLUMNS) + 1))
+        t = table(schema_sql, "certificates", generation)
+        await conn.executemany(f"INSERT INTO {t} AS t ({_COLUMNS}) VALUES ({params}) {_CONFLICT}", rows)
+
+    async def write_bulk(
+        self,
+        conn: asyncpg.Connection,
+        schema_sql: str,
+        generation: int,
+        records: Sequence[Record],
+        issuer: str,
+    ) -> None:
+        """COPY the newest rows into a staging table, then merge with the same guard."""
+        rows = [r.as_tuple() for r in fold_current(records, issuer).values()]
+        if not rows:
+            return
+        t = table(schema_sql, "certificates", generation)
+        await conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS certificates_stage (LIKE {t}) ON COMMIT DELETE ROWS"
+        )
+        await conn.execute("TRUNCATE certificates_stage")
+        await conn.copy_records_to_table("certificates_stage", records=rows, columns=list(CURRENT_COLUMNS))
+        await conn.execute(
+            f"INSERT INTO {t} AS t ({_COLUMNS}) SELECT {_COLUMNS} FROM certificates_stage {_CONFLICT}"
+        )

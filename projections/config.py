@@ -1,0 +1,41 @@
+"""What a projection process needs to know (built from ``services.config.Settings``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts import topics
+
+
+@dataclass(frozen=True)
+class ProjectionConfig:
+    """Endpoints, names and tuning of the read models; no IO at construction."""
+
+    kafka_bootstrap: str
+    database_url: str
+    db_schema: str = "public"
+    issuer: str = "certlife.example"
+    topic_prefix: str = ""
+    batch_max_records: int = 2000
+    batch_timeout_ms: int = 100
+    #: Fault injection for tests: exit (no commit) inside the N-th batch transaction.
+    crash_in_batch: int = 0
+
+    @property
+    def log_topic(self) -> str:
+        """This deployment's record log topic."""
+        return self.topic_prefix + topics.LOG
+
+    @property
+    def checkpoints_topic(self) -> str:
+        """This deployment's checkpoint topic."""
+        return self.topic_prefix + topics.CHECKPOINTS
+
+    def group_id(self, projection: str) -> str:
+        """The consumer group of one projection (offsets live in PostgreSQL, not here)."""
+        return f"{self.topic_prefix}certlife-projection-{projection}"
+
+    @property
+    def schema_sql(self) -> str:
+        """The schema name quoted for SQL."""
+        return '"' + self.db_schema.replace('"', '""') + '"'

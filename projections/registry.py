@@ -1,0 +1,19 @@
+"""The defined projections, by name."""
+
+from __future__ import annotations
+
+from projections.base import Projection
+from projections.certificates import CertificatesProjection
+from projections.errors import UnknownProjection
+from projections.history import HistoryProjection
+
+#: Every projection the projection process runs, by name.
+PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CertificatesProjection(), HistoryProjection())}
+
+
+def projection(name: str) -> Projection:
+    """The projection called ``name``."""
+    try:
+        return PROJECTIONS[name]
+    except KeyError:
+        raise UnknownProjection(f"no projection {name!r} (known: {', '.join(PROJECTIONS)})") from None

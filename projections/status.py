@@ -1,0 +1,97 @@
+"""``certctl projections status``: each projection's generation, position and lag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from projections.answer import covering_checkpoint
+from projections.config import ProjectionConfig
+from projections.registry import PROJECTIONS
+from projections.tracking import create_tracking, load_position
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    """Where one projection generation is and how far behind the topics' ends."""
+
+    name: str
+    generation: int
+    live: bool
+    log_index: int
+    checkpoint: int | None
+    updated_at: datetime | None
+    lag: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "name": self.name,
+            "generation": self.generation,
+            "live": self.live,
+            "index": None if self.log_index < 0 else self.log_index,
+            "checkpoint": covering_checkpoint(self.log_index, self.checkpoint),
+            "latestCheckpoint": self.checkpoint,
+            "updatedAt": None if self.updated_at is None else self.updated_at.isoformat(),
+            "lag": self.lag,
+            "totalLag": sum(self.lag.values()),
+        }
+
+
+async def end_offsets(config: ProjectionConfig) -> dict[tuple[str, int], int]:
+    """Committed end offsets (read_committed) of every log/checkpoint partition."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=config.kafka_bootstrap, isolation_level="read_committed")
+    await consumer.start()
+    try:
+        tps = [
+            TopicPartition(topic, p)
+            for topic in (config.log_topic, config.checkpoints_topic)
+            for p in sorted(consumer.partitions_for_topic(topic) or {0})
+        ]
+        ends = await consumer.end_offsets(tps)
+        return {(tp.topic, tp.partition): ends[tp] for tp in tps}
+    finally:
+        await consumer.stop()
+
+
+async def projection_status(config: ProjectionConfig) -> list[ProjectionStatus]:
+    """Every generation of every projection (a rebuild in progress shows as not live)."""
+    ends = await end_offsets(config)
+    s = config.schema_sql
+    conn = await asyncpg.connect(config.database_url)
+    try:
+        await create_tracking(conn, s)
+        live = {r["name"]: r["generation"] for r in await conn.fetch(f"SELECT * FROM {s}.projection_live")}
+        rows = await conn.fetch(
+            f"SELECT name, generation FROM {s}.projection_state ORDER BY name, generation"
+        )
+        out = []
+        for name in PROJECTIONS:
+            for row in [r for r in rows if r["name"] == name] or [None]:
+                if row is None:
+                    out.append(ProjectionStatus(name, 0, False, -1, None, None, _lag(ends, {})))
+                    continue
+                position = await load_position(conn, s, name, row["generation"])
+                out.append(
+                    ProjectionStatus(
+                        name,
+                        position.generation,
+                        live.get(name) == position.generation,
+                        position.log_index,
+                        position.checkpoint_size,
+                        position.updated_at,
+                        _lag(ends, position.offsets),
+                    )
+                )
+        return out
+    finally:
+        await conn.close()
+
+
+def _lag(ends: dict[tuple[str, int], int], stored: dict[tuple[str, int], int]) -> dict[str, int]:
+    """End offset minus stored offset per partition (transaction markers count as lag of 1)."""
+    return {f"{t}[{p}]": max(0, end - stored.get((t, p), 0)) for (t, p), end in ends.items()}

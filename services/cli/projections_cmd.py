@@ -1,0 +1,140 @@
+"""``certctl projections status|rebuild`` and ``certctl status NUMBER``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from services.cli.base import EXIT_FAILED, EXIT_OK, CliError
+from services.config import Settings
+
+if TYPE_CHECKING:
+    from projections.answer import StatusAnswer
+    from projections.config import ProjectionConfig
+
+T = TypeVar("T")
+
+#: ``certctl status`` exits with this when the certificate is unknown to the read model.
+EXIT_UNKNOWN = 1
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``projections`` group and the ``status`` command."""
+    group = sub.add_parser("projections", help="inspect and rebuild the internal read models")
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = actions.add_parser("status", help="each projection's generation, index, checkpoint and lag")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    show.set_defaults(handler=_status_of_projections)
+    rebuild = actions.add_parser("rebuild", help="build a fresh copy from offset 0 and swap it in")
+    rebuild.add_argument("name", help="projection name (certificates, history)")
+    rebuild.add_argument("--json", action="store_true", help="print one JSON object")
+    rebuild.set_defaults(handler=_rebuild)
+
+    status = sub.add_parser("status", help="a certificate's status from the internal read model")
+    status.add_argument("number", help="certificate number")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(handler=_certificate_status)
+
+
+def _config() -> ProjectionConfig:
+    from services.bootstrap import projection_config
+
+    return projection_config(Settings.from_env())
+
+
+def _status_of_projections(args: argparse.Namespace) -> int:
+    from projections.status import projection_status
+
+    rows = [s.to_json() for s in _run(projection_status(_config()))]
+    if args.json:
+        print(json.dumps({"projections": rows}, indent=2))
+        return EXIT_OK
+    print(f"{'projection':<14}{'gen':>4} {'live':<5}{'index':>9}{'checkpoint':>11}  lag")
+    for r in rows:
+        lag = ", ".join(f"{k}={v}" for k, v in r["lag"].items())
+        print(
+            f"{r['name']:<14}{r['generation']:>4} {'yes' if r['live'] else 'no':<5}"
+            f"{_dash(r['index']):>9}{_dash(r['checkpoint']):>11}  {lag}"
+        )
+    return EXIT_OK
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from projections.rebuild import rebuild
+
+    result = _run(rebuild(_config(), args.name))
+    summary = {
+        "name": result.name,
+        "oldGeneration": result.old_generation,
+        "generation": result.generation,
+        "index": result.log_index,
+        "records": result.records,
+        "bulkSeconds": round(result.bulk_seconds, 3),
+        "swapSeconds": round(result.swap_seconds, 3),
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"rebuilt {result.name}: generation {result.old_generation} -> {result.generation}, "
+            f"{result.records} records up to index {result.log_index} "
+            f"({result.bulk_seconds:.2f}s bulk, {result.swap_seconds:.2f}s swap)"
+        )
+    return EXIT_OK
+
+
+def _certificate_status(args: argparse.Namespace) -> int:
+    answer = _run(_answer(args.number))
+    data = answer.to_json()
+    if args.json:
+        print(json.dumps(data))
+    else:
+        line = f"{data['number']}: {data['status']}"
+        if data["index"] is not None:
+            line += (
+                f" (index {data['index']}, checkpoint {_dash(data['checkpoint'])}, "
+                f"recorded {data['recordedAt']}, age {data['ageSeconds']:.0f}s)"
+            )
+        if "note" in data:
+            line += f" - {data['note']}"
+        print(line)
+    return EXIT_UNKNOWN if data["status"] == "unknown" else EXIT_OK
+
+
+async def _answer(number: str) -> StatusAnswer:
+    import asyncpg
+
+    from projections.queries import ReadModels
+
+    config = _config()
+    conn = await asyncpg.connect(config.database_url)
+    try:
+        return await ReadModels(conn, config.schema_sql).status(number, datetime.now(UTC))
+    finally:
+        await conn.close()
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro``; read-model and database errors become one line."""
+    import asyncpg
+
+    from projections.errors import ProjectionError
+
+    try:
+        return asyncio.run(coro)
+    except ProjectionError as exc:
+        raise CliError(str(exc), EXIT_FAILED) from None
+    except LookupError as exc:
+        raise CliError(
+            f"read model not initialised: {exc} (is `certctl serve projections` running?)", EXIT_FAILED
+        ) from None
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise CliError(f"cannot reach the read models: {exc}", EXIT_FAILED) from None
+
+
+def _dash(value: object) -> str:
+    return "-" if value is None else str(value)

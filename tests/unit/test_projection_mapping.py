@@ -1,0 +1,114 @@
+"""The pure record -> row mapping of the read models, and the batch selection guards."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from contracts.records import parse_record
+from domain.certificate import Certificate
+from projections.answer import answer_status, covering_checkpoint
+from projections.batch import Message, select_new
+from projections.errors import LogGap
+from projections.mapping import checkpoint_size, fold_current, history_rows
+from projections.tracking import Position
+from tests.unit.logbuilder import LogBuilder
+
+pytestmark = pytest.mark.unit
+
+ISSUER = "certlife.example"
+LOG, CPS = "p.certlife.log.v1", "p.certlife.checkpoints.v1"
+
+
+def _log() -> LogBuilder:
+    b = LogBuilder()
+    b.add("A-1", "issued", "valid")
+    b.add("B-1", "issued", "valid")
+    b.add("A-1", "suspended", "suspended", reason="audit overdue")
+    b.add("A-1", "amended", "suspended")
+    b.add("B-1", "revoked", "revoked", reason="non-conformity")
+    return b
+
+
+def test_fold_keeps_the_newest_row_per_certificate() -> None:
+    rows = fold_current([parse_record(r) for r in _log().records], ISSUER)
+    assert set(rows) == {"A-1", "B-1"}
+    a, b = rows["A-1"], rows["B-1"]
+    assert (a.status, a.event, a.seq, a.log_index) == ("suspended", "amended", 3, 3)
+    assert (b.status, b.seq, b.log_index, b.reason) == ("revoked", 2, 4, "non-conformity")
+    assert a.certificate_id == Certificate.create_id(ISSUER, "A-1")
+    assert a.valid_until == datetime(2028, 1, 1, tzinfo=UTC)
+
+
+def test_suspension_is_carried_through_a_later_amendment_and_cleared_by_revocation() -> None:
+    records = [parse_record(r) for r in _log().records]
+    rows = fold_current(records, ISSUER)
+    assert rows["A-1"].suspension_reason == "audit overdue"
+    assert rows["A-1"].suspended_at == datetime.fromisoformat(records[2].effective_at)
+    assert rows["B-1"].suspended_at is None
+    # Suspended in an earlier batch: the fold cannot know, the writer keeps the stored value.
+    assert fold_current(records[3:4], ISSUER)["A-1"].suspended_at is None
+
+
+def test_history_has_one_row_per_certificate_record_and_skips_key_records() -> None:
+    b = _log()
+    b.rotate("k1")
+    b.add("B-2", "issued", "valid")
+    rows = history_rows([parse_record(r) for r in b.records], ISSUER)
+    assert [r.log_index for r in rows] == [0, 1, 2, 3, 4, 6]
+    assert [(r.number, r.seq, r.event) for r in rows[2:4]] == [("A-1", 2, "suspended"), ("A-1", 3, "amended")]
+
+
+def test_checkpoint_size_is_line_two_of_the_note() -> None:
+    assert checkpoint_size(_log().checkpoint().encode()) == 5
+    with pytest.raises(ValueError):
+        checkpoint_size(b"origin\nfive\nroot\n")
+
+
+def _messages(records: list[bytes], first_offset: int = 0) -> list[Message]:
+    return [Message(LOG, 0, first_offset + 2 * i, raw) for i, raw in enumerate(records)]
+
+
+def test_select_drops_redelivered_offsets_and_indexes() -> None:
+    raw = _log().records
+    records, position = select_new(_messages(raw[:3]), Position(1), LOG, CPS)
+    assert [r.index for r in records] == [0, 1, 2] and position.log_index == 2
+    assert position.offsets == {(LOG, 0): 5}
+    # Redelivery from offset 0 (a rebalance, a stale seek): only indexes 3 and 4 are new.
+    again, after = select_new(_messages(raw), position, LOG, CPS)
+    assert [r.index for r in again] == [3, 4] and after.log_index == 4
+    # Same bytes at new offsets (stored offset lost): the index guard still drops them.
+    dup, same = select_new(_messages(raw, first_offset=100), after, LOG, CPS)
+    assert dup == [] and same.log_index == 4
+
+
+def test_select_refuses_a_gap_in_the_log() -> None:
+    raw = _log().records
+    with pytest.raises(LogGap):
+        select_new(_messages([raw[0], raw[2]]), Position(1), LOG, CPS)
+
+
+def test_select_keeps_the_newest_checkpoint() -> None:
+    notes = [
+        Message(CPS, 0, i, f"o\n{size}\nroot\n\n— o sig\n".encode()) for i, size in enumerate([500, 1000])
+    ]
+    _, position = select_new(notes, Position(1, checkpoint_size=200), LOG, CPS)
+    assert position.checkpoint_size == 1000 and position.offsets[(CPS, 0)] == 2
+
+
+def test_status_answer() -> None:
+    now = datetime(2027, 6, 1, tzinfo=UTC)
+    row = {
+        "status": "valid",
+        "valid_until": datetime(2028, 1, 1, tzinfo=UTC),
+        "log_index": 7,
+        "recorded_at": datetime(2027, 5, 31, tzinfo=UTC),
+    }
+    answer = answer_status("A-1", row, 10, None, now)
+    assert (answer.answer, answer.index, answer.checkpoint, answer.age_seconds) == ("valid", 7, 10, 86400)
+    assert answer_status("A-1", row, 7, None, now).checkpoint is None
+    late = answer_status("A-1", row, 10, None, datetime(2028, 1, 2, tzinfo=UTC))
+    assert late.answer == "expired" and late.note
+    assert answer_status("X", None, 10, None, now).answer == "unknown"
+    assert covering_checkpoint(9, 10) == 10 and covering_checkpoint(10, 10) is None
