@@ -1,0 +1,1 @@
+"""Internals of the fixture generator (``services.fixtures``): data, plan, signing, keys."""
