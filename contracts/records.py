@@ -165,7 +165,8 @@ def _finish(record: dict[str, Any], signer: RecordSigner, co_signer: RecordSigne
     record["sig"] = _b64(signer.sign(message))
     if co_signer is not None:
         record["newKeySig"] = _b64(co_signer.sign(message))
-    encoded = canonical_bytes(record)
+    # signing_input already walked every value through the I-JSON checks.
+    encoded = encode_parsed(record)
     parse_record(encoded)  # never emit a record our own verifier would reject
     return encoded
 
