@@ -1,0 +1,55 @@
+"""Offline verification of certlife logs, records and certificate status.
+
+Pure: no file, Kafka or network access. Callers pass record bytes and
+checkpoint notes (from an export directory, a Kafka topic, a database) and a
+:class:`~contracts.trust.TrustFile`. Every failed check raises one
+:class:`VerificationError` whose :class:`Failure` names the failure code, the
+check, the log index and the certificate.
+
+Public API:
+
+* :func:`verify_log` — a whole log (records + checkpoints) → :class:`VerificationReport`
+* :class:`LogVerifier` — the same checks fed one record's facts at a time (mirrors)
+* :func:`verify_record` — one record → :class:`StepReport`
+* :func:`certificate_status` — a certificate's status from a verified log → :class:`StatusAnswer`
+* :func:`facts_for_chunk` / :func:`record_facts` — the per-record work parallel workers run
+* :data:`FAILURE_CODES` — every failure code and its :class:`Check`
+"""
+
+from __future__ import annotations
+
+from contracts.verification.checkpoints import CheckpointInput, VerifiedCheckpoint
+from contracts.verification.engine import CHUNK_SIZE, FactMapper, serial_mapper, verify_log
+from contracts.verification.facts import Chunk, KeyDirectory, RecordFacts, facts_for_chunk, record_facts
+from contracts.verification.failures import FAILURE_CODES, Check, Failure, VerificationError
+from contracts.verification.log import SIGNATURE_MODES, LogVerifier
+from contracts.verification.record import verify_record
+from contracts.verification.report import StepReport, VerificationReport
+from contracts.verification.status import UNKNOWN, StatusAnswer, certificate_status, parse_time
+
+__all__ = [
+    "CHUNK_SIZE",
+    "FAILURE_CODES",
+    "SIGNATURE_MODES",
+    "UNKNOWN",
+    "Check",
+    "CheckpointInput",
+    "Chunk",
+    "FactMapper",
+    "Failure",
+    "KeyDirectory",
+    "LogVerifier",
+    "RecordFacts",
+    "StatusAnswer",
+    "StepReport",
+    "VerificationError",
+    "VerificationReport",
+    "VerifiedCheckpoint",
+    "certificate_status",
+    "facts_for_chunk",
+    "parse_time",
+    "record_facts",
+    "serial_mapper",
+    "verify_log",
+    "verify_record",
+]

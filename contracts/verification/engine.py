@@ -1,0 +1,77 @@
+"""``verify_log``: stream records through the parallel and the sequential steps.
+
+Input is any iterable of ``(position, record bytes)`` (an export file's lines,
+a Kafka topic's messages) plus the signed checkpoint notes. Per-record work
+(parse, canonical check, signature) is handed to a *mapper* in chunks: the
+default runs it in this process; ``services`` passes a process pool. The
+sequential checks then consume the facts in input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Iterator
+
+from contracts.notes import NoteVerifier
+from contracts.trust import TrustFile
+from contracts.verification.checkpoints import CheckpointInput, open_checkpoint
+from contracts.verification.facts import Chunk, RecordFacts, facts_for_chunk
+from contracts.verification.log import LogVerifier
+from contracts.verification.report import VerificationReport, reporting
+
+#: Maps :func:`facts_for_chunk` over chunks, yielding results in chunk order.
+FactMapper = Callable[[Iterable[Chunk]], Iterator[list[RecordFacts]]]
+CHUNK_SIZE = 1000
+
+
+def serial_mapper(chunks: Iterable[Chunk]) -> Iterator[list[RecordFacts]]:
+    """Compute facts in this process, one chunk at a time."""
+    return map(facts_for_chunk, chunks)
+
+
+def _chunks(records: Iterable[tuple[int, bytes]], verifier: LogVerifier, size: int) -> Iterator[Chunk]:
+    batch: list[tuple[int, bytes]] = []
+    for item in records:
+        verifier.announce(item[1])
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch, verifier.directory, verifier.check_all
+            batch = []
+    if batch:
+        yield batch, verifier.directory, verifier.check_all
+
+
+def verify_log(
+    records: Iterable[tuple[int, bytes]],
+    checkpoints: Iterable[CheckpointInput],
+    trust: TrustFile,
+    *,
+    signatures: str = "all",
+    known_checkpoint: str | None = None,
+    mapper: FactMapper | None = None,
+    watch: Collection[str] = (),
+    chunk_size: int = CHUNK_SIZE,
+) -> VerificationReport:
+    """Verify a whole log; return the report or raise :class:`VerificationError`.
+
+    The error's ``report`` holds the counts of the checks performed before
+    the failure and the failure itself. ``known_checkpoint`` is a signed note
+    the caller saw earlier: the log must contain its tree and its source must
+    not offer only older checkpoints.
+    """
+    verifier = LogVerifier(trust, signatures=signatures, watch=watch)
+    with reporting(verifier.report):
+        known = None
+        if known_checkpoint is not None:
+            verifiers = [NoteVerifier.from_string(v) for v in trust.note_keys]
+            known = open_checkpoint(known_checkpoint, verifiers, trust.origin, verifier.checks)
+        verifier.add_checkpoints(checkpoints, known)
+        results = (mapper or serial_mapper)(_chunks(records, verifier, chunk_size))
+        try:
+            for facts in results:
+                for f in facts:
+                    verifier.feed(f)
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
+        return verifier.finish()

@@ -1,0 +1,111 @@
+"""``certverify``: verify certlife records, proof bundles and whole logs, offline.
+
+Exit codes: 0 everything asked was verified, 1 verification failed (the
+report names the index, the certificate and the check), 2 usage or
+input/output error (one line, never a traceback).
+
+Only ``argparse`` is imported up front; the verifier, ``cryptography``,
+``nacl`` and ``aiokafka`` load when a command runs, so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import sys
+from datetime import timedelta
+
+#: Modules adding more subcommands, each with ``register(subparsers)``; the
+#: handler they set (``set_defaults(handler=...)``) returns a JSON report dict.
+EXTRA_COMMAND_MODULES: tuple[str, ...] = ()
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(?:(\d+)([smhdw]))+")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``90s``, ``15m``, ``24h``, ``7d``, ``2w`` or a sum such as ``1d12h``."""
+    if not _DURATION.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (examples: 90s, 15m, 24h, 7d, 1d12h)")
+    seconds = sum(int(n) * _UNITS[unit] for n, unit in re.findall(r"(\d+)([smhdw])", text))
+    return timedelta(seconds=seconds)
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("--jobs must be a positive integer")
+    return int(text)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trust", required=True, metavar="TRUST.JSON", help="the trust file (keys, origin)")
+    parser.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
+
+
+def _log_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--signatures",
+        choices=["all", "checkpoints"],
+        default="all",
+        help="check every record signature (default), or rest on signed checkpoint roots",
+    )
+    parser.add_argument("--jobs", type=_jobs, default=0, help="worker processes (default: all CPUs)")
+    parser.add_argument(
+        "--known-checkpoint", metavar="FILE", help="a checkpoint seen before: the log must extend it"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``certverify`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="certverify",
+        description="Verify certlife records, proof bundles and logs offline.",
+        epilog="Exit codes: 0 verified, 1 verification failed (for status: also when the answer is "
+        "'unknown'), 2 usage or input/output error.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    record = sub.add_parser("record", help="verify one record file")
+    record.add_argument("file", metavar="FILE")
+    log = sub.add_parser(
+        "log", help="verify a whole log: an export directory or kafka://HOST:PORT[?prefix=TOPIC_PREFIX]"
+    )
+    log.add_argument("source", metavar="SOURCE")
+    _log_options(log)
+    proof = sub.add_parser("proof", help="verify a proof bundle, without the log")
+    proof.add_argument("bundle", metavar="BUNDLE")
+    proof.add_argument("--known-checkpoint", metavar="FILE", help="a checkpoint seen before")
+    status = sub.add_parser("status", help="verify a log, then answer one certificate's status")
+    status.add_argument("number", metavar="NUMBER")
+    status.add_argument("source", metavar="SOURCE")
+    _log_options(status)
+    status.add_argument(
+        "--max-age",
+        type=parse_duration,
+        metavar="DURATION",
+        help="answer 'unknown' when the newest checkpoint is older (e.g. 24h, 7d)",
+    )
+    for command in (record, log, proof, status):
+        _common(command)
+        command.set_defaults(handler=None)
+    for name in EXTRA_COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point."""
+    args = build_parser().parse_args(argv)
+    from services.verify.commands import run
+
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("certverify: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The process-pool mapper gives the same facts and the same report as the serial one."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts.verification import VerificationError, verify_log
+from services.verify.parallel import pool_mapper
+from tests.unit.logbuilder import LogBuilder
+
+pytestmark = pytest.mark.unit
+
+
+def _log() -> LogBuilder:
+    b = LogBuilder()
+    b.issue_many(40)
+    b.checkpoint()
+    b.rotate("k1")  # records after it can only be checked in workers with the announced key
+    b.issue_many(40, "D")
+    b.checkpoint()
+    b.rotate("k2")
+    b.issue_many(5, "E")
+    return b
+
+
+def test_pool_and_serial_reports_are_identical() -> None:
+    b = _log()
+    serial = verify_log(b.lines(), b.checkpoints, b.trust(), chunk_size=7)
+    pooled = verify_log(b.lines(), b.checkpoints, b.trust(), chunk_size=7, mapper=pool_mapper(2, in_flight=3))
+    assert pooled.to_json() == serial.to_json()
+    assert pooled.checks["signature"] == len(b.records) and pooled.checks["key-record"] == 2
+
+
+def test_pool_failure_stops_cleanly_with_the_same_failure() -> None:
+    b = _log()
+    lines = b.lines()
+    del lines[100]
+    with pytest.raises(VerificationError) as serial:
+        verify_log(lines, b.checkpoints, b.trust(), chunk_size=5)
+    with pytest.raises(VerificationError) as pooled:
+        verify_log(lines, b.checkpoints, b.trust(), chunk_size=5, mapper=pool_mapper(2))
+    assert pooled.value.failure == serial.value.failure
+    assert pooled.value.failure.code == "index-gap"
