@@ -3,71 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from services.supervisor import ServiceProcess
 
 ROOT = Path(__file__).parents[1]
 
-
-class ServiceProcess:
-    """``certctl serve NAME`` in a child process, logging to a file."""
-
-    def __init__(self, service: str, env: dict[str, str], log_dir: Path, tag: str = "") -> None:
-        """Prepare (not start) the process."""
-        self.service = service
-        self.env = env
-        self.log_path = log_dir / f"{service}{tag}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> ServiceProcess:
-        """Start the process (appending to its log file)."""
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli.certctl", "serve", self.service],
-            env=self.env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        log.close()
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: a crash at an arbitrary instant."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self, timeout: float = 30) -> int | None:
-        """SIGTERM and wait; SIGKILL after ``timeout``."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.proc.returncode
-
-    def log_text(self) -> str:
-        """Everything the process printed so far."""
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def wait_for_log(self, needle: str, timeout: float = 30) -> None:
-        """Block until ``needle`` appears in the log, or fail with the log's tail."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if needle in self.log_text():
-                return
-            if self.proc and self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"{self.service}: {needle!r} not seen; log tail:\n{self.log_text()[-2000:]}")
+__all__ = ["ROOT", "ServiceProcess", "service_env"]
 
 
 def service_env(base: dict[str, str]) -> dict[str, str]:

@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "services.cli.stack_cmd",
     "services.cli.serve_cmd",
     "services.cli.keys_cmd",
+    "services.cli.export_cmd",
     "services.cli.commands_cmd",
     "services.cli.fixtures_cmd",
     "services.cli.projections_cmd",

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 #: Modules adding more subcommands, each with ``register(subparsers)``; the
 #: handler they set (``set_defaults(handler=...)``) returns a JSON report dict.
-EXTRA_COMMAND_MODULES: tuple[str, ...] = ()
+EXTRA_COMMAND_MODULES: tuple[str, ...] = ("services.verify.mirror_cmd",)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(?:(\d+)([smhdw]))+")
@@ -75,9 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     proof = sub.add_parser("proof", help="verify a proof bundle, without the log")
     proof.add_argument("bundle", metavar="BUNDLE")
     proof.add_argument("--known-checkpoint", metavar="FILE", help="a checkpoint seen before")
-    status = sub.add_parser("status", help="verify a log, then answer one certificate's status")
+    status = sub.add_parser(
+        "status",
+        help="answer one certificate's status: verify a log (SOURCE), or read your mirror (--database)",
+    )
     status.add_argument("number", metavar="NUMBER")
-    status.add_argument("source", metavar="SOURCE")
+    status.add_argument("source", metavar="SOURCE", nargs="?")
+    status.add_argument("--database", metavar="DSN", help="read the partner mirror instead of a SOURCE")
+    status.add_argument("--schema", default="certlife_mirror", help="the mirror's schema (with --database)")
     _log_options(status)
     status.add_argument(
         "--max-age",
@@ -85,9 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="answer 'unknown' when the newest checkpoint is older (e.g. 24h, 7d)",
     )
-    for command in (record, log, proof, status):
+    for command in (record, log, proof):
         _common(command)
         command.set_defaults(handler=None)
+    status.add_argument("--trust", metavar="TRUST.JSON", help="the trust file (required with SOURCE)")
+    status.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
+    status.set_defaults(handler=None)
     for name in EXTRA_COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
@@ -95,7 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "status":
+        if (args.source is None) == (args.database is None):
+            parser.error("status needs either SOURCE (with --trust) or --database")
+        if args.source is not None and args.trust is None:
+            parser.error("status SOURCE needs --trust")
+        if args.database is not None:
+            from services.verify.mirror_cmd import run_mirror_status
+
+            args.handler = run_mirror_status
     from services.verify.commands import run
 
     try:
@@ -104,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         print("certverify: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        return 0
+        # The reader went away: the report was not delivered (an I/O error).
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 2
 
 
 if __name__ == "__main__":

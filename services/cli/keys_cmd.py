@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"keys are in {store.directory}")
         return 0
     if args.action == "trust":
-        data = asyncio.run(_trust(settings, store))
+        data = asyncio.run(trust_bytes(settings, store))
         if args.out is None:
             sys.stdout.buffer.write(data + b"\n")
         else:
@@ -105,7 +105,8 @@ async def _queue(settings, keystore, args) -> int:
     return 0
 
 
-async def _trust(settings, keystore) -> bytes:
+async def trust_bytes(settings, keystore) -> bytes:
+    """The partners' trust.json: key ranges from the relay's history, plus the note key."""
     from contracts.keys import public_raw
     from contracts.notes import NoteSigner
     from contracts.trust import TrustedKey, TrustFile

@@ -1,0 +1,60 @@
+"""``certctl export DIR``: write the NORMATIVE export directory from the Kafka log topics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from services.cli.base import EXIT_USAGE, CliError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``export`` command."""
+    parser = sub.add_parser("export", help="write log.jsonl, checkpoints/ and trust.json from Kafka")
+    parser.add_argument("directory", type=Path, metavar="DIR")
+    parser.add_argument(
+        "--trust",
+        type=Path,
+        default=None,
+        help="copy this trust.json (default: build it from the relay's key history)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the committed log (read_committed) up to its current end and write the export."""
+    from contracts.notes import Checkpoint
+    from contracts.trust import TrustFile
+    from services import bootstrap
+    from services.cli.keys_cmd import trust_bytes
+    from services.config import Settings
+    from services.export import ExportError, ExportWriter
+    from services.verify.kafka_source import open_kafka
+    from services.verify.sources import SourceError
+
+    settings = Settings.from_env()
+    try:
+        if args.trust is not None:
+            trust = TrustFile.from_bytes(args.trust.read_bytes())
+        else:
+            trust = TrustFile.from_bytes(
+                asyncio.run(trust_bytes(settings, bootstrap.build_keystore(settings)))
+            )
+    except OSError as exc:
+        raise CliError(f"cannot read {args.trust}: {exc.strerror}", EXIT_USAGE) from None
+    prefix = settings.topic_prefix
+    try:
+        source = open_kafka(f"kafka://{settings.kafka_bootstrap}?prefix={prefix}")
+        with ExportWriter(args.directory) as writer:
+            for _, value in source.records:
+                writer.append(value)
+            for _, note in source.checkpoints:
+                size = Checkpoint.parse(note.split("\n\n", 1)[0] + "\n").size
+                if size <= writer.records:
+                    writer.write_checkpoint(size, note)
+            writer.write_trust(trust)
+    except (SourceError, ExportError) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    print(f"exported {writer.records} records and {len(source.checkpoints)} checkpoints to {args.directory}")
+    return 0

@@ -1,0 +1,195 @@
+"""The partner mirror against real Kafka and PostgreSQL: it applies only verified records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from contracts.merkle import MerkleFrontier, leaf_hash
+from contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
+from contracts.records import RecordSigner, build_certificate_record, parse_record, record_hash
+from projections.mirror import PartnerMirror
+from services.export import read_checkpoints, read_log_lines, read_trust
+from services.fixtures import generate
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "log"
+    generate(out, certificates=60, seed=11, checkpoint_every=40)
+    return out
+
+
+def _key(path: Path) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    assert isinstance(key, Ed25519PrivateKey)
+    return key
+
+
+async def publish(bootstrap: str, prefix: str, records: list[bytes], notes: list[str]) -> None:
+    """A raw producer writes a (possibly tampered) log onto fresh topics."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(prefix + "certlife.log.v1", 1, 1),
+                NewTopic(prefix + "certlife.checkpoints.v1", 1, 1),
+            ]
+        )
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for value in records:
+            await producer.send(prefix + "certlife.log.v1", value, partition=0)
+        for note in notes:
+            await producer.send(prefix + "certlife.checkpoints.v1", note.encode(), partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def mirror_once(kafka_bootstrap: str, database_url: str, export: Path, prefix: str, schema: str):  # type: ignore[no-untyped-def]
+    mirror = PartnerMirror(
+        kafka_bootstrap, database_url, read_trust(export), schema=schema, topic_prefix=prefix
+    )
+    return await mirror.run(follow=False)
+
+
+async def history_indexes(database_url: str, schema: str) -> list[int]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return [r[0] for r in await conn.fetch(f'SELECT log_index FROM "{schema}".mirror_history ORDER BY 1')]
+    finally:
+        await conn.close()
+
+
+def good_log(export: Path) -> tuple[list[bytes], list[str]]:
+    return [v for _, v in read_log_lines(export)], [note for _, note in read_checkpoints(export)]
+
+
+async def test_mirror_applies_a_verified_log_and_resumes(
+    kafka_bootstrap: str, database_url: str, pg_schema: str, export: Path, unique_name: Callable[[str], str]
+) -> None:
+    records, notes = good_log(export)
+    prefix = unique_name("mirror") + "."
+    await publish(kafka_bootstrap, prefix, records, notes)
+    first = await mirror_once(kafka_bootstrap, database_url, export, prefix, pg_schema)
+    assert first.failure is None
+    assert first.applied == len(records) == first.checkpoint_size
+    assert await history_indexes(database_url, pg_schema) == [
+        parse_record(r).index for r in records if parse_record(r).kind == "certificate"
+    ]
+    # Statuses equal the last record of each certificate.
+    latest = {}
+    for raw in records:
+        rec = parse_record(raw)
+        if rec.kind == "certificate":
+            latest[rec.number] = rec.data["status"]
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = dict(await conn.fetch(f'SELECT number, status FROM "{pg_schema}".mirror_certificates'))
+    finally:
+        await conn.close()
+    assert rows == latest
+    # A restart re-verifies everything and applies nothing twice.
+    again = await mirror_once(kafka_bootstrap, database_url, export, prefix, pg_schema)
+    assert again.failure is None and again.applied == 0 and again.verified == len(records)
+
+
+def _tampered_bad_signature(
+    records: list[bytes], notes: list[str], export: Path
+) -> tuple[list[bytes], list[str], int]:
+    k = len(records) // 2
+    raw = bytearray(records[k])
+    sig_at = raw.index(b'"sig":"') + 8
+    raw[sig_at] = ord("A") if raw[sig_at] != ord("A") else ord("B")
+    return [*records[:k], bytes(raw), *records[k + 1 :]], notes, k
+
+
+def _tampered_skipped_index(
+    records: list[bytes], notes: list[str], export: Path
+) -> tuple[list[bytes], list[str], int]:
+    k = len(records) // 2
+    return [*records[:k], *records[k + 1 :]], notes, k
+
+
+def _tampered_reinstated_revocation(
+    records: list[bytes], notes: list[str], export: Path
+) -> tuple[list[bytes], list[str], int]:
+    """A validly signed, chained and checkpointed record that reinstates a revoked certificate."""
+    last: dict[str, bytes] = {}
+    for raw in records:
+        rec = parse_record(raw)
+        if rec.kind == "certificate":
+            last[rec.number or ""] = raw
+    revoked = next(raw for raw in last.values() if parse_record(raw).data["status"] == "revoked")
+    rec = parse_record(revoked)
+    index = len(records)
+    forged = build_certificate_record(
+        origin=rec.origin,
+        index=index,
+        certificate=rec.data["certificate"],
+        event="reinstated",
+        status="valid",
+        seq=rec.data["seq"] + 1,
+        prev=record_hash(revoked),
+        reason="forged",
+        effective_at=rec.data["recordedAt"],
+        recorded_at=rec.data["recordedAt"],
+        signer=RecordSigner(_key(export / "fixture-signing-key.pem")),
+    )
+    frontier = MerkleFrontier()
+    for raw in [*records, forged]:
+        frontier.append(leaf_hash(raw))
+    note = sign_checkpoint(
+        Checkpoint(rec.origin, index + 1, frontier.root()),
+        NoteSigner(rec.origin, _key(export / "fixture-note-key.pem")),
+    )
+    return [*records, forged], [*notes, note], index
+
+
+@pytest.mark.parametrize(
+    ("tamper", "code"),
+    [
+        (_tampered_bad_signature, "bad-signature"),
+        (_tampered_skipped_index, "index-gap"),
+        (_tampered_reinstated_revocation, "illegal-transition"),
+    ],
+)
+async def test_mirror_rejects_injected_records(
+    kafka_bootstrap: str,
+    database_url: str,
+    pg_schema: str,
+    export: Path,
+    unique_name: Callable[[str], str],
+    tamper,
+    code: str,  # type: ignore[no-untyped-def]
+) -> None:
+    records, notes, bad_index = tamper(*good_log(export), export)
+    prefix = unique_name("tamper") + "."
+    await publish(kafka_bootstrap, prefix, records, notes)
+    result = await mirror_once(kafka_bootstrap, database_url, export, prefix, pg_schema)
+    assert result.failure is not None, "the tampered log was accepted"
+    assert result.failure.code == code
+    assert result.failure.index == (bad_index + 1 if code == "index-gap" else bad_index)
+    applied = await history_indexes(database_url, pg_schema)
+    assert applied, "nothing was applied before the violation"
+    assert max(applied) < bad_index, "a record at or past the violation was applied"
+    conn = await asyncpg.connect(database_url)
+    try:
+        failure = await conn.fetchval(f'SELECT failure FROM "{pg_schema}".mirror_state')
+    finally:
+        await conn.close()
+    assert code in failure
