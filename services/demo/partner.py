@@ -1,0 +1,106 @@
+"""What a partner lab abroad does with the public log: mirror, verify, prove one certificate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from services.demo.setup import DemoRun
+
+
+@dataclass
+class Step:
+    """One partner step: the command line run, whether it passed, how long it took."""
+
+    name: str
+    ok: bool
+    seconds: float
+    detail: str = ""
+    data: dict[str, object] = field(default_factory=dict)
+
+
+def _cli(run: DemoRun, tool: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", f"services.cli.{tool}", *args],
+        env=run.env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return result, time.monotonic() - start
+
+
+def partner_steps(run: DemoRun, number: str) -> list[Step]:
+    """trust.json, mirror, full log verification, export, proof bundle for ``number``."""
+    d, env = run.directory, run.env
+    bootstrap, prefix = env["CERTLIFE_KAFKA_BOOTSTRAP"], env["CERTLIFE_TOPIC_PREFIX"]
+    trust, export, bundle = d / "trust.json", d / "export", d / "bundle.json"
+    steps: list[Step] = []
+    plan: list[tuple[str, str, list[str], bool]] = [
+        ("trust file", "certctl", ["keys", "trust", "--out", str(trust)], False),
+        (
+            "mirror (verify, then apply)",
+            "certverify",
+            [
+                "mirror",
+                "--bootstrap",
+                bootstrap,
+                "--database",
+                env["CERTLIFE_DATABASE_URL"],
+                "--trust",
+                str(trust),
+                "--schema",
+                run.mirror_schema,
+                "--topic-prefix",
+                prefix,
+                "--once",
+                "--json",
+            ],
+            True,
+        ),
+        (
+            "verify whole log from Kafka",
+            "certverify",
+            ["log", f"kafka://{bootstrap}?prefix={prefix}", "--trust", str(trust), "--json"],
+            True,
+        ),
+        ("export log", "certctl", ["export", str(export)], False),
+        ("proof bundle", "certctl", ["bundle", number, "--export", str(export), "--out", str(bundle)], False),
+        ("verify proof bundle", "certverify", ["proof", str(bundle), "--trust", str(trust), "--json"], True),
+    ]
+    for name, tool, args, is_json in plan:
+        result, seconds = _cli(run, tool, *args)
+        ok = result.returncode == 0
+        data: dict[str, object] = {}
+        if is_json and result.stdout.strip():
+            try:
+                data = json.loads(result.stdout)
+            except ValueError:
+                ok = False
+        detail = (result.stderr.strip().splitlines() or [""])[-1] if not ok else ""
+        steps.append(Step(name, ok, seconds, detail, data))
+        if not ok:
+            break
+    return steps
+
+
+async def compare_statuses(run: DemoRun) -> tuple[int, list[str]]:
+    """Certificates whose mirrored status differs from the internal read model."""
+    conn = await asyncpg.connect(run.env["CERTLIFE_DATABASE_URL"])
+    try:
+        internal = dict(
+            await conn.fetch(f'SELECT number, status FROM "{run.env["CERTLIFE_DB_SCHEMA"]}".certificates')
+        )
+        mirrored = dict(
+            await conn.fetch(f'SELECT number, status FROM "{run.mirror_schema}".mirror_certificates')
+        )
+    finally:
+        await conn.close()
+    differ = sorted(n for n in internal.keys() | mirrored.keys() if internal.get(n) != mirrored.get(n))
+    return len(internal), differ

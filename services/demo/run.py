@@ -1,0 +1,150 @@
+"""Orchestrate the main job: stack, services, scenario, partner verification, summary."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from domain.values import format_instant
+from projections.queries import ReadModels
+from services.demo import partner, traffic
+from services.demo.setup import DemoRun
+from services.scenario import generate_commands
+
+SHORT_LIVED = 6  # certificates issued to expire during the run, for the expiry sweep
+
+
+def _endpoints() -> tuple[str, str]:
+    bootstrap = os.environ.get("CERTLIFE_KAFKA_BOOTSTRAP")
+    database = os.environ.get("CERTLIFE_DATABASE_URL")
+    if bootstrap and database:
+        return bootstrap, database
+    from services import stack
+
+    up = stack.up()
+    return bootstrap or up.kafka_bootstrap, database or up.database_url
+
+
+def _short_lived(issuer: str, now: datetime, seconds: int) -> list[tuple[bytes, bytes]]:
+    """Sample certificates valid for a few seconds, so the expiry sweep has work."""
+    out = []
+    for i in range(SHORT_LIVED):
+        number = f"CQC-TRIAL-{now:%H%M%S}-{i:02d}"
+        body = {
+            "type": "issue",
+            "commandId": f"demo-short-{number}",
+            "issuer": issuer,
+            "number": number,
+            "scheme": "CQC",
+            "holder": "Nordlicht Ladetechnik GmbH",
+            "manufacturer": "Nordlicht Ladetechnik GmbH",
+            "factories": ["Leipzig plant 1"],
+            "product": "Mode 3 AC wallbox (trial lot)",
+            "models": ["NL-AC22-T"],
+            "standards": ["IEC 61851-1:2017"],
+            "scope": "Trial lot, 22 kW AC",
+            "validFrom": format_instant(now),
+            "validUntil": format_instant(now + timedelta(seconds=seconds)),
+        }
+        out.append((number.encode(), json.dumps(body).encode()))
+    return out
+
+
+def _expire_due(now: datetime) -> tuple[bytes, bytes]:
+    body = {"type": "expire-due", "commandId": f"demo-expire-{now:%Y%m%dT%H%M%S}", "limit": 500}
+    return b"expire-due", json.dumps(body).encode()
+
+
+async def _read_models(run: DemoRun, size: int, timeout: float) -> tuple[Counter[str], Counter[str]]:
+    conn = await asyncpg.connect(run.env["CERTLIFE_DATABASE_URL"])
+    try:
+        models = ReadModels(conn, f'"{run.env["CERTLIFE_DB_SCHEMA"]}"')
+        deadline = time.monotonic() + timeout
+        while (await models.position()).log_index < size - 1:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the read models did not reach index {size - 1} within {timeout:.0f}s")
+            await asyncio.sleep(0.3)
+        by_status: Counter[str] = Counter()
+        by_scheme: Counter[str] = Counter()
+        for (status, scheme), n in (await models.counts()).items():
+            by_status[status] += n
+            by_scheme[scheme] += n
+        return by_status, by_scheme
+    finally:
+        await conn.close()
+
+
+async def _bundle_subject(run: DemoRun) -> str:
+    """A certificate with an eventful history: suspended and reinstated if there is one."""
+    conn = await asyncpg.connect(run.env["CERTLIFE_DATABASE_URL"])
+    try:
+        return str(
+            await conn.fetchval(
+                f'SELECT number FROM "{run.env["CERTLIFE_DB_SCHEMA"]}".certificate_history '
+                "GROUP BY number ORDER BY bool_or(event = 'reinstated') DESC, count(*) DESC, number LIMIT 1"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def play(certificates: int, seed: int, timeout: float) -> tuple[DemoRun, dict[str, object], list]:
+    """Run everything; return the run, the figures for the summary, and the service processes."""
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
+    bootstrap, database = await asyncio.to_thread(_endpoints)
+    run = DemoRun.create(bootstrap, database)
+    await run.create_schemas()
+    _, keystore = run.generate_keys()
+    timings["stack + keys"] = time.monotonic() - t0
+    procs = run.start_services()
+    timings["services ready"] = time.monotonic() - t0
+    settings = run.settings
+    now = datetime.now(UTC).replace(microsecond=0)
+    messages = _short_lived(settings.issuer, now, 8) + generate_commands(
+        certificates,
+        seed,
+        issuer=settings.issuer,
+        now=now,
+        duplicates=0.03,
+        conflicts=0.05,
+        malformed=0.02,
+    )
+    new_key = keystore.generate_record_key()
+    t1 = time.monotonic()
+    await traffic.publish(settings, messages, lambda: traffic.queue_rotation(settings, new_key))
+    await asyncio.sleep(max(0.0, (now + timedelta(seconds=9) - datetime.now(UTC)).total_seconds()))
+    sweep = _expire_due(datetime.now(UTC))
+    await traffic.publish(settings, [sweep], _nothing)
+    outcomes = await traffic.collect_outcomes(settings, traffic.command_ids([*messages, sweep]), timeout)
+    timings["commands → outcomes"] = time.monotonic() - t1
+    size = await traffic.wait_relayed(settings, timeout)
+    timings["→ signed, checkpointed log"] = time.monotonic() - t1
+    by_status, by_scheme = await _read_models(run, size, timeout)
+    timings["→ read models"] = time.monotonic() - t1
+    number = await _bundle_subject(run)
+    steps = partner.partner_steps(run, number)
+    total, differ = await partner.compare_statuses(run)
+    figures: dict[str, object] = {
+        "commands": len(messages) + 1,
+        "outcomes": outcomes,
+        "log size": size,
+        "by status": by_status,
+        "by scheme": by_scheme,
+        "steps": steps,
+        "certificates": total,
+        "status mismatches": differ,
+        "bundle certificate": number,
+        "timings": timings,
+    }
+    return run, figures, procs
+
+
+async def _nothing() -> None:
+    return None

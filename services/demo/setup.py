@@ -1,0 +1,90 @@
+"""One demo run's names, keys, environment and service processes."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from services.config import Settings
+from services.keystore import KeyStore
+from services.stack.settings import StackSettings
+from services.supervisor import ServiceProcess
+
+SERVICES = ("commands", "relay", "projections")
+READY = {"commands": "started successfully", "relay": "relay active", "projections": "started successfully"}
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """Everything one run isolates: topic prefix, schemas, key folder, logs."""
+
+    run_id: str
+    directory: Path
+    env: dict[str, str]
+
+    @property
+    def settings(self) -> Settings:
+        """The services' settings for this run."""
+        return Settings.from_env(self.env)
+
+    @property
+    def mirror_schema(self) -> str:
+        """The partner mirror's schema (in real life: the partner's own database)."""
+        return f"mirror_{self.run_id}"
+
+    @classmethod
+    def create(cls, bootstrap: str, database_url: str, scale_id: str = "") -> DemoRun:
+        """Fresh names under $CERTLIFE_HOME/demo/<run>; the key passphrase lives in a 0600 file."""
+        run_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + scale_id
+        directory = StackSettings.from_env().home / "demo" / run_id
+        directory.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        if not (env.get("CERTLIFE_KEY_PASSPHRASE") or env.get("CERTLIFE_KEY_PASSPHRASE_FILE")):
+            secret = directory / "passphrase"
+            fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(24))
+            env["CERTLIFE_KEY_PASSPHRASE_FILE"] = str(secret)
+        env.update(
+            {
+                "CERTLIFE_KAFKA_BOOTSTRAP": bootstrap,
+                "CERTLIFE_DATABASE_URL": database_url,
+                "CERTLIFE_DB_SCHEMA": f"demo_{run_id}",
+                "CERTLIFE_TOPIC_PREFIX": f"demo{run_id}.",
+                "CERTLIFE_KEYS_DIR": str(directory / "keys"),
+                "CERTLIFE_CHECKPOINT_INTERVAL": env.get("CERTLIFE_CHECKPOINT_INTERVAL", "1"),
+                "CERTLIFE_POLL_INTERVAL": env.get("CERTLIFE_POLL_INTERVAL", "0.2"),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return cls(run_id, directory, env)
+
+    async def create_schemas(self) -> None:
+        """The event store's schema (services create their tables themselves)."""
+        conn = await asyncpg.connect(self.env["CERTLIFE_DATABASE_URL"])
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.env["CERTLIFE_DB_SCHEMA"]}"')
+        finally:
+            await conn.close()
+
+    def generate_keys(self) -> tuple[str, KeyStore]:
+        """The first record key and the note key (encrypted PKCS#8)."""
+        from services.bootstrap import build_keystore
+
+        store = build_keystore(self.settings)
+        ids = store.record_key_ids()
+        kid = ids[0] if ids else store.generate_record_key()
+        store.ensure_note_key()
+        return kid, store
+
+    def start_services(self) -> list[ServiceProcess]:
+        """Command service, relay and projections as three processes, once ready."""
+        procs = [ServiceProcess(name, self.env, self.directory / "logs").start() for name in SERVICES]
+        for proc in procs:
+            proc.wait_for_log(READY[proc.service], timeout=60)
+        return procs

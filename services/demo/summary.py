@@ -1,0 +1,45 @@
+"""Print the main job's summary and decide whether every check passed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+
+def passed(figures: dict[str, Any]) -> bool:
+    """True only if every partner step passed and the mirror agrees with the read model."""
+    steps = figures["steps"]
+    return bool(steps) and len(steps) == 6 and all(s.ok for s in steps) and not figures["status mismatches"]
+
+
+def render(figures: dict[str, Any]) -> str:
+    """A short human summary."""
+    outcomes: Counter[str] = figures["outcomes"]
+    rejected = {k.split(":", 1)[1]: v for k, v in outcomes.items() if k.startswith("rejected:")}
+    lines = [
+        "",
+        "certlife main job — summary",
+        f"  commands published   {figures['commands']:>6}   accepted {outcomes['accepted']}, "
+        f"rejected {outcomes['rejected']} ({', '.join(f'{k} {v}' for k, v in sorted(rejected.items()))})",
+        f"  signed log records   {figures['log size']:>6}   (incl. one key rotation)",
+        f"  certificates         {figures['certificates']:>6}   "
+        + ", ".join(f"{k} {v}" for k, v in sorted(figures["by status"].items())),
+        "  by scheme                     "
+        + ", ".join(f"{k} {v}" for k, v in sorted(figures["by scheme"].items())),
+        "  timings                       "
+        + ", ".join(f"{k} {v:.1f}s" for k, v in figures["timings"].items()),
+        "",
+        "partner lab (abroad):",
+    ]
+    for step in figures["steps"]:
+        mark = "ok  " if step.ok else "FAIL"
+        lines.append(f"  [{mark}] {step.name:<32} {step.seconds:6.1f}s {step.detail}")
+    differ = figures["status mismatches"]
+    lines.append(
+        f"  [{'ok  ' if not differ else 'FAIL'}] mirror status == internal read model for "
+        f"{figures['certificates']} certificates" + (f" (differs: {', '.join(differ[:5])})" if differ else "")
+    )
+    lines.append(f"  proof bundle for certificate {figures['bundle certificate']}")
+    lines.append("")
+    lines.append("RESULT: " + ("every check passed" if passed(figures) else "FAILED"))
+    return "\n".join(lines)

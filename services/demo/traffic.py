@@ -1,0 +1,119 @@
+"""Play the scenario through Kafka as an internal system would, and wait for it to settle."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from contracts import topics
+from services.config import Settings
+from services.relay.store import KeyRequest, RelayStore
+
+
+def command_ids(messages: list[tuple[bytes, bytes]]) -> set[str]:
+    """The commandIds a correct service must answer (readable ones only)."""
+    ids = set()
+    for _, value in messages:
+        try:
+            cid = json.loads(value).get("commandId")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(cid, str) and 1 <= len(cid) <= 128:
+            ids.add(cid)
+    return ids
+
+
+async def publish(
+    settings: Settings, messages: list[tuple[bytes, bytes]], halfway: Callable[[], Awaitable[None]]
+) -> None:
+    """Publish every command keyed by certificate number; call ``halfway`` in the middle."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_idempotence=True,
+        linger_ms=5,
+        max_request_size=2 << 20,
+    )
+    await producer.start()
+    try:
+        middle = len(messages) // 2
+        for i, (key, value) in enumerate(messages):
+            if i == middle:
+                await producer.flush()
+                await halfway()
+            await producer.send(settings.topic(topics.COMMANDS), value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def queue_rotation(settings: Settings, new_key_id: str) -> None:
+    """Ask the relay to rotate to ``new_key_id`` (as `certctl keys rotate` does)."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        store = RelayStore(conn, settings.db_schema)
+        await store.create()
+        await store.request_key_transition(KeyRequest(0, "rotate", new_key_id, None, None, "demo rotation"))
+    finally:
+        await conn.close()
+
+
+async def collect_outcomes(settings: Settings, expected: set[str], timeout: float) -> Counter[str]:
+    """Read outcomes until every expected commandId has one; count by status and code."""
+    consumer = AIOKafkaConsumer(
+        settings.topic(topics.COMMAND_RESULTS),
+        bootstrap_servers=settings.kafka_bootstrap,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen: dict[str, dict[str, object]] = {}
+    try:
+        deadline = time.monotonic() + timeout
+        while expected - seen.keys() and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for msgs in batch.values():
+                for msg in msgs:
+                    outcome = json.loads(msg.value or b"{}")
+                    seen.setdefault(outcome["commandId"], outcome)
+    finally:
+        await consumer.stop()
+    missing = expected - seen.keys()
+    if missing:
+        raise RuntimeError(f"{len(missing)} commands got no outcome within {timeout:.0f}s")
+    counts: Counter[str] = Counter()
+    for outcome in seen.values():
+        counts[str(outcome["status"])] += 1
+        if outcome["status"] == "rejected":
+            counts[f"rejected:{outcome['code']}"] += 1
+    return counts
+
+
+async def wait_relayed(settings: Settings, timeout: float) -> int:
+    """Wait until every certificate event is in the log under a checkpoint; return the log size."""
+    conn = await asyncpg.connect(settings.database_url)
+    s = f'"{settings.db_schema}"'
+    try:
+        events = await conn.fetchval(
+            f"SELECT count(*) FROM {s}.certificateapplication_events "
+            "WHERE topic LIKE 'domain.certificate:Certificate.%'"
+        )
+        store = RelayStore(conn, settings.db_schema)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = await store.position()
+            keys = await conn.fetchval(
+                f"SELECT count(*) FROM {s}.relay_key_requests WHERE done_at_index >= 0"
+            )
+            if state and state.tree_size == events + keys and state.checkpoint_size == state.tree_size:
+                return state.tree_size
+            await asyncio.sleep(0.3)
+    finally:
+        await conn.close()
+    raise RuntimeError(f"the relay did not publish and checkpoint all {events} events within {timeout:.0f}s")

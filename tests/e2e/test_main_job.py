@@ -1,0 +1,63 @@
+"""The README's main command on a reduced scenario, against real Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.procs import ROOT, service_env
+
+pytestmark = pytest.mark.e2e
+
+
+def test_main_job_end_to_end(kafka_bootstrap: str, database_url: str) -> None:
+    env = service_env({"CERTLIFE_KAFKA_BOOTSTRAP": kafka_bootstrap, "CERTLIFE_DATABASE_URL": database_url})
+    result = subprocess.run(
+        [sys.executable, "-m", "services.main", "--certificates", "30", "--seed", "7", "--timeout", "180"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "RESULT: every check passed" in result.stdout
+    for step in ("mirror (verify, then apply)", "verify whole log from Kafka", "verify proof bundle"):
+        assert re.search(rf"\[ok  \] {re.escape(step)}", result.stdout), step
+    run_dir = Path(re.search(r"logs, trust.json, export and bundle: (\S+)", result.stdout).group(1))  # type: ignore[union-attr]
+    assert (run_dir / "bundle.json").exists() and (run_dir / "export" / "log.jsonl").exists()
+    run_id = run_dir.name
+    internal, mirrored = asyncio.run(_statuses(database_url, f"demo_{run_id}", f"mirror_{run_id}"))
+    assert len(internal) >= 30
+    assert mirrored == internal
+    assert {"valid", "revoked"} <= set(internal.values())
+    # Every service process the main job started has stopped.
+    assert _processes_with(f"CERTLIFE_TOPIC_PREFIX=demo{run_id}.".encode()) == []
+
+
+def _processes_with(marker: bytes) -> list[int]:
+    """Pids whose environment contains ``marker`` (the run's service processes)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+async def _statuses(database_url: str, schema: str, mirror: str) -> tuple[dict[str, str], dict[str, str]]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        internal = dict(await conn.fetch(f'SELECT number, status FROM "{schema}".certificates'))
+        mirrored = dict(await conn.fetch(f'SELECT number, status FROM "{mirror}".mirror_certificates'))
+        return internal, mirrored
+    finally:
+        await conn.close()
