@@ -20,6 +20,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -48,7 +49,11 @@ def fill_event_store(settings: Settings, events: int) -> None:
         "validFrom": "2026-01-01T00:00:00Z",
         "validUntil": "2029-01-01T00:00:00Z",
     }
-    kinds = [("issue", issue), ("suspend", {"reason": "audit"}), ("reinstate", {})]
+    kinds: list[tuple[str, dict[str, Any]]] = [
+        ("issue", issue),
+        ("suspend", {"reason": "audit"}),
+        ("reinstate", {}),
+    ]
     made = 0
     for kind, extra in kinds:
         for start in range(0, certs, 500):

@@ -1,0 +1,85 @@
+"""Run every benchmark: ``python -m bench [NAME ...]`` (``./dev bench``).
+
+Each benchmark prints its figures beside a baseline measured in the same run.
+This runner executes them one after another, echoes their output, and writes
+``bench/results/latest.json`` (raw output per benchmark, plus the end-to-end
+figures) and ``bench/results/latest.md`` (a table), and the end-to-end
+latency plot ``bench/results/e2e.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path("bench/results")
+
+#: name -> module arguments; sized to finish in minutes on 2 cores.
+BENCHMARKS: dict[str, list[str]] = {
+    "commands": ["bench.bench_commands", "--commands", "5000"],
+    "relay": ["bench.bench_relay", "--events", "20000"],
+    "projections": ["bench.bench_projections", "--events", "20000"],
+    "fixtures": ["bench.bench_fixtures", "--certificates", "100000"],
+    "verify": ["bench.bench_verify", "--records", "1000000"],
+    "e2e": ["bench.bench_e2e", "--duration", "60"],
+}
+
+
+def _run(name: str, argv: list[str]) -> dict[str, Any]:
+    print(f"\n### {name}: python -m {' '.join(argv)}", flush=True)
+    start = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", *argv], stdout=subprocess.PIPE, text=True)
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        print(line, end="", flush=True)
+        lines.append(line.rstrip("\n"))
+    code = proc.wait()
+    return {
+        "name": name,
+        "command": argv,
+        "exitCode": code,
+        "seconds": round(time.monotonic() - start, 1),
+        "output": lines,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the named benchmarks (default: all) and write the reports."""
+    names = (argv if argv is not None else sys.argv[1:]) or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(
+            f"bench: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}",
+            file=sys.stderr,
+        )
+        return 2
+    runs = [_run(name, BENCHMARKS[name]) for name in names]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "runs": runs}
+    e2e = RESULTS / "e2e.json"
+    if "e2e" in names and e2e.exists():
+        report["e2e"] = json.loads(e2e.read_text())
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
+    md = [f"# certlife benchmarks ({report['when']}, 2 cores, everything local)", ""]
+    for run in runs:
+        md += [
+            f"## {run['name']} (exit {run['exitCode']}, {run['seconds']} s)",
+            "",
+            "```",
+            *[str(line) for line in run["output"]],
+            "```",
+            "",
+        ]
+    (RESULTS / "latest.md").write_text("\n".join(md))
+    print(f"\nwrote {RESULTS / 'latest.json'} and {RESULTS / 'latest.md'}")
+    return 0 if all(r["exitCode"] == 0 for r in runs) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

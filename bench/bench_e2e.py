@@ -1,0 +1,294 @@
+"""End to end: offered load -> accepted commands/s and publish-to-log / publish-to-read-model latency.
+
+``python -m bench.bench_e2e [--rates 250,500,1000,2000,max] [--duration 30]``
+starts the whole service (command service, relay, projections as separate
+processes, like ``./dev main``), then for each offered rate publishes new
+certificates' ``issue`` commands at that rate for ``--duration`` seconds and
+measures, per command: publish -> the signed record on certlife.log.v1 (a
+read_committed consumer) and publish -> the row in the read model (polled
+every 50 ms). The baseline of each rate is the offered rate itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.common import endpoints
+from contracts import topics
+from services.demo.setup import DemoRun
+
+_NUMBER = b'"number":"'
+
+
+@dataclass
+class RateResult:
+    """What one offered rate achieved."""
+
+    offered: float
+    published: int
+    accepted_per_s: float
+    log_p50_ms: float
+    log_p99_ms: float
+    model_p50_ms: float
+    model_p99_ms: float
+    complete: bool
+
+
+def _issue(number: str, now: datetime) -> bytes:
+    return json.dumps(
+        {
+            "type": "issue",
+            "commandId": f"e2e-{number}",
+            "issuer": "certlife.example",
+            "number": number,
+            "scheme": "CCC",
+            "holder": "Volt Mobility Co., Ltd.",
+            "manufacturer": "Volt Mobility Co., Ltd.",
+            "factories": ["Hefei plant 1"],
+            "product": "DC electric vehicle charging station",
+            "models": ["DCFC-120K"],
+            "standards": ["GB/T 18487.1-2023", "IEC 61851-1:2017"],
+            "scope": "Conductive DC charging, 120 kW",
+            "validFrom": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "validUntil": (now + timedelta(days=1825)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    ).encode()
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def _publish(
+    run: DemoRun, tag: str, rate: float | None, duration: float, sent: dict[str, float]
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=run.env["CERTLIFE_KAFKA_BOOTSTRAP"], linger_ms=2)
+    await producer.start()
+    topic = run.env["CERTLIFE_TOPIC_PREFIX"] + topics.COMMANDS
+    now = datetime.now(UTC)
+    try:
+        start = time.monotonic()
+        i = 0
+        while (elapsed := time.monotonic() - start) < duration:
+            due = int(elapsed * rate) + 1 if rate else i + 200
+            while i < due:
+                number = f"E2E-{tag}-{i:07d}"
+                sent[number] = time.monotonic()
+                await producer.send(topic, _issue(number, now), key=number.encode())
+                i += 1
+            await asyncio.sleep(0.005 if rate else 0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _watch_log(run: DemoRun, seen: dict[str, float], stop: asyncio.Event) -> None:
+    consumer = AIOKafkaConsumer(
+        run.env["CERTLIFE_TOPIC_PREFIX"] + topics.LOG,
+        bootstrap_servers=run.env["CERTLIFE_KAFKA_BOOTSTRAP"],
+        isolation_level="read_committed",
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=50)
+            now = time.monotonic()
+            for msgs in batch.values():
+                for msg in msgs:
+                    value = msg.value or b""
+                    at = value.find(_NUMBER)
+                    if at >= 0:
+                        start = at + len(_NUMBER)
+                        seen.setdefault(value[start : value.index(b'"', start)].decode(), now)
+    finally:
+        await consumer.stop()
+
+
+async def _watch_model(run: DemoRun, tag: str, seen: dict[str, float], stop: asyncio.Event) -> None:
+    conn = await asyncpg.connect(run.env["CERTLIFE_DATABASE_URL"])
+    schema = run.env["CERTLIFE_DB_SCHEMA"]
+    last = -1
+    try:
+        while not stop.is_set():
+            rows = await conn.fetch(
+                f'SELECT number, log_index FROM "{schema}".certificates WHERE log_index > $1 '
+                "AND number LIKE $2",
+                last,
+                f"E2E-{tag}-%",
+            )
+            now = time.monotonic()
+            for number, index in rows:
+                seen.setdefault(number, now)
+                last = max(last, index)
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+
+
+async def _accepted(run: DemoRun, tag: str, stop: asyncio.Event, times: list[float]) -> None:
+    consumer = AIOKafkaConsumer(
+        run.env["CERTLIFE_TOPIC_PREFIX"] + topics.COMMAND_RESULTS,
+        bootstrap_servers=run.env["CERTLIFE_KAFKA_BOOTSTRAP"],
+        isolation_level="read_committed",
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    marker = f'"e2e-E2E-{tag}-'.encode()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=50)
+            now = time.monotonic()
+            times += [
+                now
+                for msgs in batch.values()
+                for m in msgs
+                if m.value and marker in m.value and b'"accepted"' in m.value
+            ]
+    finally:
+        await consumer.stop()
+
+
+async def measure_rate(run: DemoRun, rate: float | None, duration: float, settle: float) -> RateResult:
+    """Offer ``rate`` commands/s (None: as fast as possible) for ``duration`` seconds."""
+    tag = f"{int(rate) if rate else 'max'}-{int(time.time())}"
+    sent: dict[str, float] = {}
+    on_log: dict[str, float] = {}
+    on_model: dict[str, float] = {}
+    accepted: list[float] = []
+    stop = asyncio.Event()
+    watchers = [
+        asyncio.create_task(_watch_log(run, on_log, stop)),
+        asyncio.create_task(_watch_model(run, tag, on_model, stop)),
+        asyncio.create_task(_accepted(run, tag, stop, accepted)),
+    ]
+    await asyncio.sleep(1.0)  # consumers positioned at the end before the first publish
+    t0 = time.monotonic()
+    await _publish(run, tag, rate, duration, sent)
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline and (len(on_model) < len(sent) or len(on_log) < len(sent)):
+        await asyncio.sleep(0.2)
+    stop.set()
+    await asyncio.gather(*watchers)
+    log_lat = [on_log[n] - t for n, t in sent.items() if n in on_log]
+    model_lat = [on_model[n] - t for n, t in sent.items() if n in on_model]
+    span = (max(accepted) - t0) if accepted else float("nan")
+    return RateResult(
+        offered=rate or 0.0,
+        published=len(sent),
+        accepted_per_s=len(accepted) / span if accepted else 0.0,
+        log_p50_ms=_pct(log_lat, 0.5),
+        log_p99_ms=_pct(log_lat, 0.99),
+        model_p50_ms=_pct(model_lat, 0.5),
+        model_p99_ms=_pct(model_lat, 0.99),
+        complete=len(on_model) == len(sent) == len(on_log),
+    )
+
+
+def plot(results: list[RateResult], path: Path) -> str:
+    """PNG of p50/p99 latency against offered load (matplotlib, if installed)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib not installed: no plot"
+    fixed = [r for r in results if r.offered]
+    xs = [r.offered for r in fixed]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for attr, label in (
+        ("log_p50_ms", "log p50"),
+        ("log_p99_ms", "log p99"),
+        ("model_p50_ms", "read model p50"),
+        ("model_p99_ms", "read model p99"),
+    ):
+        ax.plot(xs, [getattr(r, attr) for r in fixed], marker="o", label=label)
+    ax.set_xlabel("offered load (commands/s)")
+    ax.set_ylabel("latency from publish (ms)")
+    ax.set_yscale("log")
+    ax.set_title("certlife end-to-end latency (2 cores, everything local)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return str(path)
+
+
+async def main_async(rates: list[float | None], duration: float, settle: float, out: Path) -> int:
+    """Start the service once and measure every rate."""
+    bootstrap, database = await asyncio.to_thread(endpoints)
+    run = DemoRun.create(bootstrap, database, "-bench")
+    await run.create_schemas()
+    run.generate_keys()
+    procs = run.start_services()
+    try:
+        results = []
+        for rate in rates:
+            result = await measure_rate(run, rate, duration, settle)
+            results.append(result)
+            offered = f"{rate:,.0f}/s" if rate else "max"
+            print(
+                f"offered {offered:>8}  published {result.published:>7,}  accepted {result.accepted_per_s:8,.0f}/s "
+                f"(ratio to offered {result.accepted_per_s / rate if rate else float('nan'):4.2f})  "
+                f"log p50/p99 {result.log_p50_ms:7.0f}/{result.log_p99_ms:7.0f} ms  "
+                f"read model p50/p99 {result.model_p50_ms:7.0f}/{result.model_p99_ms:7.0f} ms"
+                + (
+                    "" if result.complete else "  (INCOMPLETE: not everything arrived within the settle time)"
+                ),
+                flush=True,
+            )
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    print(f"plot: {plot(results, out.with_suffix('.png'))}")
+    _targets(results)
+    return 0
+
+
+def _targets(results: list[RateResult]) -> None:
+    best = max((r.accepted_per_s for r in results), default=0.0)
+    print(f"target sustained >= 2,000 commands/s: {'MET' if best >= 2000 else 'MISSED'} (best {best:,.0f}/s)")
+    at500 = next((r for r in results if r.offered == 500), None)
+    if at500 is not None:
+        log_ok, model_ok = at500.log_p99_ms <= 250, at500.model_p99_ms <= 500
+        print(
+            f"target at 500/s p99 publish->log <= 250 ms: {'MET' if log_ok else 'MISSED'} ({at500.log_p99_ms:.0f} ms)"
+        )
+        print(
+            f"target at 500/s p99 publish->read model <= 500 ms: {'MET' if model_ok else 'MISSED'} "
+            f"({at500.model_p99_ms:.0f} ms)"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(prog="bench_e2e", description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", default="250,500,1000,2000,max")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load per rate")
+    parser.add_argument("--settle", type=float, default=60.0, help="seconds to wait for stragglers")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/e2e.json"))
+    args = parser.parse_args(argv)
+    rates = [None if r == "max" else float(r) for r in args.rates.split(",")]
+    return asyncio.run(main_async(rates, args.duration, args.settle, args.out))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
