@@ -20,7 +20,7 @@ def test_kafka_matches_launcher_defaults() -> None:
     env = kafka["environment"]
     assert kafka["image"] == f"apache/kafka:{KAFKA_VERSION}"
     assert f"127.0.0.1:{defaults.kafka_port}:{defaults.kafka_port}" in kafka["ports"]
-    assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{defaults.kafka_bootstrap}"
+    assert f"PLAINTEXT://{defaults.kafka_bootstrap}" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
     for key in (
         "OFFSETS_TOPIC_REPLICATION_FACTOR",
         "TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
@@ -41,3 +41,18 @@ def test_postgres_matches_launcher_defaults() -> None:
         defaults.postgres_password,
     )
     assert defaults.database_url == "postgresql://certlife:certlife@127.0.0.1:5432/certlife"
+
+
+def test_services_run_the_same_processes_as_the_main_job() -> None:
+    from services.demo.setup import SERVICES
+
+    services = COMPOSE["services"]
+    for name in SERVICES:
+        assert services[name]["command"] == ["serve", name]
+        env = services[name]["environment"]
+        assert env["CERTLIFE_KAFKA_BOOTSTRAP"] == "kafka:19092"
+        assert env["CERTLIFE_DATABASE_URL"].endswith("@postgres:5432/certlife")
+        # no secret is committed: the passphrase must come from the user's environment
+        assert env["CERTLIFE_KEY_PASSPHRASE"].startswith("${CERTLIFE_KEY_PASSPHRASE:?")
+    internal = COMPOSE["services"]["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert "INTERNAL://kafka:19092" in internal
