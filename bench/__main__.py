@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "commands": ["bench.bench_commands", "--commands", "5000"],
     "relay": ["bench.bench_relay", "--events", "20000"],
     "projections": ["bench.bench_projections", "--events", "20000"],
+    "mirror": ["bench.bench_mirror", "--certificates", "20000"],
     "fixtures": ["bench.bench_fixtures", "--certificates", "100000"],
     "verify": ["bench.bench_verify", "--records", "1000000"],
     "e2e": ["bench.bench_e2e", "--duration", "60"],
