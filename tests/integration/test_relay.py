@@ -270,3 +270,38 @@ async def test_relay_refuses_to_fork(
     assert result.returncode == 1
     assert "refusing to start a second log" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_log_topics_keep_everything(relay_env: dict[str, str], tmp_path: Path) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    assert certctl(relay_env, "keys", "generate").returncode == 0
+    relay = ServiceProcess("relay", relay_env, tmp_path).start()
+    try:
+        relay.wait_for_log("relay active")
+    finally:
+        relay.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=relay_env["CERTLIFE_KAFKA_BOOTSTRAP"])
+    await admin.start()
+    try:
+        prefix = relay_env["CERTLIFE_TOPIC_PREFIX"]
+        names = [
+            prefix + "certlife.log.v1",
+            prefix + "certlife.checkpoints.v1",
+            prefix + "certlife.events.v1",
+        ]
+        described = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+        )
+        topics = await admin.describe_topics([prefix + "certlife.log.v1"])
+    finally:
+        await admin.close()
+    configs = {}
+    for response in described:
+        for resource in response.resources:
+            configs[resource[3]] = {entry[0]: entry[1] for entry in resource[4]}
+    for name in names:
+        assert configs[name]["cleanup.policy"] == "delete", name
+        assert configs[name]["retention.ms"] == "-1", name
+    assert len(topics[0]["partitions"]) == 1
