@@ -10,9 +10,10 @@ records. The baselines use the same records in the same run: PyNaCl
 each in a warmed process pool of the same size (in a child process, so its
 sample does not count in the verifier's memory), measured before and after the
 verification runs (the mean is the baseline; both are printed). Peak memory:
-the sampled sum of the resident memory of this process and all its
-descendants during each verification (forkserver workers included), and
-``getrusage`` (self; children = the largest finished child).
+the sampled sum of the resident memory of the process running one verification
+(a fresh child per signature mode, as one ``certverify log`` run) and all its
+descendants (forkserver workers included), and ``getrusage`` (self; children =
+the largest finished child).
 """
 
 from __future__ import annotations
@@ -139,6 +140,21 @@ def verify_rate(path: Path, records: int, mode: str, jobs: int) -> tuple[float, 
     return result.records / elapsed, result.records, sampler.stop()
 
 
+def _verify_child(path: Path, records: int, mode: str, jobs: int, out: Any) -> None:
+    out.put(verify_rate(path, records, mode, jobs))
+
+
+def verify_rate_isolated(path: Path, records: int, mode: str, jobs: int) -> tuple[float, int, float]:
+    """:func:`verify_rate` in a fresh child process: each run's memory is its own (as one ``certverify``)."""
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    child = context.Process(target=_verify_child, args=(path, records, mode, jobs, out))
+    child.start()
+    result: tuple[float, int, float] = out.get()
+    child.join()
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print each figure beside its baseline."""
     from services.verify.parallel import default_jobs
@@ -153,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     path = export_dir(args.records, args.seed)
     sample = min(args.records, BASELINE_SAMPLE)
     ed_before, sha_before = measure_baselines(path, jobs, sample)
-    all_rate, verified, all_rss = verify_rate(path, args.records, "all", jobs)
-    cp_rate, _, cp_rss = verify_rate(path, args.records, "checkpoints", jobs)
+    all_rate, verified, all_rss = verify_rate_isolated(path, args.records, "all", jobs)
+    cp_rate, _, cp_rss = verify_rate_isolated(path, args.records, "checkpoints", jobs)
     ed_after, sha_after = measure_baselines(path, jobs, sample)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -31,6 +31,23 @@ _HEX16 = re.compile(r"[0-9a-f]{16}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?Z")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+# Calendar dates valid in every year (year >= 1000, no 29 February): one match
+# instead of building a datetime; anything else takes the full check.
+_SAFE_DAY = (
+    r"[1-9][0-9]{3}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    r"|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+)
+_SAFE_TIME = re.compile(_SAFE_DAY + r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?Z")
+_SAFE_DATE_OR_TIME = re.compile(
+    _SAFE_DAY + r"(?:T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?Z)?"
+)
+# Padded base64 of exactly 64 bytes in its one canonical form (zero padding bits).
+_B64_SIG = re.compile(r"[A-Za-z0-9+/]{85}[AQgw]==")
+_CERT_FIELD_SET = frozenset(CERTIFICATE_FIELDS)
+_FREE_TEXT = ("scheme", "holder", "manufacturer", "product", "scope")
+_LISTS = ("factories", "models", "standards")
+_TIMESTAMPS = ("effectiveAt", "recordedAt")
+_IS_STR = str.__instancecheck__
 
 
 def _fail(member: str, why: str) -> RecordFormatError:
@@ -79,6 +96,8 @@ def _b64(obj: dict[str, Any], name: str, size: int) -> None:
 def check_timestamp(obj: dict[str, Any], name: str) -> None:
     """Require an RFC 3339 UTC timestamp with ``Z`` (e.g. 2025-01-31T12:00:00Z)."""
     value = obj[name]
+    if type(value) is str and _SAFE_TIME.fullmatch(value):
+        return
     match = _TIME.fullmatch(value) if type(value) is str else None
     try:
         if match is None:
@@ -91,6 +110,8 @@ def check_timestamp(obj: dict[str, Any], name: str) -> None:
 
 def _check_date_or_time(obj: dict[str, Any], name: str) -> None:
     value = obj[name]
+    if type(value) is str and _SAFE_DATE_OR_TIME.fullmatch(value):
+        return
     match = _DATE.fullmatch(value) if type(value) is str else None
     if match is None:
         check_timestamp(obj, name)
@@ -172,3 +193,67 @@ def _check_key_record(obj: dict[str, Any], action: str) -> None:
     if new["keyId"] == obj["keyId"]:
         raise _fail("newKey.keyId", "must differ from the outgoing keyId")
     _b64(obj, "newKeySig", 64)
+
+
+def plain_certificate_record(obj: dict[str, Any]) -> bool:
+    """True if ``obj`` is a certificate record :func:`check_record` accepts and every value is plain.
+
+    Plain: every value is a string, a safe-range-checked integer, null or an
+    array of strings — no float or nested structure anywhere, so ``orjson``
+    output of it is its JCS encoding when it holds no supplementary character.
+    False means "not sure": run :func:`check_record` (it names the problem, or
+    accepts a record this conservative check does not cover).
+    """
+    if obj.keys() != _CERT or obj["v"] != 1 or type(obj["v"]) is not int or obj["kind"] != "certificate":
+        return False
+    cert = obj["certificate"]
+    if type(cert) is not dict or cert.keys() != _CERT_FIELD_SET:
+        return False
+    number = cert["number"]
+    if type(number) is not str or not number:
+        return False
+    text = [cert[name] for name in _FREE_TEXT]
+    for name in _LISTS:
+        items = cert[name]
+        if type(items) is not list:
+            return False
+        text += items
+    if not all(map(_IS_STR, text)):
+        return False
+    for name in ("validFrom", "validUntil"):
+        value = cert[name]
+        if type(value) is not str or not _SAFE_DATE_OR_TIME.fullmatch(value):
+            return False
+    seq, prev, event, reason, origin, index = (
+        obj["seq"], obj["prev"], obj["event"], obj["reason"], obj["origin"], obj["index"],
+    )  # fmt: skip
+    if type(seq) is not int or seq < 1 or type(index) is not int or index < 0:
+        return False
+    if event not in EVENTS or obj["status"] not in STATUSES:
+        return False
+    if prev is None:
+        if seq != 1:
+            return False
+    elif seq == 1 or type(prev) is not str or not _HEX64.fullmatch(prev):
+        return False
+    if (seq == 1) != (event == "issued"):
+        return False
+    if (
+        type(origin) is not str
+        or not origin
+        or (reason is not None and (type(reason) is not str or not reason))
+    ):
+        return False
+    key, sig = obj["keyId"], obj["sig"]
+    if (
+        type(key) is not str
+        or not _HEX16.fullmatch(key)
+        or type(sig) is not str
+        or not _B64_SIG.fullmatch(sig)
+    ):
+        return False
+    for name in _TIMESTAMPS:
+        value = obj[name]
+        if type(value) is not str or not _SAFE_TIME.fullmatch(value):
+            return False
+    return True

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from collections.abc import Collection
 
 from contracts.verification.facts import RecordFacts
 from contracts.verification.failures import Check, fail
 from domain.errors import InvalidTransition
-from domain.lifecycle import LifecycleEvent, Status, next_status
+from domain.lifecycle import TRANSITIONS, LifecycleEvent, Status, next_status
+
+#: ``(status before or None, event) -> status after`` of every legal transition, as plain strings.
+STEPS: dict[tuple[str | None, str], str] = {
+    (None if before is None else before.value, event.value): after.value
+    for (before, event), after in TRANSITIONS.items()
+}
+#: Status names by the one-byte code a packed chain entry holds, and back.
+STATUS_NAMES: tuple[str, ...] = tuple(s.value for s in Status)
+STATUS_CODES: dict[str, int] = {name: code for code, name in enumerate(STATUS_NAMES)}
+#: A certificate's chain entry, packed (one small object per certificate):
+#: SHA-256 of its latest record, the status code after it, its seq.
+ENTRY = struct.Struct("<32sBQ")
 
 
 class CertificateChains:
@@ -19,18 +32,23 @@ class CertificateChains:
     """
 
     def __init__(self, watch: Collection[str] = ()) -> None:
-        self._state: dict[str, tuple[int, bytes, Status]] = {}
-        self._watch = frozenset(watch)
+        #: number -> ``ENTRY``-packed (SHA-256 of the latest record, status code after it, seq).
+        self.state: dict[str, bytes] = {}
+        self.watch = frozenset(watch)
         self.latest: dict[str, RecordFacts] = {}
 
     def __len__(self) -> int:
-        return len(self._state)
+        return len(self.state)
 
     def check(self, f: RecordFacts, checks: Counter[str]) -> None:
         """Run the chain and transition steps for certificate record ``f`` and remember it."""
         number = f.number
         assert number is not None  # a parsed certificate record always has one
-        state = self._state.get(number)
+        entry = self.state.get(number)
+        state = None
+        if entry is not None:
+            digest, code, seq = ENTRY.unpack(entry)
+            state = (seq, digest, Status(STATUS_NAMES[code]))
         # Step: chain — seq counts this certificate's records, prev hashes the previous one.
         if state is None:
             if f.seq != 1:
@@ -77,6 +95,6 @@ class CertificateChains:
                 position=f.position,
             )
         checks[Check.TRANSITION] += 1
-        self._state[number] = (f.seq, f.digest, after)
-        if number in self._watch:
+        self.state[number] = ENTRY.pack(f.digest, STATUS_CODES[after], f.seq)
+        if number in self.watch:
             self.latest[number] = f

@@ -14,30 +14,30 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contracts.notes import NoteVerifier
 from contracts.trust import TrustFile
 from contracts.verification.checkpoints import CheckpointInput, open_checkpoint
-from contracts.verification.facts import Chunk, RecordFacts, facts_for_chunk
+from contracts.verification.facts import BatchChunk, CompactFacts, RecordFacts, batch_for_chunk
 from contracts.verification.log import LogVerifier
 from contracts.verification.report import VerificationReport, reporting
 
-#: Maps :func:`facts_for_chunk` over chunks, yielding results in chunk order.
-FactMapper = Callable[[Iterable[Chunk]], Iterator[list[RecordFacts]]]
+#: Maps :func:`batch_for_chunk` over chunks, yielding results in chunk order.
+FactMapper = Callable[[Iterable[BatchChunk]], Iterator[list[RecordFacts | CompactFacts]]]
 CHUNK_SIZE = 1000
 
 
-def serial_mapper(chunks: Iterable[Chunk]) -> Iterator[list[RecordFacts]]:
+def serial_mapper(chunks: Iterable[BatchChunk]) -> Iterator[list[RecordFacts | CompactFacts]]:
     """Compute facts in this process, one chunk at a time."""
-    return map(facts_for_chunk, chunks)
+    return map(batch_for_chunk, chunks)
 
 
-def _chunks(records: Iterable[tuple[int, bytes]], verifier: LogVerifier, size: int) -> Iterator[Chunk]:
+def _chunks(records: Iterable[tuple[int, bytes]], verifier: LogVerifier, size: int) -> Iterator[BatchChunk]:
     batch: list[tuple[int, bytes]] = []
     for item in records:
         verifier.announce(item[1])
         batch.append(item)
         if len(batch) >= size:
-            yield batch, verifier.directory, verifier.check_all
+            yield batch, verifier.directory, verifier.check_all, verifier.origin
             batch = []
     if batch:
-        yield batch, verifier.directory, verifier.check_all
+        yield batch, verifier.directory, verifier.check_all, verifier.origin
 
 
 def verify_log(
@@ -68,8 +68,7 @@ def verify_log(
         results = (mapper or serial_mapper)(_chunks(records, verifier, chunk_size))
         try:
             for facts in results:
-                for f in facts:
-                    verifier.feed(f)
+                verifier.feed_batch(facts)
         finally:
             close = getattr(results, "close", None)
             if close is not None:

@@ -8,13 +8,19 @@ run on those facts in one place, in order.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+import orjson
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
+
 from contracts.errors import ContractError, SignatureError
 from contracts.keys import verify_ed25519
 from contracts.merkle import leaf_hash
+from contracts.record_checks import plain_certificate_record
 from contracts.records import SIGNING_PREFIX, Record, parse_record, verify_record_signature
 
 #: ``keyId -> raw public key`` of every key that may have signed a record.
@@ -22,9 +28,20 @@ KeyDirectory = Mapping[str, bytes]
 #: One unit of parallel work: (position, bytes) lines, key directory, check all signatures.
 Chunk = tuple[Sequence[tuple[int, bytes]], KeyDirectory, bool]
 
+#: What ``batch_for_chunk`` works on: a chunk plus the trusted origin.
+BatchChunk = tuple[Sequence[tuple[int, bytes]], KeyDirectory, bool, str]
+#: The facts of a plain certificate record of the trusted origin, as a plain tuple
+#: (cheap to pickle): ``(position, index, keyId, sig_ok, number, event, status,
+#: seq, prev, recordedAt, effectiveAt, leaf, digest)``, fields as in RecordFacts.
+CompactFacts = tuple[int, int, str, "bool | None", str, str, str, int, "bytes | None", str, str, bytes, bytes]
+
 _PARSE_CODES = frozenset({"not-json", "not-canonical", "record-format"})
 _ROTATION_MARK = b'"newKey"'
 _SIG_MEMBER = b',"sig":"'
+_SIG_START = len(_SIG_MEMBER)
+_SORT = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+_SUPPLEMENTARY_LEADS = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
+_sha256 = hashlib.sha256
 
 
 class RecordFacts(NamedTuple):
@@ -121,6 +138,85 @@ def record_facts(position: int, raw: bytes, keys: KeyDirectory, check_signature:
         hashlib.sha256(raw).digest(),
         raw if is_key else None,
     )
+
+
+def compact_facts(
+    position: int, raw: bytes, keys: KeyDirectory, check_signature: bool, origin: str
+) -> CompactFacts | None:
+    """The facts of a plain certificate record of ``origin`` as a tuple, or None.
+
+    None means "not the common case" (not canonical, not plain, another
+    origin, a key record, an unknown key): :func:`record_facts` then does the
+    full work and names any problem. A tuple means the bytes are canonical
+    (``orjson``'s sorted re-encoding equals them and, with every value plain
+    and no supplementary character, that is the JCS encoding) and
+    :func:`~contracts.record_checks.check_record` accepts them.
+    """
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(obj) is not dict or obj.get("kind") != "certificate" or not plain_certificate_record(obj):
+        return None
+    if obj["origin"] != origin or (not raw.isascii() and any(lead in raw for lead in _SUPPLEMENTARY_LEADS)):
+        return None
+    try:
+        if orjson.dumps(obj, option=_SORT) != raw:
+            return None
+    except orjson.JSONEncodeError:
+        return None
+    key_id, sig_ok = obj["keyId"], None
+    if check_signature:
+        public = keys.get(key_id)
+        sig = obj["sig"].encode("ascii")
+        start = raw.find(_SIG_MEMBER)
+        end = start + _SIG_START + len(sig)
+        if public is None or start < 0 or raw[start + _SIG_START : end + 1] != sig + b'"':
+            return None
+        signed = b"".join((binascii.a2b_base64(sig), SIGNING_PREFIX, raw[:start], raw[end + 1 :]))
+        try:  # crypto_sign_open checks signature || message, as verify_ed25519 does
+            crypto_sign_open(signed, public)
+            sig_ok = True
+        except (BadSignatureError, ValueError):
+            sig_ok = False
+    prev = obj["prev"]
+    return (
+        position,
+        obj["index"],
+        key_id,
+        sig_ok,
+        obj["certificate"]["number"],
+        obj["event"],
+        obj["status"],
+        obj["seq"],
+        None if prev is None else bytes.fromhex(prev),
+        obj["recordedAt"],
+        obj["effectiveAt"],
+        _sha256(b"\x00" + raw).digest(),
+        _sha256(raw).digest(),
+    )
+
+
+def expand(item: CompactFacts, origin: str) -> RecordFacts:
+    """The :class:`RecordFacts` of compact facts of a record of ``origin``."""
+    position, index, key_id, sig_ok, number, event, status, seq, prev, recorded, effective, leaf, digest = (
+        item
+    )
+    return RecordFacts(
+        position, None, index, "certificate", origin, key_id, sig_ok, number, event, status, seq, prev,
+        recorded, effective, leaf, digest, None,
+    )  # fmt: skip
+
+
+def batch_for_chunk(chunk: BatchChunk) -> list[RecordFacts | CompactFacts]:
+    """Facts of every line of a chunk: compact tuples for plain records, RecordFacts otherwise."""
+    lines, keys, check_signatures, origin = chunk
+    out: list[RecordFacts | CompactFacts] = []
+    append = out.append
+    for position, raw in lines:
+        item = compact_facts(position, raw, keys, check_signatures, origin)
+        append(record_facts(position, raw, keys, check_signatures) if item is None else item)
+    return out
 
 
 def facts_for_chunk(chunk: Chunk) -> list[RecordFacts]:

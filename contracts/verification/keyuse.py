@@ -41,6 +41,14 @@ class KeyUse:
         else:
             runs.append([index, index + 1])
 
+    def signed_run(self, key_id: str, start: int, stop: int) -> None:
+        """Remember that ``key_id`` signed records ``start`` to ``stop - 1``."""
+        runs = self._runs.setdefault(key_id, [])
+        if runs and runs[-1][1] == start:
+            runs[-1][1] = stop
+        else:
+            runs.append([start, stop])
+
     def apply(self, f: RecordFacts, checks: Counter[str]) -> None:
         """Step: follow a verified key record (rotation or compromise marker)."""
         assert f.raw is not None  # facts of key records keep their bytes

@@ -8,8 +8,6 @@ import signal
 from datetime import UTC, datetime
 from typing import Any
 
-from services.verify.sources import SourceError, read_trust_file
-
 DEFAULT_SCHEMA = "certlife_mirror"
 
 
@@ -36,6 +34,7 @@ def run_mirror(args: argparse.Namespace) -> dict[str, Any]:
 
     from contracts.verification import VerificationError
     from projections.mirror import PartnerMirror
+    from services.verify.sources import SourceError, read_trust_file
 
     trust = read_trust_file(args.trust)
     mirror = PartnerMirror(
@@ -78,6 +77,7 @@ def run_mirror_status(args: argparse.Namespace) -> dict[str, Any]:
 
     from contracts.verification import parse_time
     from projections.mirror_store import MirrorStore
+    from services.verify.sources import SourceError
 
     async def go() -> dict[str, Any] | None:
         conn = await asyncpg.connect(args.database, timeout=10)

@@ -13,7 +13,8 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from contracts.verification import Chunk, FactMapper, RecordFacts, facts_for_chunk
+from contracts.verification import FactMapper
+from contracts.verification.facts import BatchChunk, CompactFacts, RecordFacts, batch_for_chunk
 
 _WORKER_MODULE = "contracts.verification.facts"
 
@@ -27,7 +28,7 @@ def default_jobs() -> int:
 
 
 def pool_mapper(jobs: int, in_flight: int | None = None) -> FactMapper:
-    """Return a mapper running :func:`facts_for_chunk` in ``jobs`` processes.
+    """Return a mapper running :func:`batch_for_chunk` in ``jobs`` processes.
 
     ``forkserver`` workers: the parent may run a Kafka reader thread, and
     forking a process with threads is unsafe. A worker that dies breaks the
@@ -35,14 +36,14 @@ def pool_mapper(jobs: int, in_flight: int | None = None) -> FactMapper:
     """
     limit = in_flight or 2 * jobs + 2
 
-    def run(chunks: Iterable[Chunk]) -> Iterator[list[RecordFacts]]:
+    def run(chunks: Iterable[BatchChunk]) -> Iterator[list[RecordFacts | CompactFacts]]:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([_WORKER_MODULE])
         pool = ProcessPoolExecutor(jobs, mp_context=context)
         try:
-            pending: deque[Future[list[RecordFacts]]] = deque()
+            pending: deque[Future[list[RecordFacts | CompactFacts]]] = deque()
             for chunk in chunks:
-                pending.append(pool.submit(facts_for_chunk, chunk))
+                pending.append(pool.submit(batch_for_chunk, chunk))
                 if len(pending) >= limit:
                     yield pending.popleft().result()
             while pending:
