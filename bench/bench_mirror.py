@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 records / raw_seconds,
             )
         ],
-        {"checks": dict(result.checks)},
+        {"checks": {str(k): v for k, v in result.checks.items()}},
         args.json,
     )
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
 import uuid
 from dataclasses import asdict, dataclass
@@ -15,14 +14,9 @@ import asyncpg
 
 def endpoints() -> tuple[str, str]:
     """Kafka bootstrap and database URL: from the environment, else the local stack."""
-    bootstrap = os.environ.get("CERTLIFE_KAFKA_BOOTSTRAP")
-    database = os.environ.get("CERTLIFE_DATABASE_URL")
-    if bootstrap and database:
-        return bootstrap, database
-    from services import stack
+    from services.stack import resolve_endpoints
 
-    up = stack.up()
-    return bootstrap or up.kafka_bootstrap, database or up.database_url
+    return resolve_endpoints()
 
 
 def fresh_names(tag: str) -> tuple[str, str]:

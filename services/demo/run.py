@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -18,17 +17,6 @@ from services.demo.setup import DemoRun
 from services.scenario import generate_commands
 
 SHORT_LIVED = 6  # certificates issued to expire during the run, for the expiry sweep
-
-
-def _endpoints() -> tuple[str, str]:
-    bootstrap = os.environ.get("CERTLIFE_KAFKA_BOOTSTRAP")
-    database = os.environ.get("CERTLIFE_DATABASE_URL")
-    if bootstrap and database:
-        return bootstrap, database
-    from services import stack
-
-    up = stack.up()
-    return bootstrap or up.kafka_bootstrap, database or up.database_url
 
 
 def _short_lived(issuer: str, now: datetime, seconds: int) -> list[tuple[bytes, bytes]]:
@@ -98,7 +86,9 @@ async def play(certificates: int, seed: int, timeout: float) -> tuple[DemoRun, d
     """Run everything; return the run, the figures for the summary, and the service processes."""
     timings: dict[str, float] = {}
     t0 = time.monotonic()
-    bootstrap, database = await asyncio.to_thread(_endpoints)
+    from services.stack import resolve_endpoints
+
+    bootstrap, database = await asyncio.to_thread(resolve_endpoints)
     run = DemoRun.create(bootstrap, database)
     await run.create_schemas()
     _, keystore = run.generate_keys()

@@ -12,7 +12,7 @@ from services.stack import kafka, postgres
 from services.stack.errors import StackError
 from services.stack.settings import StackSettings
 
-__all__ = ["Endpoints", "StackError", "StackSettings", "down", "status", "up"]
+__all__ = ["Endpoints", "StackError", "StackSettings", "down", "resolve_endpoints", "status", "up"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,18 @@ def up(settings: StackSettings | None = None) -> Endpoints:
             raise StackError(f"disk full under {settings.home}: free space and retry") from None
         raise StackError(f"{exc.strerror or exc}: {exc.filename or ''}".strip()) from None
     return Endpoints(settings.kafka_bootstrap, settings.database_url)
+
+
+def resolve_endpoints() -> tuple[str, str]:
+    """Kafka bootstrap and database URL from the environment, else from the local stack (started)."""
+    import os
+
+    bootstrap = os.environ.get("CERTLIFE_KAFKA_BOOTSTRAP")
+    database = os.environ.get("CERTLIFE_DATABASE_URL")
+    if bootstrap and database:
+        return bootstrap, database
+    found = up()
+    return bootstrap or found.kafka_bootstrap, database or found.database_url
 
 
 def down(settings: StackSettings | None = None) -> list[str]:
