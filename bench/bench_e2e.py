@@ -233,7 +233,7 @@ def plot(results: list[RateResult], path: Path) -> str:
 async def main_async(rates: list[float | None], duration: float, settle: float, out: Path) -> int:
     """Start the service once and measure every rate."""
     bootstrap, database = await asyncio.to_thread(endpoints)
-    run = DemoRun.create(bootstrap, database, "-bench")
+    run = DemoRun.create(bootstrap, database, "_bench")
     await run.create_schemas()
     run.generate_keys()
     procs = run.start_services()
