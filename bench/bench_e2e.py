@@ -81,8 +81,11 @@ async def _publish(
     try:
         start = time.monotonic()
         i = 0
-        while (elapsed := time.monotonic() - start) < duration:
-            due = int(elapsed * rate) + 1 if rate else i + 200
+        # "max": a bounded backlog published as fast as possible, so the load
+        # generator does not take the CPU the service needs for the whole run.
+        limit = None if rate else int(duration * 2500)
+        while (elapsed := time.monotonic() - start) < duration and (limit is None or i < limit):
+            due = int(elapsed * rate) + 1 if rate else min(i + 500, limit or 0)
             while i < due:
                 number = f"E2E-{tag}-{i:07d}"
                 sent[number] = time.monotonic()
