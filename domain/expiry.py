@@ -37,13 +37,16 @@ class ExpiryBucket(Aggregate):
 
         def apply(self, aggregate: ExpiryBucket) -> None:
             """Add the certificate to the bucket."""
-            if self.certificate_id not in aggregate.certificate_ids:
+            if self.certificate_id not in aggregate.listed:
+                aggregate.listed.add(self.certificate_id)
                 aggregate.certificate_ids.append(self.certificate_id)
 
     def __init__(self, day: str) -> None:
         """Initialise an empty bucket for ``day``."""
         self.day = day
+        #: In scheduling order (the sweep's order); ``listed`` answers membership in O(1).
         self.certificate_ids: list[UUID] = []
+        self.listed: set[UUID] = set()
 
     @staticmethod
     def create_id(day: str) -> UUID:
@@ -59,7 +62,7 @@ class ExpiryBucket(Aggregate):
 
     def schedule(self, certificate_id: UUID, now: datetime) -> None:
         """Add a certificate (no event if it is already listed)."""
-        if certificate_id not in self.certificate_ids:
+        if certificate_id not in self.listed:
             self.trigger_event(self.CertificateScheduled, certificate_id=certificate_id, timestamp=now)
 
 

@@ -54,7 +54,7 @@ from domain.values import (
     format_instant,
     instant,
 )
-from services.preload import preload
+from services.preload import INDEX_AGGREGATES, IndexCache, preload
 
 Outcome = Accepted | Rejected
 A = TypeVar("A", bound=Aggregate)
@@ -63,8 +63,9 @@ A = TypeVar("A", bound=Aggregate)
 class _Session:
     """Aggregates loaded or created while handling commands; saved together."""
 
-    def __init__(self, app: Application[UUID]) -> None:
+    def __init__(self, app: Application[UUID], index_cache: IndexCache) -> None:
         self._app = app
+        self._index_cache = index_cache
         self._aggregates: dict[UUID, Aggregate] = {}
         self._absent: set[UUID] = set()
 
@@ -79,6 +80,11 @@ class _Session:
 
     def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         """Return the aggregate from this session or the store, or None."""
+        if aggregate_id not in self._aggregates and kind in INDEX_AGGREGATES:
+            found = self._index_cache.get(aggregate_id, self._app)
+            if found is None:
+                return None
+            self._aggregates[aggregate_id] = found
         if aggregate_id not in self._aggregates:
             if aggregate_id in self._absent:
                 return None
@@ -114,6 +120,7 @@ class CertificateApplication(Application[UUID]):
         """Build with eventsourcing ``env`` settings and the issuer's lifecycle policy."""
         super().__init__(env)
         self.policy = policy or LifecyclePolicy()
+        self._index_cache = IndexCache()
         self.max_attempts = max_attempts
         #: Issuer assumed by ``get_certificate``/``history`` when none is given.
         self.default_issuer = self.env.get("CERTLIFE_ISSUER")
@@ -222,11 +229,16 @@ class CertificateApplication(Application[UUID]):
     # -- the unit of work ----------------------------------------------------------------
 
     def _run(self, commands: Sequence[Command], now: datetime) -> list[Outcome]:
-        session = _Session(self)
-        if len(commands) > 1:
-            session.preload(self._ids_of(commands))
-        outcomes = [self._decide(session, command, now) for command in commands]
-        session.save()
+        session = _Session(self, self._index_cache)
+        try:
+            if len(commands) > 1:
+                session.preload(self._ids_of(commands))
+            outcomes = [self._decide(session, command, now) for command in commands]
+            session.save()
+        except BaseException:
+            # Cached index aggregates may hold events that were never saved.
+            self._index_cache.clear()
+            raise
         return outcomes
 
     def _ids_of(self, commands: Sequence[Command]) -> list[UUID]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
@@ -50,3 +50,46 @@ def preload(app: Application[UUID], ids: Iterable[UUID]) -> dict[UUID, Aggregate
             aggregate = event.mutate(aggregate)
         found[aggregate_id] = aggregate
     return found
+
+
+class IndexCache:
+    """Keeps the expiry index aggregates between batches and fast-forwards them.
+
+    ``ExpiryBucket`` and ``ExpirySchedule`` are read by every issue and renewal
+    and can hold many events; replaying them for each batch is quadratic work.
+    Cached objects are brought up to date with only the newer events, and the
+    cache is cleared whenever a batch fails (it may hold unsaved changes).
+    """
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._cached: dict[UUID, Aggregate] = {}
+
+    def get(self, aggregate_id: UUID, app: Application[UUID]) -> Aggregate | None:
+        """The aggregate, up to date with the store, or None if it does not exist."""
+        cached = self._cached.get(aggregate_id)
+        if cached is None:
+            try:
+                cached = app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+        else:
+            for event in app.events.get(aggregate_id, gt=cached.version):
+                cached = cast(Any, event).mutate(cached)
+            assert cached is not None
+        self._cached[aggregate_id] = cached
+        return cached
+
+    def clear(self) -> None:
+        """Forget everything (after a failed batch)."""
+        self._cached.clear()
+
+
+def _index_kinds() -> tuple[type[Aggregate], ...]:
+    from domain.expiry import ExpiryBucket, ExpirySchedule
+
+    return (ExpiryBucket, ExpirySchedule)
+
+
+#: Aggregate classes kept by :class:`IndexCache`.
+INDEX_AGGREGATES = _index_kinds()
