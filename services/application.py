@@ -333,28 +333,35 @@ class CertificateApplication(Application[UUID]):
         self._schedule_expiry(session, cert, now)
         return self._accepted(c, cert, LifecycleEvent.ISSUED)
 
-    def _suspend(self, session: _Session, c: SuspendCertificate, now: datetime) -> Outcome:
+    def _change(
+        self,
+        session: _Session,
+        c: SuspendCertificate | ReinstateCertificate | RevokeCertificate | WithdrawCertificate,
+        now: datetime,
+        decide: Callable[..., None],
+        event: LifecycleEvent,
+        **extra: Any,
+    ) -> Outcome:
+        """Load, apply one status change with the command's reason and times, accept."""
         cert = self._load(session, c.issuer, c.number)
-        cert.suspend(
+        decide(
+            cert,
             reason=c.reason,
-            review_date=c.review_date,
             command_id=c.command_id,
             now=now,
             policy=self.policy,
             effective_at=c.effective_at,
+            **extra,
         )
-        return self._accepted(c, cert, LifecycleEvent.SUSPENDED)
+        return self._accepted(c, cert, event)
+
+    def _suspend(self, session: _Session, c: SuspendCertificate, now: datetime) -> Outcome:
+        return self._change(
+            session, c, now, Certificate.suspend, LifecycleEvent.SUSPENDED, review_date=c.review_date
+        )
 
     def _reinstate(self, session: _Session, c: ReinstateCertificate, now: datetime) -> Outcome:
-        cert = self._load(session, c.issuer, c.number)
-        cert.reinstate(
-            reason=c.reason,
-            command_id=c.command_id,
-            now=now,
-            policy=self.policy,
-            effective_at=c.effective_at,
-        )
-        return self._accepted(c, cert, LifecycleEvent.REINSTATED)
+        return self._change(session, c, now, Certificate.reinstate, LifecycleEvent.REINSTATED)
 
     def _renew(self, session: _Session, c: RenewCertificate, now: datetime) -> Outcome:
         cert = self._load(session, c.issuer, c.number)
@@ -390,26 +397,10 @@ class CertificateApplication(Application[UUID]):
         return self._accepted(c, cert, LifecycleEvent.AMENDED)
 
     def _revoke(self, session: _Session, c: RevokeCertificate, now: datetime) -> Outcome:
-        cert = self._load(session, c.issuer, c.number)
-        cert.revoke(
-            reason=c.reason,
-            command_id=c.command_id,
-            now=now,
-            policy=self.policy,
-            effective_at=c.effective_at,
-        )
-        return self._accepted(c, cert, LifecycleEvent.REVOKED)
+        return self._change(session, c, now, Certificate.revoke, LifecycleEvent.REVOKED)
 
     def _withdraw(self, session: _Session, c: WithdrawCertificate, now: datetime) -> Outcome:
-        cert = self._load(session, c.issuer, c.number)
-        cert.withdraw(
-            reason=c.reason,
-            command_id=c.command_id,
-            now=now,
-            policy=self.policy,
-            effective_at=c.effective_at,
-        )
-        return self._accepted(c, cert, LifecycleEvent.WITHDRAWN)
+        return self._change(session, c, now, Certificate.withdraw, LifecycleEvent.WITHDRAWN)
 
     def _expire_due(self, session: _Session, c: ExpireDue, now: datetime) -> Outcome:
         expired: list[str] = []
