@@ -123,19 +123,27 @@ def verify_rate(path: Path, records: int, mode: str, jobs: int) -> tuple[float, 
     from contracts.verification import verify_log
     from services.export import read_checkpoints, read_log_lines, read_trust
     from services.verify.parallel import pool_mapper
+    from services.verify.ranges import batch_for_range, plan_ranges
 
     trust = read_trust(path)
     checkpoints = [(size, note) for size, note in read_checkpoints(path) if size <= records]
     sampler = RssSampler()
     sampler.start()
     start = time.perf_counter()
-    result = verify_log(
-        itertools.islice(read_log_lines(path), records),
-        checkpoints,
-        trust,
-        signatures=mode,
-        mapper=pool_mapper(jobs) if jobs > 1 else None,
-    )
+    if jobs > 1:  # as ``certverify log DIR``: workers read the export file themselves
+        planner = plan_ranges(str(path / "log.jsonl"), max_records=records)
+        result = verify_log(
+            (),
+            checkpoints,
+            trust,
+            signatures=mode,
+            mapper=pool_mapper(jobs, worker=batch_for_range),
+            planner=planner,
+        )
+    else:
+        result = verify_log(
+            itertools.islice(read_log_lines(path), records), checkpoints, trust, signatures=mode
+        )
     elapsed = time.perf_counter() - start
     return result.records / elapsed, result.records, sampler.stop()
 

@@ -10,6 +10,7 @@ sequential checks then consume the facts in input order.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator
+from typing import Any
 
 from contracts.notes import NoteVerifier
 from contracts.trust import TrustFile
@@ -20,6 +21,12 @@ from contracts.verification.report import VerificationReport, reporting
 
 #: Maps :func:`batch_for_chunk` over chunks, yielding results in chunk order.
 FactMapper = Callable[[Iterable[BatchChunk]], Iterator[list[RecordFacts | CompactFacts]]]
+#: Builds units of work other than :data:`BatchChunk` (e.g. byte ranges of a file that
+#: workers read themselves) from the verifier: it must call ``verifier.announce`` on every
+#: record before yielding the unit holding it, and pass ``verifier.directory`` along.
+WorkPlanner = Callable[[LogVerifier], Iterable[Any]]
+#: Maps a planner's units to facts, yielding results in unit order.
+UnitMapper = Callable[[Iterable[Any]], Iterator[list[RecordFacts | CompactFacts]]]
 CHUNK_SIZE = 1000
 
 
@@ -47,16 +54,18 @@ def verify_log(
     *,
     signatures: str = "all",
     known_checkpoint: str | None = None,
-    mapper: FactMapper | None = None,
+    mapper: FactMapper | UnitMapper | None = None,
     watch: Collection[str] = (),
     chunk_size: int = CHUNK_SIZE,
+    planner: WorkPlanner | None = None,
 ) -> VerificationReport:
     """Verify a whole log; return the report or raise :class:`VerificationError`.
 
     The error's ``report`` holds the counts of the checks performed before
     the failure and the failure itself. ``known_checkpoint`` is a signed note
     the caller saw earlier: the log must contain its tree and its source must
-    not offer only older checkpoints.
+    not offer only older checkpoints. With ``planner``, ``records`` is ignored:
+    the planner's units go to ``mapper`` (which must then be given).
     """
     verifier = LogVerifier(trust, signatures=signatures, watch=watch)
     with reporting(verifier.report):
@@ -65,7 +74,12 @@ def verify_log(
             verifiers = [NoteVerifier.from_string(v) for v in trust.note_keys]
             known = open_checkpoint(known_checkpoint, verifiers, trust.origin, verifier.checks)
         verifier.add_checkpoints(checkpoints, known)
-        results = (mapper or serial_mapper)(_chunks(records, verifier, chunk_size))
+        if planner is not None:
+            if mapper is None:
+                raise ValueError("a planner needs a mapper")
+            results = mapper(planner(verifier))
+        else:
+            results = (mapper or serial_mapper)(_chunks(records, verifier, chunk_size))
         try:
             for facts in results:
                 verifier.feed_batch(facts)

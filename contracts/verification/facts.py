@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 import orjson
@@ -29,7 +29,7 @@ KeyDirectory = Mapping[str, bytes]
 Chunk = tuple[Sequence[tuple[int, bytes]], KeyDirectory, bool]
 
 #: What ``batch_for_chunk`` works on: a chunk plus the trusted origin.
-BatchChunk = tuple[Sequence[tuple[int, bytes]], KeyDirectory, bool, str]
+BatchChunk = tuple[Iterable[tuple[int, bytes]], KeyDirectory, bool, str]
 #: The facts of a plain certificate record of the trusted origin, as a plain tuple
 #: (cheap to pickle): ``(position, index, keyId, sig_ok, number, event, status,
 #: seq, prev, recordedAt, effectiveAt, leaf, digest)``, fields as in RecordFacts.

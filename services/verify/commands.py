@@ -24,6 +24,7 @@ from services.verify.output import print_json, show
 from services.verify.sources import (
     LogSource,
     SourceError,
+    byte_progress,
     open_source,
     read_bytes,
     read_trust_file,
@@ -58,6 +59,20 @@ def _verify_source(args: argparse.Namespace, watch: tuple[str, ...] = ()) -> Ver
     known = _text(args.known_checkpoint, "known checkpoint")
     source: LogSource = open_source(args.source)
     jobs = args.jobs or default_jobs()
+    if jobs > 1 and not source.small and source.log_path is not None:
+        from services.verify.ranges import batch_for_range, plan_ranges
+
+        with byte_progress(source) as advance:  # workers read the export file themselves
+            return verify_log(
+                (),
+                source.checkpoints,
+                trust,
+                signatures=args.signatures,
+                known_checkpoint=known,
+                mapper=pool_mapper(jobs, worker=batch_for_range),
+                watch=watch,
+                planner=plan_ranges(source.log_path, advance=advance),
+            )
     mapper = None if jobs <= 1 or source.small else pool_mapper(jobs)
     return verify_log(
         with_progress(source),

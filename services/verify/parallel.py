@@ -10,13 +10,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
 
-from contracts.verification import FactMapper
-from contracts.verification.facts import BatchChunk, CompactFacts, RecordFacts, batch_for_chunk
+from contracts.verification.engine import UnitMapper
+from contracts.verification.facts import CompactFacts, RecordFacts, batch_for_chunk
 
-_WORKER_MODULE = "contracts.verification.facts"
+_WORKER_MODULES = ["contracts.verification.facts", "services.verify.ranges"]
 
 
 def default_jobs() -> int:
@@ -27,8 +28,12 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def pool_mapper(jobs: int, in_flight: int | None = None) -> FactMapper:
-    """Return a mapper running :func:`batch_for_chunk` in ``jobs`` processes.
+def pool_mapper(
+    jobs: int,
+    in_flight: int | None = None,
+    worker: Callable[[Any], list[RecordFacts | CompactFacts]] = batch_for_chunk,
+) -> UnitMapper:
+    """Return a mapper running ``worker`` (:func:`batch_for_chunk`) in ``jobs`` processes.
 
     ``forkserver`` workers: the parent may run a Kafka reader thread, and
     forking a process with threads is unsafe. A worker that dies breaks the
@@ -36,14 +41,14 @@ def pool_mapper(jobs: int, in_flight: int | None = None) -> FactMapper:
     """
     limit = in_flight or 2 * jobs + 2
 
-    def run(chunks: Iterable[BatchChunk]) -> Iterator[list[RecordFacts | CompactFacts]]:
+    def run(chunks: Iterable[Any]) -> Iterator[list[RecordFacts | CompactFacts]]:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([_WORKER_MODULE])
+        context.set_forkserver_preload(_WORKER_MODULES)
         pool = ProcessPoolExecutor(jobs, mp_context=context)
         try:
             pending: deque[Future[list[RecordFacts | CompactFacts]]] = deque()
             for chunk in chunks:
-                pending.append(pool.submit(batch_for_chunk, chunk))
+                pending.append(pool.submit(worker, chunk))
                 if len(pending) >= limit:
                     yield pending.popleft().result()
             while pending:

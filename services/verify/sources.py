@@ -6,8 +6,9 @@ it is an input/output error, not a verification failure.
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class LogSource:
     checkpoints: list[CheckpointInput]
     total: int
     unit: str  # "B" when ``total`` counts bytes, "rec" when it counts records
+    #: ``DIR/log.jsonl`` of an export directory (workers may read it themselves), else None.
+    log_path: str | None = None
 
     @property
     def small(self) -> bool:
@@ -88,7 +91,7 @@ def open_source(spec: str) -> LogSource:
         raise SourceError(str(exc)) from None
     except OSError as exc:
         raise SourceError(f"{log}: {exc.strerror}") from None
-    return LogSource(spec, _export_lines(spec), checkpoints, total, "B")
+    return LogSource(spec, _export_lines(spec), checkpoints, total, "B", str(log))
 
 
 def with_progress(source: LogSource) -> Iterable[tuple[int, bytes]]:
@@ -115,3 +118,18 @@ def with_progress(source: LogSource) -> Iterable[tuple[int, bytes]]:
             bar.close()
 
     return advance()
+
+
+@contextlib.contextmanager
+def byte_progress(source: LogSource) -> Iterator[Callable[[int], None] | None]:
+    """A callback advancing a progress bar by bytes on stderr when it is a terminal, else None."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(desc="verifying", total=source.total, unit="B", unit_scale=True, file=sys.stderr, leave=False)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
