@@ -145,7 +145,7 @@ async def main_async(n: int, seed: int, single_limit: int | None) -> None:
     """Run both measurements and print them with their ratio."""
     settings = Settings.from_env()
     messages = workload(n, seed)
-    batched = await measure(settings, "batched (CERTLIFE_BATCH_MAX_RECORDS=500)", messages, {})
+    batched = await measure(settings, "batched (CERTLIFE_BATCH_MAX_RECORDS default 2000)", messages, {})
     single_msgs = messages[: single_limit or n]
     single = await measure(
         settings,

@@ -22,7 +22,7 @@ from faststream.kafka.annotations import KafkaMessage
 from contracts import topics
 from contracts.commands import Outcome
 from services.application import CertificateApplication
-from services.command_batch import Inbound, process_batch
+from services.command_batch import Inbound, Outbound, process_batch
 from services.config import Settings
 from services.kafka_topics import certlife_topics, ensure_topics
 from services.transactions import TransactionalPublisher, next_offsets
@@ -38,6 +38,16 @@ def _inbound(msg: KafkaMessage) -> list[Inbound]:
     return [Inbound(r.topic, r.partition, r.offset, r.key, r.value) for r in raw]
 
 
+def _failed(what: str, size: int, attempt: int) -> None:
+    """Log a failed attempt; after the last one, crash: nothing uncommitted is lost."""
+    log.exception("%s a batch of %d commands failed (attempt %d)", what, size, attempt)
+    if attempt == _RETRIES:
+        # Offsets are committed only with the outcomes: the restart consumes the
+        # batch again and the command receipts make the re-run write nothing new.
+        logging.shutdown()
+        os._exit(3)
+
+
 def build_command_service(settings: Settings, app: CertificateApplication) -> tuple[FastStream, KafkaBroker]:
     """Wire the command consumer, the transactional publisher and the application."""
     broker = KafkaBroker(settings.kafka_bootstrap, logger=log)
@@ -48,6 +58,36 @@ def build_command_service(settings: Settings, app: CertificateApplication) -> tu
     # Declared for the AsyncAPI document; messages go out through `publisher`.
     broker.publisher(results_topic, schema=Outcome, description="One outcome per command.")
     broker.publisher(dlq_topic, description="Raw copies of malformed commands with the reason.")
+
+    # At most one batch's Kafka transaction is in flight while the next batch is
+    # stored: the store and the publish overlap, transactions still commit in order.
+    in_flight: list[asyncio.Task[None]] = []
+
+    async def store(batch: list[Inbound]) -> list[Outbound]:
+        for attempt in range(1, _RETRIES + 1):
+            try:
+                return await asyncio.to_thread(
+                    process_batch,
+                    app,
+                    batch,
+                    datetime.now(UTC),
+                    results_topic=results_topic,
+                    dead_letter_topic=dlq_topic,
+                )
+            except Exception:
+                _failed("storing", len(batch), attempt)
+                await asyncio.sleep(min(2**attempt * 0.1, 5))
+        raise AssertionError("unreachable")
+
+    async def publish(out: list[Outbound], batch: list[Inbound]) -> None:
+        offsets = next_offsets([(m.topic, m.partition, m.offset) for m in batch])
+        for attempt in range(1, _RETRIES + 1):
+            try:
+                await publisher.publish(out, offsets, group_id)
+                return
+            except Exception:
+                _failed("publishing", len(batch), attempt)
+                await asyncio.sleep(min(2**attempt * 0.1, 5))
 
     @broker.subscriber(
         settings.topic(topics.COMMANDS),
@@ -62,27 +102,10 @@ def build_command_service(settings: Settings, app: CertificateApplication) -> tu
     )
     async def on_commands(msg: KafkaMessage) -> None:
         batch = _inbound(msg)
-        for attempt in range(1, _RETRIES + 1):
-            try:
-                now = datetime.now(UTC)
-                out = await asyncio.to_thread(
-                    process_batch,
-                    app,
-                    batch,
-                    now,
-                    results_topic=results_topic,
-                    dead_letter_topic=dlq_topic,
-                )
-                offsets = next_offsets([(m.topic, m.partition, m.offset) for m in batch])
-                await publisher.publish(out, offsets, group_id)
-                return
-            except Exception:
-                log.exception("batch of %d commands failed (attempt %d)", len(batch), attempt)
-                if attempt == _RETRIES:
-                    # Nothing of this batch is committed: crash and let the restart redo it.
-                    logging.shutdown()
-                    os._exit(3)
-                await asyncio.sleep(min(2**attempt * 0.1, 5))
+        out = await store(batch)
+        if in_flight:
+            await in_flight.pop()
+        in_flight.append(asyncio.create_task(publish(out, batch)))
 
     stream = FastStream(broker, logger=log)
 
@@ -97,6 +120,8 @@ def build_command_service(settings: Settings, app: CertificateApplication) -> tu
 
     @stream.on_shutdown
     async def _stop_publisher() -> None:
+        if in_flight:
+            await in_flight.pop()
         await publisher.stop()
 
     return stream, broker

@@ -19,7 +19,7 @@ class Settings:
     issuer: str = "certlife.example"
     origin: str = "certlife.example/log"
     instance: str = "0"
-    batch_max_records: int = 500
+    batch_max_records: int = 2000
     batch_timeout_ms: int = 50
     command_partitions: int = 4
     topic_prefix: str = ""
@@ -37,7 +37,7 @@ class Settings:
             issuer=env.get("CERTLIFE_ISSUER", "certlife.example"),
             origin=env.get("CERTLIFE_ORIGIN", "certlife.example/log"),
             instance=env.get("CERTLIFE_INSTANCE", "0"),
-            batch_max_records=int(env.get("CERTLIFE_BATCH_MAX_RECORDS", "500")),
+            batch_max_records=int(env.get("CERTLIFE_BATCH_MAX_RECORDS", "2000")),
             batch_timeout_ms=int(env.get("CERTLIFE_BATCH_TIMEOUT_MS", "50")),
             topic_prefix=env.get("CERTLIFE_TOPIC_PREFIX", ""),
             extra={k: v for k, v in env.items() if k.startswith("CERTLIFE_")},
