@@ -51,7 +51,7 @@ class CertificatesProjection(Projection):
             certificate jsonb NOT NULL)"""
 
     def index_sql(self, schema_sql: str, generation: int) -> str:
-        """Indexes for search, counts and expiry."""
+        """Indexes for search, counts, expiry and changes since a log index."""
         t = table(schema_sql, "certificates", generation)
         g = f"certificates_g{generation}"
         return ";".join(
@@ -64,6 +64,8 @@ class CertificatesProjection(Projection):
                 f"CREATE INDEX IF NOT EXISTS {g}_models ON {t} USING gin (models)",
                 f"CREATE INDEX IF NOT EXISTS {g}_standards ON {t} USING gin (standards)",
                 f"CREATE INDEX IF NOT EXISTS {g}_valid_until ON {t} (valid_until)",
+                # "what changed since index N" (pollers, partners' incremental sync)
+                f"CREATE INDEX IF NOT EXISTS {g}_log_index ON {t} (log_index)",
             ]
         )
 
