@@ -95,7 +95,12 @@ class PartnerMirror:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()
+            await conn.close()
+            raise
         try:
             store = MirrorStore(conn, self.schema)
             await store.create(self.trust.origin)

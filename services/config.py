@@ -23,7 +23,8 @@ class Settings:
     batch_timeout_ms: int = 50
     command_partitions: int = 4
     topic_prefix: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
+    #: Every CERTLIFE_* variable (may hold the key passphrase: never in repr).
+    extra: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -12,7 +12,7 @@ The passphrase comes from ``CERTLIFE_KEY_PASSPHRASE`` or from the file named by
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -85,7 +85,7 @@ class KeyStore:
     """A directory of record keys and one note key."""
 
     directory: Path
-    passphrase: bytes | None
+    passphrase: bytes | None = field(repr=False)
 
     def record_key_path(self, kid: str) -> Path:
         """Where the record key with id ``kid`` lives."""

@@ -209,5 +209,8 @@ class Relay:
             for future in futures:
                 await future
         self.state = new
-        await store.apply(built.heads, new)
-        await key_transitions.absorb(self, store, built.records)
+        # Heads, position and key history move together: a crash between them would
+        # otherwise leave a committed key record unabsorbed (and its request pending).
+        async with store.conn.transaction():
+            await store.apply(built.heads, new)
+            await key_transitions.absorb(self, store, built.records)

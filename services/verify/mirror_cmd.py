@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 from datetime import UTC, datetime
 from typing import Any
@@ -48,10 +49,14 @@ def run_mirror(args: argparse.Namespace) -> dict[str, Any]:
             loop.add_signal_handler(sig, stop.set)
         return await mirror.run(stop, follow=not args.once)
 
+    from aiokafka.errors import KafkaError
+
+    # Connection problems become one line below; aiokafka's own log lines would repeat them.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         result = asyncio.run(go())
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise SourceError(f"cannot use the mirror database or Kafka: {exc}") from None
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError) as exc:
+        raise SourceError(f"cannot use the mirror database or Kafka: {exc or type(exc).__name__}") from None
     except ValueError as exc:
         raise SourceError(str(exc)) from None
     report: dict[str, Any] = {
@@ -88,7 +93,7 @@ def run_mirror_status(args: argparse.Namespace) -> dict[str, Any]:
 
     try:
         row = asyncio.run(go())
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise SourceError(f"cannot read the mirror database: {exc}") from None
     if row is None:
         raise SourceError(f"no mirror in schema {args.schema!r}: run `certverify mirror` first")

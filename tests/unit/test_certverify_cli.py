@@ -193,3 +193,18 @@ def test_help_is_fast_and_imports_no_crypto_or_kafka() -> None:
         )
         timings.append(time.perf_counter() - start)
     assert min(timings) < 0.3, timings
+
+
+def test_mirror_status_with_a_bad_dsn_is_one_line() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli.certverify", "status", "X", "--database", "notadsn"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "cannot read the mirror database" in result.stderr
+    assert "Traceback" not in result.stderr

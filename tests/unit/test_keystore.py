@@ -78,3 +78,12 @@ def test_certctl_keys_generate_never_prints_secrets(tmp_path: Path) -> None:
     assert failed.returncode == 1
     assert "CERTLIFE_KEY_PASSPHRASE" in failed.stderr and "Traceback" not in failed.stderr
     assert not (tmp_path / "other").exists()
+
+
+def test_secrets_stay_out_of_reprs(tmp_path: Path) -> None:
+    from services.config import Settings
+
+    settings = Settings.from_env({"CERTLIFE_KEY_PASSPHRASE": "do-not-print-me"})
+    store = KeyStore(tmp_path, b"do-not-print-me")
+    assert "do-not-print-me" not in repr(settings)
+    assert "do-not-print-me" not in repr(store)
