@@ -4,35 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from contracts.merkle import MerkleFrontier, leaf_hash
 from contracts.notes import Checkpoint, NoteVerifier, verify_checkpoint
 from contracts.records import Record, parse_record, record_hash
 from contracts.trust import KeyRing, TrustFile
+from services.relay.kafka_side import read_from
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
     """Every committed value of partition 0 of ``topic``, in offset order."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
-        consumer.seek(tp, (await consumer.beginning_offsets([tp]))[tp])
-        values: list[bytes] = []
-        while await consumer.position(tp) < end:
-            batch = await consumer.getmany(tp, timeout_ms=1000)
-            values += [m.value for m in batch.get(tp, []) if m.value is not None]
-        return values
-    finally:
-        await consumer.stop()
+    return [value async for _, value in read_from(bootstrap, topic, 0)]
 
 
 @dataclass

@@ -21,14 +21,14 @@ from services.application import CertificateApplication
 from tests.integration.logcheck import check_log
 from tests.integration.test_relay import (
     ISSUER,
-    PASS,
     certctl,
     lifecycle_commands,
+    stack_env,
     store,
     trust_of,
     wait_for_size,
 )
-from tests.procs import ServiceProcess, service_env
+from tests.procs import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -41,20 +41,13 @@ TOTAL = sum(ROUND_SIZES)
 def env(
     kafka_bootstrap: str, database_url: str, pg_schema: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> dict[str, str]:
-    return service_env(
-        {
-            "CERTLIFE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "CERTLIFE_DATABASE_URL": database_url,
-            "CERTLIFE_DB_SCHEMA": pg_schema,
-            "CERTLIFE_TOPIC_PREFIX": unique_name("proj") + ".",
-            "CERTLIFE_KEYS_DIR": str(tmp_path / "keys"),
-            "CERTLIFE_KEY_PASSPHRASE": PASS,
-            "CERTLIFE_CHECKPOINT_EVERY": "500",
-            "CERTLIFE_CHECKPOINT_INTERVAL": "0.5",
-            "CERTLIFE_POLL_INTERVAL": "0.3",
-            "CERTLIFE_RELAY_BATCH": "200",
-            "CERTLIFE_PROJECTION_BATCH": "150",
-        }
+    return stack_env(
+        kafka_bootstrap,
+        database_url,
+        pg_schema,
+        unique_name("proj") + ".",
+        tmp_path / "keys",
+        CERTLIFE_PROJECTION_BATCH="150",
     )
 
 

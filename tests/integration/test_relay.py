@@ -26,6 +26,27 @@ ISSUER = "certlife.example"
 PASS = "relay-test-passphrase"
 
 
+def stack_env(
+    kafka_bootstrap: str, database_url: str, schema: str, prefix: str, keys: Path, **extra: str
+) -> dict[str, str]:
+    """Environment of relay/projection processes isolated to one test (topics, schema, keys)."""
+    return service_env(
+        {
+            "CERTLIFE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "CERTLIFE_DATABASE_URL": database_url,
+            "CERTLIFE_DB_SCHEMA": schema,
+            "CERTLIFE_TOPIC_PREFIX": prefix,
+            "CERTLIFE_KEYS_DIR": str(keys),
+            "CERTLIFE_KEY_PASSPHRASE": PASS,
+            "CERTLIFE_CHECKPOINT_EVERY": "500",
+            "CERTLIFE_CHECKPOINT_INTERVAL": "0.5",
+            "CERTLIFE_POLL_INTERVAL": "0.3",
+            "CERTLIFE_RELAY_BATCH": "200",
+            **extra,
+        }
+    )
+
+
 @pytest.fixture
 def relay_env(
     kafka_bootstrap: str,
@@ -34,20 +55,7 @@ def relay_env(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> dict[str, str]:
-    return service_env(
-        {
-            "CERTLIFE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "CERTLIFE_DATABASE_URL": database_url,
-            "CERTLIFE_DB_SCHEMA": pg_schema,
-            "CERTLIFE_TOPIC_PREFIX": unique_name("relay") + ".",
-            "CERTLIFE_KEYS_DIR": str(tmp_path / "keys"),
-            "CERTLIFE_KEY_PASSPHRASE": PASS,
-            "CERTLIFE_CHECKPOINT_EVERY": "500",
-            "CERTLIFE_CHECKPOINT_INTERVAL": "0.5",
-            "CERTLIFE_POLL_INTERVAL": "0.3",
-            "CERTLIFE_RELAY_BATCH": "200",
-        }
-    )
+    return stack_env(kafka_bootstrap, database_url, pg_schema, unique_name("relay") + ".", tmp_path / "keys")
 
 
 def certctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
