@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.common import Figure, create_schema, endpoints, fresh_names, report, rss_mib
 from contracts.commands import parse_command
-from services.application import CertificateApplication
+from services.bootstrap import build_application
 from services.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ BATCH = 1000
 
 def fill_event_store(settings: Settings, events: int) -> None:
     """Issue certificates and suspend/reinstate them until ``events`` events exist."""
-    app = CertificateApplication(env=settings.eventsourcing_env())
+    app = build_application(settings)
     certs = max(1, events // 3)
     issue = {
         "scheme": "CCC",

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from contracts.records import Record
+from projections.ddl import run_ddl
 
 _SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS {s};
@@ -38,7 +39,7 @@ class MirrorStore:
 
     async def create(self, origin: str) -> None:
         """Create the tables; refuse a schema that mirrors another origin."""
-        await self.conn.execute(_SCHEMA_SQL.format(s=self._s))
+        await run_ddl(self.conn, self._s, _SCHEMA_SQL.format(s=self._s))
         await self.conn.execute(
             f"INSERT INTO {self._s}.mirror_state (origin, applied_size, checkpoint_size) "
             "VALUES ($1, 0, 0) ON CONFLICT DO NOTHING",

@@ -14,6 +14,7 @@ from datetime import datetime
 import asyncpg
 
 from projections.base import Projection
+from projections.ddl import run_ddl
 
 _SQL = """
 CREATE TABLE IF NOT EXISTS {s}.projection_live (
@@ -44,7 +45,7 @@ class Position:
 
 async def create_tracking(conn: asyncpg.Connection, schema_sql: str) -> None:
     """Create the tracking tables if missing."""
-    await conn.execute(_SQL.format(s=schema_sql))
+    await run_ddl(conn, schema_sql, _SQL.format(s=schema_sql))
 
 
 async def ensure_projection(conn: asyncpg.Connection, schema_sql: str, projection: Projection) -> int:

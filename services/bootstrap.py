@@ -6,7 +6,6 @@ given, so tests call the same functions with their own settings.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,22 +21,26 @@ if TYPE_CHECKING:
     from services.relay.relay import Relay
 
 
-def build_application(settings: Settings) -> CertificateApplication:
+def build_application(
+    settings: Settings, *, connect_timeout: int = 30, pool_size: int | None = None
+) -> CertificateApplication:
     """The event-sourced certificate application on PostgreSQL.
 
-    Several processes create the tables at start; PostgreSQL can reject the
-    loser of a concurrent CREATE, so creation is retried.
+    Several processes start together and each creates the event store's tables
+    if missing; concurrent ``CREATE TABLE IF NOT EXISTS`` can fail in PostgreSQL,
+    so construction holds the schema's DDL lock (the one every certlife process
+    takes around its DDL) on a connection of its own.
     """
-    from eventsourcing.persistence import IntegrityError
+    import psycopg
 
-    for attempt in range(5):
-        try:
-            return CertificateApplication(env=settings.eventsourcing_env())
-        except IntegrityError:
-            if attempt == 4:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
+    from projections.ddl import ddl_lock_key
+
+    env = {**settings.eventsourcing_env(), "POSTGRES_CONNECT_TIMEOUT": str(connect_timeout)}
+    if pool_size is not None:
+        env["POSTGRES_POOL_SIZE"] = str(pool_size)
+    with psycopg.connect(settings.database_url, autocommit=True, connect_timeout=connect_timeout) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (ddl_lock_key(settings.db_schema),))
+        return CertificateApplication(env=env)
 
 
 def build_command_service(settings: Settings) -> FastStream:

@@ -258,15 +258,15 @@ def _lifecycle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _open_application(settings: Settings) -> Any:
+    import psycopg
     from eventsourcing.persistence import PersistenceError
 
-    from services.application import CertificateApplication
+    from services.bootstrap import build_application
 
     # An operator waits seconds, not the library's default 30, to learn the database is down.
-    env = {**settings.eventsourcing_env(), "POSTGRES_CONNECT_TIMEOUT": "5", "POSTGRES_POOL_SIZE": "1"}
     try:
-        return CertificateApplication(env=env)
-    except (PersistenceError, OSError) as exc:
+        return build_application(settings, connect_timeout=5, pool_size=1)
+    except (PersistenceError, psycopg.Error, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CliError(f"cannot open the event store at {_safe_url(settings)}: {first}; {_DB_FIX}") from None
 

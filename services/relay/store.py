@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from projections.ddl import run_ddl
 from services.relay.state import RelayState
 
 _SCHEMA_SQL = """
@@ -71,13 +72,12 @@ class RelayStore:
 
     async def create(self) -> None:
         """Create the relay's tables if they are missing."""
-        await self.conn.execute(_SCHEMA_SQL.format(s=self._s))
+        await run_ddl(self.conn, self.schema, _SCHEMA_SQL.format(s=self._s))
 
     async def install_notify(self, events_table: str) -> None:
         """Make every insert into ``events_table`` notify ``channel`` (idempotent)."""
-        await self.conn.execute(
-            _NOTIFY_SQL.format(s=self._s, table=f'"{events_table}"', channel=self.channel)
-        )
+        sql = _NOTIFY_SQL.format(s=self._s, table=f'"{events_table}"', channel=self.channel)
+        await run_ddl(self.conn, self.schema, sql)
 
     async def try_lock(self) -> bool:
         """Take the session-level leader lock (one active relay per event store)."""
