@@ -48,6 +48,14 @@ _FREE_TEXT = ("scheme", "holder", "manufacturer", "product", "scope")
 _LISTS = ("factories", "models", "standards")
 _TIMESTAMPS = ("effectiveAt", "recordedAt")
 _IS_STR = str.__instancecheck__
+#: validFrom, validUntil, effectiveAt, recordedAt, keyId, sig, origin: one per line.
+_PLAIN_LINES = "\n".join(
+    (_SAFE_DATE_OR_TIME.pattern, _SAFE_DATE_OR_TIME.pattern, _SAFE_TIME.pattern, _SAFE_TIME.pattern,
+     _HEX16.pattern, _B64_SIG.pattern, "[^\n]+")
+)  # fmt: skip
+#: ``_PLAIN_LINES`` for a first record (``prev`` null), and with ``prev`` on a last line.
+_PLAIN_FIRST = re.compile(_PLAIN_LINES)
+_PLAIN_NEXT = re.compile(_PLAIN_LINES + "\n" + _HEX64.pattern)
 
 
 def _fail(member: str, why: str) -> RecordFormatError:
@@ -163,10 +171,9 @@ def check_record(obj: dict[str, Any]) -> None:
 
 def _check_certificate_record(obj: dict[str, Any]) -> None:
     _check_certificate(obj["certificate"])
-    if obj["event"] not in EVENTS:
-        raise _fail("event", f"must be one of {sorted(EVENTS)}")
-    if obj["status"] not in STATUSES:
-        raise _fail("status", f"must be one of {sorted(STATUSES)}")
+    for name, allowed in (("event", EVENTS), ("status", STATUSES)):
+        if type(obj[name]) is not str or obj[name] not in allowed:
+            raise _fail(name, f"must be one of {sorted(allowed)}")
     seq = _int(obj, "seq", 1)
     if obj["prev"] is not None:
         _pattern(obj, "prev", _HEX64, "64 lowercase hex digits or null")
@@ -218,42 +225,28 @@ def plain_certificate_record(obj: dict[str, Any]) -> bool:
         if type(items) is not list:
             return False
         text += items
-    if not all(map(_IS_STR, text)):
-        return False
-    for name in ("validFrom", "validUntil"):
-        value = cert[name]
-        if type(value) is not str or not _SAFE_DATE_OR_TIME.fullmatch(value):
-            return False
     seq, prev, event, reason, origin, index = (
         obj["seq"], obj["prev"], obj["event"], obj["reason"], obj["origin"], obj["index"],
     )  # fmt: skip
     if type(seq) is not int or seq < 1 or type(index) is not int or index < 0:
         return False
-    if event not in EVENTS or obj["status"] not in STATUSES:
+    status = obj["status"]
+    if type(event) is not str or event not in EVENTS or type(status) is not str or status not in STATUSES:
         return False
-    if prev is None:
-        if seq != 1:
-            return False
-    elif seq == 1 or type(prev) is not str or not _HEX64.fullmatch(prev):
+    if (prev is None) != (seq == 1) or (seq == 1) != (event == "issued"):
         return False
-    if (seq == 1) != (event == "issued"):
+    if not origin or (reason is not None and (type(reason) is not str or not reason)):
         return False
-    if (
-        type(origin) is not str
-        or not origin
-        or (reason is not None and (type(reason) is not str or not reason))
-    ):
+    # The formatted values, one per line, matched at once (none of the patterns
+    # matches a newline, so a value holding one cannot shift the others).
+    formatted = [
+        cert["validFrom"], cert["validUntil"], obj["effectiveAt"], obj["recordedAt"],
+        obj["keyId"], obj["sig"], origin,
+    ]  # fmt: skip
+    pattern = _PLAIN_FIRST
+    if prev is not None:
+        formatted.append(prev)
+        pattern = _PLAIN_NEXT
+    if not all(map(_IS_STR, formatted)) or not all(map(_IS_STR, text)):
         return False
-    key, sig = obj["keyId"], obj["sig"]
-    if (
-        type(key) is not str
-        or not _HEX16.fullmatch(key)
-        or type(sig) is not str
-        or not _B64_SIG.fullmatch(sig)
-    ):
-        return False
-    for name in _TIMESTAMPS:
-        value = obj[name]
-        if type(value) is not str or not _SAFE_TIME.fullmatch(value):
-            return False
-    return True
+    return pattern.fullmatch("\n".join(formatted)) is not None

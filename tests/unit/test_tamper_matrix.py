@@ -265,12 +265,18 @@ def _broken_chain(e: Export) -> int:
     return e.size - 1
 
 
+def _array_as_event(e: Export) -> int:
+    e.lines[60] = e.resign(e.lines[60], event=["suspended"])  # validly signed, not a record
+    return -1  # a malformed record has no index
+
+
 RECORD_CASES: dict[str, tuple[Callable[[Export], int], str]] = {
     "dropped record": (_drop, "index-gap"),
     "swapped records": (_swap, "index-gap"),
     "flipped byte in a value": (_flip_value_byte, "bad-signature"),
     "flipped byte in the structure": (_flip_structure_byte, "not-json"),
     "non-canonical whitespace": (_not_canonical, "not-canonical"),
+    "validly signed array where the event name belongs": (_array_as_event, "record-format"),
     "equivocation": (_equivocate, "equivocation"),
     "log truncated below the latest checkpoint": (_truncate, "log-truncated"),
     "record signed by an unknown key": (_unknown_key, "unknown-key"),
