@@ -52,7 +52,9 @@ def build_command_service(settings: Settings, app: CertificateApplication) -> tu
     """Wire the command consumer, the transactional publisher and the application."""
     broker = KafkaBroker(settings.kafka_bootstrap, logger=log)
     group_id = settings.topic_prefix + GROUP_ID
-    publisher = TransactionalPublisher(settings.kafka_bootstrap, f"{group_id}-{settings.instance}")
+    # One id per deployment, not per instance: an instance taking over (see services.leader)
+    # fences the previous one's producer and aborts its open transaction.
+    publisher = TransactionalPublisher(settings.kafka_bootstrap, group_id)
     results_topic = settings.topic(topics.COMMAND_RESULTS)
     dlq_topic = settings.topic(topics.DEAD_LETTER)
     # Declared for the AsyncAPI document; messages go out through `publisher`.

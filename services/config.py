@@ -18,7 +18,6 @@ class Settings:
     db_schema: str = "public"
     issuer: str = "certlife.example"
     origin: str = "certlife.example/log"
-    instance: str = "0"
     batch_max_records: int = 2000
     batch_timeout_ms: int = 50
     command_partitions: int = 4
@@ -37,7 +36,6 @@ class Settings:
             db_schema=env.get("CERTLIFE_DB_SCHEMA", "public"),
             issuer=env.get("CERTLIFE_ISSUER", "certlife.example"),
             origin=env.get("CERTLIFE_ORIGIN", "certlife.example/log"),
-            instance=env.get("CERTLIFE_INSTANCE", "0"),
             batch_max_records=int(env.get("CERTLIFE_BATCH_MAX_RECORDS", "2000")),
             batch_timeout_ms=int(env.get("CERTLIFE_BATCH_TIMEOUT_MS", "50")),
             topic_prefix=env.get("CERTLIFE_TOPIC_PREFIX", ""),

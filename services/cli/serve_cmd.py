@@ -5,10 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
+from typing import TYPE_CHECKING
 
 from services.cli.base import EXIT_FAILED, CliError
 from services.config import Settings
+
+if TYPE_CHECKING:
+    import asyncpg
+
+log = logging.getLogger("certlife.serve")
+#: Exit status when the database session holding the leader lock is lost.
+EXIT_LOCK_LOST = 4
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,8 +30,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen service in the foreground; Ctrl-C or SIGTERM stops it cleanly."""
-    from services import bootstrap
-
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aiokafka", "eventsourcing", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -32,9 +39,58 @@ def run(args: argparse.Namespace) -> int:
     if args.service == "projections":
         asyncio.run(_run_projections(settings))
         return 0
-    stream = bootstrap.build_command_service(settings)
-    asyncio.run(stream.run())
+    return asyncio.run(_run_commands(settings))
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _run_commands(settings: Settings) -> int:
+    """The command service, once this instance holds the event store's command-service lock."""
+    from services import bootstrap
+    from services.leader import lock_key, wait_for_lock, watch_lock
+
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    conn = await _connect(settings)
+    try:
+        if not await wait_for_lock(conn, lock_key("commands", settings.db_schema), stop, "command service"):
+            return 0
+        stream = bootstrap.build_command_service(settings)  # blocks briefly: nothing else runs yet
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)  # from here on faststream handles them
+        if stop.is_set():
+            return 0
+        watcher = asyncio.create_task(watch_lock(conn, _lock_lost))
+        try:
+            await stream.run()
+        finally:
+            watcher.cancel()
+    finally:
+        await conn.close()
     return 0
+
+
+def _lock_lost(why: str) -> None:
+    """Another instance may take over now: stop at once (offsets commit only with outcomes)."""
+    log.critical("command service: %s; exiting so that a single instance stays active", why)
+    logging.shutdown()
+    os._exit(EXIT_LOCK_LOST)
+
+
+async def _connect(settings: Settings) -> asyncpg.Connection:
+    import asyncpg
+
+    from services.leader import SESSION_ERRORS
+
+    try:
+        return await asyncpg.connect(settings.database_url, timeout=10)
+    except SESSION_ERRORS as exc:
+        raise CliError(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}", EXIT_FAILED) from None
 
 
 async def _run_projections(settings: Settings) -> None:
@@ -52,9 +108,7 @@ async def _run_relay(settings: Settings) -> int:
     from services.relay.recovery import RelayRefused
 
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    _stop_on_signals(stop)
     relay = bootstrap.build_relay(settings)
     try:
         await relay.run(stop)

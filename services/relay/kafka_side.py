@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -49,6 +50,14 @@ async def end_offset(bootstrap: str, topic: str) -> int:
         return (await consumer.end_offsets([tp]))[tp]
     finally:
         await consumer.stop()
+
+
+async def has_committed_records(bootstrap: str, topic: str) -> bool:
+    """True if partition 0 of ``topic`` holds a committed record (aborted ones and markers do not count)."""
+    async with contextlib.aclosing(read_from(bootstrap, topic, 0)) as records:
+        async for _ in records:
+            return True
+    return False
 
 
 async def last_committed_state(bootstrap: str, topic: str) -> RelayState | None:

@@ -10,7 +10,7 @@ from contracts.merkle import MerkleFrontier, leaf_hash
 from contracts.records import parse_record, record_hash
 from domain.certificate import Certificate
 from services.relay import keys as key_transitions
-from services.relay.kafka_side import end_offset, read_from
+from services.relay.kafka_side import has_committed_records, read_from
 from services.relay.state import RelayState
 from services.relay.store import Head, RelayStore
 
@@ -29,7 +29,9 @@ async def reconcile(relay: Relay, store: RelayStore, committed: RelayState | Non
     bootstrap, log_topic = relay.settings.kafka_bootstrap, relay.topic(topics.LOG)
     cached = await store.position()
     if committed is None:
-        if (cached is not None and cached.tree_size > 0) or await end_offset(bootstrap, log_topic) > 0:
+        # Only committed records count: a crash inside the very first transaction leaves
+        # aborted records and a marker (a non-zero end offset) but no log to continue.
+        if (cached is not None and cached.tree_size > 0) or await has_committed_records(bootstrap, log_topic):
             raise RelayRefused(
                 f"the log topic {log_topic} has no relay state but the event store or the topic says "
                 "records were published: refusing to start a second log (check CERTLIFE_TOPIC_PREFIX "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from services.application import CertificateApplication
 from services.config import Settings
 from services.kafka_topics import certlife_topics, ensure_topics
 from services.keystore import KeyStore
+from services.leader import lock_key, wait_for_lock
 from services.relay import keys as key_transitions
 from services.relay.kafka_side import last_committed_state
 from services.relay.records import CERTIFICATE_EVENT_TOPICS, BuiltBatch, build_records
@@ -84,13 +84,7 @@ class Relay:
 
     async def _become_leader(self, store: RelayStore, stop: asyncio.Event) -> None:
         await store.create()
-        waited = False
-        while not stop.is_set() and not await store.try_lock():
-            if not waited:
-                log.info("another relay is active for this event store: standing by")
-                waited = True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
+        await wait_for_lock(store.conn, lock_key("relay", store.schema), stop, "relay")
 
     async def _start(self, store: RelayStore) -> None:
         await ensure_topics(

@@ -79,11 +79,6 @@ class RelayStore:
         sql = _NOTIFY_SQL.format(s=self._s, table=f'"{events_table}"', channel=self.channel)
         await run_ddl(self.conn, self.schema, sql)
 
-    async def try_lock(self) -> bool:
-        """Take the session-level leader lock (one active relay per event store)."""
-        key = f"certlife-relay:{self.schema}"
-        return bool(await self.conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key))
-
     async def position(self) -> RelayState | None:
         """The cached state after the last batch applied here, if any."""
         row = await self.conn.fetchrow(f"SELECT state FROM {self._s}.relay_position")

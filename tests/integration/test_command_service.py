@@ -74,6 +74,17 @@ class Service:
     def tail(self) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
 
+    def logged(self, text: str) -> bool:
+        return self.log.exists() and text in self.log.read_text(errors="replace")
+
+    async def wait_for_log(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.logged(text):
+            self.alive()
+            if time.monotonic() > deadline:
+                pytest.fail(f"{text!r} not logged within {timeout:.0f} s\n{self.tail()}", pytrace=False)
+            await asyncio.sleep(0.1)
+
 
 @pytest.fixture
 def service_env(
@@ -326,6 +337,41 @@ async def test_killed_mid_stream_and_restarted_loses_and_doubles_nothing(
         await dead.until(sum(malformed.values()), 30, service, "dead letters")
         await results.settle()
         await dead.settle(0.5)
+    _check(messages, results.records, dead.records, service_env)
+
+
+async def test_a_second_instance_stands_by_and_takes_over_without_doubling(
+    service: Service, service_env: dict[str, str], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Two instances on one event store: one works, one waits; killing the first loses nothing."""
+    service.env = {**service_env, "CERTLIFE_BATCH_MAX_RECORDS": "40"}
+    standby = Service(service.env, tmp_path / "standby.log")
+    messages = _scenario()
+    sent, malformed = _readable(messages)
+    total = sum(sent.values())
+    await ensure_topics(kafka_bootstrap, certlife_topics(4, service_env["CERTLIFE_TOPIC_PREFIX"]))
+    try:
+        service.start()
+        await service.wait_for_log("started successfully")
+        standby.start()
+        await standby.wait_for_log("standing by")
+        await _publish(kafka_bootstrap, _topic(service_env, topics.COMMANDS), messages)
+        async with (
+            Collector(kafka_bootstrap, _topic(service_env, topics.COMMAND_RESULTS)) as results,
+            Collector(kafka_bootstrap, _topic(service_env, topics.DEAD_LETTER)) as dead,
+        ):
+            await results.until(total // 5, 120, service, "outcomes before the kill")
+            standby.alive()
+            assert not standby.logged("started successfully"), "the standby consumed while the first was active"
+            service.kill()
+            assert len(results.records) < total, "the first instance finished before it could be killed"
+            await results.until(total, 180, standby, "outcomes after the takeover")
+            await dead.until(sum(malformed.values()), 30, standby, "dead letters")
+            await results.settle()
+            await dead.settle(0.5)
+        assert standby.logged("taking over")
+    finally:
+        standby.kill()
     _check(messages, results.records, dead.records, service_env)
 
 

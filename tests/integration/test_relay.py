@@ -280,6 +280,40 @@ async def test_relay_refuses_to_fork(
     assert "Traceback" not in result.stderr
 
 
+async def test_relay_starts_after_its_first_transaction_was_cut_short(
+    relay_env: dict[str, str], pg_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A crash inside the first-ever transaction leaves aborted records, not a log to refuse."""
+    from aiokafka import AIOKafkaProducer
+
+    from services.kafka_topics import certlife_topics, ensure_topics
+
+    assert certctl(relay_env, "keys", "generate").returncode == 0
+    app = CertificateApplication(env=pg_env)
+    await asyncio.to_thread(store, app, lifecycle_commands(0, 20)[0])
+    bootstrap, prefix = relay_env["CERTLIFE_KAFKA_BOOTSTRAP"], relay_env["CERTLIFE_TOPIC_PREFIX"]
+    await ensure_topics(bootstrap, certlife_topics(4, prefix))
+    # What a relay killed before its first commit leaves: records of an aborted transaction.
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"{prefix}certlife-relay")
+    await producer.start()
+    try:
+        await producer.begin_transaction()
+        await producer.send_and_wait(prefix + "certlife.log.v1", b'{"cut":"short"}', partition=0)
+        await producer.abort_transaction()
+    finally:
+        await producer.stop()
+    relay = ServiceProcess("relay", relay_env, tmp_path).start()
+    try:
+        relay.wait_for_log("relay active")
+        trust = trust_of(relay_env)
+        await wait_for_size(relay_env, trust, 20)
+        assert relay.stop() == 0
+    finally:
+        relay.kill()
+    report = await check_log(bootstrap, prefix, trust)
+    assert report.size == 20 and [r.index for r in report.records] == list(range(20))
+
+
 async def test_log_topics_keep_everything(relay_env: dict[str, str], tmp_path: Path) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
