@@ -362,7 +362,9 @@ async def test_a_second_instance_stands_by_and_takes_over_without_doubling(
         ):
             await results.until(total // 5, 120, service, "outcomes before the kill")
             standby.alive()
-            assert not standby.logged("started successfully"), "the standby consumed while the first was active"
+            assert not standby.logged("started successfully"), (
+                "the standby consumed while the first was active"
+            )
             service.kill()
             assert len(results.records) < total, "the first instance finished before it could be killed"
             await results.until(total, 180, standby, "outcomes after the takeover")
