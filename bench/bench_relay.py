@@ -46,8 +46,9 @@ def fill_event_store(settings: Settings, events: int) -> None:
         "models": ["DC-120"],
         "standards": ["GB/T 18487.1-2023", "IEC 61851-1"],
         "scope": "DC chargers up to 120 kW",
-        "validFrom": "2026-01-01T00:00:00Z",
-        "validUntil": "2029-01-01T00:00:00Z",
+        # Valid today and for three more years, whenever this runs.
+        "validFrom": f"{datetime.now(UTC).year - 1}-01-01T00:00:00Z",
+        "validUntil": f"{datetime.now(UTC).year + 3}-01-01T00:00:00Z",
     }
     kinds: list[tuple[str, dict[str, Any]]] = [
         ("issue", issue),

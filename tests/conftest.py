@@ -42,6 +42,15 @@ def database_url(infra: Infra) -> str:
     return infra.database_url
 
 
+@pytest.fixture(autouse=True)
+def _no_leftover_services() -> Iterator[None]:
+    """No service process a test started outlives it (a failed test would leave it consuming)."""
+    yield
+    from tests.procs import kill_started
+
+    kill_started()
+
+
 @pytest.fixture
 def unique_name() -> Callable[[str], str]:
     """Make names unique to this test (topics, groups, transactional ids)."""

@@ -5,11 +5,29 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from services.supervisor import ServiceProcess
+from services.supervisor import ServiceProcess as _ServiceProcess
 
 ROOT = Path(__file__).parents[1]
 
-__all__ = ["ROOT", "ServiceProcess", "service_env"]
+__all__ = ["ROOT", "ServiceProcess", "kill_started", "service_env"]
+
+_started: list[_ServiceProcess] = []
+
+
+class ServiceProcess(_ServiceProcess):
+    """A service process that the test session kills after its test, even when the test fails."""
+
+    def start(self) -> ServiceProcess:
+        """Start it and remember it for :func:`kill_started`."""
+        super().start()
+        _started.append(self)
+        return self
+
+
+def kill_started() -> None:
+    """Kill every service process started since the last call (the end of the previous test)."""
+    while _started:
+        _started.pop().kill()
 
 
 def service_env(base: dict[str, str]) -> dict[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -23,7 +23,7 @@ async def _consumer(bootstrap: str) -> AIOKafkaConsumer:
     return consumer
 
 
-async def read_from(bootstrap: str, topic: str, start: int) -> AsyncIterator[tuple[int, bytes]]:
+async def read_from(bootstrap: str, topic: str, start: int) -> AsyncGenerator[tuple[int, bytes], None]:
     """Committed ``(offset, value)`` of partition 0 of ``topic`` from ``start`` to the end."""
     consumer = await _consumer(bootstrap)
     try:

@@ -85,8 +85,9 @@ def lifecycle_commands(start: int, count: int) -> list[list[bytes]]:
         "models": ["VB-75"],
         "standards": ["GB 38031-2025"],
         "scope": "Lithium-ion traction battery packs",
-        "validFrom": "2026-01-01T00:00:00Z",
-        "validUntil": "2029-01-01T00:00:00Z",
+        # Valid today and for three more years, whenever this runs.
+        "validFrom": f"{datetime.now(UTC).year - 1}-01-01T00:00:00Z",
+        "validUntil": f"{datetime.now(UTC).year + 3}-01-01T00:00:00Z",
     }
     ids = range(start, start + count)
     return [
