@@ -59,7 +59,8 @@ def canonical_bytes(obj: Any) -> bytes:
     Accepts ``dict`` (string keys), ``list``/``tuple``, ``str``, ``int``,
     ``bool`` and ``None`` (and their subclasses such as ``StrEnum``); raises
     :class:`CanonicalError` for anything else, for floats, for integers
-    outside ±(2**53 − 1) and for strings with lone surrogates.
+    outside ±(2**53 − 1), for strings with lone surrogates and for values
+    nested too deeply to encode.
     """
     use_reference = _check_value(obj)
     try:
@@ -68,6 +69,8 @@ def canonical_bytes(obj: Any) -> bytes:
         return orjson.dumps(obj, option=_SORT)
     except (orjson.JSONEncodeError, rfc8785.CanonicalizationError, UnicodeError) as exc:
         raise CanonicalError(f"cannot encode as canonical JSON: {exc}") from None
+    except RecursionError:  # rfc8785 recurses once per level of nesting
+        raise CanonicalError("cannot encode as canonical JSON: nested too deeply") from None
 
 
 def parse_canonical(data: bytes) -> dict[str, Any]:

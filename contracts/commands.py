@@ -237,14 +237,15 @@ def parse_command(raw: bytes) -> Command:
     """Parse and validate one command, or raise ``CommandError``.
 
     Codes: ``oversized`` (more than 64 KiB), ``malformed-json`` (not UTF-8 JSON,
-    or a duplicate member), ``unknown-type``, ``schema-invalid``. The error's
-    ``command_id`` is set whenever a valid commandId could be read.
+    nested too deeply, or a duplicate member), ``unknown-type``,
+    ``schema-invalid``. The error's ``command_id`` is set whenever a valid
+    commandId could be read.
     """
     if len(raw) > _MAX_PEEK_BYTES:
         raise CommandError(f"command is {len(raw)} bytes (max {MAX_COMMAND_BYTES})", code="oversized")
     try:
         obj = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         if len(raw) > MAX_COMMAND_BYTES:
             raise CommandError(
                 f"command is {len(raw)} bytes (max {MAX_COMMAND_BYTES})", code="oversized"

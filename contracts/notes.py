@@ -24,10 +24,12 @@ MAX_SIGNATURES = 100
 MAX_NOTE_SIZE = 1 << 20
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
 _SIG_LINE = re.compile(r"— (\S+) (\S+)")
+#: A lone surrogate: a ``str`` holding one has no UTF-8 encoding to hash or sign.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _check_name(name: str) -> None:
-    if not name or "+" in name or any(c.isspace() for c in name):
+    if not name or "+" in name or any(c.isspace() for c in name) or _SURROGATE.search(name):
         raise NoteError(f"invalid key name {name!r}", code="malformed-note")
 
 
@@ -103,6 +105,8 @@ def _check_text(text: str) -> None:
         raise _malformed("text does not end in a newline")
     if _CONTROL.search(text):
         raise _malformed("control character other than newline")
+    if _SURROGATE.search(text):
+        raise _malformed("lone surrogate: the text is not valid Unicode")
 
 
 def sign_note(text: str, signers: Sequence[NoteSigner]) -> str:
