@@ -225,6 +225,10 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
+#: One decoder for every command (``json.loads`` with a hook builds a new one per call).
+_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates)
+
+
 def _peek_command_id(obj: Any) -> str | None:
     if isinstance(obj, dict):
         cid = obj.get("commandId")
@@ -244,7 +248,7 @@ def parse_command(raw: bytes) -> Command:
     if len(raw) > _MAX_PEEK_BYTES:
         raise CommandError(f"command is {len(raw)} bytes (max {MAX_COMMAND_BYTES})", code="oversized")
     try:
-        obj = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+        obj = _DECODER.decode(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         if len(raw) > MAX_COMMAND_BYTES:
             raise CommandError(

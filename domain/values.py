@@ -38,6 +38,8 @@ _MAX_TEXT = 1024
 
 def instant(value: datetime) -> datetime:
     """Return ``value`` in UTC truncated to whole seconds; reject naive datetimes."""
+    if value.tzinfo is UTC and not value.microsecond:  # already one (the common case)
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidCertificateData(f"time {value.isoformat()} has no time zone")
     return value.astimezone(UTC).replace(microsecond=0)
@@ -45,7 +47,10 @@ def instant(value: datetime) -> datetime:
 
 def format_instant(value: datetime) -> str:
     """Format an instant as RFC 3339 UTC with ``Z`` at second precision."""
-    return instant(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+    value = instant(value)
+    if value.year < 1000:  # isoformat would pad the year; keep strftime's form
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.replace(tzinfo=None).isoformat() + "Z"
 
 
 def parse_instant(text: str) -> datetime:

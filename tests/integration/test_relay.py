@@ -125,6 +125,13 @@ async def wait_for_size(env: dict[str, str], trust: TrustFile, size: int, timeou
     raise AssertionError(f"log did not reach {size} records within {timeout}s")
 
 
+async def keys_and_twenty_issued(relay_env: dict[str, str], pg_env: dict[str, str]) -> None:
+    """A record key in the test's key folder and 20 issued certificates in the event store."""
+    assert certctl(relay_env, "keys", "generate").returncode == 0
+    app = CertificateApplication(env=pg_env)
+    await asyncio.to_thread(store, app, lifecycle_commands(0, 20)[0])
+
+
 def trust_of(env: dict[str, str]) -> TrustFile:
     result = certctl(env, "keys", "trust")
     assert result.returncode == 0, result.stderr
@@ -256,9 +263,7 @@ async def test_key_rotation_mid_run(
 async def test_relay_refuses_to_fork(
     relay_env: dict[str, str], pg_env: dict[str, str], tmp_path: Path
 ) -> None:
-    assert certctl(relay_env, "keys", "generate").returncode == 0
-    app = CertificateApplication(env=pg_env)
-    await asyncio.to_thread(store, app, lifecycle_commands(0, 20)[0])
+    await keys_and_twenty_issued(relay_env, pg_env)
     relay = ServiceProcess("relay", relay_env, tmp_path).start()
     try:
         relay.wait_for_log("relay active")
@@ -289,9 +294,7 @@ async def test_relay_starts_after_its_first_transaction_was_cut_short(
 
     from services.kafka_topics import certlife_topics, ensure_topics
 
-    assert certctl(relay_env, "keys", "generate").returncode == 0
-    app = CertificateApplication(env=pg_env)
-    await asyncio.to_thread(store, app, lifecycle_commands(0, 20)[0])
+    await keys_and_twenty_issued(relay_env, pg_env)
     bootstrap, prefix = relay_env["CERTLIFE_KAFKA_BOOTSTRAP"], relay_env["CERTLIFE_TOPIC_PREFIX"]
     await ensure_topics(bootstrap, certlife_topics(4, prefix))
     # What a relay killed before its first commit leaves: records of an aborted transaction.
