@@ -51,10 +51,21 @@ def env(
     )
 
 
-def _wait_count(proc: ServiceProcess, needle: str, count: int, timeout: float = 60) -> None:
+def _wait_consuming(proc: ServiceProcess, starts: int, timeout: float = 60) -> None:
+    """Wait until the ``starts``-th instance is active and has been assigned a partition.
+
+    Every start logs "projections active" before joining its groups, so what follows the
+    last such line in the (appended) log is the current instance's own.
+    """
     deadline = time.monotonic() + timeout
-    while proc.log_text().count(needle) < count:
-        assert time.monotonic() < deadline, f"{needle!r} not seen {count} times"
+    while True:
+        text = proc.log_text()
+        if (
+            text.count("projections active") >= starts
+            and "resumes at offset" in text.rpartition("projections active")[2]
+        ):
+            return
+        assert time.monotonic() < deadline, f"instance {starts} not consuming within {timeout:.0f} s"
         time.sleep(0.05)
 
 
@@ -120,7 +131,7 @@ async def test_read_models_equal_the_event_store_after_crashes_redelivery_and_re
     )
     second = ServiceProcess("projections", env, tmp_path, "-b")
     rng = random.Random(11)
-    kills = assigned = 0
+    kills, starts = 0, 1
     try:
         relay.wait_for_log("relay active")
         proj.wait_for_log("projections active")
@@ -130,12 +141,12 @@ async def test_read_models_equal_the_event_store_after_crashes_redelivery_and_re
                 await asyncio.to_thread(store, app, round_[chunk : min(chunk + 250, size)])
                 if rng.random() < 0.4:
                     # SIGKILL once the instance consumes again (after its group rejoin): inside a batch.
-                    await asyncio.to_thread(_wait_count, proj, "resumes at offset", assigned + 1)
-                    assigned = proj.log_text().count("resumes at offset")
+                    await asyncio.to_thread(_wait_consuming, proj, starts)
                     await asyncio.sleep(rng.uniform(0.05, 0.3))
                     proj.kill()
                     kills += 1
                     proj.start()
+                    starts += 1
             if number == 1:
                 # A second instance in the same groups: partitions move between them (rebalance).
                 second.start()
