@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     for noisy in ("aiokafka", "eventsourcing", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = Settings.from_env()
+    # Unreachable or misconfigured endpoints are one line, not a traceback from deep inside.
+    asyncio.run(_preflight(settings))
     if args.service == "relay":
         return asyncio.run(_run_relay(settings))
     if args.service == "projections":
@@ -80,6 +82,25 @@ def _lock_lost(why: str) -> None:
     log.critical("command service: %s; exiting so that a single instance stays active", why)
     logging.shutdown()
     os._exit(EXIT_LOCK_LOST)
+
+
+async def _preflight(settings: Settings) -> None:
+    """Check that PostgreSQL accepts our credentials and that the Kafka broker answers."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    await (await _connect(settings)).close()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # the one-line error below says it
+    try:
+        await admin.start()
+    except (KafkaError, OSError) as exc:
+        raise CliError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}", EXIT_FAILED) from None
+    finally:
+        quiet.setLevel(level)
+        await admin.close()
 
 
 async def _connect(settings: Settings) -> asyncpg.Connection:
