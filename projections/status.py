@@ -45,8 +45,8 @@ class ProjectionStatus:
 async def end_offsets(config: ProjectionConfig) -> dict[tuple[str, int], int]:
     """Committed end offsets (read_committed) of every log/checkpoint partition."""
     consumer = AIOKafkaConsumer(bootstrap_servers=config.kafka_bootstrap, isolation_level="read_committed")
-    await consumer.start()
     try:
+        await consumer.start()
         tps = [
             TopicPartition(topic, p)
             for topic in (config.log_topic, config.checkpoints_topic)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -121,9 +122,11 @@ async def _answer(number: str) -> StatusAnswer:
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro``; read-model and database errors become one line."""
     import asyncpg
+    from aiokafka.errors import KafkaError
 
     from projections.errors import ProjectionError
 
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # failures become the one line below
     try:
         return asyncio.run(coro)
     except ProjectionError as exc:
@@ -134,6 +137,8 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         ) from None
     except (OSError, asyncpg.PostgresError) as exc:
         raise CliError(f"cannot reach the read models: {exc}", EXIT_FAILED) from None
+    except KafkaError as exc:
+        raise CliError(f"cannot reach Kafka for the log's end offsets: {exc}", EXIT_FAILED) from None
 
 
 def _dash(value: object) -> str:

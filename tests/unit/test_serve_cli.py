@@ -1,4 +1,4 @@
-"""``certctl serve``: an unreachable database is one line and exit 1, never a traceback."""
+"""certctl with an unreachable database or broker: one line and exit 1, never a traceback."""
 
 from __future__ import annotations
 
@@ -41,3 +41,19 @@ def test_unreachable_database_is_one_line(service: str) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().startswith("certctl: error: cannot connect to PostgreSQL")
     assert "Traceback" not in result.stderr and "secret-pw" not in result.stderr
+
+
+def test_projection_status_without_a_broker_is_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli.certctl", "projections", "status"],
+        env={**os.environ, "CERTLIFE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr.startswith("certctl: error: cannot reach Kafka")
+        and len(result.stderr.splitlines()) == 1
+    )
