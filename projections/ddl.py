@@ -17,8 +17,10 @@ LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext($1))"
 
 
 def ddl_lock_key(schema: str) -> str:
-    """The advisory-lock key that serialises table creation in ``schema``."""
-    return f"certlife-ddl:{schema.strip(chr(34))}"
+    """The advisory-lock key that serialises table creation in ``schema`` (quoted or not)."""
+    if len(schema) > 1 and schema[0] == schema[-1] == '"':
+        schema = schema[1:-1].replace('""', '"')
+    return f"certlife-ddl:{schema}"
 
 
 async def run_ddl(conn: asyncpg.Connection, schema: str, sql: str) -> None:

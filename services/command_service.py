@@ -112,12 +112,11 @@ def build_command_service(settings: Settings, app: CertificateApplication) -> tu
     stream = FastStream(broker, logger=log)
 
     @stream.on_startup
-    async def _create_topics() -> None:
+    async def _prepare() -> None:
         prefix = settings.topic_prefix
         await ensure_topics(settings.kafka_bootstrap, certlife_topics(settings.command_partitions, prefix))
-
-    @stream.after_startup
-    async def _start_publisher() -> None:
+        # Before the broker consumes: registering the transactional id fences a previous
+        # instance's producer and aborts its open transaction first.
         await publisher.start()
 
     @stream.on_shutdown

@@ -22,6 +22,15 @@ log = logging.getLogger(__name__)
 SESSION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
+#: Session settings of a lock connection: the server notices a vanished holder (host
+#: crash, network cut) within about 25 s instead of the OS default of about two hours.
+KEEPALIVE_SETTINGS = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+}
+
+
 def lock_key(kind: str, schema: str) -> str:
     """The advisory-lock key of the single active ``kind`` process for ``schema``."""
     return f"certlife-{kind}:{schema}"
@@ -32,11 +41,13 @@ async def wait_for_lock(
 ) -> bool:
     """Take the session lock ``key`` on ``conn``, standing by while another holds it.
 
-    Returns False if ``stop`` is set first.
+    Returns False if ``stop`` is set first; a failed or silent session raises one of
+    :data:`SESSION_ERRORS`.
     """
     announced = False
     while not stop.is_set():
-        if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+        taken = await asyncio.wait_for(conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key), 30)
+        if taken:
             if announced:
                 log.info("%s: the active instance is gone: taking over", what)
             return True

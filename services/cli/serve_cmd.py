@@ -53,20 +53,25 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 async def _run_commands(settings: Settings) -> int:
     """The command service, once this instance holds the event store's command-service lock."""
     from services import bootstrap
-    from services.leader import lock_key, wait_for_lock, watch_lock
+    from services.leader import SESSION_ERRORS, lock_key, wait_for_lock, watch_lock
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
     conn = await _connect(settings)
     try:
-        if not await wait_for_lock(conn, lock_key("commands", settings.db_schema), stop, "command service"):
-            return 0
+        try:
+            key = lock_key("commands", settings.db_schema)
+            if not await wait_for_lock(conn, key, stop, "command service"):
+                return 0
+        except SESSION_ERRORS as exc:
+            raise CliError(f"lost the database session while standing by: {exc!r}", EXIT_FAILED) from None
         stream = bootstrap.build_command_service(settings)  # blocks briefly: nothing else runs yet
+        await asyncio.sleep(0.05)  # let a signal that arrived meanwhile reach `stop`
+        if stop.is_set():
+            return 0
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)  # from here on faststream handles them
-        if stop.is_set():
-            return 0
         watcher = asyncio.create_task(watch_lock(conn, _lock_lost))
         try:
             await stream.run()
@@ -106,10 +111,10 @@ async def _preflight(settings: Settings) -> None:
 async def _connect(settings: Settings) -> asyncpg.Connection:
     import asyncpg
 
-    from services.leader import SESSION_ERRORS
+    from services.leader import KEEPALIVE_SETTINGS, SESSION_ERRORS
 
     try:
-        return await asyncpg.connect(settings.database_url, timeout=10)
+        return await asyncpg.connect(settings.database_url, timeout=10, server_settings=KEEPALIVE_SETTINGS)
     except SESSION_ERRORS as exc:
         raise CliError(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}", EXIT_FAILED) from None
 

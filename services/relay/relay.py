@@ -19,7 +19,7 @@ from services.application import CertificateApplication
 from services.config import Settings
 from services.kafka_topics import certlife_topics, ensure_topics
 from services.keystore import KeyStore
-from services.leader import lock_key, wait_for_lock
+from services.leader import KEEPALIVE_SETTINGS, lock_key, wait_for_lock
 from services.relay import keys as key_transitions
 from services.relay.kafka_side import last_committed_state
 from services.relay.records import CERTIFICATE_EVENT_TOPICS, BuiltBatch, build_records
@@ -64,7 +64,7 @@ class Relay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; publish a final checkpoint on the way out."""
-        conn = await asyncpg.connect(self.settings.database_url)
+        conn = await asyncpg.connect(self.settings.database_url, server_settings=KEEPALIVE_SETTINGS)
         store = RelayStore(conn, self.settings.db_schema)
         try:
             await self._become_leader(store, stop)
