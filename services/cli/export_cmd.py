@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from services.config import Settings
     from services.export import ExportError, ExportWriter
     from services.verify.kafka_source import open_kafka
-    from services.verify.sources import SourceError
+    from services.verify.sources import SourceError, with_progress
 
     settings = Settings.from_env()
     try:
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         source = open_kafka(f"kafka://{settings.kafka_bootstrap}?prefix={prefix}")
         with ExportWriter(args.directory) as writer:
-            for _, value in source.records:
+            for _, value in with_progress(source, "exporting"):
                 writer.append(value)
             for _, note in source.checkpoints:
                 size = Checkpoint.parse(note.split("\n\n", 1)[0] + "\n").size

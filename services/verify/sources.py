@@ -94,15 +94,15 @@ def open_source(spec: str) -> LogSource:
     return LogSource(spec, _export_lines(spec), checkpoints, total, "B", str(log))
 
 
-def with_progress(source: LogSource) -> Iterable[tuple[int, bytes]]:
-    """The source's records, advancing a progress bar on stderr when it is a terminal."""
+def with_progress(source: LogSource, desc: str = "verifying") -> Iterable[tuple[int, bytes]]:
+    """The source's records, advancing a progress bar (``desc``) on stderr when it is a terminal."""
     if not sys.stderr.isatty():
         return source.records
     from tqdm import tqdm
 
     def advance() -> Iterator[tuple[int, bytes]]:
         bar = tqdm(
-            desc="verifying",
+            desc=desc,
             total=source.total,
             unit=source.unit,
             unit_scale=True,
