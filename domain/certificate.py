@@ -197,9 +197,9 @@ class Certificate(Aggregate):
         effective_at: datetime | None = None,
     ) -> None:
         """Suspend a valid certificate, optionally naming a review date."""
-        status = next_status(self.status, LifecycleEvent.SUSPENDED)
-        _reason(reason, required=True)
-        recorded, effective = _times(now, effective_at, policy)
+        status, recorded, effective = self._checked(
+            LifecycleEvent.SUSPENDED, reason, now, effective_at, policy, required=True
+        )
         if review_date is not None and review_date < effective.date():
             raise InvalidCertificateData("reviewDate must not be before the suspension")
         self._trigger(
@@ -223,9 +223,9 @@ class Certificate(Aggregate):
         effective_at: datetime | None = None,
     ) -> None:
         """Lift a suspension."""
-        status = next_status(self.status, LifecycleEvent.REINSTATED)
-        _reason(reason, required=False)
-        recorded, effective = _times(now, effective_at, policy)
+        status, recorded, effective = self._checked(
+            LifecycleEvent.REINSTATED, reason, now, effective_at, policy
+        )
         self._trigger(self.CertificateReinstated, status, self.data, command_id, reason, recorded, effective)
 
     def renew(
@@ -240,9 +240,7 @@ class Certificate(Aggregate):
     ) -> None:
         """Give a valid, suspended or (within the grace period) expired certificate
         a new validity period."""
-        status = next_status(self.status, LifecycleEvent.RENEWED)
-        _reason(reason, required=False)
-        recorded, effective = _times(now, effective_at, policy)
+        status, recorded, effective = self._checked(LifecycleEvent.RENEWED, reason, now, effective_at, policy)
         if self.status == Status.EXPIRED:
             grace_end = self.data.valid_until + policy.renewal_grace
             if recorded > grace_end:
@@ -274,9 +272,7 @@ class Certificate(Aggregate):
         effective_at: datetime | None = None,
     ) -> None:
         """Change scope, models, factories and/or standards (and test reports)."""
-        status = next_status(self.status, LifecycleEvent.AMENDED)
-        _reason(reason, required=False)
-        recorded, effective = _times(now, effective_at, policy)
+        status, recorded, effective = self._checked(LifecycleEvent.AMENDED, reason, now, effective_at, policy)
         data = self.data.amended(amendment)
         if data == self.data and (test_reports is None or test_reports == self.test_reports):
             raise InvalidCertificateData("the amendment changes nothing")
@@ -302,9 +298,9 @@ class Certificate(Aggregate):
         effective_at: datetime | None = None,
     ) -> None:
         """Revoke the certificate (final)."""
-        status = next_status(self.status, LifecycleEvent.REVOKED)
-        _reason(reason, required=True)
-        recorded, effective = _times(now, effective_at, policy)
+        status, recorded, effective = self._checked(
+            LifecycleEvent.REVOKED, reason, now, effective_at, policy, required=True
+        )
         self._trigger(self.CertificateRevoked, status, self.data, command_id, reason, recorded, effective)
 
     def withdraw(
@@ -317,10 +313,29 @@ class Certificate(Aggregate):
         effective_at: datetime | None = None,
     ) -> None:
         """Withdraw the certificate (final), e.g. at the holder's request."""
-        status = next_status(self.status, LifecycleEvent.WITHDRAWN)
-        _reason(reason, required=False)
-        recorded, effective = _times(now, effective_at, policy)
+        status, recorded, effective = self._checked(
+            LifecycleEvent.WITHDRAWN, reason, now, effective_at, policy
+        )
         self._trigger(self.CertificateWithdrawn, status, self.data, command_id, reason, recorded, effective)
+
+    def _checked(
+        self,
+        event: LifecycleEvent,
+        reason: str | None,
+        now: datetime,
+        effective_at: datetime | None,
+        policy: LifecyclePolicy,
+        *,
+        required: bool = False,
+    ) -> tuple[Status, datetime, datetime]:
+        """The checks every operator command shares: the transition, the reason, the times.
+
+        Returns the status after ``event`` and the (recorded, effective) instants.
+        """
+        status = next_status(self.status, event)
+        _reason(reason, required=required)
+        recorded, effective = _times(now, effective_at, policy)
+        return status, recorded, effective
 
     def is_due(self, now: datetime) -> bool:
         """True when the certificate is valid or suspended and its validity has ended."""
