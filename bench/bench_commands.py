@@ -27,6 +27,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bench.common import endpoints
 from contracts import topics
 from services.config import Settings
 from services.kafka_topics import certlife_topics, ensure_topics
@@ -143,7 +144,10 @@ async def _collect(
 
 async def main_async(n: int, seed: int, single_limit: int | None) -> None:
     """Run both measurements and print them with their ratio."""
-    settings = Settings.from_env()
+    bootstrap, database = await asyncio.to_thread(endpoints)  # starts the local stack if needed
+    settings = Settings.from_env(
+        dict(os.environ, CERTLIFE_KAFKA_BOOTSTRAP=bootstrap, CERTLIFE_DATABASE_URL=database)
+    )
     messages = workload(n, seed)
     batched = await measure(settings, "batched (CERTLIFE_BATCH_MAX_RECORDS default 2000)", messages, {})
     single_msgs = messages[: single_limit or n]

@@ -29,6 +29,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench.common import endpoints
 from contracts.merkle import MerkleFrontier, leaf_hash
 from contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
 from contracts.records import RecordSigner, build_certificate_record, record_hash
@@ -171,8 +172,10 @@ async def main_async(events: int) -> None:
     from projections.rebuild import rebuild
 
     tag = uuid.uuid4().hex[:8]
+    bootstrap, database = await asyncio.to_thread(endpoints)  # starts the local stack if needed
     env = dict(os.environ, CERTLIFE_TOPIC_PREFIX=f"bench{tag}.", CERTLIFE_DB_SCHEMA=f"bench_{tag}",
-               CERTLIFE_ISSUER="bench.example")  # fmt: skip
+               CERTLIFE_ISSUER="bench.example", CERTLIFE_KAFKA_BOOTSTRAP=bootstrap,
+               CERTLIFE_DATABASE_URL=database)  # fmt: skip
     settings = Settings.from_env(env)
     conn = await asyncpg.connect(settings.database_url)
     await conn.execute(f'CREATE SCHEMA "{settings.db_schema}"')
