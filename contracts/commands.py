@@ -10,6 +10,7 @@ generated from these models by ``services/gen_schemas.py``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -25,6 +26,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from contracts.admission import MAX_NAME, AdmissionError, admit_command_object, command_id_of
 from contracts.errors import ContractError
 
 #: Largest accepted command, in bytes.
@@ -33,7 +35,7 @@ MAX_COMMAND_BYTES = 64 * 1024
 _MAX_PEEK_BYTES = 16 * MAX_COMMAND_BYTES
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME)]
 TextList = Annotated[list[Text], Field(min_length=1, max_length=1000)]
 
 
@@ -229,12 +231,34 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates)
 
 
-def _peek_command_id(obj: Any) -> str | None:
-    if isinstance(obj, dict):
-        cid = obj.get("commandId")
-        if isinstance(cid, str) and 1 <= len(cid) <= 128:
-            return cid
-    return None
+def _lenient_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key == "commandId" and key in out and out[key] != value:
+            out[key] = None  # two different commandIds: neither can be trusted
+        elif key not in out or key != "commandId":
+            out[key] = value
+    return out
+
+
+#: Reads the commandId out of a message the strict decoder refused (invalid UTF-8
+#: elsewhere, raw control characters, duplicate members).
+_LENIENT = json.JSONDecoder(object_pairs_hook=_lenient_pairs, strict=False)
+
+
+def _lenient_command_id(raw: bytes) -> str | None:
+    try:
+        obj = _LENIENT.decode(raw.decode("utf-8", "surrogateescape"))
+    except (ValueError, RecursionError):
+        return None
+    return command_id_of(obj)
+
+
+def command_digest(command: Command) -> str:
+    """SHA-256 (hex) of a command's content: equal for identical re-sends, whatever their
+    member order or spelled-out defaults; different when any value differs."""
+    body = json.dumps(command.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def parse_command(raw: bytes) -> Command:
@@ -242,20 +266,26 @@ def parse_command(raw: bytes) -> Command:
 
     Codes: ``oversized`` (more than 64 KiB), ``malformed-json`` (not UTF-8 JSON,
     nested too deeply, or a duplicate member), ``unknown-type``,
-    ``schema-invalid``. The error's ``command_id`` is set whenever a valid
-    commandId could be read.
+    ``schema-invalid``, and the admission codes of ``contracts.admission``
+    (``inadmissible-text``, ``text-blank``, ``number-invalid``). Every string is
+    admitted (and normalised to NFC) before the schema is checked. The error's
+    ``command_id`` is set whenever an admissible commandId could be read, even
+    from a message that is not valid JSON.
     """
     if len(raw) > _MAX_PEEK_BYTES:
         raise CommandError(f"command is {len(raw)} bytes (max {MAX_COMMAND_BYTES})", code="oversized")
     try:
         obj = _DECODER.decode(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        command_id = _lenient_command_id(raw)
         if len(raw) > MAX_COMMAND_BYTES:
             raise CommandError(
-                f"command is {len(raw)} bytes (max {MAX_COMMAND_BYTES})", code="oversized"
+                f"command is {len(raw)} bytes (max {MAX_COMMAND_BYTES})",
+                code="oversized",
+                command_id=command_id,
             ) from None
-        raise CommandError(f"malformed JSON: {e}", code="malformed-json") from None
-    command_id = _peek_command_id(obj)
+        raise CommandError(f"malformed JSON: {e}", code="malformed-json", command_id=command_id) from None
+    command_id = command_id_of(obj)
     if len(raw) > MAX_COMMAND_BYTES:
         raise CommandError(
             f"command is {len(raw)} bytes (max {MAX_COMMAND_BYTES})",
@@ -264,6 +294,10 @@ def parse_command(raw: bytes) -> Command:
         )
     if not isinstance(obj, dict):
         raise CommandError("a command must be a JSON object", code="schema-invalid")
+    try:
+        obj = admit_command_object(obj)
+    except AdmissionError as e:
+        raise CommandError(f"inadmissible command: {e}", code=e.code, command_id=command_id) from None
     if obj.get("type") not in COMMAND_TYPES:
         raise CommandError(
             f"unknown command type {obj.get('type')!r}", code="unknown-type", command_id=command_id

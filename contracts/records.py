@@ -31,6 +31,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts import record_checks as chk
+from contracts.admission import record_content_problem
 from contracts.canonical import canonical_bytes, encode_parsed, parse_canonical
 from contracts.errors import CanonicalError, RecordFormatError, SignatureError
 from contracts.keys import key_id, public_raw, verify_ed25519
@@ -161,6 +162,9 @@ def verify_record_signature(record: Record, public_raw: bytes) -> None:
 
 
 def _finish(record: dict[str, Any], signer: RecordSigner, co_signer: RecordSigner | None) -> bytes:
+    problem = record_content_problem(record)
+    if problem is not None:  # never sign what a consumer cannot read
+        raise problem
     message = signing_input(record)
     record["sig"] = _b64(signer.sign(message))
     if co_signer is not None:

@@ -34,6 +34,19 @@ class CertificateNotFound(CertificateError):
         super().__init__(f"certificate {number!r} of issuer {issuer!r} does not exist")
 
 
+class UnknownIssuer(CertificateError):
+    """A command for an issuer other than the one this log belongs to."""
+
+    code = "unknown-issuer"
+
+    def __init__(self, issuer: str, expected: str) -> None:
+        self.issuer = issuer
+        super().__init__(
+            f"issuer {issuer!r} is not the issuer of this log ({expected!r}): a log holds the "
+            "certificates of one issuer, and certificate numbers are unique within it"
+        )
+
+
 class InvalidCertificateData(CertificateError):
     """Certificate data (or a change to it) that breaks a data rule."""
 

@@ -24,26 +24,36 @@ class CommandReceipt(Aggregate):
         """Base event of receipts."""
 
     class CommandRecorded(Event, Aggregate.Created):
-        """A command was handled; ``outcome`` is its wire outcome object."""
+        """A command was handled; ``outcome`` is its wire outcome object and ``digest``
+        the digest of the command's content (None in receipts written before digests)."""
 
         command_id: str
         outcome: dict[str, Any]
+        digest: str | None = None
 
-    def __init__(self, command_id: str, outcome: dict[str, Any]) -> None:
+    def __init__(self, command_id: str, outcome: dict[str, Any], digest: str | None = None) -> None:
         """Initialise from ``CommandRecorded``."""
         self.command_id = command_id
         self.outcome = outcome
+        self.digest = digest
 
     @classmethod
-    def record(cls, command_id: str, outcome: dict[str, Any], now: datetime) -> CommandReceipt:
-        """Create the receipt of ``command_id`` with its wire ``outcome``."""
+    def record(
+        cls, command_id: str, outcome: dict[str, Any], now: datetime, digest: str | None = None
+    ) -> CommandReceipt:
+        """Create the receipt of ``command_id`` with its wire ``outcome`` and content ``digest``."""
         return cls._create(
             cls.CommandRecorded,
             id=cls.create_id(command_id),
             command_id=command_id,
             outcome=outcome,
+            digest=digest,
             timestamp=now,
         )
+
+    def conflicts_with(self, digest: str) -> bool:
+        """True when this commandId was first used for a command with different content."""
+        return self.digest is not None and self.digest != digest
 
     @staticmethod
     def create_id(command_id: str) -> UUID:

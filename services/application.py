@@ -38,10 +38,11 @@ from contracts.commands import (
     SuspendCertificate,
     TestReport,
     WithdrawCertificate,
+    command_digest,
     outcome_from_wire,
 )
 from domain.certificate import Certificate
-from domain.errors import CertificateError, CertificateNotFound
+from domain.errors import CertificateError, CertificateNotFound, UnknownIssuer
 from domain.expiry import ExpiryBucket, ExpirySchedule
 from domain.lifecycle import LifecycleEvent, next_status
 from domain.receipt import CommandReceipt
@@ -101,6 +102,18 @@ class _Session:
     def save(self) -> None:
         """Save every pending event of the session in one transaction."""
         self._app.save(*self._aggregates.values())
+
+
+def _conflict(command: Command, receipt: CommandReceipt) -> Rejected:
+    """The outcome of a re-used commandId whose content differs from the first command's."""
+    first = receipt.outcome
+    what = " ".join(str(first[k]) for k in ("status", "event", "number", "code") if first.get(k) is not None)
+    return Rejected(
+        command_id=command.command_id,
+        code="command-id-conflict",
+        message=f"commandId {command.command_id!r} was already used for a different command "
+        f"(its outcome: {what}); this command was not applied: send it with a new commandId",
+    )
 
 
 def _reports(reports: Sequence[TestReport]) -> tuple[TestReportRef, ...]:
@@ -262,15 +275,25 @@ class CertificateApplication(Application[UUID]):
     def _decide(self, session: _Session, command: Command, now: datetime) -> Outcome:
         receipt_id = CommandReceipt.create_id(command.command_id)
         receipt = session.get(receipt_id, CommandReceipt)
+        digest = command_digest(command)
         if receipt is not None:
+            if receipt.conflicts_with(digest):
+                return _conflict(command, receipt)
             return outcome_from_wire(receipt.outcome)
         outcome: Outcome
         try:
+            self._check_issuer(command)
             outcome = self._handlers[command.type](session, command, now)
         except CertificateError as e:
             outcome = Rejected(command_id=command.command_id, code=e.code, message=str(e))
-        session.add(CommandReceipt.record(command.command_id, outcome.to_wire(), instant(now)))
+        session.add(CommandReceipt.record(command.command_id, outcome.to_wire(), instant(now), digest))
         return outcome
+
+    def _check_issuer(self, command: Command) -> None:
+        """A log belongs to one issuer: refuse commands for any other (when one is configured)."""
+        issuer = getattr(command, "issuer", None)
+        if issuer is not None and self.default_issuer and issuer != self.default_issuer:
+            raise UnknownIssuer(issuer, self.default_issuer)
 
     def _load(self, session: _Session, issuer: str, number: str) -> Certificate:
         cert = session.get(Certificate.create_id(issuer, number), Certificate)

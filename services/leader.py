@@ -19,7 +19,14 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 #: Errors that mean the lock's database session is gone or unusable.
-SESSION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+#: A session that died can also leave the client mid-operation (InternalClientError).
+SESSION_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
 
 
 #: Session settings of a lock connection: the server notices a vanished holder (host

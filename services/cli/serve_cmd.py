@@ -131,7 +131,7 @@ async def _run_projections(settings: Settings) -> None:
 
 async def _run_relay(settings: Settings) -> int:
     from services import bootstrap
-    from services.relay.recovery import RelayRefused
+    from services.relay.records import RelayRefused
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -139,5 +139,6 @@ async def _run_relay(settings: Settings) -> int:
     try:
         await relay.run(stop)
     except RelayRefused as exc:
-        raise CliError(f"relay refused to start: {exc}", EXIT_FAILED) from None
+        log.critical("ALERT: the relay stopped publishing: %s", exc)
+        raise CliError(f"relay refused to publish: {exc}", EXIT_FAILED) from None
     return 0

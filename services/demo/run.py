@@ -115,7 +115,9 @@ async def play(certificates: int, seed: int, timeout: float) -> tuple[DemoRun, d
     await asyncio.sleep(max(0.0, (now + timedelta(seconds=9) - datetime.now(UTC)).total_seconds()))
     sweep = _expire_due(datetime.now(UTC))
     await traffic.publish(settings, [sweep], _nothing)
-    outcomes = await traffic.collect_outcomes(settings, traffic.command_ids([*messages, sweep]), timeout)
+    outcomes = await traffic.collect_outcomes(
+        settings, len(messages) + 1, traffic.command_ids([*messages, sweep]), timeout
+    )
     timings["commands → outcomes"] = time.monotonic() - t1
     size = await traffic.wait_relayed(settings, timeout)
     timings["→ signed, checkpointed log"] = time.monotonic() - t1

@@ -5,22 +5,37 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from services.demo.traffic import Accounting
+
 
 def passed(figures: dict[str, Any]) -> bool:
     """True only if every partner step passed and the mirror agrees with the read model."""
     steps = figures["steps"]
-    return bool(steps) and len(steps) == 6 and all(s.ok for s in steps) and not figures["status mismatches"]
+    return (
+        bool(steps)
+        and len(steps) == 6
+        and all(s.ok for s in steps)
+        and not figures["status mismatches"]
+        and figures["outcomes"].unaccounted == 0
+    )
 
 
 def render(figures: dict[str, Any]) -> str:
     """A short human summary."""
-    outcomes: Counter[str] = figures["outcomes"]
+    books: Accounting = figures["outcomes"]
+    outcomes: Counter[str] = books.outcomes
     rejected = {k.split(":", 1)[1]: v for k, v in outcomes.items() if k.startswith("rejected:")}
+    lost = books.unaccounted
     lines = [
         "",
         "certlife main job — summary",
-        f"  commands published   {figures['commands']:>6}   accepted {outcomes['accepted']}, "
-        f"rejected {outcomes['rejected']} ({', '.join(f'{k} {v}' for k, v in sorted(rejected.items()))})",
+        f"  commands published   {books.published:>6}   accepted {outcomes['accepted']}, "
+        f"rejected {outcomes['rejected']} ({', '.join(f'{k} {v}' for k, v in sorted(rejected.items()))}), "
+        f"re-sent and answered again {books.answered_again}, dead letters without a readable "
+        f"commandId {books.dead_without_id}: "
+        + ("every message accounted for" if lost == 0 else f"UNACCOUNTED {lost}"),
+        f"                                dead letters in all {books.dead_letters} "
+        "(malformed commands; those with a readable commandId were also answered)",
         f"  signed log records   {figures['log size']:>6}   (incl. one key rotation)",
         f"  certificates         {figures['certificates']:>6}   "
         + ", ".join(f"{k} {v}" for k, v in sorted(figures["by status"].items())),

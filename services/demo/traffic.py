@@ -7,11 +7,13 @@ import json
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts import topics
+from services.command_batch import COMMAND_ID_HEADER
 from services.config import Settings
 from services.relay.store import KeyRequest, RelayStore
 
@@ -63,10 +65,40 @@ async def queue_rotation(settings: Settings, new_key_id: str) -> None:
         await conn.close()
 
 
-async def collect_outcomes(settings: Settings, expected: set[str], timeout: float) -> Counter[str]:
-    """Read outcomes until every expected commandId has one; count by status and code."""
+@dataclass
+class Accounting:
+    """Where every published command message went.
+
+    ``published = answered + answered_again + dead_without_id + unaccounted``:
+    each distinct commandId has one first outcome (``outcomes`` counts those by
+    status and code), a re-sent command is answered again from its receipt, and
+    a message whose commandId cannot be read has only a dead letter.
+    """
+
+    published: int
+    outcomes: Counter[str] = field(default_factory=Counter)
+    answered_again: int = 0
+    dead_letters: int = 0
+    dead_without_id: int = 0
+
+    @property
+    def answered(self) -> int:
+        """Distinct commandIds that got an outcome."""
+        return self.outcomes["accepted"] + self.outcomes["rejected"]
+
+    @property
+    def unaccounted(self) -> int:
+        """Published messages with neither an outcome nor a dead letter (0 when nothing was lost)."""
+        return self.published - self.answered - self.answered_again - self.dead_without_id
+
+
+async def collect_outcomes(
+    settings: Settings, published: int, expected: set[str], timeout: float
+) -> Accounting:
+    """Read outcomes and dead letters until every published message is accounted for."""
     consumer = AIOKafkaConsumer(
         settings.topic(topics.COMMAND_RESULTS),
+        settings.topic(topics.DEAD_LETTER),
         bootstrap_servers=settings.kafka_bootstrap,
         isolation_level="read_committed",
         auto_offset_reset="earliest",
@@ -74,25 +106,33 @@ async def collect_outcomes(settings: Settings, expected: set[str], timeout: floa
     )
     await consumer.start()
     seen: dict[str, dict[str, object]] = {}
+    books = Accounting(published)
+    results_topic = settings.topic(topics.COMMAND_RESULTS)
     try:
         deadline = time.monotonic() + timeout
-        while expected - seen.keys() and time.monotonic() < deadline:
+        while (expected - seen.keys() or books.unaccounted > 0) and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
-            for msgs in batch.values():
+            for tp, msgs in batch.items():
                 for msg in msgs:
+                    if tp.topic != results_topic:
+                        books.dead_letters += 1
+                        if not any(k == COMMAND_ID_HEADER for k, _ in msg.headers or ()):
+                            books.dead_without_id += 1
+                        continue
                     outcome = json.loads(msg.value or b"{}")
+                    if outcome["commandId"] in seen:
+                        books.answered_again += 1
                     seen.setdefault(outcome["commandId"], outcome)
     finally:
         await consumer.stop()
     missing = expected - seen.keys()
     if missing:
         raise RuntimeError(f"{len(missing)} commands got no outcome within {timeout:.0f}s")
-    counts: Counter[str] = Counter()
     for outcome in seen.values():
-        counts[str(outcome["status"])] += 1
+        books.outcomes[str(outcome["status"])] += 1
         if outcome["status"] == "rejected":
-            counts[f"rejected:{outcome['code']}"] += 1
-    return counts
+            books.outcomes[f"rejected:{outcome['code']}"] += 1
+    return books
 
 
 async def wait_relayed(settings: Settings, timeout: float) -> int:

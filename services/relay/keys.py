@@ -38,7 +38,7 @@ def _now() -> str:
 
 async def initial_key(relay: Relay, store: RelayStore) -> str:
     """The key that signs record 0: CERTLIFE_RECORD_KEY_ID, else the oldest key on disk."""
-    from services.relay.recovery import RelayRefused
+    from services.relay.records import RelayRefused
 
     wanted = relay.settings.extra.get("CERTLIFE_RECORD_KEY_ID")
     ids = relay.keystore.record_key_ids()

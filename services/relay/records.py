@@ -9,6 +9,7 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
+from contracts.admission import AdmissionError
 from contracts.merkle import leaf_hash
 from contracts.records import RecordSigner, build_certificate_record, record_hash
 from domain.certificate import EVENT_NAMES, Certificate
@@ -19,8 +20,16 @@ from services.relay.store import Head
 CERTIFICATE_EVENT_TOPICS = tuple(sorted(get_topic(cls) for cls in EVENT_NAMES))
 
 
-class ChainBroken(Exception):
+class RelayRefused(Exception):
+    """Publishing would fork or corrupt the log; the message says why and what to check."""
+
+
+class ChainBroken(RelayRefused):
     """The event store and the relay's chain heads disagree; publishing would fork."""
+
+
+class InadmissibleEvent(RelayRefused):
+    """A stored event whose record would break the admission rule (``contracts.admission``)."""
 
 
 @dataclass
@@ -78,19 +87,27 @@ def build_records(
                 f"but the published chain expects seq {expected}"
             )
         index = state.tree_size
-        record = build_certificate_record(
-            origin=origin,
-            index=index,
-            certificate=fields["certificate"],
-            event=fields["event"],
-            status=fields["status"],
-            seq=seq,
-            prev=None if head is None else head.record_hash,
-            reason=fields["reason"],
-            effective_at=fields["effectiveAt"],
-            recorded_at=fields["recordedAt"],
-            signer=signer,
-        )
+        try:
+            record = build_certificate_record(
+                origin=origin,
+                index=index,
+                certificate=fields["certificate"],
+                event=fields["event"],
+                status=fields["status"],
+                seq=seq,
+                prev=None if head is None else head.record_hash,
+                reason=fields["reason"],
+                effective_at=fields["effectiveAt"],
+                recorded_at=fields["recordedAt"],
+                signer=signer,
+            )
+        except AdmissionError as exc:
+            shown = number.encode("ascii", "backslashreplace").decode("ascii")
+            raise InadmissibleEvent(
+                f"event version {seq} of certificate {shown!r} would become record {index}, "
+                f"but its content breaks the admission rule ({exc.code}: {exc}); nothing was "
+                "published: its readers could not store it"
+            ) from None
         state.frontier.append(leaf_hash(record))
         out.heads[number] = Head(seq, record_hash(record), index)
         out.records.append(record)

@@ -11,6 +11,7 @@ from contracts.records import parse_record, record_hash
 from domain.certificate import Certificate
 from services.relay import keys as key_transitions
 from services.relay.kafka_side import has_committed_records, read_from
+from services.relay.records import RelayRefused
 from services.relay.state import RelayState
 from services.relay.store import Head, RelayStore
 
@@ -18,10 +19,6 @@ if TYPE_CHECKING:
     from services.relay.relay import Relay
 
 _CHUNK = 5000
-
-
-class RelayRefused(Exception):
-    """Publishing would fork or corrupt the log; the message says why and what to check."""
 
 
 async def reconcile(relay: Relay, store: RelayStore, committed: RelayState | None) -> RelayState:

@@ -136,7 +136,8 @@ class ApplicationContract:
             ReinstateCertificate(command_id=f"b3-{issuer}", **p),
             ReinstateCertificate(command_id=f"b4-{issuer}", **p),
             self.issue_cmd(issuer, "N-2"),
-            SuspendCertificate(command_id=f"b1-{issuer}", reason="duplicate id", **p),
+            SuspendCertificate(command_id=f"b1-{issuer}", reason="audit", **p),
+            SuspendCertificate(command_id=f"b1-{issuer}", reason="other content", **p),
         ]
         position = self.notifications(app)
         outcomes = app.handle_batch(batch, T0)
@@ -149,8 +150,10 @@ class ApplicationContract:
             "invalid-transition",
             "issued",
             "suspended",
+            "command-id-conflict",
         ]
         assert outcomes[6] == outcomes[1]  # duplicate inside the batch: original outcome
+        assert isinstance(outcomes[7], Rejected) and "suspended" in outcomes[7].message
         assert [o.version for o in outcomes[:4] if isinstance(o, Accepted)] == [1, 2, 3, 4]
         cert = app.get_certificate("N-1", issuer)
         assert (cert.status, cert.version, cert.data.models) == (Status.VALID, 4, ("WB-11", "WB-22"))
