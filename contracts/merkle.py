@@ -2,9 +2,9 @@
 
 Leaf hash = SHA-256(0x00 ‖ data), interior node = SHA-256(0x01 ‖ left ‖ right),
 empty tree = SHA-256(""). Proof generation follows RFC 9162 §2.1.3.1 and
-§2.1.4.1; verification follows §2.1.3.2 and §2.1.4.2 with the stricter policy
-of transparency-dev/merkle: hashes must be 32 bytes, ``0 < old_size <=
-new_size``, equal sizes need an empty proof and equal roots, and a proof
+§2.1.4.1; verification follows §2.1.3.2 and §2.1.4.2 with certlife's own
+strict policy (contracts/LOG.md §8): hashes must be 32 bytes, ``0 < old_size
+<= new_size``, equal sizes need an empty proof and equal roots, and a proof
 with any extra, missing or altered element fails.
 """
 

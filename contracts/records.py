@@ -1,4 +1,4 @@
-"""The v1 verification record (DESIGN.md, NORMATIVE): build, parse, verify.
+"""The v1 verification record (contracts/LOG.md §§2–5): build, parse, verify.
 
 Every record has ``v`` (1), ``origin``, ``index``, ``kind``, ``keyId`` (signer)
 and ``sig``. Member sets are closed: a missing or unknown member is rejected.

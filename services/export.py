@@ -1,4 +1,4 @@
-"""The export directory (DESIGN.md, NORMATIVE): read it, and write it atomically.
+"""The export directory (contracts/LOG.md §10.2): read it, and write it atomically.
 
 ::
 

@@ -332,7 +332,7 @@ def expected_for_flip(original: bytes, flipped: bytes) -> str:
 
 
 def test_reference_verifier_accepts_exact_redelivery() -> None:
-    """A repeated record with the same bytes is a duplicate, not a failure (DESIGN.md)."""
+    """A repeated record with the same bytes is a duplicate, not a failure (LOG.md §10.3)."""
     builder_args = [
         {
             "index": 0,
