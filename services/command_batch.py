@@ -13,6 +13,7 @@ from datetime import datetime
 
 from contracts.commands import Command, CommandError, Rejected, parse_command
 from services.application import CertificateApplication, Outcome
+from services.transactions import Outbound
 
 #: Header carrying the command id on outcome and dead-letter messages.
 COMMAND_ID_HEADER = "certlife-command-id"
@@ -27,16 +28,6 @@ class Inbound:
     offset: int
     key: bytes | None
     value: bytes | None
-
-
-@dataclass(frozen=True)
-class Outbound:
-    """One message to publish in the batch's transaction."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def _outcome_message(topic: str, outcome: Outcome) -> Outbound:

@@ -22,10 +22,10 @@ from faststream.kafka.annotations import KafkaMessage
 from contracts import topics
 from contracts.commands import Outcome
 from services.application import CertificateApplication
-from services.command_batch import Inbound, Outbound, process_batch
+from services.command_batch import Inbound, process_batch
 from services.config import Settings
 from services.kafka_topics import certlife_topics, ensure_topics
-from services.transactions import TransactionalPublisher, next_offsets
+from services.transactions import Outbound, TransactionalPublisher, next_offsets
 
 log = logging.getLogger("certlife.commands")
 

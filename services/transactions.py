@@ -1,13 +1,28 @@
-"""Exactly-once publishing: one Kafka transaction per batch, offsets included."""
+"""Exactly-once publishing: one Kafka transaction per batch, offsets included.
+
+The one transactional publisher of certlife: the command service (outcomes,
+dead letters and consumer offsets) and the relay (records, events, checkpoint,
+relay state) both publish through it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
-from services.command_batch import Outbound
+
+@dataclass(frozen=True)
+class Outbound:
+    """One message to publish in a transaction (``partition`` None: by key)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+    partition: int | None = None
 
 
 class TransactionalPublisher:
@@ -28,7 +43,7 @@ class TransactionalPublisher:
             acks="all",
             linger_ms=5,
             max_batch_size=1 << 20,
-            max_request_size=4 << 20,
+            max_request_size=8 << 20,
         )
         await self._producer.start()
 
@@ -54,7 +69,10 @@ class TransactionalPublisher:
         producer = self.producer
         async with producer.transaction():
             futures = [
-                await producer.send(m.topic, m.value, key=m.key, headers=list(m.headers)) for m in messages
+                await producer.send(
+                    m.topic, m.value, key=m.key, headers=list(m.headers), partition=m.partition
+                )
+                for m in messages
             ]
             if offsets and group_id:
                 await producer.send_offsets_to_transaction(

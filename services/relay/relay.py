@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import cast
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 
 from contracts import topics
 from contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
@@ -26,6 +25,7 @@ from services.relay.records import CERTIFICATE_EVENT_TOPICS, BuiltBatch, build_r
 from services.relay.recovery import reconcile
 from services.relay.state import RelayState
 from services.relay.store import RelayStore
+from services.transactions import Outbound, TransactionalPublisher
 
 log = logging.getLogger("certlife.relay")
 
@@ -54,7 +54,7 @@ class Relay:
         self.origin = settings.origin
         self.state = RelayState()
         self._wake = asyncio.Event()
-        self._producer: AIOKafkaProducer | None = None
+        self._publisher: TransactionalPublisher | None = None
         self._signer: RecordSigner | None = None
         self._note_signer: NoteSigner | None = None
 
@@ -78,8 +78,8 @@ class Relay:
                     await self._idle(store, stop)
             await self._checkpoint_if_behind(store, force=True)
         finally:
-            if self._producer is not None:
-                await self._producer.stop()
+            if self._publisher is not None:
+                await self._publisher.stop()
             await conn.close()
 
     async def _become_leader(self, store: RelayStore, stop: asyncio.Event) -> None:
@@ -94,16 +94,10 @@ class Relay:
         await store.install_notify(self.app.recorder.events_table_name)  # type: ignore[attr-defined]
         # Registering the transactional id first fences any previous instance and
         # aborts its open transaction, so the committed log end is stable below.
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            transactional_id=f"{self.settings.topic_prefix}certlife-relay",
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=5,
-            max_batch_size=1 << 20,
-            max_request_size=8 << 20,
+        self._publisher = TransactionalPublisher(
+            self.settings.kafka_bootstrap, f"{self.settings.topic_prefix}certlife-relay"
         )
-        await self._producer.start()
+        await self._publisher.start()
         committed = await last_committed_state(self.settings.kafka_bootstrap, self.topic(topics.RELAY_STATE))
         self.state = await reconcile(self, store, committed)
         if self.state.active_key_id is None:
@@ -156,7 +150,7 @@ class Relay:
         return time.time() - state.checkpoint_at >= self.options.checkpoint_interval
 
     async def _checkpoint_if_behind(self, store: RelayStore, force: bool = False) -> None:
-        if self._producer is not None and self._checkpoint_due(self.state, force):
+        if self._publisher is not None and self._checkpoint_due(self.state, force):
             await self.publish(store, self.state.copy(), BuiltBatch(), force_checkpoint=force)
 
     async def _idle(self, store: RelayStore, stop: asyncio.Event) -> None:
@@ -171,37 +165,30 @@ class Relay:
         self, store: RelayStore, new: RelayState, built: BuiltBatch, force_checkpoint: bool = False
     ) -> None:
         """One Kafka transaction: records, events, checkpoint if due, relay state."""
-        assert self._producer is not None and self._note_signer is not None
+        assert self._publisher is not None and self._note_signer is not None
         note = None
         if self._checkpoint_due(new, force=force_checkpoint):
             cp = Checkpoint(self.origin, new.tree_size, new.frontier.root())
             note = sign_checkpoint(cp, self._note_signer)
             new.checkpoint_size, new.checkpoint_at = new.tree_size, time.time()
-        producer = self._producer
         first_index = new.tree_size - len(built.records)
-        async with producer.transaction():
-            futures = []
-            for offset, record in enumerate(built.records):
-                key = str(first_index + offset).encode()
-                futures.append(await producer.send(self.topic(topics.LOG), record, key=key, partition=0))
-            for key, value, headers in built.events:
-                futures.append(
-                    await producer.send(self.topic(topics.EVENTS), value, key=key, headers=headers)
+        log_topic = self.topic(topics.LOG)
+        messages = [
+            Outbound(log_topic, str(first_index + offset).encode(), record, partition=0)
+            for offset, record in enumerate(built.records)
+        ]
+        messages += [
+            Outbound(self.topic(topics.EVENTS), key, value, tuple(headers))
+            for key, value, headers in built.events
+        ]
+        if note is not None:
+            messages.append(
+                Outbound(
+                    self.topic(topics.CHECKPOINTS), str(new.tree_size).encode(), note.encode(), partition=0
                 )
-            if note is not None:
-                futures.append(
-                    await producer.send(
-                        self.topic(topics.CHECKPOINTS),
-                        note.encode(),
-                        key=str(new.tree_size).encode(),
-                        partition=0,
-                    )
-                )
-            futures.append(
-                await producer.send(self.topic(topics.RELAY_STATE), new.to_bytes(), key=b"relay", partition=0)
             )
-            for future in futures:
-                await future
+        messages.append(Outbound(self.topic(topics.RELAY_STATE), b"relay", new.to_bytes(), partition=0))
+        await self._publisher.publish(messages)
         self.state = new
         # Heads, position and key history move together: a crash between them would
         # otherwise leave a committed key record unabsorbed (and its request pending).

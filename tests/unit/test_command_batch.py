@@ -13,8 +13,9 @@ import pytest
 from contracts.commands import MAX_COMMAND_BYTES, CommandError, parse_command
 from domain.certificate import Certificate
 from services.application import CertificateApplication
-from services.command_batch import COMMAND_ID_HEADER, Inbound, Outbound, process_batch
+from services.command_batch import COMMAND_ID_HEADER, Inbound, process_batch
 from services.scenario import generate_commands
+from services.transactions import Outbound
 
 pytestmark = pytest.mark.unit
 
