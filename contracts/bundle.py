@@ -20,6 +20,7 @@ import orjson
 from contracts.canonical import canonical_bytes
 from contracts.keys import b64decode_strict
 from contracts.merkle import consistency_proof, inclusion_proof
+from contracts.records import MAX_RECORD_BYTES
 from contracts.trust import TrustFile
 from contracts.verification.failures import fail
 from contracts.verification.report import StepReport
@@ -40,9 +41,21 @@ def _int(value: Any, what: str, minimum: int = 0) -> int:
     return value
 
 
-def _hashes(value: Any, what: str) -> tuple[bytes, ...]:
+def max_proof_length(tree_size: int, *, consistency: bool = False) -> int:
+    """Most hashes a proof in a tree of ``tree_size`` leaves can have (RFC 9162 §2.1.3-2.1.4).
+
+    An inclusion proof has at most ``ceil(log2(tree_size))`` hashes, a
+    consistency proof one more.
+    """
+    depth = max(tree_size - 1, 0).bit_length()
+    return depth + 1 if consistency else depth
+
+
+def _hashes(value: Any, what: str, most: int) -> tuple[bytes, ...]:
     if type(value) is not list:
         raise _bad(f"{what} must be an array of base64 hashes")
+    if len(value) > most:
+        raise _bad(f"{what} has {len(value)} hashes; a proof in this tree has at most {most}")
     try:
         hashes = tuple(b64decode_strict(h) for h in value)
     except (ValueError, TypeError):
@@ -65,14 +78,25 @@ class IncludedRecord:
     proof: tuple[bytes, ...]
 
     @classmethod
-    def from_json(cls, data: Any, what: str) -> IncludedRecord:
-        """Parse ``{"index", "record", "proof"}``."""
+    def from_json(cls, data: Any, what: str, tree_size: int) -> IncludedRecord:
+        """Parse ``{"index", "record", "proof"}`` of a record in the tree of ``tree_size`` leaves.
+
+        A record over ``MAX_RECORD_BYTES`` fails ``record-too-large``; a proof
+        longer than :func:`max_proof_length` fails ``bundle-format``.
+        """
         if type(data) is not dict or data.keys() != {"index", "record", "proof"}:
             raise _bad(f"{what} needs exactly index, record and proof")
         if type(data["record"]) is not str:
             raise _bad(f"{what}.record must be the record's JSON text")
         index = _int(data["index"], f"{what}.index")
-        return cls(index, data["record"].encode("utf-8"), _hashes(data["proof"], f"{what}.proof"))
+        text: str = data["record"]
+        if len(text) > MAX_RECORD_BYTES or len(raw := text.encode("utf-8")) > MAX_RECORD_BYTES:
+            raise fail(
+                "record-too-large",
+                f"{what}.record is longer than {MAX_RECORD_BYTES} bytes (the record limit)",
+                index=index,
+            )
+        return cls(index, raw, _hashes(data["proof"], f"{what}.proof", max_proof_length(tree_size)))
 
     def to_json(self) -> dict[str, Any]:
         """Return ``{"index", "record", "proof"}``."""
@@ -104,7 +128,13 @@ class ProofBundle:
 
     @classmethod
     def parse(cls, data: bytes) -> ProofBundle:
-        """Parse bundle bytes (JSON); raise VerificationError ``bundle-format``."""
+        """Parse bundle bytes (JSON); raise VerificationError ``bundle-format``.
+
+        Sizes are bounded before anything is decoded: the file (``MAX_BUNDLE_SIZE``),
+        every proof (:func:`max_proof_length` of ``treeSize``), the number of key
+        records (at most ``treeSize``) and each record (``MAX_RECORD_BYTES``,
+        failure ``record-too-large``).
+        """
         if len(data) > MAX_BUNDLE_SIZE:
             raise _bad(f"larger than {MAX_BUNDLE_SIZE} bytes")
         try:
@@ -117,23 +147,29 @@ class ProofBundle:
             raise _bad(f"not a v{BUNDLE_VERSION} {BUNDLE_KIND}")
         if type(obj["origin"]) is not str or type(obj["checkpoint"]) is not str:
             raise _bad("origin and checkpoint must be strings")
+        size = _int(obj["treeSize"], "treeSize", 1)
         keys = obj["keyRecords"]
         if type(keys) is not list:
             raise _bad("keyRecords must be an array")
+        if len(keys) > size:
+            raise _bad(f"keyRecords has {len(keys)} entries, more than the tree size {size}")
         consistency = None
         if obj["consistency"] is not None:
             c = obj["consistency"]
             if type(c) is not dict or c.keys() != {"fromSize", "proof"}:
                 raise _bad("consistency needs exactly fromSize and proof")
-            consistency = ConsistencyProof(
-                _int(c["fromSize"], "consistency.fromSize", 1), _hashes(c["proof"], "consistency.proof")
-            )
+            if _int(c["fromSize"], "consistency.fromSize", 1) >= size:
+                raise _bad(f"consistency.fromSize must be below the tree size {size}")
+            most = max_proof_length(size, consistency=True)
+            consistency = ConsistencyProof(c["fromSize"], _hashes(c["proof"], "consistency.proof", most))
         return cls(
             origin=obj["origin"],
-            tree_size=_int(obj["treeSize"], "treeSize", 1),
+            tree_size=size,
             checkpoint=obj["checkpoint"],
-            record=IncludedRecord.from_json(obj["record"], "record"),
-            key_records=tuple(IncludedRecord.from_json(k, f"keyRecords[{i}]") for i, k in enumerate(keys)),
+            record=IncludedRecord.from_json(obj["record"], "record", size),
+            key_records=tuple(
+                IncludedRecord.from_json(k, f"keyRecords[{i}]", size) for i, k in enumerate(keys)
+            ),
             consistency=consistency,
         )
 

@@ -38,6 +38,10 @@ from contracts.keys import key_id, public_raw, verify_ed25519
 
 RECORD_VERSION = 1
 SIGNING_PREFIX = b"certlife-record-v1\n"
+#: Largest record, in bytes: its exact JCS bytes, without the newline that separates
+#: records in ``log.jsonl``. Verifiers refuse a longer record without reading it whole
+#: (LOG.md §11.4).
+MAX_RECORD_BYTES = 1 << 20
 CERTIFICATE_FIELDS = chk.CERTIFICATE_FIELDS
 _UNSIGNED = ("sig", "newKeySig")
 

@@ -4,7 +4,11 @@ Steps: 1 bundle format, 2 checkpoint signature and origin, 3 tree size,
 4 record canonical and origin, 5 inclusion in the checkpoint's tree, 6 key
 records (each included, signed by a key in force, followed in index order),
 7 the record's key in force at its index, 8 its signature, 9 consistency
-with a checkpoint the verifier already knows (if given).
+with a checkpoint the verifier already knows (if given). Every member of the
+bundle is checked or the bundle is rejected: a consistency proof that no
+known checkpoint calls for fails step 9 (``consistency-proof``, "unused
+proof"), and the parser bounds every proof's length
+(:func:`contracts.bundle.max_proof_length`).
 """
 
 from __future__ import annotations
@@ -84,6 +88,17 @@ def _authenticate(ring: KeyRing, record: Record, report: StepReport) -> None:
     report.checks[Check.SIGNATURE] += 1
 
 
+def _unused(bundle: ProofBundle, cp: VerifiedCheckpoint, why: str) -> None:
+    # Step 9: proof material nothing can check is rejected, never silently accepted.
+    if bundle.consistency is not None:
+        raise fail(
+            "unused-proof",
+            f"unused proof: the bundle holds a consistency proof from tree size "
+            f"{bundle.consistency.from_size}, but {why}, so it cannot be checked",
+            checkpoint=cp.size,
+        )
+
+
 def _consistent(bundle: ProofBundle, cp: VerifiedCheckpoint, known: VerifiedCheckpoint) -> None:
     # Step 9: the bundle's tree extends the tree the verifier already knows.
     if known.size > cp.size:
@@ -95,6 +110,7 @@ def _consistent(bundle: ProofBundle, cp: VerifiedCheckpoint, known: VerifiedChec
     if known.size == cp.size or known.size == 0:
         if known.size and known.root != cp.root:
             raise fail("checkpoint-fork", f"two different roots for tree size {cp.size}", checkpoint=cp.size)
+        _unused(bundle, cp, f"the known checkpoint has size {known.size}, which needs no proof")
         return
     proof = bundle.consistency
     if proof is None or proof.from_size != known.size:
@@ -148,4 +164,6 @@ def verify_bundle(
             _consistent(bundle, cp, known)
             report.checks[Check.CONSISTENCY] += 1
             report.details["knownCheckpoint"] = checkpoint_json(known)
+        else:
+            _unused(bundle, cp, "no known checkpoint was given (--known-checkpoint)")
     return report

@@ -35,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point."""
+    """Console-script entry point (everything printed goes through the terminal escaper)."""
+    from services.cli.terminal import install
+
+    install()
     args = build_parser().parse_args(argv)
     return run_guarded("certctl", lambda: args.handler(args))
 

@@ -61,8 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="certverify",
         description="Verify certlife records, proof bundles and logs offline.",
-        epilog="Exit codes: 0 verified, 1 verification failed (for status: also when the answer is "
-        "'unknown'), 2 usage or input/output error.",
+        epilog="Exit codes: 0 verified, 1 verification failed (for status, every form: also when the "
+        "answer is 'unknown'), 2 usage or input/output error. Limits: a record (log line, Kafka message, "
+        "record file) over 1 MiB fails 'record-format' at its position without being read whole; a bundle "
+        "over 16 MiB, a checkpoint file over 1 MiB or a trust file over 16 MiB is refused unread (exit 2). "
+        "Control characters in the output are shown as \\xNN or \\uNNNN escapes.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     record = sub.add_parser("record", help="verify one record file")
@@ -102,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point."""
+    """Console-script entry point (everything printed goes through the terminal escaper)."""
+    from services.cli.terminal import install
+
+    install()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "status":

@@ -20,6 +20,8 @@ from contracts.verification import (
     verify_log,
     verify_record,
 )
+from contracts.verification.failures import fail
+from services.verify.limits import RecordLimit, describe_size, read_prefix
 from services.verify.output import print_json, show
 from services.verify.sources import (
     LogSource,
@@ -34,54 +36,76 @@ from services.verify.sources import (
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def _text(path: str | None, what: str) -> str | None:
+def _known_checkpoint(path: str | None) -> str | None:
+    """The text of a ``--known-checkpoint`` file (a signed note: at most MAX_NOTE_SIZE bytes)."""
     if path is None:
         return None
+    from contracts.notes import MAX_NOTE_SIZE
+
     try:
-        return read_bytes(path, what).decode("utf-8")
+        return read_bytes(path, "known checkpoint", MAX_NOTE_SIZE).decode("utf-8")
     except UnicodeDecodeError:
-        raise SourceError(f"{path}: {what} is not UTF-8 text") from None
+        raise SourceError(f"{path}: known checkpoint is not UTF-8 text") from None
 
 
 def run_record(args: argparse.Namespace) -> dict[str, Any]:
-    """``certverify record FILE``: one record against the trust file."""
+    """``certverify record FILE``: one record against the trust file.
+
+    A file holding more than ``MAX_RECORD_BYTES`` (plus one newline) fails
+    ``record-format`` without being read further.
+    """
+    from contracts.records import MAX_RECORD_BYTES
+
     trust = read_trust_file(args.trust)
-    raw = read_bytes(args.file, "record file")
+    raw = read_prefix(args.file, "record file", MAX_RECORD_BYTES + 2)  # a record, its newline, one more
     if raw.endswith(b"\n") and raw.count(b"\n") == 1:
         raw = raw[:-1]  # a record file may hold one line
+    if len(raw) > MAX_RECORD_BYTES:
+        raise fail(
+            "record-too-large",
+            f"the record file holds more than {MAX_RECORD_BYTES} bytes "
+            f"({describe_size(MAX_RECORD_BYTES)}, the record limit); not read further",
+        )
     return verify_record(raw, trust).to_json()
 
 
 def _verify_source(args: argparse.Namespace, watch: tuple[str, ...] = ()) -> VerificationReport:
+    """Verify the log of ``args.source``; a record over MAX_RECORD_BYTES fails where it is."""
     from services.verify.parallel import default_jobs, pool_mapper
 
     trust = read_trust_file(args.trust)
-    known = _text(args.known_checkpoint, "known checkpoint")
+    known = _known_checkpoint(args.known_checkpoint)
     source: LogSource = open_source(args.source)
+    limit = RecordLimit()
     jobs = args.jobs or default_jobs()
     if jobs > 1 and not source.small and source.log_path is not None:
         from services.verify.ranges import batch_for_range, plan_ranges
 
+        log_path = source.log_path
         with byte_progress(source) as advance:  # workers read the export file themselves
-            return verify_log(
-                (),
-                source.checkpoints,
-                trust,
-                signatures=args.signatures,
-                known_checkpoint=known,
-                mapper=pool_mapper(jobs, worker=batch_for_range),
-                watch=watch,
-                planner=plan_ranges(source.log_path, advance=advance),
+            return limit.verify(
+                lambda: verify_log(
+                    (),
+                    source.checkpoints,
+                    trust,
+                    signatures=args.signatures,
+                    known_checkpoint=known,
+                    mapper=pool_mapper(jobs, worker=batch_for_range),
+                    watch=watch,
+                    planner=plan_ranges(log_path, advance=advance, limit=limit.limit, oversized=limit.trip),
+                )
             )
     mapper = None if jobs <= 1 or source.small else pool_mapper(jobs)
-    return verify_log(
-        with_progress(source),
-        source.checkpoints,
-        trust,
-        signatures=args.signatures,
-        known_checkpoint=known,
-        mapper=mapper,
-        watch=watch,
+    return limit.verify(
+        lambda: verify_log(
+            limit.records(with_progress(source)),
+            source.checkpoints,
+            trust,
+            signatures=args.signatures,
+            known_checkpoint=known,
+            mapper=mapper,
+            watch=watch,
+        )
     )
 
 
@@ -104,11 +128,12 @@ def run_status(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_proof(args: argparse.Namespace) -> dict[str, Any]:
     """``certverify proof BUNDLE``: a proof bundle, without the log."""
+    from contracts.bundle import MAX_BUNDLE_SIZE
     from contracts.verification.proof import verify_bundle
 
     trust = read_trust_file(args.trust)
-    data = read_bytes(args.bundle, "bundle")
-    known = _text(args.known_checkpoint, "known checkpoint")
+    data = read_bytes(args.bundle, "bundle", MAX_BUNDLE_SIZE)
+    known = _known_checkpoint(args.known_checkpoint)
     return verify_bundle(data, trust, known).to_json()
 
 
@@ -144,4 +169,5 @@ def run(args: argparse.Namespace) -> int:
             print_json({"ok": False, "error": {"code": "input", "message": str(exc)}})
         return EXIT_USAGE
     show(report, args.json)
-    return EXIT_OK
+    # A report that is not ok (for status: an 'unknown' answer) is never a success.
+    return EXIT_OK if report.get("ok", True) is True else EXIT_FAILED

@@ -6,7 +6,10 @@
 partition). Checkpoints are read first, in full (a checkpoint's
 message key, when decimal, is the size it claims); records then stream from a
 background thread through a bounded queue, so verification starts before the
-topic has been read to its end.
+topic has been read to its end. A message arrives whole (the topic's
+``max.message.bytes`` bounds it); a record message longer than
+``MAX_RECORD_BYTES`` ends the stream and fails there
+(:class:`services.verify.limits.RecordLimit`, applied by the caller).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from contracts import topics
 from contracts.verification import CheckpointInput
-from services.verify.sources import LogSource, SourceError
+from services.verify.inputs import LogSource, SourceError
 
 Message = tuple[int, bytes | None, bytes]
 _START_TIMEOUT = 15.0

@@ -6,6 +6,9 @@ import json
 import sys
 from typing import Any
 
+#: Answers of ``status`` that are not a certificate status: never shown as verified.
+NOT_ANSWERS = frozenset({"unknown", "unavailable"})
+
 
 def print_json(obj: dict[str, Any]) -> None:
     """Write one JSON object and a newline to stdout."""
@@ -46,18 +49,29 @@ def human_lines(report: dict[str, Any]) -> list[str]:
     lines.append(f"checks: {_checks(report['checks'])}")
     answer = report.get("answer")
     if answer is not None:
-        rests = answer["checkpoint"]
-        on = f"checkpoint of size {rests['size']}" if rests else "no checkpoint"
-        lines.append(
-            f"status of {answer['number']}: {answer['status']} "
-            f"(index {answer['index']}, {on}, recorded {answer['recordedAt']})"
-        )
+        lines.append(_answer_line(answer))
     failure = report.get("failure")
-    if failure is None:
-        lines.append("VERIFIED")
-    else:
+    if failure is not None:
         lines.append(f"FAILED: {describe(failure)}")
+    elif report.get("ok", True) is not True or (answer is not None and answer["status"] in NOT_ANSWERS):
+        # Never VERIFIED beside an answer that is not a status.
+        lines.append(f"NOT VERIFIED: the answer is {answer['status'] if answer else 'not verified'}")
+    else:
+        lines.append("VERIFIED")
     return lines
+
+
+def _answer_line(answer: dict[str, Any]) -> str:
+    """``status of NUMBER: STATUS (what it rests on)``, or why there is no status."""
+    if answer["status"] in NOT_ANSWERS:
+        why = answer.get("reason") or "no verified answer"
+        return f"status of {answer['number']}: {answer['status']} ({why})"
+    rests = answer["checkpoint"]
+    on = f"checkpoint of size {rests['size']}" if rests else "no checkpoint"
+    return (
+        f"status of {answer['number']}: {answer['status']} "
+        f"(index {answer['index']}, {on}, recorded {answer['recordedAt']})"
+    )
 
 
 def describe(failure: dict[str, Any]) -> str:

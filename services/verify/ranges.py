@@ -1,11 +1,12 @@
 """Export logs read by the workers themselves: the parent plans byte ranges, workers pread them.
 
-The parent reads ``log.jsonl`` in large blocks only to cut them at a newline,
-count lines (a record's position is its line number) and learn the keys that
-rotation records announce; each unit of work is ``(path, start, end, first
+The parent reads ``log.jsonl`` in blocks of at most ``MAX_RECORD_BYTES + 1``
+bytes only to cut them at a newline, count lines (a record's position is its
+line number), stop at an oversized line and learn the keys that rotation
+records announce; each unit of work is ``(path, start, end, first
 line number, key directory, check all signatures, origin)``. A worker reads
 its range with ``pread``, splits it into lines exactly as
-:func:`services.export.read_log_lines` does and runs
+:func:`services.verify.limits.bounded_lines` does and runs
 :func:`~contracts.verification.facts.batch_for_chunk`, so line bytes never go
 through a pipe; only the compact facts come back.
 """
@@ -15,8 +16,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 
+from contracts.records import MAX_RECORD_BYTES
 from contracts.verification import KeyDirectory, LogVerifier
 from contracts.verification.facts import CompactFacts, RecordFacts, batch_for_chunk
+from services.verify.limits import truncated_line
 from services.verify.sources import SourceError
 
 #: Bytes of log per unit of work (cut back to the last newline in it).
@@ -53,14 +56,20 @@ def plan_ranges(
     range_bytes: int = RANGE_BYTES,
     max_records: int | None = None,
     advance: Callable[[int], None] | None = None,
+    limit: int = MAX_RECORD_BYTES,
+    oversized: Callable[[int], None] | None = None,
 ) -> Callable[[LogVerifier], Iterator[RangeTask]]:
     """A planner (see :data:`~contracts.verification.engine.WorkPlanner`) over the lines of ``path``.
 
-    Lines are what :func:`services.export.read_log_lines` yields: split at
-    ``\\n`` only, numbered from 1. A last line without its ``\\n`` raises
-    :class:`SourceError` (as that reader's ``ExportError`` does through the
-    export source) once the ranges before it are planned. ``max_records``
-    stops after that many lines; ``advance`` is told the bytes of each range.
+    Lines are what :func:`services.verify.limits.bounded_lines` yields: split
+    at ``\\n`` only, numbered from 1. The file is read in blocks of at most
+    ``limit + 1`` bytes, each starting at a line, so no more than that of one
+    line is ever in memory. A line longer than ``limit`` ends the plan after
+    the ranges before it: ``oversized`` is told its line number (see
+    :class:`~services.verify.limits.RecordLimit`). A last line without its
+    ``\\n`` raises :class:`SourceError` once the ranges before it are
+    planned. ``max_records`` stops after that many lines; ``advance`` is told
+    the bytes of each range.
     """
 
     def plan(verifier: LogVerifier) -> Iterator[RangeTask]:
@@ -71,8 +80,17 @@ def plan_ranges(
                 "log file not found" if isinstance(exc, FileNotFoundError) else f"cannot read: {exc.strerror}"
             )
             raise SourceError(f"{path}: {why}") from None
+
+        def task(start: int, end: int, first: int) -> RangeTask:
+            if advance is not None:
+                advance(end - start)
+            return (path, start, end, first, verifier.directory, verifier.check_all, verifier.origin)
+
+        block_bytes = min(range_bytes, limit + 1)
         with handle:
-            offset, position, size = 0, 1, range_bytes
+            start = offset = 0  # the range being planned is [start, offset)
+            first = position = 1  # line numbers of its first line and of the next line
+            size, problem = block_bytes, None
             while max_records is None or position <= max_records:
                 try:
                     handle.seek(offset)
@@ -80,30 +98,34 @@ def plan_ranges(
                 except OSError as exc:
                     raise SourceError(f"{path}: cannot read the log: {exc.strerror}") from None
                 if not block:
-                    return
+                    break
                 end = block.rfind(_NEWLINE) + 1
-                if end == 0:
-                    if len(block) == size:  # one line longer than a range: read more of it
-                        size *= 2
+                if end == 0:  # the line at ``offset`` has no newline in ``block``
+                    if len(block) > limit:
+                        problem = "oversized"
+                    elif len(block) == size:  # one line longer than a block: read more of it
+                        size = limit + 1
                         continue
-                    raise SourceError(f"{path}: line {position} does not end in a newline (truncated file?)")
+                    else:
+                        problem = "truncated"
+                    break
                 lines = block.count(_NEWLINE, 0, end)
                 if max_records is not None and position + lines > max_records + 1:
                     lines = max_records + 1 - position
                     end = _cut(block, lines)
                 _announce(verifier, block, end)
-                yield (
-                    path,
-                    offset,
-                    offset + end,
-                    position,
-                    verifier.directory,
-                    verifier.check_all,
-                    verifier.origin,
-                )
-                if advance is not None:
-                    advance(end)
-                offset, position, size = offset + end, position + lines, range_bytes
+                offset, position, size = offset + end, position + lines, block_bytes
+                if offset - start >= range_bytes:
+                    yield task(start, offset, first)
+                    start, first = offset, position
+            if offset > start:
+                yield task(start, offset, first)
+            if problem == "oversized":
+                if oversized is None:
+                    raise SourceError(f"{path}: line {position} is longer than {limit} bytes")
+                oversized(position)
+            elif problem == "truncated":
+                raise SourceError(truncated_line(path, position))
 
     return plan
 

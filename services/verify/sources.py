@@ -9,70 +9,65 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.trust import TrustFile
 from contracts.verification import CheckpointInput
+from services.verify.inputs import (
+    SERIAL_BELOW_BYTES,
+    SERIAL_BELOW_RECORDS,
+    LogSource,
+    SourceError,
+)
+from services.verify.limits import bounded_lines, read_bounded
+
+__all__ = [
+    "KAFKA_SCHEME",
+    "SERIAL_BELOW_BYTES",
+    "SERIAL_BELOW_RECORDS",
+    "LogSource",
+    "SourceError",
+    "byte_progress",
+    "open_source",
+    "read_bytes",
+    "read_trust_file",
+    "with_progress",
+]
 
 KAFKA_SCHEME = "kafka://"
-#: Below this many bytes (or records) of log, workers cost more than they save.
-SERIAL_BELOW_BYTES = 4 << 20
-SERIAL_BELOW_RECORDS = 5000
-
-
-class SourceError(Exception):
-    """A source, trust file or input file that cannot be read (one line, exit code 2)."""
-
-
-@dataclass
-class LogSource:
-    """Records as ``(position, bytes)`` plus checkpoint notes, and how big the log is."""
-
-    name: str
-    records: Iterable[tuple[int, bytes]]
-    checkpoints: list[CheckpointInput]
-    total: int
-    unit: str  # "B" when ``total`` counts bytes, "rec" when it counts records
-    #: ``DIR/log.jsonl`` of an export directory (workers may read it themselves), else None.
-    log_path: str | None = None
-
-    @property
-    def small(self) -> bool:
-        """True when the log is too small to be worth a worker pool."""
-        limit = SERIAL_BELOW_BYTES if self.unit == "B" else SERIAL_BELOW_RECORDS
-        return self.total < limit
+#: Largest trust file read (as ``services.export.read_trust`` allows).
+MAX_TRUST_BYTES = 16 << 20
 
 
 def read_trust_file(path: str) -> TrustFile:
-    """Read ``trust.json`` or raise SourceError."""
-    from services.export import ExportError, read_trust
+    """Read and check ``trust.json`` (given the file or its export directory) or raise SourceError.
 
+    A file over ``MAX_TRUST_BYTES`` is refused without being read.
+    """
+    from contracts.errors import ContractError
+    from services.export import TRUST_FILE
+
+    file = Path(path)
+    if file.is_dir():
+        file = file / TRUST_FILE
+    data = read_bytes(str(file), "trust file", MAX_TRUST_BYTES)
     try:
-        return read_trust(path)
-    except ExportError as exc:
-        raise SourceError(str(exc)) from None
+        return TrustFile.from_bytes(data)
+    except ContractError as exc:
+        raise SourceError(f"{file}: {exc}") from None
 
 
-def read_bytes(path: str, what: str) -> bytes:
-    """Read a whole input file or raise SourceError naming it."""
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise SourceError(f"{path}: {what} not found") from None
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read {what}: {exc.strerror}") from None
+def read_bytes(path: str, what: str, limit: int) -> bytes:
+    """Read a whole input file of at most ``limit`` bytes or raise SourceError naming it.
+
+    Never reads more than ``limit + 1`` bytes: a larger file is refused unread.
+    """
+    return read_bounded(path, what, limit)
 
 
-def _export_lines(directory: str) -> Iterator[tuple[int, bytes]]:
-    from services.export import ExportError, read_log_lines
-
-    try:
-        yield from read_log_lines(directory)
-    except ExportError as exc:
-        raise SourceError(str(exc)) from None
-    except OSError as exc:
-        raise SourceError(f"{directory}: cannot read the log: {exc.strerror}") from None
+def _export_lines(log: Path) -> Iterator[tuple[int, bytes]]:
+    """The lines of ``log.jsonl`` in bounded blocks (see :func:`services.verify.limits.bounded_lines`)."""
+    yield from bounded_lines(str(log))
 
 
 def open_source(spec: str) -> LogSource:
@@ -91,7 +86,7 @@ def open_source(spec: str) -> LogSource:
         raise SourceError(str(exc)) from None
     except OSError as exc:
         raise SourceError(f"{log}: {exc.strerror}") from None
-    return LogSource(spec, _export_lines(spec), checkpoints, total, "B", str(log))
+    return LogSource(spec, _export_lines(log), checkpoints, total, "B", str(log))
 
 
 def with_progress(source: LogSource, desc: str = "verifying") -> Iterable[tuple[int, bytes]]:

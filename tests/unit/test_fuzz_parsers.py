@@ -53,7 +53,7 @@ VERIFIERS = [NoteVerifier.from_string(v) for v in TRUST.note_keys]
 NOTE = LOG.checkpoints[-1][1]
 BUNDLE = build_bundle(
     origin=ORIGIN, leaf_hashes=[leaf_hash(r) for r in LOG.records], checkpoint=NOTE, tree_size=5,
-    record=(3, LOG.records[3]), key_records=[(2, LOG.records[2]), (4, LOG.records[4])], known_size=2,
+    record=(3, LOG.records[3]), key_records=[(2, LOG.records[2]), (4, LOG.records[4])],
 )  # fmt: skip
 COMMAND = {
     "type": "issue", "commandId": "cmd-1", "issuer": "CB", "number": "C-9", "scheme": "CB",
