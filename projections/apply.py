@@ -1,17 +1,84 @@
-"""Apply one consumed batch: view rows and position in one PostgreSQL transaction."""
+"""Apply one consumed batch: view rows, parked records and position in one PostgreSQL transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 import asyncpg
 
+from contracts.records import Record
 from projections.base import Projection
 from projections.batch import Message, select_new
 from projections.config import ProjectionConfig
+from projections.parked import store_parked
+from projections.parking import PARKABLE_ERRORS, Parked
+from projections.savepoints import write_or_park
 from projections.tracking import Position, live_generation, load_position, save_position
 
 BeforeCommit = Callable[[], Awaitable[None]]
+#: What a failed COPY of a chunk raises when a record's values are refused (COPY encodes
+#: values client-side, so a value of the wrong type is a TypeError there).
+_COPY_REFUSED: tuple[type[Exception], ...] = (*PARKABLE_ERRORS, TypeError)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a committed batch did: the stored position and the records parked for the first time."""
+
+    position: Position
+    parked: list[Parked] = field(default_factory=list)
+
+
+async def write_with_parking(
+    conn: asyncpg.Connection,
+    config: ProjectionConfig,
+    projection: Projection,
+    generation: int,
+    records: Sequence[Record],
+    parked: Sequence[Parked],
+    *,
+    bulk: bool = False,
+) -> list[Parked]:
+    """Write ``records`` to ``generation`` and park ``parked`` plus whatever PostgreSQL refuses.
+
+    Call inside the batch's transaction. Every parking is kept in
+    ``projection_parked`` and marks its certificate unavailable; returns the
+    parkings kept for the first time (a redelivered batch returns none).
+    With ``bulk`` (a rebuild) the records are first COPYed in one savepoint;
+    if that fails they are written as a live batch would be, parking included.
+    """
+    s, issuer = config.schema_sql, config.issuer
+
+    async def write_live(part: Sequence[Record]) -> None:
+        await projection.write_live(conn, s, generation, part, issuer)
+
+    if bulk and await _copied(conn, config, projection, generation, records):
+        refused: list[Parked] = []
+    else:
+        refused = await write_or_park(conn, write_live, records)
+    every = [*parked, *refused]
+    if not every:
+        return []
+    first_time = await store_parked(conn, s, projection.name, generation, every)
+    await projection.mark_unavailable(conn, s, generation, every, issuer)
+    return first_time
+
+
+async def _copied(
+    conn: asyncpg.Connection,
+    config: ProjectionConfig,
+    projection: Projection,
+    generation: int,
+    records: Sequence[Record],
+) -> bool:
+    """COPY ``records`` in a savepoint; False (nothing written) when a record's values are refused."""
+    try:
+        async with conn.transaction():
+            await projection.write_bulk(conn, config.schema_sql, generation, records, config.issuer)
+    except _COPY_REFUSED:
+        return False
+    return True
 
 
 async def apply_batch(
@@ -20,18 +87,18 @@ async def apply_batch(
     projection: Projection,
     messages: Sequence[Message],
     before_commit: BeforeCommit | None = None,
-) -> Position:
+) -> BatchResult:
     """Write what is new in ``messages`` to the live generation; return the stored position."""
     s = config.schema_sql
     async with conn.transaction():
         generation = await live_generation(conn, s, projection.name, lock=True)
         position = await load_position(conn, s, projection.name, generation, lock=True)
-        records, new = select_new(messages, position, config.log_topic, config.checkpoints_topic)
-        await projection.write_live(conn, s, generation, records, config.issuer)
+        records, parked, new = select_new(messages, position, config.log_topic, config.checkpoints_topic)
+        first_time = await write_with_parking(conn, config, projection, generation, records, parked)
         await save_position(conn, s, projection.name, new)
         if before_commit is not None:
             await before_commit()
-    return new
+    return BatchResult(new, first_time)
 
 
 async def stored_offsets(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import asyncpg
 
 from contracts.records import Record
+from projections.parking import Parked
 
 
 def table(schema_sql: str, base: str, generation: int) -> str:
@@ -15,8 +16,20 @@ def table(schema_sql: str, base: str, generation: int) -> str:
     return f"{schema_sql}.{base}_g{generation}"
 
 
+def parked_index_upgrade(qualified_table: str, nullable: Iterable[str]) -> str:
+    """``ALTER TABLE`` adding ``parked_index`` and making ``nullable`` columns nullable (idempotent)."""
+    changes = ["ADD COLUMN IF NOT EXISTS parked_index bigint"]
+    changes += [f"ALTER COLUMN {c} DROP NOT NULL" for c in nullable]
+    return f"ALTER TABLE {qualified_table} {', '.join(changes)}"
+
+
 class Projection(abc.ABC):
-    """A read model: versioned tables (``<table>_g<N>``) behind views named ``<table>``."""
+    """A read model: versioned tables (``<table>_g<N>``) behind views named ``<table>``.
+
+    Every table has a ``parked_index`` column: a row whose ``status`` is
+    ``unavailable`` rests on the parked record at that index
+    (``projections.parking``); on every other row it is NULL.
+    """
 
     #: The projection's name (``certctl projections rebuild NAME``).
     name: str
@@ -52,6 +65,21 @@ class Projection(abc.ABC):
         issuer: str,
     ) -> None:
         """Apply a rebuild chunk with COPY; same effect as :meth:`write_live`."""
+
+    @abc.abstractmethod
+    async def mark_unavailable(
+        self,
+        conn: asyncpg.Connection,
+        schema_sql: str,
+        generation: int,
+        parked: Sequence[Parked],
+        issuer: str,
+    ) -> None:
+        """Mark the certificates of ``parked`` records unavailable; idempotent per log index."""
+
+    def upgrade_sql(self, schema_sql: str, generation: int) -> str:
+        """DDL bringing a generation of an older release up to :meth:`create_sql` (idempotent)."""
+        return ""
 
     def drop_sql(self, schema_sql: str, generation: int) -> str:
         """DDL dropping the generation's tables."""

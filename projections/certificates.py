@@ -6,6 +6,12 @@ suspensions awaiting review (see ``projections.queries``).
 
 Writes are guarded by the log index: a row only changes when the incoming
 record is newer (``log_index`` greater), so a redelivered record is a no-op.
+
+A parked record (``projections.parking``) makes its certificate's row
+``status = 'unavailable'`` with ``parked_index`` and ``log_index`` set to the
+parked record's index; the other columns keep the last applied record's values
+(NULL when none was applied). The next record of the certificate that applies
+replaces the whole row and clears ``parked_index``.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ from collections.abc import Sequence
 import asyncpg
 
 from contracts.records import Record
-from projections.base import Projection, table
+from domain.certificate import Certificate
+from projections.base import Projection, parked_index_upgrade, table
 from projections.mapping import CURRENT_COLUMNS, fold_current
+from projections.parking import UNAVAILABLE, Parked
 
 _COLUMNS = ", ".join(CURRENT_COLUMNS)
 _KEEP_SUSPENSION = ("suspended_at", "suspension_reason")
@@ -27,7 +35,14 @@ _SET = ", ".join(
     for c in CURRENT_COLUMNS
     if c != "number"
 )
-_CONFLICT = f"ON CONFLICT (number) DO UPDATE SET {_SET} WHERE t.log_index < EXCLUDED.log_index"
+_CONFLICT = (
+    f"ON CONFLICT (number) DO UPDATE SET {_SET}, parked_index = NULL WHERE t.log_index < EXCLUDED.log_index"
+)
+#: Columns only an applied record fills (NULL on a row that is unavailable from the start).
+_DATA = (
+    "scheme", "holder", "manufacturer", "product", "scope", "factories", "models", "standards",
+    "valid_from", "valid_until", "event", "seq", "effective_at", "recorded_at", "certificate",
+)  # fmt: skip
 
 
 class CertificatesProjection(Projection):
@@ -41,14 +56,17 @@ class CertificatesProjection(Projection):
         return f"""
         CREATE TABLE {table(schema_sql, "certificates", generation)} (
             number text PRIMARY KEY, certificate_id uuid NOT NULL UNIQUE,
-            scheme text NOT NULL, holder text NOT NULL, manufacturer text NOT NULL,
-            product text NOT NULL, scope text NOT NULL, factories text[] NOT NULL,
-            models text[] NOT NULL, standards text[] NOT NULL,
-            valid_from timestamptz NOT NULL, valid_until timestamptz NOT NULL,
-            status text NOT NULL, event text NOT NULL, seq integer NOT NULL, reason text,
-            effective_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL,
+            scheme text, holder text, manufacturer text, product text, scope text,
+            factories text[], models text[], standards text[],
+            valid_from timestamptz, valid_until timestamptz,
+            status text NOT NULL, event text, seq integer, reason text,
+            effective_at timestamptz, recorded_at timestamptz,
             log_index bigint NOT NULL, suspended_at timestamptz, suspension_reason text,
-            certificate jsonb NOT NULL)"""
+            certificate jsonb, parked_index bigint)"""
+
+    def upgrade_sql(self, schema_sql: str, generation: int) -> str:
+        """Add ``parked_index`` and make the data columns nullable (tables of older releases)."""
+        return parked_index_upgrade(table(schema_sql, "certificates", generation), _DATA)
 
     def index_sql(self, schema_sql: str, generation: int) -> str:
         """Indexes for search, counts, expiry and changes since a log index."""
@@ -84,6 +102,30 @@ class CertificatesProjection(Projection):
         params = ", ".join(f"${i}" for i in range(1, len(CURRENT_COLUMNS) + 1))
         t = table(schema_sql, "certificates", generation)
         await conn.executemany(f"INSERT INTO {t} AS t ({_COLUMNS}) VALUES ({params}) {_CONFLICT}", rows)
+
+    async def mark_unavailable(
+        self,
+        conn: asyncpg.Connection,
+        schema_sql: str,
+        generation: int,
+        parked: Sequence[Parked],
+        issuer: str,
+    ) -> None:
+        """Upsert ``status = 'unavailable'`` for each parked record's certificate (if not newer)."""
+        newest: dict[str, Parked] = {}
+        for p in sorted(parked, key=lambda p: p.index):
+            if p.number is not None:
+                newest[p.number] = p
+        if not newest:
+            return
+        t = table(schema_sql, "certificates", generation)
+        await conn.executemany(
+            f"INSERT INTO {t} AS t (number, certificate_id, status, log_index, parked_index) "
+            "VALUES ($1, $2, $3, $4, $4) ON CONFLICT (number) DO UPDATE SET status = EXCLUDED.status, "
+            "log_index = EXCLUDED.log_index, parked_index = EXCLUDED.parked_index "
+            "WHERE t.log_index < EXCLUDED.log_index",
+            [(n, Certificate.create_id(issuer, n), UNAVAILABLE, p.index) for n, p in newest.items()],
+        )
 
     async def write_bulk(
         self,

@@ -5,7 +5,9 @@ acknowledged). faststream's ``ConsumerRebalanceListener`` hook does not hand
 over the consumer, so the listener holds the subscriber and, on assignment,
 seeks its aiokafka consumer to the offsets stored with the live generation.
 A batch that fails (or finds a gap in the log) seeks back to the stored
-offsets, so nothing is skipped.
+offsets, so nothing is skipped. A record that cannot be applied does not fail
+its batch: it is parked (``projections.parking``) and logged once, when the
+batch that parked it commits.
 """
 
 from __future__ import annotations
@@ -143,13 +145,15 @@ def _subscribe(broker: KafkaBroker, runtime: Runtime, projection: Projection) ->
         messages = _messages(msg)
         try:
             async with runtime.pool.acquire() as conn:
-                position = await apply_batch(conn, config, projection, messages, runtime.before_commit)
+                result = await apply_batch(conn, config, projection, messages, runtime.before_commit)
         except Exception:
             log.exception("%s: batch failed; seeking back to the stored offsets", projection.name)
             await asyncio.sleep(1.0)
             await _rewind(runtime, projection, subscriber.consumer, messages)
             return
-        log.debug("%s: applied up to index %d", projection.name, position.log_index)
+        for parked in result.parked:
+            log.warning("%s: %s", projection.name, parked.describe())
+        log.debug("%s: applied up to index %d", projection.name, result.position.log_index)
 
 
 def build_projection_app(config: ProjectionConfig) -> FastStream:

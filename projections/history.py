@@ -1,4 +1,10 @@
-"""The ``history`` projection: every record of every certificate, keyed by log index."""
+"""The ``history`` projection: every record of every certificate, keyed by log index.
+
+A parked record (``projections.parking``) gets a placeholder row at its index
+(when its certificate number is known): ``status = 'unavailable'``,
+``parked_index`` = its index, only ``number`` and ``certificate_id`` filled.
+The certificate's other records are kept as they come.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,14 @@ from collections.abc import Sequence
 import asyncpg
 
 from contracts.records import Record
-from projections.base import Projection, table
+from domain.certificate import Certificate
+from projections.base import Projection, parked_index_upgrade, table
 from projections.mapping import HISTORY_COLUMNS, history_rows
+from projections.parking import UNAVAILABLE, Parked
 
 _COLUMNS = ", ".join(HISTORY_COLUMNS)
+#: Columns a placeholder row of a parked record leaves NULL.
+_DATA = ("seq", "event", "effective_at", "recorded_at", "certificate")
 
 
 class HistoryProjection(Projection):
@@ -24,9 +34,13 @@ class HistoryProjection(Projection):
         return f"""
         CREATE TABLE {table(schema_sql, "certificate_history", generation)} (
             log_index bigint PRIMARY KEY, number text NOT NULL, certificate_id uuid NOT NULL,
-            seq integer NOT NULL, event text NOT NULL, status text NOT NULL, reason text,
-            effective_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL,
-            certificate jsonb NOT NULL)"""
+            seq integer, event text, status text NOT NULL, reason text,
+            effective_at timestamptz, recorded_at timestamptz,
+            certificate jsonb, parked_index bigint)"""
+
+    def upgrade_sql(self, schema_sql: str, generation: int) -> str:
+        """Add ``parked_index`` and make the data columns nullable (tables of older releases)."""
+        return parked_index_upgrade(table(schema_sql, "certificate_history", generation), _DATA)
 
     def index_sql(self, schema_sql: str, generation: int) -> str:
         """One row per (number, seq): also the lookup path of a certificate's history."""
@@ -52,6 +66,28 @@ class HistoryProjection(Projection):
         await conn.executemany(
             f"INSERT INTO {t} ({_COLUMNS}) VALUES ({params}) ON CONFLICT (log_index) DO NOTHING", rows
         )
+
+    async def mark_unavailable(
+        self,
+        conn: asyncpg.Connection,
+        schema_sql: str,
+        generation: int,
+        parked: Sequence[Parked],
+        issuer: str,
+    ) -> None:
+        """Insert a placeholder row for each parked record of a known certificate."""
+        rows = [
+            (p.index, p.number, Certificate.create_id(issuer, p.number), UNAVAILABLE)
+            for p in parked
+            if p.number is not None
+        ]
+        if rows:
+            t = table(schema_sql, "certificate_history", generation)
+            await conn.executemany(
+                f"INSERT INTO {t} (log_index, number, certificate_id, status, parked_index) "
+                "VALUES ($1, $2, $3, $4, $1) ON CONFLICT DO NOTHING",
+                rows,
+            )
 
     async def write_bulk(
         self,

@@ -8,6 +8,13 @@ checkpoint. Records past the newest checkpoint wait. At the first violation
 the mirror stops applying, stores the failure and reports index, certificate
 and check. On restart it re-verifies from the beginning and applies from where
 it stopped.
+
+A record that passed every one of those checks but cannot be applied — its
+content is inadmissible (``contracts.admission.record_content_problem``) or
+PostgreSQL refuses its row — does not stop the mirror: it is parked
+(``projections.parking``, ``mirror_parked``), its certificate answers
+``unavailable`` until a later record of it applies, and the rest is applied.
+Only integrity failures stop the mirror.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from contracts.records import Record, parse_record
 from contracts.trust import TrustFile
 from contracts.verification import Failure, LogVerifier, VerificationError, record_facts
 from projections.mirror_store import MirrorStore
+from projections.parked import ParkedSummary
+from projections.parking import split_admissible
 
 log = logging.getLogger("certlife.mirror")
 
@@ -36,10 +45,14 @@ class MirrorResult:
 
     verified: int = 0
     applied: int = 0
+    #: Records parked by this run (verified, not applicable).
+    parked: int = 0
     pending: int = 0
     checkpoint_size: int = 0
     failure: Failure | None = None
     checks: dict[str, int] = field(default_factory=dict)
+    #: Every record the mirror has parked so far (count and the lowest indexes).
+    parked_records: ParkedSummary = field(default_factory=ParkedSummary)
 
 
 class _Topic:
@@ -127,6 +140,7 @@ class PartnerMirror:
                 )
             self.result.pending = len(self._waiting) + len(self._anchored)
             self.result.checks = dict(self.verifier.checks)
+            self.result.parked_records = await store.parked()
             return self.result
         finally:
             await consumer.stop()
@@ -145,8 +159,12 @@ class PartnerMirror:
                 break  # its records are not committed yet
             batch = [r for r in self._anchored if r.index >= applied]
             if cp.size > applied:  # on a restart, the first checkpoints were applied before
-                await store.apply(batch, cp.size, cp.root, cp.time)
-                self.result.applied += len(batch)
+                applicable, inadmissible = split_admissible(batch)
+                parked = await store.apply(applicable, cp.size, cp.root, cp.time, inadmissible)
+                for p in parked:
+                    log.warning("%s", p.describe())
+                self.result.applied += len(batch) - len(parked)
+                self.result.parked += len(parked)
                 applied = cp.size
             self.result.checkpoint_size = cp.size
             progressed = True

@@ -9,8 +9,12 @@ from uuid import UUID
 import asyncpg
 
 from projections.answer import StatusAnswer, answer_status
+from projections.parked import parked_entry
+from projections.parking import UNAVAILABLE
 from projections.tracking import Position, live_generation, load_position
 
+#: The scheme ``counts`` gives a certificate unavailable since its first record (nothing applied).
+UNKNOWN_SCHEME = "(unknown)"
 #: Search filters and the SQL condition each adds (``$n`` is filled in).
 _FILTERS = {
     "holder": "lower(holder) LIKE '%' || lower({p}) || '%'",
@@ -24,7 +28,12 @@ _FILTERS = {
 
 
 class ReadModels:
-    """Read-only access to the projections in one schema."""
+    """Read-only access to the projections in one schema.
+
+    A certificate whose newest record is parked has ``status = 'unavailable'``
+    (``parked_index`` names the record): ``status`` answers ``unavailable``,
+    counts list it under that status, ``expiring`` and ``awaiting_review`` leave it out.
+    """
 
     def __init__(self, conn: asyncpg.Connection, schema_sql: str) -> None:
         """Use ``conn`` (owned by the caller)."""
@@ -53,12 +62,17 @@ class ReadModels:
         async with self.conn.transaction(isolation="repeatable_read", readonly=True):
             position = await self.position()
             row = await self.certificate(number)
-        return answer_status(number, row, position.checkpoint_size, position.updated_at, now)
+            parked = None
+            if row is not None and row["status"] == UNAVAILABLE:
+                parked = await parked_entry(
+                    self.conn, self.s, "certificates", position.generation, row["parked_index"]
+                )
+        return answer_status(number, row, position.checkpoint_size, position.updated_at, now, parked)
 
     async def history(self, number: str) -> list[dict[str, Any]]:
-        """Every record of certificate ``number`` in order."""
+        """Every record of certificate ``number`` in order (a parked one as its ``unavailable`` placeholder)."""
         rows = await self.conn.fetch(
-            f"SELECT * FROM {self.s}.certificate_history WHERE number = $1 ORDER BY seq", number
+            f"SELECT * FROM {self.s}.certificate_history WHERE number = $1 ORDER BY log_index", number
         )
         return [dict(r) for r in rows]
 
@@ -81,9 +95,10 @@ class ReadModels:
         return [dict(r) for r in rows]
 
     async def counts(self) -> dict[tuple[str, str], int]:
-        """Number of certificates per (status, scheme)."""
+        """Number of certificates per (status, scheme); ``UNKNOWN_SCHEME`` when no record applied."""
         rows = await self.conn.fetch(
-            f"SELECT status, scheme, count(*) AS n FROM {self.s}.certificates GROUP BY status, scheme"
+            f"SELECT status, coalesce(scheme, '{UNKNOWN_SCHEME}') AS scheme, count(*) AS n "
+            f"FROM {self.s}.certificates GROUP BY 1, 2"
         )
         return {(r["status"], r["scheme"]): r["n"] for r in rows}
 

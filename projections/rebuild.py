@@ -12,6 +12,10 @@
    new generation, drop the old tables. Readers see the old or the new copy,
    never a mix; the live consumer's next batch finds the new generation and
    its position (its duplicates are dropped by the index guard).
+
+Records that cannot be applied are parked into the new generation exactly as
+the live consumer parks them (``projections.parking``): a rebuild is also how
+parked records are tried again once the cause is fixed.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from projections.apply import write_with_parking
 from projections.base import Projection
 from projections.batch import Message, select_new
 from projections.config import ProjectionConfig
@@ -48,6 +53,8 @@ class RebuildResult:
     records: int
     bulk_seconds: float
     swap_seconds: float
+    #: Records the new generation parked.
+    parked: int = 0
 
 
 class _Reader:
@@ -119,10 +126,10 @@ async def rebuild(config: ProjectionConfig, name: str, *, chunk: int = 20000) ->
             await create_generation(conn, s, projection, generation, with_indexes=False)
         await reader.start()
         started = time.perf_counter()
-        position, records = await _bulk(conn, config, projection, reader, Position(generation))
+        position, records, parked = await _bulk(conn, config, projection, reader, Position(generation))
         await conn.execute(projection.index_sql(s, generation))
         bulk_seconds = time.perf_counter() - started
-        position, tail = await _swap(conn, config, projection, reader, position, old)
+        position, tail, tail_parked = await _swap(conn, config, projection, reader, position, old)
         return RebuildResult(
             name,
             old,
@@ -131,6 +138,7 @@ async def rebuild(config: ProjectionConfig, name: str, *, chunk: int = 20000) ->
             records + tail,
             bulk_seconds,
             time.perf_counter() - started - bulk_seconds,
+            parked + tail_parked,
         )
     finally:
         await reader.stop()
@@ -144,16 +152,18 @@ async def _bulk(
     projection: Projection,
     reader: _Reader,
     position: Position,
-) -> tuple[Position, int]:
-    count = 0
+) -> tuple[Position, int, int]:
+    count = parked_count = 0
     while chunks := await reader.chunks():
         messages = [m for c in chunks for m in c]
-        records, new = select_new(messages, position, config.log_topic, config.checkpoints_topic)
+        records, parked, new = select_new(messages, position, config.log_topic, config.checkpoints_topic)
         async with conn.transaction():
-            await projection.write_bulk(conn, config.schema_sql, position.generation, records, config.issuer)
+            stored = await write_with_parking(
+                conn, config, projection, position.generation, records, parked, bulk=True
+            )
             await save_position(conn, config.schema_sql, projection.name, new)
-        position, count = new, count + len(records)
-    return position, count
+        position, count, parked_count = new, count + len(records), parked_count + len(stored)
+    return position, count, parked_count
 
 
 async def _swap(
@@ -163,15 +173,17 @@ async def _swap(
     reader: _Reader,
     position: Position,
     old: int,
-) -> tuple[Position, int]:
-    s, count = config.schema_sql, 0
+) -> tuple[Position, int, int]:
+    s, count, parked_count = config.schema_sql, 0, 0
     async with conn.transaction():
         await conn.execute(f"SELECT 1 FROM {s}.projection_live WHERE name = $1 FOR UPDATE", projection.name)
         while chunks := await reader.chunks():
             messages = [m for c in chunks for m in c]
-            records, position = select_new(messages, position, config.log_topic, config.checkpoints_topic)
-            await projection.write_live(conn, s, position.generation, records, config.issuer)
-            count += len(records)
+            records, parked, position = select_new(
+                messages, position, config.log_topic, config.checkpoints_topic
+            )
+            stored = await write_with_parking(conn, config, projection, position.generation, records, parked)
+            count, parked_count = count + len(records), parked_count + len(stored)
         await save_position(conn, s, projection.name, position)
         await conn.execute(
             f"UPDATE {s}.projection_live SET generation = $2 WHERE name = $1",
@@ -180,7 +192,7 @@ async def _swap(
         )
         await conn.execute(projection.view_sql(s, position.generation))
         await _drop_generation(conn, s, projection, old)
-    return position, count
+    return position, count, parked_count
 
 
 async def _drop_stale(conn: asyncpg.Connection, s: str, projection: Projection, live: int) -> None:
@@ -196,7 +208,7 @@ async def _drop_stale(conn: asyncpg.Connection, s: str, projection: Projection, 
 
 async def _drop_generation(conn: asyncpg.Connection, s: str, projection: Projection, generation: int) -> None:
     await conn.execute(projection.drop_sql(s, generation))
-    for t in ("projection_state", "projection_offsets"):
+    for t in ("projection_state", "projection_offsets", "projection_parked"):
         await conn.execute(
             f"DELETE FROM {s}.{t} WHERE name = $1 AND generation = $2", projection.name, generation
         )

@@ -1,8 +1,8 @@
-"""``certctl projections status``: each projection's generation, position and lag."""
+"""``certctl projections status``: each projection's generation, position, lag and parked records."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -11,13 +11,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from projections.answer import covering_checkpoint
 from projections.config import ProjectionConfig
+from projections.parked import ParkedSummary, parked_summary
 from projections.registry import PROJECTIONS
 from projections.tracking import create_tracking, load_position
 
 
 @dataclass(frozen=True)
 class ProjectionStatus:
-    """Where one projection generation is and how far behind the topics' ends."""
+    """Where one projection generation is, how far behind the topics' ends, and what it parked."""
 
     name: str
     generation: int
@@ -26,6 +27,7 @@ class ProjectionStatus:
     checkpoint: int | None
     updated_at: datetime | None
     lag: dict[str, int]
+    parked: ParkedSummary = field(default_factory=ParkedSummary)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -39,6 +41,7 @@ class ProjectionStatus:
             "updatedAt": None if self.updated_at is None else self.updated_at.isoformat(),
             "lag": self.lag,
             "totalLag": sum(self.lag.values()),
+            "parked": self.parked.to_json(),
         }
 
 
@@ -85,6 +88,7 @@ async def projection_status(config: ProjectionConfig) -> list[ProjectionStatus]:
                         position.checkpoint_size,
                         position.updated_at,
                         _lag(ends, position.offsets),
+                        await parked_summary(conn, s, name, position.generation),
                     )
                 )
         return out

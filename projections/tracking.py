@@ -4,6 +4,8 @@
 holds that row ``FOR SHARE`` and its generation's ``projection_state`` row
 ``FOR UPDATE``, so batches of one projection are serialised and a rebuild's
 swap (which updates ``projection_live``) waits for the batch in flight.
+``projection_parked`` (``projections.parked``) lists the records each
+generation parked.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from datetime import datetime
 
 import asyncpg
 
-from projections.base import Projection
+from projections.base import Projection, table
 from projections.ddl import run_ddl
+from projections.parked import PARKED_SQL
 
 _SQL = """
 CREATE TABLE IF NOT EXISTS {s}.projection_live (
@@ -45,7 +48,7 @@ class Position:
 
 async def create_tracking(conn: asyncpg.Connection, schema_sql: str) -> None:
     """Create the tracking tables if missing."""
-    await run_ddl(conn, schema_sql, _SQL.format(s=schema_sql))
+    await run_ddl(conn, schema_sql, (_SQL + PARKED_SQL).format(s=schema_sql))
 
 
 async def ensure_projection(conn: asyncpg.Connection, schema_sql: str, projection: Projection) -> int:
@@ -57,6 +60,7 @@ async def ensure_projection(conn: asyncpg.Connection, schema_sql: str, projectio
             f"SELECT generation FROM {schema_sql}.projection_live WHERE name = $1", projection.name
         )
         if live is not None:
+            await upgrade_generation(conn, schema_sql, projection, int(live))
             return int(live)
         await create_generation(conn, schema_sql, projection, 1, with_indexes=True)
         await conn.execute(projection.view_sql(schema_sql, 1))
@@ -64,6 +68,26 @@ async def ensure_projection(conn: asyncpg.Connection, schema_sql: str, projectio
             f"INSERT INTO {schema_sql}.projection_live (name, generation) VALUES ($1, 1)", projection.name
         )
         return 1
+
+
+async def upgrade_generation(
+    conn: asyncpg.Connection, schema_sql: str, projection: Projection, generation: int
+) -> None:
+    """Bring a generation created by an older release up to date (``Projection.upgrade_sql``).
+
+    A generation without the ``parked_index`` column gets it (and nullable data
+    columns), and its views are re-pointed so ``SELECT *`` shows the new column.
+    """
+    sql = projection.upgrade_sql(schema_sql, generation)
+    if not sql:
+        return
+    missing = await conn.fetchval(
+        "SELECT count(*) FROM unnest($1::text[]) AS t(name) WHERE NOT EXISTS (SELECT 1 FROM pg_attribute "
+        "WHERE attrelid = to_regclass(t.name) AND attname = 'parked_index' AND NOT attisdropped)",
+        [table(schema_sql, t, generation) for t in projection.tables],
+    )
+    if missing:
+        await run_ddl(conn, schema_sql, f"{sql};{projection.view_sql(schema_sql, generation)}")
 
 
 async def create_generation(

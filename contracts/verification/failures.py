@@ -74,6 +74,7 @@ FAILURE_CODES: dict[str, Check] = {
     "stale-checkpoint": _C.FRESHNESS,
     "not-anchored": _C.FRESHNESS,
     "certificate-not-found": _C.LOOKUP,
+    "record-parked": _C.LOOKUP,
 }
 
 

@@ -19,6 +19,23 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+def certificate_number(text: str) -> str:
+    """An argparse ``type``: a certificate number of the admitted profile (contracts/LOG.md §3.2).
+
+    A number that could never have been admitted (a control character, another
+    script, bytes that are not UTF-8) is a usage error, not a lookup.
+    """
+    import argparse
+
+    from contracts.admission import AdmissionError, check_number
+
+    try:
+        check_number(text, "NUMBER")
+    except AdmissionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def fail(prog: str, message: str, exit_code: int = EXIT_USAGE) -> NoReturn:
     """Print ``prog: error: message`` on stderr and exit."""
     print(f"{prog}: error: {message}", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from services.cli.base import EXIT_FAILED, CliError
+from services.cli.base import EXIT_FAILED, CliError, certificate_number
 
 
 def _size(text: str) -> int:
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Prove a certificate's latest record under the export's newest checkpoint "
         "(verify it with `certverify proof FILE --trust trust.json`).",
     )
-    parser.add_argument("number", metavar="NUMBER", help="certificate number")
+    parser.add_argument("number", metavar="NUMBER", help="certificate number", type=certificate_number)
     parser.add_argument("--export", required=True, type=Path, metavar="DIR", help="export directory")
     parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="bundle file to write")
     parser.add_argument(

@@ -16,6 +16,8 @@ import re
 import sys
 from datetime import timedelta
 
+from services.cli.base import certificate_number
+
 #: Modules adding more subcommands, each with ``register(subparsers)``; the
 #: handler they set (``set_defaults(handler=...)``) returns a JSON report dict.
 EXTRA_COMMAND_MODULES: tuple[str, ...] = ("services.verify.mirror_cmd",)
@@ -82,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "status",
         help="answer one certificate's status: verify a log (SOURCE), or read your mirror (--database)",
     )
-    status.add_argument("number", metavar="NUMBER")
+    status.add_argument("number", metavar="NUMBER", type=certificate_number)
     status.add_argument("source", metavar="SOURCE", nargs="?")
     status.add_argument("--database", metavar="DSN", help="read the partner mirror instead of a SOURCE")
     status.add_argument("--schema", default="certlife_mirror", help="the mirror's schema (with --database)")

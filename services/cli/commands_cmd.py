@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from services.cli.base import EXIT_FAILED, EXIT_OK, CliError
+from services.cli.base import EXIT_FAILED, EXIT_OK, CliError, certificate_number
 from services.config import Settings
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -356,7 +356,7 @@ def _print_history(number: str, issuer: str, events: list[Any], as_json: bool) -
 
 def _common(parser: argparse.ArgumentParser, *, number: bool = True) -> None:
     if number:
-        parser.add_argument("number", help="certificate number")
+        parser.add_argument("number", help="certificate number", type=certificate_number)
     parser.add_argument("--issuer", help="issuer (default: CERTLIFE_ISSUER or certlife.example)")
     parser.add_argument("--command-id", help="idempotency key (default: a fresh uuid4)")
     if number:
@@ -406,7 +406,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     for name, text in (("show", "show a certificate's current state"), ("history", "list its events")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("number", help="certificate number")
+        p.add_argument("number", help="certificate number", type=certificate_number)
         p.add_argument("--issuer", help="issuer (default: CERTLIFE_ISSUER or certlife.example)")
         p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(handler=lambda a: _query(a, Settings.from_env()))

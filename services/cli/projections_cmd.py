@@ -1,4 +1,10 @@
-"""``certctl projections status|rebuild`` and ``certctl status NUMBER``."""
+"""``certctl projections status|rebuild`` and ``certctl status NUMBER``.
+
+``projections status`` also lists what each generation parked (records it
+could not apply, ``projections.parking``): the count and the lowest indexes
+with their reasons. ``status NUMBER`` answers ``unavailable`` (exit 1, like
+``unknown``) for a certificate whose newest record is parked.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from services.cli.base import EXIT_FAILED, EXIT_OK, CliError
+from services.cli.base import EXIT_FAILED, EXIT_OK, CliError, certificate_number
 from services.config import Settings
 
 if TYPE_CHECKING:
@@ -19,15 +25,19 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: ``certctl status`` exits with this when the certificate is unknown to the read model.
+#: ``certctl status`` exits with this when the certificate is unknown or unavailable in the read model.
 EXIT_UNKNOWN = 1
+#: Answers of ``certctl status`` that are not a certificate status.
+_NO_STATUS = ("unknown", "unavailable")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``projections`` group and the ``status`` command."""
     group = sub.add_parser("projections", help="inspect and rebuild the internal read models")
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
-    show = actions.add_parser("status", help="each projection's generation, index, checkpoint and lag")
+    show = actions.add_parser(
+        "status", help="each projection's generation, index, checkpoint, lag and parked records"
+    )
     show.add_argument("--json", action="store_true", help="print one JSON object")
     show.set_defaults(handler=_status_of_projections)
     rebuild = actions.add_parser("rebuild", help="build a fresh copy from offset 0 and swap it in")
@@ -36,7 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rebuild.set_defaults(handler=_rebuild)
 
     status = sub.add_parser("status", help="a certificate's status from the internal read model")
-    status.add_argument("number", help="certificate number")
+    status.add_argument("number", help="certificate number", type=certificate_number)
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(handler=_certificate_status)
 
@@ -48,19 +58,30 @@ def _config() -> ProjectionConfig:
 
 
 def _status_of_projections(args: argparse.Namespace) -> int:
+    from projections.parking import printable
     from projections.status import projection_status
 
     rows = [s.to_json() for s in _run(projection_status(_config()))]
     if args.json:
         print(json.dumps({"projections": rows}, indent=2))
         return EXIT_OK
-    print(f"{'projection':<14}{'gen':>4} {'live':<5}{'index':>9}{'checkpoint':>11}  lag")
+    print(f"{'projection':<14}{'gen':>4} {'live':<5}{'index':>9}{'checkpoint':>11}{'parked':>8}  lag")
     for r in rows:
         lag = ", ".join(f"{k}={v}" for k, v in r["lag"].items())
         print(
             f"{r['name']:<14}{r['generation']:>4} {'yes' if r['live'] else 'no':<5}"
-            f"{_dash(r['index']):>9}{_dash(r['checkpoint']):>11}  {lag}"
+            f"{_dash(r['index']):>9}{_dash(r['checkpoint']):>11}{r['parked']['count']:>8}  {lag}"
         )
+    for r in rows:
+        parked = r["parked"]
+        for entry in parked["records"]:
+            number = f" certificate {printable(entry['certificate'])}" if entry["certificate"] else ""
+            print(
+                f"  {r['name']} g{r['generation']}: parked index {entry['index']}{number}: "
+                f"{entry['code']}: {entry['message']}"
+            )
+        if parked["count"] > len(parked["records"]):
+            print(f"  {r['name']} g{r['generation']}: ... {parked['count']} parked in total")
     return EXIT_OK
 
 
@@ -74,6 +95,7 @@ def _rebuild(args: argparse.Namespace) -> int:
         "generation": result.generation,
         "index": result.log_index,
         "records": result.records,
+        "parked": result.parked,
         "bulkSeconds": round(result.bulk_seconds, 3),
         "swapSeconds": round(result.swap_seconds, 3),
     }
@@ -82,7 +104,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     else:
         print(
             f"rebuilt {result.name}: generation {result.old_generation} -> {result.generation}, "
-            f"{result.records} records up to index {result.log_index} "
+            f"{result.records} records up to index {result.log_index}, {result.parked} parked "
             f"({result.bulk_seconds:.2f}s bulk, {result.swap_seconds:.2f}s swap)"
         )
     return EXIT_OK
@@ -95,7 +117,9 @@ def _certificate_status(args: argparse.Namespace) -> int:
         print(json.dumps(data))
     else:
         line = f"{data['number']}: {data['status']}"
-        if data["index"] is not None:
+        if data["status"] == "unavailable":
+            line += f" (index {data['index']}, checkpoint {_dash(data['checkpoint'])})"
+        elif data["index"] is not None:
             line += (
                 f" (index {data['index']}, checkpoint {_dash(data['checkpoint'])}, "
                 f"recorded {data['recordedAt']}, age {data['ageSeconds']:.0f}s)"
@@ -103,7 +127,7 @@ def _certificate_status(args: argparse.Namespace) -> int:
         if "note" in data:
             line += f" - {data['note']}"
         print(line)
-    return EXIT_UNKNOWN if data["status"] == "unknown" else EXIT_OK
+    return EXIT_UNKNOWN if data["status"] in _NO_STATUS else EXIT_OK
 
 
 async def _answer(number: str) -> StatusAnswer:

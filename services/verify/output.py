@@ -22,7 +22,17 @@ def _checks(checks: dict[str, int]) -> str:
 def human_lines(report: dict[str, Any]) -> list[str]:
     """Lines for people from a JSON report (log, record, proof or status)."""
     lines = []
-    if "records" in report:
+    if "applied" in report:  # certverify mirror
+        lines.append(
+            f"mirror: {report['records']} records verified, {report['applied']} applied, origin "
+            f"{report['origin']}, newest checkpoint of size {report['checkpointSize']}, "
+            f"{report['waitingForCheckpoint']} waiting for a checkpoint"
+        )
+        parked = report.get("parked") or {}
+        if parked.get("count"):
+            shown = ", ".join(f"{r['index']} ({r['code']})" for r in parked.get("records", [])[:5])
+            lines.append(f"parked (verified, not applied): {parked['count']} (index {shown})")
+    elif "records" in report:
         lines.append(
             f"log: {report['records']} records ({report['inputs']} read), origin {report['origin']}, "
             f"signatures: {report['signatures']}"

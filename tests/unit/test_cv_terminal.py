@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from contracts.canonical import canonical_bytes
 from services.cli.certctl import main as certctl
 from services.cli.certverify import main as certverify
 from services.cli.terminal import EscapingWriter, escape
@@ -40,6 +41,8 @@ HOSTILE = {
     "\ud800": "\\ud800",
 }
 NUMBER = "C-\x1b[31mRED\r\u202eLIVE\x00\x07\x7f\x9b\u2066\u200f\ud800"
+#: What a signed record of an older producer (before the admission rule) can hold.
+LEGACY_NUMBER = NUMBER.replace("\ud800", "")
 #: What a file name can hold (no NUL, no lone surrogate that the file system would refuse).
 NAME = "b-\x1b[2J\r\u202eEVIL\x07\x7f\x9b"
 
@@ -54,6 +57,23 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("terminal") / "export"
     b = LogBuilder()
     b.issue_many(3)
+    b.checkpoint()
+    b.write_export(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def hostile_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A log whose record 3 (written before the admission rule) has a hostile number and a bad signature."""
+    out = tmp_path_factory.mktemp("terminal") / "hostile"
+    b = LogBuilder()
+    b.issue_many(3)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("contracts.records.record_content_problem", lambda data: None)
+        b.add(LEGACY_NUMBER, "issued", "valid")
+    record = json.loads(b.records[-1])
+    record["sig"] = "A" * 86 + "=="  # a well-formed signature that does not verify
+    b.records[-1] = canonical_bytes(record)
     b.checkpoint()
     b.write_export(out)
     return out
@@ -92,14 +112,20 @@ def test_binary_writes_are_escaped_in_order_even_when_a_character_is_split() -> 
 
 
 def test_certverify_human_output_and_errors_are_escaped(
-    export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    hostile_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    trust = str(export / "trust.json")
-    assert certverify(["status", NUMBER, str(export), "--trust", trust]) == 1
+    trust = str(hostile_export / "trust.json")
+    assert certverify(["log", str(hostile_export), "--trust", trust, "--jobs", "1"]) == 1
     out, err = capsys.readouterr()
     _assert_clean(out + err)
-    assert "status of " + escape(NUMBER) + ": unknown" in out
-    assert "C-\\x1b[31mRED\\x0d\\u202eLIVE\\x00\\x07\\u007f\\u009b\\u2066\\u200f\\ud800" in out
+    assert escape(LEGACY_NUMBER) in out + err
+    assert "C-\\x1b[31mRED\\x0d\\u202eLIVE\\x00\\x07\\u007f\\u009b\\u2066\\u200f" in out + err
+    with pytest.raises(SystemExit) as caught:  # a number that could never exist: usage error
+        certverify(["status", NUMBER, str(hostile_export), "--trust", trust])
+    assert caught.value.code == 2
+    out, err = capsys.readouterr()
+    _assert_clean(out + err)
+    assert "is not a certificate number" in err
     missing = tmp_path / NAME
     assert certverify(["record", str(missing), "--trust", trust]) == 2
     out, err = capsys.readouterr()
@@ -107,12 +133,14 @@ def test_certverify_human_output_and_errors_are_escaped(
     assert out == "" and err.startswith("certverify: error: ") and escape(str(missing)) in err
 
 
-def test_certverify_json_output_stays_valid_json(export: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    trust = str(export / "trust.json")
-    assert certverify(["status", NUMBER, str(export), "--trust", trust, "--json"]) == 1
+def test_certverify_json_output_stays_valid_json(
+    hostile_export: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trust = str(hostile_export / "trust.json")
+    assert certverify(["log", str(hostile_export), "--trust", trust, "--json", "--jobs", "1"]) == 1
     out, _ = capsys.readouterr()
     _assert_clean(out)
-    assert json.loads(out)["answer"]["number"] == NUMBER
+    assert json.loads(out)["failure"]["certificate"] == LEGACY_NUMBER
 
 
 def test_certverify_argparse_errors_are_escaped(capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,20 +159,18 @@ def test_certctl_stdout_and_stderr_are_escaped(
     out, err = capsys.readouterr()
     _assert_clean(out + err)
     assert out.startswith("bundle for C-0001:") and escape(str(out_file)) in out
-    number = NUMBER.replace("\ud800", "")  # (services/bundles.py cannot take a lone surrogate yet)
-    with pytest.raises(SystemExit) as caught:
-        certctl(["bundle", number, "--export", str(export), "--out", str(tmp_path / "b")])
-    assert caught.value.code == 1
+    with pytest.raises(SystemExit) as caught:  # a number that could never exist: usage error
+        certctl(["bundle", NUMBER, "--export", str(export), "--out", str(tmp_path / "b")])
+    assert caught.value.code == 2
     out, err = capsys.readouterr()
     _assert_clean(out + err)
-    assert err.startswith("certctl: error: ") and escape(number) in err
+    assert "certctl bundle: error: argument NUMBER" in err and "is not a certificate number" in err
 
 
-def test_console_entry_point_escapes_the_real_stdout(export: Path) -> None:
-    number = "C-\x1b[31mX\r\u202eY"
+def test_console_entry_point_escapes_the_real_stdout(hostile_export: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "services.cli.certverify", "status", number, str(export), "--trust",
-         str(export / "trust.json")],
+        [sys.executable, "-m", "services.cli.certverify", "log", str(hostile_export), "--trust",
+         str(hostile_export / "trust.json")],
         capture_output=True,
         cwd=ROOT,
         timeout=60,
@@ -152,4 +178,4 @@ def test_console_entry_point_escapes_the_real_stdout(export: Path) -> None:
     assert result.returncode == 1
     for raw in (b"\x1b", b"\r", "\u202e".encode()):
         assert raw not in result.stdout + result.stderr
-    assert b"C-\\x1b[31mX\\x0d\\u202eY" in result.stdout
+    assert b"C-\\x1b[31mRED\\x0d\\u202eLIVE" in result.stdout + result.stderr

@@ -72,14 +72,14 @@ def _messages(records: list[bytes], first_offset: int = 0) -> list[Message]:
 
 def test_select_drops_redelivered_offsets_and_indexes() -> None:
     raw = _log().records
-    records, position = select_new(_messages(raw[:3]), Position(1), LOG, CPS)
-    assert [r.index for r in records] == [0, 1, 2] and position.log_index == 2
+    records, parked, position = select_new(_messages(raw[:3]), Position(1), LOG, CPS)
+    assert [r.index for r in records] == [0, 1, 2] and position.log_index == 2 and parked == []
     assert position.offsets == {(LOG, 0): 5}
     # Redelivery from offset 0 (a rebalance, a stale seek): only indexes 3 and 4 are new.
-    again, after = select_new(_messages(raw), position, LOG, CPS)
+    again, _, after = select_new(_messages(raw), position, LOG, CPS)
     assert [r.index for r in again] == [3, 4] and after.log_index == 4
     # Same bytes at new offsets (stored offset lost): the index guard still drops them.
-    dup, same = select_new(_messages(raw, first_offset=100), after, LOG, CPS)
+    dup, _, same = select_new(_messages(raw, first_offset=100), after, LOG, CPS)
     assert dup == [] and same.log_index == 4
 
 
@@ -93,7 +93,7 @@ def test_select_keeps_the_newest_checkpoint() -> None:
     notes = [
         Message(CPS, 0, i, f"o\n{size}\nroot\n\n— o sig\n".encode()) for i, size in enumerate([500, 1000])
     ]
-    _, position = select_new(notes, Position(1, checkpoint_size=200), LOG, CPS)
+    _, _, position = select_new(notes, Position(1, checkpoint_size=200), LOG, CPS)
     assert position.checkpoint_size == 1000 and position.offsets[(CPS, 0)] == 2
 
 

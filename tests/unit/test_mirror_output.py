@@ -1,0 +1,23 @@
+"""``certverify mirror`` without ``--json`` prints its report for people (it crashed with KeyError)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.verify.output import human_lines
+
+pytestmark = pytest.mark.unit
+
+
+def test_mirror_report_in_human_form_names_applied_and_parked() -> None:
+    report = {
+        "ok": True, "origin": "o.example/log", "records": 11, "applied": 8, "checkpointSize": 11,
+        "waitingForCheckpoint": 0, "checks": {"signature": 11},
+        "parked": {"count": 3, "thisRun": 3, "records": [
+            {"index": 3, "code": "inadmissible-text"}, {"index": 5, "code": "inadmissible-text"},
+            {"index": 6, "code": "database-refused"}]},
+        "failure": None,
+    }  # fmt: skip
+    text = "\n".join(human_lines(report))
+    assert "11 records verified, 8 applied" in text
+    assert "parked (verified, not applied): 3 (index 3 (inadmissible-text), 5" in text

@@ -1,0 +1,37 @@
+"""A NUMBER argument that could never have been admitted is a usage error (one line, exit 2)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.procs import ROOT
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["certctl", "bundle", "\udcff", "--export", "/nonexistent", "--out", "/tmp/x.json"],
+        ["certctl", "show", "A\u0308-1"],
+        ["certctl", "status", "CCC\x1b[2J"],
+        ["certverify", "status", "\u0421\u0421\u0421-1", "--trust", "t.json", "--database", "postgresql://x"],
+    ],
+)
+def test_inadmissible_number_argument_is_one_line_exit_2(argv: list[str]) -> None:
+    tool, *args = argv
+    env_args = [a.encode("utf-8", "surrogateescape") for a in args]
+    result = subprocess.run(
+        [sys.executable.encode(), b"-m", f"services.cli.{tool}".encode(), *env_args],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+    )
+    err = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 2, err
+    assert "Traceback" not in err
+    assert "is not a certificate number" in err
+    assert "\x1b" not in err  # escaped on the way to the terminal
