@@ -39,6 +39,8 @@ class BuiltBatch:
     records: list[bytes] = field(default_factory=list)
     events: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
     heads: dict[str, Head] = field(default_factory=dict)
+    #: Set when an event could not become a record: ``records`` holds those before it.
+    refused: InadmissibleEvent | None = None
 
 
 def cloudevent(
@@ -73,7 +75,11 @@ def build_records(
     signer: RecordSigner,
     origin: str,
 ) -> BuiltBatch:
-    """Sign one record per event, extending ``state`` (a copy) and the chain ``heads``."""
+    """Sign one record per event, extending ``state`` (a copy) and the chain ``heads``.
+
+    An event whose content breaks the admission rule is never signed: the batch
+    ends before it and ``refused`` says why.
+    """
     out = BuiltBatch()
     for event in events:
         fields: dict[str, Any] = event.record_fields()
@@ -103,11 +109,12 @@ def build_records(
             )
         except AdmissionError as exc:
             shown = number.encode("ascii", "backslashreplace").decode("ascii")
-            raise InadmissibleEvent(
+            out.refused = InadmissibleEvent(
                 f"event version {seq} of certificate {shown!r} would become record {index}, "
-                f"but its content breaks the admission rule ({exc.code}: {exc}); nothing was "
-                "published: its readers could not store it"
-            ) from None
+                f"but its content breaks the admission rule ({exc.code}: {exc}); it was not "
+                "published (its readers could not store it), nor anything after it"
+            )
+            break
         state.frontier.append(leaf_hash(record))
         out.heads[number] = Head(seq, record_hash(record), index)
         out.records.append(record)

@@ -137,6 +137,11 @@ class Relay:
         heads = await store.heads(numbers)
         new = self.state.copy()
         built = await asyncio.to_thread(build_records, events, heads, new, self.signer, self.origin)
+        if built.refused is not None:
+            if built.records:  # publish what precedes the refused event, then stop before it
+                new.notification_id = notifications[len(built.records) - 1].id
+                await self.publish(store, new, built)
+            raise built.refused
         new.notification_id = notifications[-1].id
         await self.publish(store, new, built)
         return True

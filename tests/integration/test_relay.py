@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts.commands import parse_command
+from contracts.commands import IssueCertificate, parse_command
 from contracts.records import parse_record
 from contracts.trust import TrustFile
 from services.application import CertificateApplication
@@ -351,3 +351,33 @@ async def test_log_topics_keep_everything(relay_env: dict[str, str], tmp_path: P
         assert configs[name]["cleanup.policy"] == "delete", name
         assert configs[name]["retention.ms"] == "-1", name
     assert len(topics[0]["partitions"]) == 1
+
+
+async def test_relay_refuses_to_sign_inadmissible_content_and_alerts(
+    relay_env: dict[str, str], pg_env: dict[str, str]
+) -> None:
+    """An event stored before the admission rule existed: the records before it are published,
+    it is never signed, and the relay stops with an ALERT naming it instead of crash-looping on it."""
+    await keys_and_twenty_issued(relay_env, pg_env)
+    app = CertificateApplication(env=pg_env)
+    issue = json.loads(lifecycle_commands(100, 1)[0][0])
+    poison = IssueCertificate.model_validate({**issue, "holder": "Volt\x00Mobility"})  # past the rule
+    assert (await asyncio.to_thread(app.handle, poison, datetime.now(UTC))).status == "accepted"
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "services.cli.certctl", "serve", "relay"],
+        env=relay_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "ALERT: the relay stopped publishing" in result.stderr
+    assert "certificate 'RT-00100' would become record 20" in result.stderr
+    assert "Traceback" not in result.stderr
+    records = await read_topic(
+        relay_env["CERTLIFE_KAFKA_BOOTSTRAP"], relay_env["CERTLIFE_TOPIC_PREFIX"] + "certlife.log.v1"
+    )
+    assert len(records) == 20  # everything before it, nothing of it
+    assert all(b"\\u0000" not in r for r in records)
