@@ -4,7 +4,7 @@
 as a subprocess twice on the configured Kafka and PostgreSQL (the local stack by
 default), each time with its own topic prefix and event-store schema: once with
 the default batching and once with ``CERTLIFE_BATCH_MAX_RECORDS=1``. The same
-scenario traffic (``services.scenario``) is published and the clock runs from
+scenario traffic (``certlife.services.demo.scenario``) is published and the clock runs from
 the first publish to the last outcome read (read committed), so a figure is
 end-to-end commands per second through Kafka, the event store and the
 transactional outcome publish.
@@ -28,10 +28,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import endpoints
-from contracts import topics
-from services.config import Settings
-from services.kafka_topics import certlife_topics, ensure_topics
-from services.scenario import generate_commands
+from certlife.contracts import topics
+from certlife.services.demo.scenario import generate_commands
+from certlife.services.infra.settings import Settings
+from certlife.services.infra.topics import certlife_topics, ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,7 +89,15 @@ async def measure(
     log = Path(tempfile.gettempdir()) / f"certlife-bench-{token}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli.certctl", "serve", "commands", "--log-level", "WARNING"],
+            [
+                sys.executable,
+                "-m",
+                "certlife.services.cli.certctl",
+                "serve",
+                "commands",
+                "--log-level",
+                "WARNING",
+            ],
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -23,8 +23,8 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import endpoints
-from contracts import topics
-from services.demo.setup import DemoRun
+from certlife.contracts import topics
+from certlife.services.demo.setup import DemoRun
 
 _NUMBER = b'"number":"'
 

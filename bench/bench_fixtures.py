@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.fixtures import default_workers, generate
+from certlife.services.demo.fixtures import default_workers, generate
 
 MESSAGE_SIZE = 1000  # about one record's signing input
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import Figure, create_schema, endpoints, fresh_names, report
-from projections.mirror import PartnerMirror
-from services.export import read_checkpoints, read_log_lines, read_trust
-from services.fixtures import generate
+from certlife.services.demo.fixtures import generate
+from certlife.services.partner.export import read_checkpoints, read_log_lines, read_trust
+from certlife.services.partner.mirror import PartnerMirror
 
 
 async def _publish(bootstrap: str, prefix: str, export: Path) -> int:

@@ -10,7 +10,7 @@ stack by default), each with its own topic prefix and schema:
 * live: ``certctl serve projections`` as a subprocess applying both
   projections (executemany, one transaction per batch), timed from its first
   applied batch to the last record (group join and start-up excluded);
-* rebuild: ``projections.rebuild`` of each projection (COPY, then indexes).
+* rebuild: ``certlife.projections.rebuild`` of each projection (COPY, then indexes).
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.common import endpoints
-from contracts.merkle import MerkleFrontier, leaf_hash
-from contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
-from contracts.records import RecordSigner, build_certificate_record, record_hash
-from services.bootstrap import projection_config
-from services.config import Settings
-from services.kafka_topics import certlife_topics, ensure_topics
+from certlife.contracts.merkle import MerkleFrontier, leaf_hash
+from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
+from certlife.contracts.records import RecordSigner, build_certificate_record, record_hash
+from certlife.services.bootstrap import projection_config
+from certlife.services.infra.settings import Settings
+from certlife.services.infra.topics import certlife_topics, ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGIN = "bench.certlife.example/log"
@@ -127,9 +127,9 @@ async def raw_consume(settings: Settings, events: int) -> float:
 async def live(settings: Settings, env: dict[str, str], events: int, log_dir: Path) -> tuple[float, int]:
     """(seconds, records) the projection process took from its first applied batch to the end."""
     s = f'"{settings.db_schema}"'
-    log = open(log_dir / "projections.log", "ab")  # noqa: SIM115 - handed to the child
+    log = open(log_dir / "certlife.projections.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli.certctl", "serve", "projections", "--log-level", "WARNING"],
+        [sys.executable, "-m", "certlife.services.cli.certctl", "serve", "projections", "--log-level", "WARNING"],
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     conn = await asyncpg.connect(settings.database_url)
@@ -137,7 +137,7 @@ async def live(settings: Settings, env: dict[str, str], events: int, log_dir: Pa
     try:
         while True:
             if proc.poll() is not None:
-                raise SystemExit(f"projection process exited; see {log_dir / 'projections.log'}")
+                raise SystemExit(f"projection process exited; see {log_dir / 'certlife.projections.log'}")
             try:
                 low = await conn.fetchval(
                     f"SELECT min(s.log_index) FROM {s}.projection_state s JOIN {s}.projection_live l "
@@ -169,7 +169,7 @@ async def drop_schema(settings: Settings) -> None:
 
 async def main_async(events: int) -> None:
     """Run every measurement and print the figures."""
-    from projections.rebuild import rebuild
+    from certlife.projections.rebuild import rebuild
 
     tag = uuid.uuid4().hex[:8]
     bootstrap, database = await asyncio.to_thread(endpoints)  # starts the local stack if needed

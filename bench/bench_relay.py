@@ -25,9 +25,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.common import Figure, create_schema, endpoints, fresh_names, report, rss_mib
-from contracts.commands import parse_command
-from services.bootstrap import build_application
-from services.config import Settings
+from certlife.contracts.commands import parse_command
+from certlife.services.bootstrap import build_application
+from certlife.services.infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 1000
@@ -97,7 +97,7 @@ async def log_end(bootstrap: str, topic: str) -> int:
 def run_relay(env: dict[str, str], topic: str, events: int) -> tuple[float, list[tuple[int, float]]]:
     """Seconds from the first to the last record, and RSS samples (records, MiB)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli.certctl", "serve", "relay", "--log-level", "WARNING"],
+        [sys.executable, "-m", "certlife.services.cli.certctl", "serve", "relay", "--log-level", "WARNING"],
         env=env,
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
@@ -178,7 +178,7 @@ def main() -> None:
     print(f"storing {args.events:,} events ...", file=sys.stderr)
     fill_event_store(settings, args.events)
     subprocess.run(
-        [sys.executable, "-m", "services.cli.certctl", "keys", "generate"],
+        [sys.executable, "-m", "certlife.services.cli.certctl", "keys", "generate"],
         env=env,
         cwd=ROOT,
         check=True,

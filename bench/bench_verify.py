@@ -41,7 +41,7 @@ RECORDS_PER_CERTIFICATE = 2.4  # what the fixture generator averages (a little l
 
 def export_dir(records: int, seed: int) -> Path:
     """A fixtures export with at least about ``records`` records, generated on first use."""
-    from services.fixtures import generate
+    from certlife.services.demo.fixtures import generate
 
     certificates = int(records / RECORDS_PER_CERTIFICATE) + 10
     home = Path(os.environ.get("CERTLIFE_HOME", Path.home() / ".cache" / "certlife"))
@@ -77,9 +77,9 @@ class Baselines:
     """Raw Ed25519 verification and SHA-256 over a sample of the records, in a warm pool."""
 
     def __init__(self, path: Path, jobs: int, sample: int) -> None:
-        from contracts.records import parse_record
-        from contracts.trust import KeyRing
-        from services.export import read_log_lines, read_trust
+        from certlife.contracts.records import parse_record
+        from certlife.contracts.trust import KeyRing
+        from certlife.services.partner.export import read_log_lines, read_trust
 
         ring, raws, signed = KeyRing(read_trust(path)), [], []
         for _, raw in itertools.islice(read_log_lines(path), sample):
@@ -120,10 +120,10 @@ def measure_baselines(path: Path, jobs: int, sample: int) -> tuple[float, float]
 
 def verify_rate(path: Path, records: int, mode: str, jobs: int) -> tuple[float, int, float]:
     """(records/s, records verified, peak MiB of the process tree) of one ``certverify log`` run."""
-    from contracts.verification import verify_log
-    from services.export import read_checkpoints, read_log_lines, read_trust
-    from services.verify.parallel import pool_mapper
-    from services.verify.ranges import batch_for_range, plan_ranges
+    from certlife.contracts.verification import verify_log
+    from certlife.services.partner.export import read_checkpoints, read_log_lines, read_trust
+    from certlife.services.partner.parallel import pool_mapper
+    from certlife.services.partner.ranges import batch_for_range, plan_ranges
 
     trust = read_trust(path)
     checkpoints = [(size, note) for size, note in read_checkpoints(path) if size <= records]
@@ -165,7 +165,7 @@ def verify_rate_isolated(path: Path, records: int, mode: str, jobs: int) -> tupl
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print each figure beside its baseline."""
-    from services.verify.parallel import default_jobs
+    from certlife.services.partner.parallel import default_jobs
 
     parser = argparse.ArgumentParser(prog="bench_verify", description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)

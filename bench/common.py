@@ -14,7 +14,7 @@ import asyncpg
 
 def endpoints() -> tuple[str, str]:
     """Kafka bootstrap and database URL: from the environment, else the local stack."""
-    from services.stack import resolve_endpoints
+    from certlife.services.infra.stack import resolve_endpoints
 
     return resolve_endpoints()
 

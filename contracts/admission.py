@@ -30,7 +30,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from contracts.errors import ContractError
+from certlife.contracts.errors import ContractError
 
 #: Longest free text (holder, scope, reasons, ...), in characters.
 MAX_TEXT = 1024
@@ -177,7 +177,7 @@ def record_content_problem(data: Mapping[str, Any]) -> AdmissionError | None:
     """The admission failure of a parsed record's content, or None when it is admissible.
 
     Checks the certificate object and the free-text ``reason`` (the members a
-    reader stores or shows); the record's structure is ``contracts.records``' job.
+    reader stores or shows); the record's structure is ``certlife.contracts.records``' job.
     """
     try:
         cert = data.get("certificate")

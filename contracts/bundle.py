@@ -4,7 +4,7 @@ A bundle holds the record, its Merkle inclusion proof in the tree of a signed
 checkpoint, the key records (rotations, compromise markers) below that tree
 size with their inclusion proofs, and optionally a consistency proof from an
 older tree size the verifier already knows. The format is described in
-``contracts/BUNDLE.md``; :func:`contracts.verification.proof.verify_bundle`
+``contracts/BUNDLE.md``; :func:`certlife.contracts.verification.proof.verify_bundle`
 checks it step by step.
 """
 
@@ -17,13 +17,11 @@ from typing import Any
 
 import orjson
 
-from contracts.canonical import canonical_bytes
-from contracts.keys import b64decode_strict
-from contracts.merkle import consistency_proof, inclusion_proof
-from contracts.records import MAX_RECORD_BYTES
-from contracts.trust import TrustFile
-from contracts.verification.failures import fail
-from contracts.verification.report import StepReport
+from certlife.contracts.canonical import canonical_bytes
+from certlife.contracts.keys import b64decode_strict
+from certlife.contracts.merkle import consistency_proof, inclusion_proof
+from certlife.contracts.records import MAX_RECORD_BYTES
+from certlife.contracts.verification.failures import fail
 
 BUNDLE_VERSION = 1
 BUNDLE_KIND = "certlife-proof-bundle"
@@ -189,12 +187,6 @@ class ProofBundle:
     def to_bytes(self) -> bytes:
         """Return the bundle file: canonical JSON and a final newline."""
         return canonical_bytes(self.to_json()) + b"\n"
-
-    def verify(self, trust: TrustFile, known_checkpoint: str | None = None) -> StepReport:
-        """Verify this bundle against ``trust`` (see :func:`contracts.verification.proof.verify_bundle`)."""
-        from contracts.verification.proof import verify_bundle
-
-        return verify_bundle(self, trust, known_checkpoint)
 
 
 def build_bundle(

@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 import rfc8785
 
-from contracts.errors import CanonicalError
+from certlife.contracts.errors import CanonicalError
 
 MAX_SAFE_INTEGER = 2**53 - 1
 

@@ -5,7 +5,7 @@ A command is one JSON object discriminated by ``type`` (``issue``, ``suspend``,
 with camelCase members; every command has a ``commandId`` that makes it
 idempotent. Times are RFC 3339 with an offset (``Z`` recommended); the domain
 keeps them at second precision. The JSON Schemas in ``contracts/schemas`` are
-generated from these models by ``services/gen_schemas.py``.
+generated from these models by ``services/commands/gen_schemas.py``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from contracts.admission import MAX_NAME, AdmissionError, admit_command_object, command_id_of
-from contracts.errors import ContractError
+from certlife.contracts.admission import MAX_NAME, AdmissionError, admit_command_object, command_id_of
+from certlife.contracts.errors import ContractError
 
 #: Largest accepted command, in bytes.
 MAX_COMMAND_BYTES = 64 * 1024
@@ -266,7 +266,7 @@ def parse_command(raw: bytes) -> Command:
 
     Codes: ``oversized`` (more than 64 KiB), ``malformed-json`` (not UTF-8 JSON,
     nested too deeply, or a duplicate member), ``unknown-type``,
-    ``schema-invalid``, and the admission codes of ``contracts.admission``
+    ``schema-invalid``, and the admission codes of ``certlife.contracts.admission``
     (``inadmissible-text``, ``text-blank``, ``number-invalid``). Every string is
     admitted (and normalised to NFC) before the schema is checked. The error's
     ``command_id`` is set whenever an admissible commandId could be read, even

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contracts.errors import NoteError
-from contracts.keys import b64decode_strict, public_raw, verify_ed25519
+from certlife.contracts.errors import NoteError
+from certlife.contracts.keys import b64decode_strict, public_raw, verify_ed25519
 
 ED25519_TYPE = b"\x01"
 MAX_SIGNATURES = 100

@@ -1,4 +1,4 @@
-"""Member-by-member structure checks of v1 records (used by ``contracts.records``).
+"""Member-by-member structure checks of v1 records (used by ``certlife.contracts.records``).
 
 Each failure raises ``RecordFormatError`` naming the member and the rule.
 """
@@ -9,9 +9,9 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from contracts.errors import RecordFormatError
-from contracts.keys import b64decode_strict, key_id
-from domain.lifecycle import LifecycleEvent, Status
+from certlife.contracts.errors import RecordFormatError
+from certlife.contracts.keys import b64decode_strict, key_id
+from certlife.domain.lifecycle import LifecycleEvent, Status
 
 CERTIFICATE_FIELDS = (
     "number", "scheme", "holder", "manufacturer", "factories", "product",

@@ -30,11 +30,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contracts import record_checks as chk
-from contracts.admission import record_content_problem
-from contracts.canonical import canonical_bytes, encode_parsed, parse_canonical
-from contracts.errors import CanonicalError, RecordFormatError, SignatureError
-from contracts.keys import key_id, public_raw, verify_ed25519
+from certlife.contracts import record_checks as chk
+from certlife.contracts.admission import record_content_problem
+from certlife.contracts.canonical import canonical_bytes, encode_parsed, parse_canonical
+from certlife.contracts.errors import CanonicalError, RecordFormatError, SignatureError
+from certlife.contracts.keys import key_id, public_raw, verify_ed25519
 
 RECORD_VERSION = 1
 SIGNING_PREFIX = b"certlife-record-v1\n"

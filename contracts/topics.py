@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-#: Lifecycle commands from internal systems (JSON, ``contracts.commands``).
+#: Lifecycle commands from internal systems (JSON, ``certlife.contracts.commands``).
 COMMANDS = "certlife.commands.v1"
-#: One outcome per command (JSON, ``contracts.commands.Outcome``), keyed by commandId.
+#: One outcome per command (JSON, ``certlife.contracts.commands.Outcome``), keyed by commandId.
 COMMAND_RESULTS = "certlife.command-results.v1"
 #: Commands that could not be handled at all (poison messages), with the reason.
 DEAD_LETTER = "certlife.commands.dlq.v1"

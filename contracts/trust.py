@@ -13,11 +13,11 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from contracts.canonical import canonical_bytes
-from contracts.errors import ContractError, TrustError
-from contracts.keys import b64decode_strict, key_id
-from contracts.notes import NoteVerifier
-from contracts.records import Record, verify_record_signature
+from certlife.contracts.canonical import canonical_bytes
+from certlife.contracts.errors import ContractError, TrustError
+from certlife.contracts.keys import b64decode_strict, key_id
+from certlife.contracts.notes import NoteVerifier
+from certlife.contracts.records import Record, verify_record_signature
 
 TRUST_VERSION = 1
 _KEY_MEMBERS = {"keyId", "publicKey", "validFromIndex", "validUntilIndex", "compromisedFromIndex"}

@@ -19,15 +19,15 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import (
+from certlife.domain.errors import (
     BackdatingTooFar,
     EffectiveInFuture,
     InvalidCertificateData,
     NotYetDue,
     RenewalGraceExpired,
 )
-from domain.lifecycle import LifecycleEvent, Status, next_status
-from domain.values import (
+from certlife.domain.lifecycle import LifecycleEvent, Status, next_status
+from certlife.domain.values import (
     Amendment,
     CertificateData,
     LifecyclePolicy,
@@ -413,7 +413,7 @@ EVENT_NAMES: dict[type[Certificate.Event], str] = {
     Certificate.CertificateExpired: LifecycleEvent.EXPIRED.value,
 }
 
-# Explicit re-exports for ``from domain.certificate import CertificateIssued`` etc.
+# Explicit re-exports for ``from certlife.domain.certificate import CertificateIssued`` etc.
 CertificateIssued = Certificate.CertificateIssued
 CertificateSuspended = Certificate.CertificateSuspended
 CertificateReinstated = Certificate.CertificateReinstated

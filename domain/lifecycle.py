@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from domain.errors import InvalidTransition
+from certlife.domain.errors import InvalidTransition
 
 
 class Status(StrEnum):

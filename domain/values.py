@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from domain.errors import InvalidCertificateData
+from certlife.domain.errors import InvalidCertificateData
 
 #: Wire keys of the public certificate data, in the order of the record schema.
 PUBLIC_KEYS = (

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from domain.lifecycle import Status
+from certlife.domain.lifecycle import Status
 
 
 @dataclass(frozen=True)

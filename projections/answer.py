@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from projections.parking import UNAVAILABLE
+from certlife.projections.parking import UNAVAILABLE
 
 #: Statuses that end when the validity period ends.
 _LIVE = ("valid", "suspended")

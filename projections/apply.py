@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from contracts.records import Record
-from projections.base import Projection
-from projections.batch import Message, select_new
-from projections.config import ProjectionConfig
-from projections.parked import store_parked
-from projections.parking import PARKABLE_ERRORS, Parked
-from projections.savepoints import write_or_park
-from projections.tracking import Position, live_generation, load_position, save_position
+from certlife.contracts.records import Record
+from certlife.projections.base import Projection
+from certlife.projections.batch import Message, select_new
+from certlife.projections.config import ProjectionConfig
+from certlife.projections.parked import store_parked
+from certlife.projections.parking import PARKABLE_ERRORS, Parked
+from certlife.projections.savepoints import write_or_park
+from certlife.projections.tracking import Position, live_generation, load_position, save_position
 
 BeforeCommit = Callable[[], Awaitable[None]]
 #: What a failed COPY of a chunk raises when a record's values are refused (COPY encodes

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 
 import asyncpg
 
-from contracts.records import Record
-from projections.parking import Parked
+from certlife.contracts.records import Record
+from certlife.projections.parking import Parked
 
 
 def table(schema_sql: str, base: str, generation: int) -> str:
@@ -28,7 +28,7 @@ class Projection(abc.ABC):
 
     Every table has a ``parked_index`` column: a row whose ``status`` is
     ``unavailable`` rests on the parked record at that index
-    (``projections.parking``); on every other row it is NULL.
+    (``certlife.projections.parking``); on every other row it is NULL.
     """
 
     #: The projection's name (``certctl projections rebuild NAME``).

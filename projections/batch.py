@@ -6,7 +6,7 @@ is dropped. A log record past the next expected index means records are
 missing in between (the consumer is ahead of the stored position): ``LogGap``.
 
 A log message that is not a record, and a certificate record whose content is
-inadmissible, are parked (``projections.parking``) at their index instead of
+inadmissible, are parked (``certlife.projections.parking``) at their index instead of
 stopping the read model: they count as consumed, so the position moves past
 them. A message that does not parse takes the next expected index, unless a
 readable ``index`` member says it repeats one already consumed. A checkpoint
@@ -20,12 +20,12 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from contracts.errors import ContractError
-from contracts.records import Record, parse_record
-from projections.errors import LogGap
-from projections.mapping import checkpoint_size
-from projections.parking import Parked, claimed_index, content_parked, unparsed_parked
-from projections.tracking import Position
+from certlife.contracts.errors import ContractError
+from certlife.contracts.records import Record, parse_record
+from certlife.projections.errors import LogGap
+from certlife.projections.mapping import checkpoint_size
+from certlife.projections.parking import Parked, claimed_index, content_parked, unparsed_parked
+from certlife.projections.tracking import Position
 
 log = logging.getLogger("certlife.projections")
 

@@ -2,12 +2,12 @@
 
 It answers status, search (holder, manufacturer, product, model, standard,
 scheme, status), counts by status and scheme, expiry within N days and
-suspensions awaiting review (see ``projections.queries``).
+suspensions awaiting review (see ``certlife.projections.queries``).
 
 Writes are guarded by the log index: a row only changes when the incoming
 record is newer (``log_index`` greater), so a redelivered record is a no-op.
 
-A parked record (``projections.parking``) makes its certificate's row
+A parked record (``certlife.projections.parking``) makes its certificate's row
 ``status = 'unavailable'`` with ``parked_index`` and ``log_index`` set to the
 parked record's index; the other columns keep the last applied record's values
 (NULL when none was applied). The next record of the certificate that applies
@@ -20,11 +20,11 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from contracts.records import Record
-from domain.certificate import Certificate
-from projections.base import Projection, parked_index_upgrade, table
-from projections.mapping import CURRENT_COLUMNS, fold_current
-from projections.parking import UNAVAILABLE, Parked
+from certlife.contracts.records import Record
+from certlife.domain.certificate import Certificate
+from certlife.projections.base import Projection, parked_index_upgrade, table
+from certlife.projections.mapping import CURRENT_COLUMNS, fold_current
+from certlife.projections.parking import UNAVAILABLE, Parked
 
 _COLUMNS = ", ".join(CURRENT_COLUMNS)
 _KEEP_SUSPENSION = ("suspended_at", "suspension_reason")

@@ -1,10 +1,10 @@
-"""What a projection process needs to know (built from ``services.config.Settings``)."""
+"""What a projection process needs to know (built from ``certlife.services.infra.settings.Settings``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contracts import topics
+from certlife.contracts import topics
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ over the consumer, so the listener holds the subscriber and, on assignment,
 seeks its aiokafka consumer to the offsets stored with the live generation.
 A batch that fails (or finds a gap in the log) seeks back to the stored
 offsets, so nothing is skipped. A record that cannot be applied does not fail
-its batch: it is parked (``projections.parking``) and logged once, when the
+its batch: it is parked (``certlife.projections.parking``) and logged once, when the
 batch that parked it commits.
 """
 
@@ -23,12 +23,12 @@ from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from projections.apply import apply_batch, stored_offsets
-from projections.base import Projection
-from projections.batch import Message
-from projections.config import ProjectionConfig
-from projections.registry import PROJECTIONS
-from projections.tracking import create_tracking, ensure_projection
+from certlife.projections.apply import apply_batch, stored_offsets
+from certlife.projections.base import Projection
+from certlife.projections.batch import Message
+from certlife.projections.config import ProjectionConfig
+from certlife.projections.registry import PROJECTIONS
+from certlife.projections.tracking import create_tracking, ensure_projection
 
 log = logging.getLogger("certlife.projections")
 

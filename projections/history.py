@@ -1,6 +1,6 @@
 """The ``history`` projection: every record of every certificate, keyed by log index.
 
-A parked record (``projections.parking``) gets a placeholder row at its index
+A parked record (``certlife.projections.parking``) gets a placeholder row at its index
 (when its certificate number is known): ``status = 'unavailable'``,
 ``parked_index`` = its index, only ``number`` and ``certificate_id`` filled.
 The certificate's other records are kept as they come.
@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from contracts.records import Record
-from domain.certificate import Certificate
-from projections.base import Projection, parked_index_upgrade, table
-from projections.mapping import HISTORY_COLUMNS, history_rows
-from projections.parking import UNAVAILABLE, Parked
+from certlife.contracts.records import Record
+from certlife.domain.certificate import Certificate
+from certlife.projections.base import Projection, parked_index_upgrade, table
+from certlife.projections.mapping import HISTORY_COLUMNS, history_rows
+from certlife.projections.parking import UNAVAILABLE, Parked
 
 _COLUMNS = ", ".join(HISTORY_COLUMNS)
 #: Columns a placeholder row of a parked record leaves NULL.

@@ -9,7 +9,7 @@ A certificate's suspension (``suspended_at``/``suspension_reason``) is known
 only from its ``suspended`` record. When a later record in the batch keeps the
 status ``suspended`` (an amendment, a renewal) the fold carries the values
 forward; when the suspension happened in an earlier batch the row carries
-``None`` and the writer keeps the stored values (see ``projections.certificates``).
+``None`` and the writer keeps the stored values (see ``certlife.projections.certificates``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from contracts.records import Record
-from domain.certificate import Certificate
+from certlife.contracts.records import Record
+from certlife.domain.certificate import Certificate
 
 SUSPENDED = "suspended"
 

@@ -1,7 +1,7 @@
 """The partner mirror's tables: verified certificate status, history, position, parked records.
 
 ``mirror_parked`` keeps every verified record the mirror could not apply
-(``projections.parking``): its index, certificate number (when storable),
+(``certlife.projections.parking``): its index, certificate number (when storable),
 reason code and message, exact bytes, the checkpoint it came under and when.
 Such a record makes its certificate's ``mirror_certificates`` row
 ``status = 'unavailable'`` with ``parked_index`` and ``log_index`` set to its
@@ -19,11 +19,11 @@ from typing import Any
 
 import asyncpg
 
-from contracts.records import Record
-from projections.ddl import run_ddl
-from projections.parked import ParkedSummary, parked_json
-from projections.parking import UNAVAILABLE, Parked
-from projections.savepoints import write_or_park
+from certlife.contracts.records import Record
+from certlife.projections.ddl import run_ddl
+from certlife.projections.parked import ParkedSummary, parked_json
+from certlife.projections.parking import UNAVAILABLE, Parked
+from certlife.projections.savepoints import write_or_park
 
 _SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS {s};

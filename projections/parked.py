@@ -13,9 +13,9 @@ from typing import Any
 
 import asyncpg
 
-from projections.parking import Parked
+from certlife.projections.parking import Parked
 
-#: DDL of the table (part of the tracking tables, ``projections.tracking``).
+#: DDL of the table (part of the tracking tables, ``certlife.projections.tracking``).
 PARKED_SQL = """
 CREATE TABLE IF NOT EXISTS {s}.projection_parked (
     name text NOT NULL, generation integer NOT NULL, log_index bigint NOT NULL,

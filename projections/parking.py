@@ -7,7 +7,7 @@ rest of the log is applied, when:
 * it does not parse (code of the parse error: ``not-json``, ``not-canonical``,
   ``record-format``; projections only, the mirror stops on it as an integrity
   failure);
-* its content is inadmissible under ``contracts.admission.record_content_problem``
+* its content is inadmissible under ``certlife.contracts.admission.record_content_problem``
   (the admission code: ``inadmissible-text``, ``text-not-nfc``, ``text-blank``,
   ``text-too-long``, ``number-invalid``);
 * PostgreSQL (or asyncpg's encoding of the values) refuses its row with a data
@@ -28,8 +28,8 @@ is parked only when it is current; history rows and content checks do not
 depend on batching.) A rebuild replays the log into a fresh generation and
 tries every parked record again.
 
-Where parked records are kept: ``projection_parked`` (``projections.parked``)
-per projection generation, ``mirror_parked`` (``projections.mirror_store``).
+Where parked records are kept: ``projection_parked`` (``certlife.projections.parked``)
+per projection generation, ``mirror_parked`` (``certlife.projections.mirror_store``).
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from contracts.admission import record_content_problem
-from contracts.errors import ContractError
-from contracts.records import Record
+from certlife.contracts.admission import record_content_problem
+from certlife.contracts.errors import ContractError
+from certlife.contracts.records import Record
 
 #: Status of a certificate whose newest record is parked.
 UNAVAILABLE = "unavailable"

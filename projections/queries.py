@@ -8,10 +8,10 @@ from uuid import UUID
 
 import asyncpg
 
-from projections.answer import StatusAnswer, answer_status
-from projections.parked import parked_entry
-from projections.parking import UNAVAILABLE
-from projections.tracking import Position, live_generation, load_position
+from certlife.projections.answer import StatusAnswer, answer_status
+from certlife.projections.parked import parked_entry
+from certlife.projections.parking import UNAVAILABLE
+from certlife.projections.tracking import Position, live_generation, load_position
 
 #: The scheme ``counts`` gives a certificate unavailable since its first record (nothing applied).
 UNKNOWN_SCHEME = "(unknown)"

@@ -14,7 +14,7 @@
    its position (its duplicates are dropped by the index guard).
 
 Records that cannot be applied are parked into the new generation exactly as
-the live consumer parks them (``projections.parking``): a rebuild is also how
+the live consumer parks them (``certlife.projections.parking``): a rebuild is also how
 parked records are tried again once the cause is fixed.
 """
 
@@ -26,13 +26,13 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from projections.apply import write_with_parking
-from projections.base import Projection
-from projections.batch import Message, select_new
-from projections.config import ProjectionConfig
-from projections.errors import RebuildBusy
-from projections.registry import projection as find_projection
-from projections.tracking import (
+from certlife.projections.apply import write_with_parking
+from certlife.projections.base import Projection
+from certlife.projections.batch import Message, select_new
+from certlife.projections.config import ProjectionConfig
+from certlife.projections.errors import RebuildBusy
+from certlife.projections.registry import projection as find_projection
+from certlife.projections.tracking import (
     Position,
     create_generation,
     create_tracking,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from projections.base import Projection
-from projections.certificates import CertificatesProjection
-from projections.errors import UnknownProjection
-from projections.history import HistoryProjection
+from certlife.projections.base import Projection
+from certlife.projections.certificates import CertificatesProjection
+from certlife.projections.errors import UnknownProjection
+from certlife.projections.history import HistoryProjection
 
 #: Every projection the projection process runs, by name.
 PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CertificatesProjection(), HistoryProjection())}

@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
-from contracts.records import Record
-from projections.parking import PARKABLE_ERRORS, Parked, refused_parked
+from certlife.contracts.records import Record
+from certlife.projections.parking import PARKABLE_ERRORS, Parked, refused_parked
 
 #: Writes some records (inside the caller's transaction).
 Write = Callable[[Sequence[Record]], Awaitable[None]]

@@ -9,11 +9,11 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from projections.answer import covering_checkpoint
-from projections.config import ProjectionConfig
-from projections.parked import ParkedSummary, parked_summary
-from projections.registry import PROJECTIONS
-from projections.tracking import create_tracking, load_position
+from certlife.projections.answer import covering_checkpoint
+from certlife.projections.config import ProjectionConfig
+from certlife.projections.parked import ParkedSummary, parked_summary
+from certlife.projections.registry import PROJECTIONS
+from certlife.projections.tracking import create_tracking, load_position
 
 
 @dataclass(frozen=True)

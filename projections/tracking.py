@@ -4,7 +4,7 @@
 holds that row ``FOR SHARE`` and its generation's ``projection_state`` row
 ``FOR UPDATE``, so batches of one projection are serialised and a rebuild's
 swap (which updates ``projection_live``) waits for the batch in flight.
-``projection_parked`` (``projections.parked``) lists the records each
+``projection_parked`` (``certlife.projections.parked``) lists the records each
 generation parked.
 """
 
@@ -15,9 +15,9 @@ from datetime import datetime
 
 import asyncpg
 
-from projections.base import Projection, table
-from projections.ddl import run_ddl
-from projections.parked import PARKED_SQL
+from certlife.projections.base import Projection, table
+from certlife.projections.ddl import run_ddl
+from certlife.projections.parked import PARKED_SQL
 
 _SQL = """
 CREATE TABLE IF NOT EXISTS {s}.projection_live (

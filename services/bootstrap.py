@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 
 from faststream import FastStream
 
-from services.application import CertificateApplication
-from services.config import Settings
-from services.stack.settings import StackSettings
+from certlife.services.commands.application import CertificateApplication
+from certlife.services.infra.settings import Settings
+from certlife.services.infra.stack.settings import StackSettings
 
 if TYPE_CHECKING:
-    from projections.config import ProjectionConfig
-    from services.keystore import KeyStore
-    from services.relay.relay import Relay
+    from certlife.projections.config import ProjectionConfig
+    from certlife.services.relay.keystore import KeyStore
+    from certlife.services.relay.relay import Relay
 
 
 def build_application(
@@ -33,7 +33,7 @@ def build_application(
     """
     import psycopg
 
-    from projections.ddl import ddl_lock_key
+    from certlife.projections.ddl import ddl_lock_key
 
     env = {**settings.eventsourcing_env(), "POSTGRES_CONNECT_TIMEOUT": str(connect_timeout)}
     if pool_size is not None:
@@ -45,7 +45,7 @@ def build_application(
 
 def build_command_service(settings: Settings) -> FastStream:
     """The Kafka command service (faststream app) around the application."""
-    from services.command_service import build_command_service as build
+    from certlife.services.commands.service import build_command_service as build
 
     stream, _ = build(settings, build_application(settings))
     return stream
@@ -53,7 +53,7 @@ def build_command_service(settings: Settings) -> FastStream:
 
 def build_keystore(settings: Settings, *, need_passphrase: bool = True) -> KeyStore:
     """The record and note keys (encrypted PKCS#8 in CERTLIFE_KEYS_DIR)."""
-    from services.keystore import KeyStore, passphrase_from_env
+    from certlife.services.relay.keystore import KeyStore, passphrase_from_env
 
     directory = Path(settings.extra.get("CERTLIFE_KEYS_DIR") or StackSettings.from_env().home / "keys")
     passphrase = passphrase_from_env(settings.extra) if need_passphrase else None
@@ -62,7 +62,7 @@ def build_keystore(settings: Settings, *, need_passphrase: bool = True) -> KeySt
 
 def build_relay(settings: Settings) -> Relay:
     """The relay (notification log -> signed records -> Kafka)."""
-    from services.relay.relay import Relay, RelayOptions
+    from certlife.services.relay.relay import Relay, RelayOptions
 
     extra = settings.extra
     options = RelayOptions(
@@ -76,7 +76,7 @@ def build_relay(settings: Settings) -> Relay:
 
 def projection_config(settings: Settings) -> ProjectionConfig:
     """The read models' configuration from ``settings``."""
-    from projections.config import ProjectionConfig
+    from certlife.projections.config import ProjectionConfig
 
     extra = settings.extra
     return ProjectionConfig(
@@ -93,6 +93,6 @@ def projection_config(settings: Settings) -> ProjectionConfig:
 
 def build_projections(settings: Settings) -> FastStream:
     """The projection process (faststream app feeding the read models)."""
-    from projections.consumer import build_projection_app
+    from certlife.projections.consumer import build_projection_app
 
     return build_projection_app(projection_config(settings))

@@ -52,7 +52,7 @@ def resolve(stack: ExitStack, on_native_start: Callable[[], None]) -> Infra:
         return Infra(bootstrap, database, "environment")
     if docker_answers():
         return _from_containers(stack)
-    from services import stack as native
+    from certlife.services.infra import stack as native
 
     try:
         endpoints = native.up()

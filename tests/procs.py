@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from services.supervisor import ServiceProcess as _ServiceProcess
+from certlife.services.infra.supervisor import ServiceProcess as _ServiceProcess
 
 ROOT = Path(__file__).parents[1]
 

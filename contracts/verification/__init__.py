@@ -2,7 +2,7 @@
 
 Pure: no file, Kafka or network access. Callers pass record bytes and
 checkpoint notes (from an export directory, a Kafka topic, a database) and a
-:class:`~contracts.trust.TrustFile`. Every failed check raises one
+:class:`~certlife.contracts.trust.TrustFile`. Every failed check raises one
 :class:`VerificationError` whose :class:`Failure` names the failure code, the
 check, the log index and the certificate.
 
@@ -18,14 +18,20 @@ Public API:
 
 from __future__ import annotations
 
-from contracts.verification.checkpoints import CheckpointInput, VerifiedCheckpoint
-from contracts.verification.engine import CHUNK_SIZE, FactMapper, serial_mapper, verify_log
-from contracts.verification.facts import Chunk, KeyDirectory, RecordFacts, facts_for_chunk, record_facts
-from contracts.verification.failures import FAILURE_CODES, Check, Failure, VerificationError
-from contracts.verification.log import SIGNATURE_MODES, LogVerifier
-from contracts.verification.record import verify_record
-from contracts.verification.report import StepReport, VerificationReport
-from contracts.verification.status import UNKNOWN, StatusAnswer, certificate_status, parse_time
+from certlife.contracts.verification.checkpoints import CheckpointInput, VerifiedCheckpoint
+from certlife.contracts.verification.engine import CHUNK_SIZE, FactMapper, serial_mapper, verify_log
+from certlife.contracts.verification.facts import (
+    Chunk,
+    KeyDirectory,
+    RecordFacts,
+    facts_for_chunk,
+    record_facts,
+)
+from certlife.contracts.verification.failures import FAILURE_CODES, Check, Failure, VerificationError
+from certlife.contracts.verification.log import SIGNATURE_MODES, LogVerifier
+from certlife.contracts.verification.record import verify_record
+from certlife.contracts.verification.report import StepReport, VerificationReport
+from certlife.contracts.verification.status import UNKNOWN, StatusAnswer, certificate_status, parse_time
 
 __all__ = [
     "CHUNK_SIZE",

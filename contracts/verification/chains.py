@@ -6,10 +6,10 @@ import struct
 from collections import Counter
 from collections.abc import Collection
 
-from contracts.verification.facts import RecordFacts
-from contracts.verification.failures import Check, fail
-from domain.errors import InvalidTransition
-from domain.lifecycle import TRANSITIONS, LifecycleEvent, Status, next_status
+from certlife.contracts.verification.facts import RecordFacts
+from certlife.contracts.verification.failures import Check, fail
+from certlife.domain.errors import InvalidTransition
+from certlife.domain.lifecycle import TRANSITIONS, LifecycleEvent, Status, next_status
 
 #: ``(status before or None, event) -> status after`` of every legal transition, as plain strings.
 STEPS: dict[tuple[str | None, str], str] = {

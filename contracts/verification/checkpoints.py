@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from contracts.errors import NoteError
-from contracts.notes import Checkpoint, NoteVerifier, open_note
-from contracts.verification.failures import Check, fail
+from certlife.contracts.errors import NoteError
+from certlife.contracts.notes import Checkpoint, NoteVerifier, open_note
+from certlife.contracts.verification.failures import Check, fail
 
 #: A checkpoint as read from a source: (size the source claims or None, signed note text).
 CheckpointInput = tuple[int | None, str]

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any
 
-from contracts.notes import NoteVerifier
-from contracts.trust import TrustFile
-from contracts.verification.checkpoints import CheckpointInput, open_checkpoint
-from contracts.verification.facts import BatchChunk, CompactFacts, RecordFacts, batch_for_chunk
-from contracts.verification.log import LogVerifier
-from contracts.verification.report import VerificationReport, reporting
+from certlife.contracts.notes import NoteVerifier
+from certlife.contracts.trust import TrustFile
+from certlife.contracts.verification.checkpoints import CheckpointInput, open_checkpoint
+from certlife.contracts.verification.facts import BatchChunk, CompactFacts, RecordFacts, batch_for_chunk
+from certlife.contracts.verification.log import LogVerifier
+from certlife.contracts.verification.report import VerificationReport, reporting
 
 #: Maps :func:`batch_for_chunk` over chunks, yielding results in chunk order.
 FactMapper = Callable[[Iterable[BatchChunk]], Iterator[list[RecordFacts | CompactFacts]]]

@@ -17,11 +17,11 @@ import orjson
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
-from contracts.errors import ContractError, SignatureError
-from contracts.keys import verify_ed25519
-from contracts.merkle import leaf_hash
-from contracts.record_checks import plain_certificate_record
-from contracts.records import SIGNING_PREFIX, Record, parse_record, verify_record_signature
+from certlife.contracts.errors import ContractError, SignatureError
+from certlife.contracts.keys import verify_ed25519
+from certlife.contracts.merkle import leaf_hash
+from certlife.contracts.record_checks import plain_certificate_record
+from certlife.contracts.records import SIGNING_PREFIX, Record, parse_record, verify_record_signature
 
 #: ``keyId -> raw public key`` of every key that may have signed a record.
 KeyDirectory = Mapping[str, bytes]
@@ -150,7 +150,7 @@ def compact_facts(
     full work and names any problem. A tuple means the bytes are canonical
     (``orjson``'s sorted re-encoding equals them and, with every value plain
     and no supplementary character, that is the JCS encoding) and
-    :func:`~contracts.record_checks.check_record` accepts them.
+    :func:`~certlife.contracts.record_checks.check_record` accepts them.
     """
     try:
         obj = orjson.loads(raw)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypedDict
 
-from contracts.errors import ContractError
+from certlife.contracts.errors import ContractError
 
 
 class Check(StrEnum):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from contracts.errors import ContractError
-from contracts.records import parse_record
-from contracts.trust import KeyRing, TrustedKey
-from contracts.verification.facts import RecordFacts
-from contracts.verification.failures import Check, fail
+from certlife.contracts.errors import ContractError
+from certlife.contracts.records import parse_record
+from certlife.contracts.trust import KeyRing, TrustedKey
+from certlife.contracts.verification.facts import RecordFacts
+from certlife.contracts.verification.failures import Check, fail
 
 _TRUST_CODES = frozenset({"unknown-key", "key-out-of-range", "key-compromised"})
 

@@ -14,14 +14,14 @@ from collections import deque
 from collections.abc import Collection, Iterable
 from typing import cast
 
-from contracts.merkle import MerkleFrontier
-from contracts.trust import KeyRing, TrustedKey, TrustFile
-from contracts.verification.chains import ENTRY, STATUS_CODES, STATUS_NAMES, STEPS, CertificateChains
-from contracts.verification.checkpoints import CheckpointChain, CheckpointInput, VerifiedCheckpoint
-from contracts.verification.facts import CompactFacts, RecordFacts, announced_key, expand
-from contracts.verification.failures import Check, Where, fail
-from contracts.verification.keyuse import KeyUse
-from contracts.verification.report import VerificationReport
+from certlife.contracts.merkle import MerkleFrontier
+from certlife.contracts.trust import KeyRing, TrustedKey, TrustFile
+from certlife.contracts.verification.chains import ENTRY, STATUS_CODES, STATUS_NAMES, STEPS, CertificateChains
+from certlife.contracts.verification.checkpoints import CheckpointChain, CheckpointInput, VerifiedCheckpoint
+from certlife.contracts.verification.facts import CompactFacts, RecordFacts, announced_key, expand
+from certlife.contracts.verification.failures import Check, Where, fail
+from certlife.contracts.verification.keyuse import KeyUse
+from certlife.contracts.verification.report import VerificationReport
 
 SIGNATURE_MODES = ("all", "checkpoints")
 

@@ -8,24 +8,24 @@ with a checkpoint the verifier already knows (if given). Every member of the
 bundle is checked or the bundle is rejected: a consistency proof that no
 known checkpoint calls for fails step 9 (``consistency-proof``, "unused
 proof"), and the parser bounds every proof's length
-(:func:`contracts.bundle.max_proof_length`).
+(:func:`certlife.contracts.bundle.max_proof_length`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from contracts.errors import ContractError
-from contracts.merkle import leaf_hash, verify_consistency, verify_inclusion
-from contracts.records import Record, parse_record, verify_record_signature
-from contracts.trust import KeyRing, TrustFile
-from contracts.verification.checkpoints import VerifiedCheckpoint, open_checkpoint
-from contracts.verification.failures import Check, Where, fail
-from contracts.verification.record import record_summary
-from contracts.verification.report import StepReport, checkpoint_json, reporting
+from certlife.contracts.errors import ContractError
+from certlife.contracts.merkle import leaf_hash, verify_consistency, verify_inclusion
+from certlife.contracts.records import Record, parse_record, verify_record_signature
+from certlife.contracts.trust import KeyRing, TrustFile
+from certlife.contracts.verification.checkpoints import VerifiedCheckpoint, open_checkpoint
+from certlife.contracts.verification.failures import Check, Where, fail
+from certlife.contracts.verification.record import record_summary
+from certlife.contracts.verification.report import StepReport, checkpoint_json, reporting
 
 if TYPE_CHECKING:
-    from contracts.bundle import IncludedRecord, ProofBundle
+    from certlife.contracts.bundle import IncludedRecord, ProofBundle
 
 _PARSE_CODES = frozenset({"not-json", "not-canonical"})
 _KEY_CODES = frozenset({"unknown-key", "key-out-of-range", "key-compromised"})
@@ -133,7 +133,7 @@ def verify_bundle(
     ``known_checkpoint`` is a signed checkpoint note the verifier saw before;
     the bundle must then prove its tree extends that one.
     """
-    from contracts.bundle import ProofBundle
+    from certlife.contracts.bundle import ProofBundle
 
     report = StepReport("proof")
     with reporting(report):

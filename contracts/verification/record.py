@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts.errors import ContractError
-from contracts.records import Record, parse_record, verify_record_signature
-from contracts.trust import KeyRing, TrustFile
-from contracts.verification.failures import Check, Where, fail
-from contracts.verification.report import StepReport, reporting
+from certlife.contracts.errors import ContractError
+from certlife.contracts.records import Record, parse_record, verify_record_signature
+from certlife.contracts.trust import KeyRing, TrustFile
+from certlife.contracts.verification.failures import Check, Where, fail
+from certlife.contracts.verification.report import StepReport, reporting
 
 _PARSE_CODES = frozenset({"not-json", "not-canonical"})
 _TRUST_CODES = frozenset({"unknown-key", "key-out-of-range", "key-compromised"})

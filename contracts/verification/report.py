@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.verification.checkpoints import VerifiedCheckpoint
-from contracts.verification.facts import RecordFacts
-from contracts.verification.failures import Failure, VerificationError
+from certlife.contracts.verification.checkpoints import VerifiedCheckpoint
+from certlife.contracts.verification.facts import RecordFacts
+from certlife.contracts.verification.failures import Failure, VerificationError
 
 #: At most this many duplicate records are listed one by one (all are counted).
 MAX_LISTED_DUPLICATES = 1000

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from contracts.verification.checkpoints import VerifiedCheckpoint
-from contracts.verification.facts import RecordFacts
-from contracts.verification.failures import Failure, Where, fail
-from contracts.verification.report import VerificationReport, checkpoint_json
+from certlife.contracts.verification.checkpoints import VerifiedCheckpoint
+from certlife.contracts.verification.facts import RecordFacts
+from certlife.contracts.verification.failures import Failure, Where, fail
+from certlife.contracts.verification.report import VerificationReport, checkpoint_json
 
 UNKNOWN = "unknown"
 _TIME = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z")

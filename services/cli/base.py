@@ -27,7 +27,7 @@ def certificate_number(text: str) -> str:
     """
     import argparse
 
-    from contracts.admission import AdmissionError, check_number
+    from certlife.contracts.admission import AdmissionError, check_number
 
     try:
         check_number(text, "NUMBER")
@@ -44,8 +44,8 @@ def fail(prog: str, message: str, exit_code: int = EXIT_USAGE) -> NoReturn:
 
 def run_guarded(prog: str, func: Callable[[], int]) -> int:
     """Run a command; user mistakes and known failures become one line, never a traceback."""
-    from services.keystore import KeyStoreError
-    from services.stack.errors import StackError
+    from certlife.services.infra.stack.errors import StackError
+    from certlife.services.relay.keystore import KeyStoreError
 
     try:
         return func()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from services.cli.base import EXIT_FAILED, CliError, certificate_number
+from certlife.services.cli.base import EXIT_FAILED, CliError, certificate_number
 
 
 def _size(text: str) -> int:
@@ -33,8 +33,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build and write the bundle."""
-    from services.bundles import BundleError, ExportError, bundle_from_export
-    from services.fileio import write_file_atomic
+    from certlife.services.infra.fileio import write_file_atomic
+    from certlife.services.partner.bundles import BundleError, ExportError, bundle_from_export
 
     try:
         bundle = bundle_from_export(args.export, args.number, args.known_size)

@@ -10,18 +10,18 @@ import argparse
 import importlib
 import sys
 
-from services.cli.base import run_guarded
+from certlife.services.cli.base import run_guarded
 
 #: Modules that each add one command group with a ``register(subparsers)`` function.
 COMMAND_MODULES = (
-    "services.cli.stack_cmd",
-    "services.cli.serve_cmd",
-    "services.cli.keys_cmd",
-    "services.cli.export_cmd",
-    "services.cli.commands_cmd",
-    "services.cli.fixtures_cmd",
-    "services.cli.projections_cmd",
-    "services.cli.bundle_cmd",
+    "certlife.services.cli.stack_cmd",
+    "certlife.services.cli.serve_cmd",
+    "certlife.services.cli.keys_cmd",
+    "certlife.services.cli.export_cmd",
+    "certlife.services.cli.commands_cmd",
+    "certlife.services.cli.fixtures_cmd",
+    "certlife.services.cli.projections_cmd",
+    "certlife.services.cli.bundle_cmd",
 )
 
 
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point (everything printed goes through the terminal escaper)."""
-    from services.cli.terminal import install
+    from certlife.services.cli.terminal import install
 
     install()
     args = build_parser().parse_args(argv)

@@ -2,7 +2,7 @@
 publish one lifecycle command; ``certctl show|history`` read the event store.
 
 Every command is built as wire JSON and validated with
-``contracts.commands.parse_command`` before anything is published, so a
+``certlife.contracts.commands.parse_command`` before anything is published, so a
 mistake costs one line on stderr and exit 2, never a half-sent command. With
 ``--wait`` the outcome is read from the results topic (read committed): exit 0
 when accepted, 1 when rejected, 2 on timeout. The commandId defaults to a fresh
@@ -22,8 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from services.cli.base import EXIT_FAILED, EXIT_OK, CliError, certificate_number
-from services.config import Settings
+from certlife.services.cli.base import EXIT_FAILED, EXIT_OK, CliError, certificate_number
+from certlife.services.infra.settings import Settings
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _KAFKA_FIX = "start it with `certctl stack up` or set CERTLIFE_KAFKA_BOOTSTRAP"
@@ -58,7 +58,7 @@ class KafkaCommandSender:
     ) -> dict[str, Any] | None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-        from contracts import topics
+        from certlife.contracts import topics
 
         bootstrap = self.settings.kafka_bootstrap
         consumer = None
@@ -134,7 +134,7 @@ async def _start(client: Any, stop: str = "stop") -> None:
 
 def _publish(args: argparse.Namespace, settings: Settings, command: dict[str, Any]) -> int:
     """Validate locally, publish, and report (and with ``--wait`` judge) the outcome."""
-    from contracts.commands import CommandError, parse_command
+    from certlife.contracts.commands import CommandError, parse_command
 
     if getattr(args, "effective_at", None):
         command["effectiveAt"] = _instant_text(args.effective_at)
@@ -261,7 +261,7 @@ def _open_application(settings: Settings) -> Any:
     import psycopg
     from eventsourcing.persistence import PersistenceError
 
-    from services.bootstrap import build_application
+    from certlife.services.bootstrap import build_application
 
     # An operator waits seconds, not the library's default 30, to learn the database is down.
     try:
@@ -276,7 +276,7 @@ def _safe_url(settings: Settings) -> str:
 
 
 def _query(args: argparse.Namespace, settings: Settings) -> int:
-    from domain.errors import CertificateNotFound
+    from certlife.domain.errors import CertificateNotFound
 
     app = _open_application(settings)
     issuer = args.issuer or settings.issuer
@@ -326,7 +326,7 @@ def _print_certificate(cert: Any, as_json: bool) -> None:
 
 
 def _print_history(number: str, issuer: str, events: list[Any], as_json: bool) -> None:
-    from domain.certificate import EVENT_NAMES
+    from certlife.domain.certificate import EVENT_NAMES
 
     rows = [
         {

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from services.cli.base import EXIT_USAGE, CliError
+from certlife.services.cli.base import EXIT_USAGE, CliError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,14 +24,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the committed log (read_committed) up to its current end and write the export."""
-    from contracts.notes import Checkpoint
-    from contracts.trust import TrustFile
-    from services import bootstrap
-    from services.cli.keys_cmd import trust_bytes
-    from services.config import Settings
-    from services.export import ExportError, ExportWriter
-    from services.verify.kafka_source import open_kafka
-    from services.verify.sources import SourceError, with_progress
+    from certlife.contracts.notes import Checkpoint
+    from certlife.contracts.trust import TrustFile
+    from certlife.services import bootstrap
+    from certlife.services.cli.keys_cmd import trust_bytes
+    from certlife.services.infra.settings import Settings
+    from certlife.services.partner.export import ExportError, ExportWriter
+    from certlife.services.partner.kafka_source import open_kafka
+    from certlife.services.partner.sources import SourceError, with_progress
 
     settings = Settings.from_env()
     try:

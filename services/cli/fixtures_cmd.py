@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from services.cli.base import EXIT_FAILED, CliError
+from certlife.services.cli.base import EXIT_FAILED, CliError
 
-DEFAULT_ORIGIN = "certlife.example/log"  # services.fixtures.DEFAULT_ORIGIN, without importing it
+DEFAULT_ORIGIN = (
+    "certlife.example/log"  # certlife.services.demo.fixtures.DEFAULT_ORIGIN, without importing it
+)
 
 
 def _count(minimum: int) -> Callable[[str], int]:
@@ -72,8 +74,8 @@ def _progress_bar(total: int) -> Iterator[Callable[[int, int], None]]:
 
 def run(args: argparse.Namespace) -> int:
     """Generate the export and print a one-line summary."""
-    from services.export import ExportError
-    from services.fixtures import FixtureError, SigningError, generate
+    from certlife.services.demo.fixtures import FixtureError, SigningError, generate
+    from certlife.services.partner.export import ExportError
 
     _check_out(args.out, args.force)
     started = time.monotonic()

@@ -12,7 +12,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from services.cli.base import CliError
+from certlife.services.cli.base import CliError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,15 +33,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out one keys action."""
-    from services import bootstrap
-    from services.config import Settings
+    from certlife.services import bootstrap
+    from certlife.services.infra.settings import Settings
 
     settings = Settings.from_env()
     store = bootstrap.build_keystore(settings)
     if args.action == "generate":
         ids = store.record_key_ids()
         kid = ids[0] if ids else store.generate_record_key()
-        from contracts.notes import NoteSigner
+        from certlife.contracts.notes import NoteSigner
 
         note = NoteSigner(settings.origin, store.ensure_note_key())
         print(f"record key: {kid}{' (existing)' if ids else ' (new)'}")
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 async def _connect(settings):
     import asyncpg
 
-    from services.relay.store import RelayStore
+    from certlife.services.relay.store import RelayStore
 
     try:
         conn = await asyncpg.connect(settings.database_url, timeout=10)
@@ -74,7 +74,7 @@ async def _connect(settings):
 
 
 async def _queue(settings, keystore, args) -> int:
-    from services.relay.store import KeyRequest
+    from certlife.services.relay.store import KeyRequest
 
     conn, store = await _connect(settings)
     try:
@@ -107,9 +107,9 @@ async def _queue(settings, keystore, args) -> int:
 
 async def trust_bytes(settings, keystore) -> bytes:
     """The partners' trust.json: key ranges from the relay's history, plus the note key."""
-    from contracts.keys import public_raw
-    from contracts.notes import NoteSigner
-    from contracts.trust import TrustedKey, TrustFile
+    from certlife.contracts.keys import public_raw
+    from certlife.contracts.notes import NoteSigner
+    from certlife.contracts.trust import TrustedKey, TrustFile
 
     conn, store = await _connect(settings)
     try:

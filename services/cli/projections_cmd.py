@@ -1,7 +1,7 @@
 """``certctl projections status|rebuild`` and ``certctl status NUMBER``.
 
 ``projections status`` also lists what each generation parked (records it
-could not apply, ``projections.parking``): the count and the lowest indexes
+could not apply, ``certlife.projections.parking``): the count and the lowest indexes
 with their reasons. ``status NUMBER`` answers ``unavailable`` (exit 1, like
 ``unknown``) for a certificate whose newest record is parked.
 """
@@ -16,12 +16,12 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from services.cli.base import EXIT_FAILED, EXIT_OK, CliError, certificate_number
-from services.config import Settings
+from certlife.services.cli.base import EXIT_FAILED, EXIT_OK, CliError, certificate_number
+from certlife.services.infra.settings import Settings
 
 if TYPE_CHECKING:
-    from projections.answer import StatusAnswer
-    from projections.config import ProjectionConfig
+    from certlife.projections.answer import StatusAnswer
+    from certlife.projections.config import ProjectionConfig
 
 T = TypeVar("T")
 
@@ -52,14 +52,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _config() -> ProjectionConfig:
-    from services.bootstrap import projection_config
+    from certlife.services.bootstrap import projection_config
 
     return projection_config(Settings.from_env())
 
 
 def _status_of_projections(args: argparse.Namespace) -> int:
-    from projections.parking import printable
-    from projections.status import projection_status
+    from certlife.projections.parking import printable
+    from certlife.projections.status import projection_status
 
     rows = [s.to_json() for s in _run(projection_status(_config()))]
     if args.json:
@@ -86,7 +86,7 @@ def _status_of_projections(args: argparse.Namespace) -> int:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    from projections.rebuild import rebuild
+    from certlife.projections.rebuild import rebuild
 
     result = _run(rebuild(_config(), args.name))
     summary = {
@@ -133,7 +133,7 @@ def _certificate_status(args: argparse.Namespace) -> int:
 async def _answer(number: str) -> StatusAnswer:
     import asyncpg
 
-    from projections.queries import ReadModels
+    from certlife.projections.queries import ReadModels
 
     config = _config()
     conn = await asyncpg.connect(config.database_url)
@@ -148,7 +148,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     import asyncpg
     from aiokafka.errors import KafkaError
 
-    from projections.errors import ProjectionError
+    from certlife.projections.errors import ProjectionError
 
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # failures become the one line below
     try:

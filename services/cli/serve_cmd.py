@@ -9,8 +9,8 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
-from services.cli.base import EXIT_FAILED, CliError
-from services.config import Settings
+from certlife.services.cli.base import EXIT_FAILED, CliError
+from certlife.services.infra.settings import Settings
 
 if TYPE_CHECKING:
     import asyncpg
@@ -52,8 +52,8 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 async def _run_commands(settings: Settings) -> int:
     """The command service, once this instance holds the event store's command-service lock."""
-    from services import bootstrap
-    from services.leader import SESSION_ERRORS, lock_key, wait_for_lock, watch_lock
+    from certlife.services import bootstrap
+    from certlife.services.infra.leader import SESSION_ERRORS, lock_key, wait_for_lock, watch_lock
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -111,7 +111,7 @@ async def _preflight(settings: Settings) -> None:
 async def _connect(settings: Settings) -> asyncpg.Connection:
     import asyncpg
 
-    from services.leader import KEEPALIVE_SETTINGS, SESSION_ERRORS
+    from certlife.services.infra.leader import KEEPALIVE_SETTINGS, SESSION_ERRORS
 
     try:
         return await asyncpg.connect(settings.database_url, timeout=10, server_settings=KEEPALIVE_SETTINGS)
@@ -120,8 +120,8 @@ async def _connect(settings: Settings) -> asyncpg.Connection:
 
 
 async def _run_projections(settings: Settings) -> None:
-    from services import bootstrap
-    from services.kafka_topics import certlife_topics, ensure_topics
+    from certlife.services import bootstrap
+    from certlife.services.infra.topics import certlife_topics, ensure_topics
 
     await ensure_topics(
         settings.kafka_bootstrap, certlife_topics(settings.command_partitions, settings.topic_prefix)
@@ -130,8 +130,8 @@ async def _run_projections(settings: Settings) -> None:
 
 
 async def _run_relay(settings: Settings) -> int:
-    from services import bootstrap
-    from services.relay.records import RelayRefused
+    from certlife.services import bootstrap
+    from certlife.services.relay.records import RelayRefused
 
     stop = asyncio.Event()
     _stop_on_signals(stop)

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out one stack action."""
-    from services import stack
+    from certlife.services.infra import stack
 
     if args.action == "up":
         endpoints = stack.up()

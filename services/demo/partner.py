@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from services.demo.setup import DemoRun
+from certlife.services.cli import TOOL_MODULES
+from certlife.services.demo.setup import DemoRun
 
 
 @dataclass
@@ -27,7 +28,7 @@ class Step:
 def _cli(run: DemoRun, tool: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     start = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", f"services.cli.{tool}", *args],
+        [sys.executable, "-m", TOOL_MODULES[tool], *args],
         env=run.env,
         capture_output=True,
         text=True,

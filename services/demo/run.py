@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from domain.values import format_instant
-from projections.queries import ReadModels
-from services.demo import partner, traffic
-from services.demo.setup import DemoRun
-from services.scenario import generate_commands
+from certlife.domain.values import format_instant
+from certlife.projections.queries import ReadModels
+from certlife.services.demo import partner, traffic
+from certlife.services.demo.scenario import generate_commands
+from certlife.services.demo.setup import DemoRun
 
 SHORT_LIVED = 6  # certificates issued to expire during the run, for the expiry sweep
 
@@ -89,7 +89,7 @@ async def play(certificates: int, seed: int, timeout: float) -> tuple[DemoRun, d
     """Run everything; return the run, the figures for the summary, and the service processes."""
     timings: dict[str, float] = {}
     t0 = time.monotonic()
-    from services.stack import resolve_endpoints
+    from certlife.services.infra.stack import resolve_endpoints
 
     bootstrap, database = await asyncio.to_thread(resolve_endpoints)
     run = DemoRun.create(bootstrap, database)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import asyncpg
 
-from services.config import Settings
-from services.keystore import KeyStore
-from services.stack.settings import StackSettings
-from services.supervisor import ServiceProcess
+from certlife.services.infra.settings import Settings
+from certlife.services.infra.stack.settings import StackSettings
+from certlife.services.infra.supervisor import ServiceProcess
+from certlife.services.relay.keystore import KeyStore
 
 SERVICES = ("commands", "relay", "projections")
 READY = {"commands": "started successfully", "relay": "relay active", "projections": "started successfully"}
@@ -74,7 +74,7 @@ class DemoRun:
 
     def generate_keys(self) -> tuple[str, KeyStore]:
         """The first record key and the note key (encrypted PKCS#8)."""
-        from services.bootstrap import build_keystore
+        from certlife.services.bootstrap import build_keystore
 
         store = build_keystore(self.settings)
         ids = store.record_key_ids()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from services.demo.traffic import Accounting
+from certlife.services.demo.traffic import Accounting
 
 
 def passed(figures: dict[str, Any]) -> bool:

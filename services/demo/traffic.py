@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from contracts import topics
-from services.command_batch import COMMAND_ID_HEADER
-from services.config import Settings
-from services.relay.store import KeyRequest, RelayStore
+from certlife.contracts import topics
+from certlife.services.commands.batch import COMMAND_ID_HEADER
+from certlife.services.infra.settings import Settings
+from certlife.services.relay.store import KeyRequest, RelayStore
 
 
 def command_ids(messages: list[tuple[bytes, bytes]]) -> set[str]:
@@ -142,7 +142,7 @@ async def wait_relayed(settings: Settings, timeout: float) -> int:
     try:
         events = await conn.fetchval(
             f"SELECT count(*) FROM {s}.certificateapplication_events "
-            "WHERE topic LIKE 'domain.certificate:Certificate.%'"
+            "WHERE topic LIKE 'certlife.domain.certificate:Certificate.%'"
         )
         store = RelayStore(conn, settings.db_schema)
         deadline = time.monotonic() + timeout

@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.relay.state import RelayState
+from certlife.services.relay.state import RelayState
 
 _TAIL = 64
 

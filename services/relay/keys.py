@@ -14,22 +14,22 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from contracts.keys import public_raw
-from contracts.merkle import leaf_hash
-from contracts.records import (
+from certlife.contracts.keys import public_raw
+from certlife.contracts.merkle import leaf_hash
+from certlife.contracts.records import (
     RecordSigner,
     build_compromise_record,
     build_rotation_record,
     parse_record,
 )
-from services.relay.records import BuiltBatch
-from services.relay.state import RelayState
-from services.relay.store import KeyRequest, RelayStore
+from certlife.services.relay.records import BuiltBatch
+from certlife.services.relay.state import RelayState
+from certlife.services.relay.store import KeyRequest, RelayStore
 
 log = logging.getLogger("certlife.relay")
 
 if TYPE_CHECKING:
-    from services.relay.relay import Relay
+    from certlife.services.relay.relay import Relay
 
 
 def _now() -> str:
@@ -38,7 +38,7 @@ def _now() -> str:
 
 async def initial_key(relay: Relay, store: RelayStore) -> str:
     """The key that signs record 0: CERTLIFE_RECORD_KEY_ID, else the oldest key on disk."""
-    from services.relay.records import RelayRefused
+    from certlife.services.relay.records import RelayRefused
 
     wanted = relay.settings.extra.get("CERTLIFE_RECORD_KEY_ID")
     ids = relay.keystore.record_key_ids()

@@ -9,12 +9,12 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from contracts.admission import AdmissionError
-from contracts.merkle import leaf_hash
-from contracts.records import RecordSigner, build_certificate_record, record_hash
-from domain.certificate import EVENT_NAMES, Certificate
-from services.relay.state import RelayState
-from services.relay.store import Head
+from certlife.contracts.admission import AdmissionError
+from certlife.contracts.merkle import leaf_hash
+from certlife.contracts.records import RecordSigner, build_certificate_record, record_hash
+from certlife.domain.certificate import EVENT_NAMES, Certificate
+from certlife.services.relay.state import RelayState
+from certlife.services.relay.store import Head
 
 #: Event-store topics of the events that become public records.
 CERTIFICATE_EVENT_TOPICS = tuple(sorted(get_topic(cls) for cls in EVENT_NAMES))
@@ -29,7 +29,7 @@ class ChainBroken(RelayRefused):
 
 
 class InadmissibleEvent(RelayRefused):
-    """A stored event whose record would break the admission rule (``contracts.admission``)."""
+    """A stored event whose record would break the admission rule (``certlife.contracts.admission``)."""
 
 
 @dataclass

@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from contracts import topics
-from contracts.merkle import MerkleFrontier, leaf_hash
-from contracts.records import parse_record, record_hash
-from domain.certificate import Certificate
-from services.relay import keys as key_transitions
-from services.relay.kafka_side import has_committed_records, read_from
-from services.relay.records import RelayRefused
-from services.relay.state import RelayState
-from services.relay.store import Head, RelayStore
+from certlife.contracts import topics
+from certlife.contracts.merkle import MerkleFrontier, leaf_hash
+from certlife.contracts.records import parse_record, record_hash
+from certlife.domain.certificate import Certificate
+from certlife.services.relay import keys as key_transitions
+from certlife.services.relay.kafka_side import has_committed_records, read_from
+from certlife.services.relay.records import RelayRefused
+from certlife.services.relay.state import RelayState
+from certlife.services.relay.store import Head, RelayStore
 
 if TYPE_CHECKING:
-    from services.relay.relay import Relay
+    from certlife.services.relay.relay import Relay
 
 _CHUNK = 5000
 

@@ -10,22 +10,22 @@ from typing import cast
 
 import asyncpg
 
-from contracts import topics
-from contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
-from contracts.records import RecordSigner
-from domain.certificate import Certificate
-from services.application import CertificateApplication
-from services.config import Settings
-from services.kafka_topics import certlife_topics, ensure_topics
-from services.keystore import KeyStore
-from services.leader import KEEPALIVE_SETTINGS, lock_key, wait_for_lock
-from services.relay import keys as key_transitions
-from services.relay.kafka_side import last_committed_state
-from services.relay.records import CERTIFICATE_EVENT_TOPICS, BuiltBatch, build_records
-from services.relay.recovery import reconcile
-from services.relay.state import RelayState
-from services.relay.store import RelayStore
-from services.transactions import Outbound, TransactionalPublisher
+from certlife.contracts import topics
+from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
+from certlife.contracts.records import RecordSigner
+from certlife.domain.certificate import Certificate
+from certlife.services.commands.application import CertificateApplication
+from certlife.services.infra.leader import KEEPALIVE_SETTINGS, lock_key, wait_for_lock
+from certlife.services.infra.settings import Settings
+from certlife.services.infra.topics import certlife_topics, ensure_topics
+from certlife.services.infra.transactions import Outbound, TransactionalPublisher
+from certlife.services.relay import keys as key_transitions
+from certlife.services.relay.kafka_side import last_committed_state
+from certlife.services.relay.keystore import KeyStore
+from certlife.services.relay.records import CERTIFICATE_EVENT_TOPICS, BuiltBatch, build_records
+from certlife.services.relay.recovery import reconcile
+from certlife.services.relay.state import RelayState
+from certlife.services.relay.store import RelayStore
 
 log = logging.getLogger("certlife.relay")
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.merkle import MerkleFrontier
+from certlife.contracts.merkle import MerkleFrontier
 
 
 @dataclass

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from projections.ddl import run_ddl
-from services.relay.state import RelayState
+from certlife.projections.ddl import run_ddl
+from certlife.services.relay.state import RelayState
 
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS {s}.relay_heads (

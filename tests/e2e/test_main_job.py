@@ -19,7 +19,17 @@ pytestmark = pytest.mark.e2e
 def test_main_job_end_to_end(kafka_bootstrap: str, database_url: str) -> None:
     env = service_env({"CERTLIFE_KAFKA_BOOTSTRAP": kafka_bootstrap, "CERTLIFE_DATABASE_URL": database_url})
     result = subprocess.run(
-        [sys.executable, "-m", "services.main", "--certificates", "30", "--seed", "7", "--timeout", "180"],
+        [
+            sys.executable,
+            "-m",
+            "certlife.services.demo.main",
+            "--certificates",
+            "30",
+            "--seed",
+            "7",
+            "--timeout",
+            "180",
+        ],
         env=env,
         cwd=ROOT,
         capture_output=True,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from contracts.merkle import MerkleFrontier, leaf_hash
-from contracts.notes import Checkpoint, NoteVerifier, verify_checkpoint
-from contracts.records import Record, parse_record, record_hash
-from contracts.trust import KeyRing, TrustFile
-from services.relay.kafka_side import read_from
+from certlife.contracts.merkle import MerkleFrontier, leaf_hash
+from certlife.contracts.notes import Checkpoint, NoteVerifier, verify_checkpoint
+from certlife.contracts.records import Record, parse_record, record_hash
+from certlife.contracts.trust import KeyRing, TrustFile
+from certlife.services.relay.kafka_side import read_from
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[bytes]:

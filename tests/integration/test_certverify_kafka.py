@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from contracts import topics
-from services.kafka_topics import TopicSpec, ensure_topics
+from certlife.contracts import topics
+from certlife.services.infra.topics import TopicSpec, ensure_topics
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.integration
@@ -59,7 +59,7 @@ async def test_log_from_kafka_verifies_committed_records(
         [
             sys.executable,
             "-m",
-            "services.cli.certverify",
+            "certlife.services.partner.certverify",
             "log",
             source,
             "--trust",
@@ -84,7 +84,7 @@ def test_unreachable_broker_is_an_input_error(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "services.cli.certverify",
+            "certlife.services.partner.certverify",
             "log",
             "kafka://127.0.0.1:1",
             "--trust",

@@ -27,14 +27,14 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from contracts import topics
-from contracts.commands import CommandError, parse_command
-from domain.certificate import Certificate
-from domain.errors import CertificateNotFound
-from services.application import CertificateApplication
-from services.command_batch import Inbound, process_batch
-from services.kafka_topics import certlife_topics, ensure_topics
-from services.scenario import generate_commands
+from certlife.contracts import topics
+from certlife.contracts.commands import CommandError, parse_command
+from certlife.domain.certificate import Certificate
+from certlife.domain.errors import CertificateNotFound
+from certlife.services.commands.application import CertificateApplication
+from certlife.services.commands.batch import Inbound, process_batch
+from certlife.services.demo.scenario import generate_commands
+from certlife.services.infra.topics import certlife_topics, ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ class Service:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli.certctl", "serve", "commands"],
+                [sys.executable, "-m", "certlife.services.cli.certctl", "serve", "commands"],
                 cwd=ROOT,
                 env=self.env,
                 stdout=out,
@@ -289,7 +289,7 @@ def _essence(body: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _es_env(env: dict[str, str]) -> dict[str, str]:
-    from services.config import Settings
+    from certlife.services.infra.settings import Settings
 
     return Settings.from_env(env).eventsourcing_env()
 
@@ -390,7 +390,7 @@ async def test_certctl_round_trip_through_the_service(
 
     def certctl(*argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "services.cli.certctl", *argv],
+            [sys.executable, "-m", "certlife.services.cli.certctl", *argv],
             cwd=ROOT,
             env=service_env,
             capture_output=True,

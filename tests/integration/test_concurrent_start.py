@@ -13,11 +13,11 @@ import uuid
 import asyncpg
 import pytest
 
-from projections.mirror_store import MirrorStore
-from projections.tracking import create_tracking
-from services.bootstrap import build_application
-from services.config import Settings
-from services.relay.store import RelayStore
+from certlife.projections.mirror_store import MirrorStore
+from certlife.projections.tracking import create_tracking
+from certlife.services.bootstrap import build_application
+from certlife.services.infra.settings import Settings
+from certlife.services.relay.store import RelayStore
 
 pytestmark = pytest.mark.integration
 

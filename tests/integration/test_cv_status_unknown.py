@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from contracts import topics
-from services.kafka_topics import TopicSpec, ensure_topics
+from certlife.contracts import topics
+from certlife.services.infra.topics import TopicSpec, ensure_topics
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ async def _publish(bootstrap: str, prefix: str, b: LogBuilder) -> None:
 
 def _certverify(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli.certverify", *argv],
+        [sys.executable, "-m", "certlife.services.partner.certverify", *argv],
         capture_output=True,
         text=True,
         cwd=ROOT,

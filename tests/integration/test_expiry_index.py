@@ -6,9 +6,9 @@ from uuid import uuid4
 
 import pytest
 
-from domain.certificate import Certificate
-from domain.expiry import ExpiryBucket
-from services.application import CertificateApplication
+from certlife.domain.certificate import Certificate
+from certlife.domain.expiry import ExpiryBucket
+from certlife.services.commands.application import CertificateApplication
 from tests.unit.test_application import POLICY, T0, YEAR, ApplicationContract
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 import pytest
 
-from services.leader import lock_key, wait_for_lock, watch_lock
+from certlife.services.infra.leader import lock_key, wait_for_lock, watch_lock
 
 pytestmark = pytest.mark.integration
 

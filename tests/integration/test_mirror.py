@@ -12,12 +12,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contracts.merkle import MerkleFrontier, leaf_hash
-from contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
-from contracts.records import RecordSigner, build_certificate_record, parse_record, record_hash
-from projections.mirror import PartnerMirror
-from services.export import read_checkpoints, read_log_lines, read_trust
-from services.fixtures import generate
+from certlife.contracts.merkle import MerkleFrontier, leaf_hash
+from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
+from certlife.contracts.records import RecordSigner, build_certificate_record, parse_record, record_hash
+from certlife.services.demo.fixtures import generate
+from certlife.services.partner.export import read_checkpoints, read_log_lines, read_trust
+from certlife.services.partner.mirror import PartnerMirror
 
 pytestmark = pytest.mark.integration
 

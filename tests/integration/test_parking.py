@@ -19,13 +19,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from contracts.records import parse_record
-from projections.apply import write_with_parking
-from projections.config import ProjectionConfig
-from projections.mirror_store import MirrorStore
-from projections.parking import DATABASE_REFUSED, split_admissible
-from projections.registry import PROJECTIONS
-from projections.tracking import create_tracking, ensure_projection
+from certlife.contracts.records import parse_record
+from certlife.projections.apply import write_with_parking
+from certlife.projections.config import ProjectionConfig
+from certlife.projections.mirror_store import MirrorStore
+from certlife.projections.parking import DATABASE_REFUSED, split_admissible
+from certlife.projections.registry import PROJECTIONS
+from certlife.projections.tracking import create_tracking, ensure_projection
 from tests.integration.test_mirror import publish
 from tests.integration.test_projections import snapshot, wait_applied
 from tests.integration.test_relay import certctl, stack_env
@@ -68,7 +68,7 @@ async def _publish(kafka_bootstrap: str, prefix: str, b: LogBuilder) -> None:
 
 def _certverify(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli.certverify", *args],
+        [sys.executable, "-m", "certlife.services.partner.certverify", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

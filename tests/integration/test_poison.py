@@ -21,9 +21,9 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from contracts import topics
-from services.demo import partner, traffic
-from services.demo.setup import DemoRun
+from certlife.contracts import topics
+from certlife.services.demo import partner, traffic
+from certlife.services.demo.setup import DemoRun
 
 pytestmark = pytest.mark.integration
 

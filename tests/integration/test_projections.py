@@ -15,9 +15,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from domain.certificate import Certificate
-from projections.queries import ReadModels
-from services.application import CertificateApplication
+from certlife.domain.certificate import Certificate
+from certlife.projections.queries import ReadModels
+from certlife.services.commands.application import CertificateApplication
 from tests.integration.logcheck import check_log
 from tests.integration.test_relay import (
     ISSUER,
@@ -237,9 +237,9 @@ async def test_writes_are_idempotent_per_log_index_and_bulk_equals_live(
 ) -> None:
     """Replaying records straight into the live writers (no offset filter) changes nothing,
     and the rebuild's COPY path gives the same rows."""
-    from contracts.records import parse_record
-    from projections.registry import PROJECTIONS
-    from projections.tracking import create_generation, create_tracking
+    from certlife.contracts.records import parse_record
+    from certlife.projections.registry import PROJECTIONS
+    from certlife.projections.tracking import create_generation, create_tracking
     from tests.unit.logbuilder import LogBuilder
 
     b = LogBuilder()

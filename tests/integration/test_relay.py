@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from contracts.commands import IssueCertificate, parse_command
-from contracts.records import parse_record
-from contracts.trust import TrustFile
-from services.application import CertificateApplication
+from certlife.contracts.commands import IssueCertificate, parse_command
+from certlife.contracts.records import parse_record
+from certlife.contracts.trust import TrustFile
+from certlife.services.commands.application import CertificateApplication
 from tests.integration.logcheck import check_log, read_topic
 from tests.procs import ROOT, ServiceProcess, service_env
 
@@ -60,7 +60,7 @@ def relay_env(
 
 def certctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli.certctl", *args],
+        [sys.executable, "-m", "certlife.services.cli.certctl", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -109,7 +109,7 @@ def certificate_events(app: CertificateApplication) -> int:
     return sum(
         1
         for n in app.recorder.select_notifications(None, 1_000_000)
-        if n.topic.startswith("domain.certificate:Certificate.")
+        if n.topic.startswith("certlife.domain.certificate:Certificate.")
     )
 
 
@@ -274,7 +274,7 @@ async def test_relay_refuses_to_fork(
     # Same event store, a different (empty) log topic: continuing would start a second log.
     other = dict(relay_env, CERTLIFE_TOPIC_PREFIX=relay_env["CERTLIFE_TOPIC_PREFIX"] + "other.")
     result = subprocess.run(
-        [sys.executable, "-m", "services.cli.certctl", "serve", "relay"],
+        [sys.executable, "-m", "certlife.services.cli.certctl", "serve", "relay"],
         env=other,
         cwd=ROOT,
         capture_output=True,
@@ -292,7 +292,7 @@ async def test_relay_starts_after_its_first_transaction_was_cut_short(
     """A crash inside the first-ever transaction leaves aborted records, not a log to refuse."""
     from aiokafka import AIOKafkaProducer
 
-    from services.kafka_topics import certlife_topics, ensure_topics
+    from certlife.services.infra.topics import certlife_topics, ensure_topics
 
     await keys_and_twenty_issued(relay_env, pg_env)
     bootstrap, prefix = relay_env["CERTLIFE_KAFKA_BOOTSTRAP"], relay_env["CERTLIFE_TOPIC_PREFIX"]
@@ -365,7 +365,7 @@ async def test_relay_refuses_to_sign_inadmissible_content_and_alerts(
     assert (await asyncio.to_thread(app.handle, poison, datetime.now(UTC))).status == "accepted"
     result = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "services.cli.certctl", "serve", "relay"],
+        [sys.executable, "-m", "certlife.services.cli.certctl", "serve", "relay"],
         env=relay_env,
         cwd=ROOT,
         capture_output=True,

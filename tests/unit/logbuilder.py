@@ -8,16 +8,16 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contracts.merkle import MerkleFrontier, leaf_hash
-from contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
-from contracts.records import (
+from certlife.contracts.merkle import MerkleFrontier, leaf_hash
+from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
+from certlife.contracts.records import (
     RecordSigner,
     build_certificate_record,
     build_compromise_record,
     build_rotation_record,
     record_hash,
 )
-from contracts.trust import TrustedKey, TrustFile
+from certlife.contracts.trust import TrustedKey, TrustFile
 
 ORIGIN = "test.certlife.example/log"
 
@@ -157,7 +157,7 @@ class LogBuilder:
 
     def write_export(self, directory: Path, trust: TrustFile | None = None) -> Path:
         """Write the log as an export directory (NORMATIVE layout)."""
-        from services.export import ExportWriter
+        from certlife.services.partner.export import ExportWriter
 
         with ExportWriter(directory) as writer:
             for raw in self.records:

@@ -1,4 +1,4 @@
-"""The admission rule (``contracts.admission``) and the property that closes poison input.
+"""The admission rule (``certlife.contracts.admission``) and the property that closes poison input.
 
 For arbitrary Unicode (controls, NUL, lone surrogates, bidi controls, noncharacters,
 combining marks, confusables, huge strings) in every field of every command: either
@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.admission import (
+from certlife.contracts.admission import (
     AdmissionError,
     admit_command_object,
     check_number,
@@ -27,16 +27,16 @@ from contracts.admission import (
     command_id_of,
     record_content_problem,
 )
-from contracts.commands import CommandError, parse_command
-from contracts.records import RecordSigner, build_certificate_record, parse_record
-from contracts.trust import TrustedKey, TrustFile
-from contracts.verification.record import verify_record
-from domain.certificate import Certificate
-from projections.mapping import current_row, history_row
-from services.application import CertificateApplication
-from services.command_batch import COMMAND_ID_HEADER, Inbound, process_batch
-from services.relay.records import InadmissibleEvent, build_records
-from services.relay.state import RelayState
+from certlife.contracts.commands import CommandError, parse_command
+from certlife.contracts.records import RecordSigner, build_certificate_record, parse_record
+from certlife.contracts.trust import TrustedKey, TrustFile
+from certlife.contracts.verification.record import verify_record
+from certlife.domain.certificate import Certificate
+from certlife.projections.mapping import current_row, history_row
+from certlife.services.commands.application import CertificateApplication
+from certlife.services.commands.batch import COMMAND_ID_HEADER, Inbound, process_batch
+from certlife.services.relay.records import InadmissibleEvent, build_records
+from certlife.services.relay.state import RelayState
 
 pytestmark = pytest.mark.unit
 

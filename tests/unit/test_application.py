@@ -10,7 +10,7 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import RecordConflictError
 
-from contracts.commands import (
+from certlife.contracts.commands import (
     Accepted,
     AmendCertificate,
     Command,
@@ -22,11 +22,11 @@ from contracts.commands import (
     SuspendCertificate,
     WithdrawCertificate,
 )
-from domain.certificate import EVENT_NAMES, Certificate
-from domain.errors import CertificateNotFound
-from domain.lifecycle import Status
-from domain.values import LifecyclePolicy
-from services.application import CertificateApplication
+from certlife.domain.certificate import EVENT_NAMES, Certificate
+from certlife.domain.errors import CertificateNotFound
+from certlife.domain.lifecycle import Status
+from certlife.domain.values import LifecyclePolicy
+from certlife.services.commands.application import CertificateApplication
 
 pytestmark = pytest.mark.unit
 

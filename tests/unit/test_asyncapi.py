@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from contracts import topics
-from services import asyncapi
+from certlife.contracts import topics
+from certlife.services.commands import asyncapi
 
 pytestmark = pytest.mark.unit
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.unit
 def test_checked_in_document_has_not_drifted() -> None:
     expected = asyncapi.render(asyncapi.build_document())
     assert asyncapi.ASYNCAPI_PATH.read_text(encoding="utf-8") == expected, (
-        "contracts/asyncapi.json is out of date: run `python -m services.asyncapi`"
+        "contracts/asyncapi.json is out of date: run `python -m certlife.services.commands.asyncapi`"
     )
 
 

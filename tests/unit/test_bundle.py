@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contracts.bundle import ConsistencyProof, IncludedRecord, ProofBundle, build_bundle
-from contracts.merkle import leaf_hash
-from contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
-from contracts.verification import VerificationError
-from contracts.verification.proof import verify_bundle
-from services.bundles import BundleError, bundle_from_export
-from services.export import read_trust
-from services.fixtures import generate
+from certlife.contracts.bundle import ConsistencyProof, IncludedRecord, ProofBundle, build_bundle
+from certlife.contracts.merkle import leaf_hash
+from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
+from certlife.contracts.verification import VerificationError
+from certlife.contracts.verification.proof import verify_bundle
+from certlife.services.demo.fixtures import generate
+from certlife.services.partner.bundles import BundleError, bundle_from_export
+from certlife.services.partner.export import read_trust
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.unit
@@ -59,7 +59,7 @@ def test_valid_bundle_verifies_and_round_trips() -> None:
     b = _log()
     bundle = _bundle(b)
     assert ProofBundle.parse(bundle.to_bytes()) == bundle
-    report = bundle.verify(b.trust()).to_json()
+    report = verify_bundle(bundle, b.trust()).to_json()
     assert report["ok"] and (report["certificate"], report["status"]) == ("C-0004", "suspended")
     assert report["checkpoint"]["size"] == b.checkpoints[-1][0]
     assert report["checks"]["inclusion"] == 2 and report["checks"]["key-record"] == 1  # record + rotation
@@ -110,7 +110,7 @@ def test_compromise_marker_in_the_bundle_distrusts_the_record() -> None:
     index = _bundle(b).record.index
     b.compromise(b.signer, index + 1)
     b.checkpoint()
-    assert _bundle(b).verify(b.trust()).ok  # compromised only after the record
+    assert verify_bundle(_bundle(b), b.trust()).ok  # compromised only after the record
     b.compromise(b.signer, index)
     b.checkpoint()
     assert _code(_bundle(b), b) == "key-compromised"
@@ -119,7 +119,7 @@ def test_compromise_marker_in_the_bundle_distrusts_the_record() -> None:
 def test_consistency_with_a_known_checkpoint() -> None:
     b = _log()
     known_size, known = b.checkpoints[0]
-    report = _bundle(b, known_size=known_size).verify(b.trust(), known)
+    report = verify_bundle(_bundle(b, known_size=known_size), b.trust(), known)
     assert report.ok and report.checks["consistency"] == 1
     assert _code(_bundle(b), b, known) == "consistency-missing"
     bundle = _bundle(b, known_size=known_size)
@@ -133,7 +133,7 @@ def test_consistency_with_a_known_checkpoint() -> None:
 def test_same_size_known_checkpoint_needs_the_same_root() -> None:
     b = _log()
     size, note = b.checkpoints[-1]
-    assert _bundle(b).verify(b.trust(), note).ok  # no consistency proof needed
+    assert verify_bundle(_bundle(b), b.trust(), note).ok  # no consistency proof needed
     forked = sign_checkpoint(Checkpoint(b.origin, size, bytes(32)), b.note_signer)
     assert _code(_bundle(b), b, forked) == "checkpoint-fork"
 

@@ -12,8 +12,14 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.canonical import _SORT, MAX_SAFE_INTEGER, _fast_path_safe, canonical_bytes, parse_canonical
-from contracts.errors import CanonicalError
+from certlife.contracts.canonical import (
+    _SORT,
+    MAX_SAFE_INTEGER,
+    _fast_path_safe,
+    canonical_bytes,
+    parse_canonical,
+)
+from certlife.contracts.errors import CanonicalError
 
 pytestmark = pytest.mark.unit
 

@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from contracts.commands import IssueCertificate, parse_command
-from services.cli import certctl, commands_cmd
-from services.config import Settings
+from certlife.contracts.commands import IssueCertificate, parse_command
+from certlife.services.cli import certctl, commands_cmd
+from certlife.services.infra.settings import Settings
 
 pytestmark = pytest.mark.unit
 

@@ -13,8 +13,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from domain.certificate import EVENT_NAMES, Certificate
-from domain.errors import (
+from certlife.domain.certificate import EVENT_NAMES, Certificate
+from certlife.domain.errors import (
     BackdatingTooFar,
     EffectiveInFuture,
     InvalidCertificateData,
@@ -22,8 +22,8 @@ from domain.errors import (
     NotYetDue,
     RenewalGraceExpired,
 )
-from domain.lifecycle import LifecycleEvent, Status
-from domain.values import (
+from certlife.domain.lifecycle import LifecycleEvent, Status
+from certlife.domain.values import (
     PUBLIC_KEYS,
     Amendment,
     CertificateData,
@@ -31,7 +31,7 @@ from domain.values import (
     TestReportRef,
     ValidityPeriod,
 )
-from domain.vocabularies import CCC, IAF_CERTSEARCH, OCSP
+from certlife.domain.vocabularies import CCC, IAF_CERTSEARCH, OCSP
 
 pytestmark = pytest.mark.unit
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from services.cli.certverify import main, parse_duration
-from services.fixtures import generate
+from certlife.services.demo.fixtures import generate
+from certlife.services.partner.certverify import main, parse_duration
 
 pytestmark = pytest.mark.unit
 
@@ -116,7 +116,15 @@ def test_usage_errors_exit_2() -> None:
 
 def test_no_traceback_on_a_missing_file(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "services.cli.certverify", "log", str(tmp_path / "nope"), "--trust", "t.json"],
+        [
+            sys.executable,
+            "-m",
+            "certlife.services.partner.certverify",
+            "log",
+            str(tmp_path / "nope"),
+            "--trust",
+            "t.json",
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -137,7 +145,7 @@ def test_record_command(export: Path, tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_proof_command(export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from services.cli.certctl import main as certctl
+    from certlife.services.cli.certctl import main as certctl
 
     number, bundle = _first_number(export), tmp_path / "b.json"
     assert (
@@ -175,7 +183,7 @@ def test_parse_duration() -> None:
 def test_help_imports_no_crypto_or_kafka() -> None:
     probe = (
         "import sys, json\n"
-        "from services.cli.certverify import main\n"
+        "from certlife.services.partner.certverify import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = ('cryptography', 'nacl', 'aiokafka', 'orjson', 'tqdm', 'contracts')\n"
         "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
@@ -191,7 +199,15 @@ def test_mirror_status_with_a_bad_dsn_is_one_line() -> None:
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "services.cli.certverify", "status", "X", "--database", "notadsn"],
+        [
+            sys.executable,
+            "-m",
+            "certlife.services.partner.certverify",
+            "status",
+            "X",
+            "--database",
+            "notadsn",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from contracts.commands import MAX_COMMAND_BYTES, CommandError, parse_command
-from domain.certificate import Certificate
-from services.application import CertificateApplication
-from services.command_batch import COMMAND_ID_HEADER, Inbound, process_batch
-from services.scenario import generate_commands
-from services.transactions import Outbound
+from certlife.contracts.commands import MAX_COMMAND_BYTES, CommandError, parse_command
+from certlife.domain.certificate import Certificate
+from certlife.services.commands.application import CertificateApplication
+from certlife.services.commands.batch import COMMAND_ID_HEADER, Inbound, process_batch
+from certlife.services.demo.scenario import generate_commands
+from certlife.services.infra.transactions import Outbound
 
 pytestmark = pytest.mark.unit
 

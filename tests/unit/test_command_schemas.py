@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from contracts import topics
-from contracts.commands import (
+from certlife.contracts import topics
+from certlife.contracts.commands import (
     COMMAND_TYPES,
     MAX_COMMAND_BYTES,
     Accepted,
@@ -19,8 +19,8 @@ from contracts.commands import (
     outcome_from_wire,
     parse_command,
 )
-from contracts.errors import ContractError
-from services.gen_schemas import SCHEMA_DIR, render, schemas
+from certlife.contracts.errors import ContractError
+from certlife.services.commands.gen_schemas import SCHEMA_DIR, render, schemas
 
 pytestmark = pytest.mark.unit
 
@@ -50,10 +50,12 @@ def raw(obj: object) -> bytes:
 def test_checked_in_schemas_match_the_models() -> None:
     generated = schemas()
     on_disk = {p.name for p in SCHEMA_DIR.glob("*.json")}
-    assert on_disk == set(generated), "run: python -m services.gen_schemas"
+    assert on_disk == set(generated), "run: python -m certlife.services.commands.gen_schemas"
     for name, schema in generated.items():
         text = (SCHEMA_DIR / name).read_text(encoding="utf-8")
-        assert text == render(schema), f"{name} drifted; run: python -m services.gen_schemas"
+        assert text == render(schema), (
+            f"{name} drifted; run: python -m certlife.services.commands.gen_schemas"
+        )
 
 
 def test_command_schema_lists_every_type_by_wire_name() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.stack.settings import KAFKA_VERSION, StackSettings
+from certlife.services.infra.stack.settings import KAFKA_VERSION, StackSettings
 
 pytestmark = pytest.mark.unit
 
@@ -44,7 +44,7 @@ def test_postgres_matches_launcher_defaults() -> None:
 
 
 def test_services_run_the_same_processes_as_the_main_job() -> None:
-    from services.demo.setup import SERVICES
+    from certlife.services.demo.setup import SERVICES
 
     services = COMPOSE["services"]
     for name in SERVICES:

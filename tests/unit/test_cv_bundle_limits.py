@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from contracts.bundle import ConsistencyProof, ProofBundle, build_bundle, max_proof_length
-from contracts.merkle import consistency_proof, inclusion_proof, leaf_hash
-from contracts.records import MAX_RECORD_BYTES
-from contracts.verification import VerificationError
-from contracts.verification.proof import verify_bundle
-from services.cli.certverify import main
+from certlife.contracts.bundle import ConsistencyProof, ProofBundle, build_bundle, max_proof_length
+from certlife.contracts.merkle import consistency_proof, inclusion_proof, leaf_hash
+from certlife.contracts.records import MAX_RECORD_BYTES
+from certlife.contracts.verification import VerificationError
+from certlife.contracts.verification.proof import verify_bundle
+from certlife.services.partner.certverify import main
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.unit
@@ -100,7 +100,7 @@ def test_a_valid_but_unused_consistency_proof_is_rejected() -> None:
     b = _log()
     known_size, known = b.checkpoints[0]
     bundle = _bundle(b, known_size=known_size)
-    assert bundle.verify(b.trust(), known).checks["consistency"] == 1  # used: verified
+    assert verify_bundle(bundle, b.trust(), known).checks["consistency"] == 1  # used: verified
     code, message = _failure(bundle, b)  # no known checkpoint: nothing checks it
     assert code == "unused-proof" and "no known checkpoint" in message
     code, message = _failure(bundle, b, b.checkpoints[-1][1])  # same size known: no proof needed

@@ -20,15 +20,15 @@ from typing import Any
 
 import pytest
 
-from contracts.bundle import MAX_BUNDLE_SIZE
-from contracts.notes import MAX_NOTE_SIZE
-from contracts.records import MAX_RECORD_BYTES
-from contracts.verification import VerificationError, VerificationReport, verify_log
-from contracts.verification.facts import CompactFacts, RecordFacts
-from services.cli.certverify import main
-from services.verify.limits import RecordLimit, bounded_lines, read_bounded
-from services.verify.ranges import batch_for_range, plan_ranges
-from services.verify.sources import LogSource, SourceError, open_source
+from certlife.contracts.bundle import MAX_BUNDLE_SIZE
+from certlife.contracts.notes import MAX_NOTE_SIZE
+from certlife.contracts.records import MAX_RECORD_BYTES
+from certlife.contracts.verification import VerificationError, VerificationReport, verify_log
+from certlife.contracts.verification.facts import CompactFacts, RecordFacts
+from certlife.services.partner.certverify import main
+from certlife.services.partner.limits import RecordLimit, bounded_lines, read_bounded
+from certlife.services.partner.ranges import batch_for_range, plan_ranges
+from certlife.services.partner.sources import LogSource, SourceError, open_source
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.unit
@@ -202,10 +202,12 @@ def _traced_peak(run: Callable[[], Any]) -> tuple[Any, int]:
 def test_a_50mb_line_fails_fast_with_bounded_memory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], jobs: str
 ) -> None:
-    import services.verify.parallel
-    import services.verify.ranges
+    import certlife.services.partner.parallel
+    import certlife.services.partner.ranges
 
-    assert services.verify.parallel and services.verify.ranges  # imported before tracing starts
+    assert (
+        certlife.services.partner.parallel and certlife.services.partner.ranges
+    )  # imported before tracing starts
 
     b = _log()
     good = _export(tmp_path / "good", b, b.records)
@@ -229,7 +231,7 @@ def test_a_50mb_line_peak_rss_of_the_certverify_process(tmp_path: Path) -> None:
     bad = _with_big_line(tmp_path / "bad", b, before=30)
     probe = (
         "import json, resource, sys\n"
-        "from services.cli.certverify import main\n"
+        "from certlife.services.partner.certverify import main\n"
         "code = main(json.loads(sys.argv[1]))\n"
         "sys.stdout.flush()\n"
         "print(json.dumps([code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))\n"
@@ -284,10 +286,13 @@ def test_oversized_kafka_message_fails_at_its_offset(
     def fake_open(spec: str) -> LogSource:
         return LogSource(spec, iter(messages), list(b.checkpoints), len(messages), "rec")
 
-    monkeypatch.setattr("services.verify.commands.open_source", fake_open)
+    monkeypatch.setattr("certlife.services.partner.commands.open_source", fake_open)
     argv = ["log", "kafka://127.0.0.1:1", "--trust", str(tmp_path / "trust.json"), "--jobs", "1"]
     code, report, _ = _main_json(capsys, *argv)
-    assert code == 1 and (report["failure"]["code"], report["failure"]["position"]) == ("record-too-large", 12)
+    assert code == 1 and (report["failure"]["code"], report["failure"]["position"]) == (
+        "record-too-large",
+        12,
+    )
 
 
 @pytest.mark.parametrize(

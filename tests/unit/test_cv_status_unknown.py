@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from services.cli.certverify import main
-from services.verify.commands import run
-from services.verify.output import human_lines
+from certlife.services.partner.certverify import main
+from certlife.services.partner.commands import run
+from certlife.services.partner.output import human_lines
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.unit
@@ -52,7 +52,7 @@ def mirror_row(monkeypatch: pytest.MonkeyPatch) -> Any:
         coro.close()  # never awaited: no database
         return holder.row
 
-    monkeypatch.setattr("services.verify.mirror_cmd.asyncio", types.SimpleNamespace(run=fake_run))
+    monkeypatch.setattr("certlife.services.partner.mirror_cmd.asyncio", types.SimpleNamespace(run=fake_run))
     return holder
 
 

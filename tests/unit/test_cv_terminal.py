@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from contracts.canonical import canonical_bytes
-from services.cli.certctl import main as certctl
-from services.cli.certverify import main as certverify
-from services.cli.terminal import EscapingWriter, escape
+from certlife.contracts.canonical import canonical_bytes
+from certlife.services.cli.certctl import main as certctl
+from certlife.services.cli.terminal import EscapingWriter, escape
+from certlife.services.partner.certverify import main as certverify
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.unit
@@ -69,7 +69,7 @@ def hostile_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     b = LogBuilder()
     b.issue_many(3)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("contracts.records.record_content_problem", lambda data: None)
+        patch.setattr("certlife.contracts.records.record_content_problem", lambda data: None)
         b.add(LEGACY_NUMBER, "issued", "valid")
     record = json.loads(b.records[-1])
     record["sig"] = "A" * 86 + "=="  # a well-formed signature that does not verify
@@ -169,7 +169,7 @@ def test_certctl_stdout_and_stderr_are_escaped(
 
 def test_console_entry_point_escapes_the_real_stdout(hostile_export: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "services.cli.certverify", "log", str(hostile_export), "--trust",
+        [sys.executable, "-m", "certlife.services.partner.certverify", "log", str(hostile_export), "--trust",
          str(hostile_export / "trust.json")],
         capture_output=True,
         cwd=ROOT,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from projections.ddl import ddl_lock_key
+from certlife.projections.ddl import ddl_lock_key
 
 pytestmark = pytest.mark.unit
 

@@ -18,7 +18,7 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from contracts.keys import key_id, load_public_b64, public_raw, verify_ed25519
+from certlife.contracts.keys import key_id, load_public_b64, public_raw, verify_ed25519
 
 pytestmark = pytest.mark.unit
 

@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contracts.keys import key_id, public_raw
-from contracts.notes import NoteSigner
-from contracts.trust import TrustedKey, TrustFile
-from services.export import (
+from certlife.contracts.keys import key_id, public_raw
+from certlife.contracts.notes import NoteSigner
+from certlife.contracts.trust import TrustedKey, TrustFile
+from certlife.services.infra.fileio import write_file_atomic
+from certlife.services.partner.export import (
     ExportError,
     ExportWriter,
     read_checkpoints,
     read_log_lines,
     read_trust,
 )
-from services.fileio import write_file_atomic
 
 pytestmark = pytest.mark.unit
 

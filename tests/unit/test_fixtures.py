@@ -12,20 +12,20 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from contracts.canonical import parse_canonical
-from contracts.keys import key_id, public_raw
-from contracts.merkle import MerkleFrontier, leaf_hash
-from contracts.notes import NoteSigner, verify_checkpoint
-from contracts.records import Record, parse_record, record_hash
-from contracts.trust import KeyRing, TrustFile
-from domain.lifecycle import LifecycleEvent, Status, next_status
-from services._fixtures import signing
-from services._fixtures.keys import run_key
-from services._fixtures.plan import Planner, Step
-from services._fixtures.signing import RecordStream, SigningError
-from services.cli import certctl
-from services.export import read_checkpoints, read_log_lines, read_trust
-from services.fixtures import FixtureError, generate
+from certlife.contracts.canonical import parse_canonical
+from certlife.contracts.keys import key_id, public_raw
+from certlife.contracts.merkle import MerkleFrontier, leaf_hash
+from certlife.contracts.notes import NoteSigner, verify_checkpoint
+from certlife.contracts.records import Record, parse_record, record_hash
+from certlife.contracts.trust import KeyRing, TrustFile
+from certlife.domain.lifecycle import LifecycleEvent, Status, next_status
+from certlife.services.cli import certctl
+from certlife.services.demo.fixturegen import signing
+from certlife.services.demo.fixturegen.keys import run_key
+from certlife.services.demo.fixturegen.plan import Planner, Step
+from certlife.services.demo.fixturegen.signing import RecordStream, SigningError
+from certlife.services.demo.fixtures import FixtureError, generate
+from certlife.services.partner.export import read_checkpoints, read_log_lines, read_trust
 
 pytestmark = pytest.mark.unit
 
@@ -247,7 +247,15 @@ def test_cli_refuses_a_non_empty_directory_unless_forced(
 )
 def test_cli_bad_arguments_exit_2_without_traceback(tmp_path: Path, args: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "services.cli.certctl", "fixtures", "--out", str(tmp_path / "o"), *args],
+        [
+            sys.executable,
+            "-m",
+            "certlife.services.cli.certctl",
+            "fixtures",
+            "--out",
+            str(tmp_path / "o"),
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -3,7 +3,7 @@
 Valid records, trust files, checkpoint notes, verifier keys, proof bundles and
 commands are mutated (one member anywhere replaced, deleted or added, some
 records validly re-signed) or replaced by byte-level garbage. Each parser must
-then succeed or raise its documented :class:`~contracts.errors.ContractError`
+then succeed or raise its documented :class:`~certlife.contracts.errors.ContractError`
 subclass, never a crash with another exception type.
 """
 
@@ -22,18 +22,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.bundle import ProofBundle, build_bundle
-from contracts.canonical import canonical_bytes, parse_canonical
-from contracts.commands import CommandError, parse_command
-from contracts.errors import NoteError, RecordFormatError, TrustError
-from contracts.merkle import leaf_hash
-from contracts.notes import NoteVerifier, open_note, parse_note, sign_note, verify_checkpoint
-from contracts.records import parse_record, record_hash, signing_input
-from contracts.trust import TrustFile
-from contracts.verification import RecordFacts, VerificationError, record_facts, verify_log
-from contracts.verification.facts import batch_for_chunk, compact_facts
-from contracts.verification.proof import verify_bundle
-from domain.lifecycle import LifecycleEvent, Status
+from certlife.contracts.bundle import ProofBundle, build_bundle
+from certlife.contracts.canonical import canonical_bytes, parse_canonical
+from certlife.contracts.commands import CommandError, parse_command
+from certlife.contracts.errors import NoteError, RecordFormatError, TrustError
+from certlife.contracts.merkle import leaf_hash
+from certlife.contracts.notes import NoteVerifier, open_note, parse_note, sign_note, verify_checkpoint
+from certlife.contracts.records import parse_record, record_hash, signing_input
+from certlife.contracts.trust import TrustFile
+from certlife.contracts.verification import RecordFacts, VerificationError, record_facts, verify_log
+from certlife.contracts.verification.facts import batch_for_chunk, compact_facts
+from certlife.contracts.verification.proof import verify_bundle
+from certlife.domain.lifecycle import LifecycleEvent, Status
 from tests.unit.logbuilder import ORIGIN, LogBuilder
 
 pytestmark = pytest.mark.unit

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.errors import InvalidCertificateData
-from domain.values import format_instant, instant, parse_instant
+from certlife.domain.errors import InvalidCertificateData
+from certlife.domain.values import format_instant, instant, parse_instant
 
 pytestmark = pytest.mark.unit
 

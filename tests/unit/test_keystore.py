@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from contracts.keys import key_id, public_raw
-from services.keystore import KeyStore, KeyStoreError, passphrase_from_env
+from certlife.contracts.keys import key_id, public_raw
+from certlife.services.relay.keystore import KeyStore, KeyStoreError, passphrase_from_env
 
 pytestmark = pytest.mark.unit
 
@@ -55,7 +55,7 @@ def test_certctl_keys_generate_never_prints_secrets(tmp_path: Path) -> None:
         os.environ, CERTLIFE_KEYS_DIR=str(tmp_path / "k"), CERTLIFE_KEY_PASSPHRASE="s3cret-pass-phrase"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "services.cli.certctl", "keys", "generate"],
+        [sys.executable, "-m", "certlife.services.cli.certctl", "keys", "generate"],
         env=env,
         capture_output=True,
         text=True,
@@ -69,7 +69,7 @@ def test_certctl_keys_generate_never_prints_secrets(tmp_path: Path) -> None:
     env.pop("CERTLIFE_KEY_PASSPHRASE")
     env["CERTLIFE_KEYS_DIR"] = str(tmp_path / "other")
     failed = subprocess.run(
-        [sys.executable, "-m", "services.cli.certctl", "keys", "generate"],
+        [sys.executable, "-m", "certlife.services.cli.certctl", "keys", "generate"],
         env=env,
         capture_output=True,
         text=True,
@@ -81,7 +81,7 @@ def test_certctl_keys_generate_never_prints_secrets(tmp_path: Path) -> None:
 
 
 def test_secrets_stay_out_of_reprs(tmp_path: Path) -> None:
-    from services.config import Settings
+    from certlife.services.infra.settings import Settings
 
     settings = Settings.from_env({"CERTLIFE_KEY_PASSPHRASE": "do-not-print-me"})
     store = KeyStore(tmp_path, b"do-not-print-me")

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from domain.errors import CertificateError, InvalidTransition
-from domain.lifecycle import FINAL_STATUSES, LifecycleEvent, Status, next_status
+from certlife.domain.errors import CertificateError, InvalidTransition
+from certlife.domain.lifecycle import FINAL_STATUSES, LifecycleEvent, Status, next_status
 
 pytestmark = pytest.mark.unit
 

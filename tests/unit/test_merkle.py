@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.errors import ProofError
-from contracts.merkle import (
+from certlife.contracts.errors import ProofError
+from certlife.contracts.merkle import (
     EMPTY_ROOT,
     MerkleFrontier,
     consistency_proof,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.verify.output import human_lines
+from certlife.services.partner.output import human_lines
 
 pytestmark = pytest.mark.unit
 

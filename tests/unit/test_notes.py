@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contracts.errors import NoteError
-from contracts.notes import (
+from certlife.contracts.errors import NoteError
+from certlife.contracts.notes import (
     Checkpoint,
     NoteSigner,
     NoteVerifier,

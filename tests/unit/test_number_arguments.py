@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from certlife.services.cli import TOOL_MODULES
 from tests.procs import ROOT
 
 pytestmark = pytest.mark.unit
@@ -25,7 +26,7 @@ def test_inadmissible_number_argument_is_one_line_exit_2(argv: list[str]) -> Non
     tool, *args = argv
     env_args = [a.encode("utf-8", "surrogateescape") for a in args]
     result = subprocess.run(
-        [sys.executable.encode(), b"-m", f"services.cli.{tool}".encode(), *env_args],
+        [sys.executable.encode(), b"-m", TOOL_MODULES[tool].encode(), *env_args],
         cwd=ROOT,
         capture_output=True,
         timeout=60,

@@ -11,11 +11,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from contracts.canonical import canonical_bytes
-from contracts.records import Record, parse_record, record_hash, signing_input
-from projections.answer import answer_status
-from projections.batch import Message, select_new
-from projections.parking import (
+from certlife.contracts.canonical import canonical_bytes
+from certlife.contracts.records import Record, parse_record, record_hash, signing_input
+from certlife.projections.answer import answer_status
+from certlife.projections.batch import Message, select_new
+from certlife.projections.parking import (
     DATABASE_REFUSED,
     MAX_MESSAGE,
     UNMAPPABLE,
@@ -25,8 +25,8 @@ from projections.parking import (
     split_admissible,
     storable,
 )
-from projections.savepoints import write_or_park
-from projections.tracking import Position
+from certlife.projections.savepoints import write_or_park
+from certlife.projections.tracking import Position
 from tests.unit.logbuilder import LogBuilder, certificate
 
 pytestmark = pytest.mark.unit

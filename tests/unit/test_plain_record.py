@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.errors import ContractError
-from contracts.record_checks import check_record, plain_certificate_record
+from certlife.contracts.errors import ContractError
+from certlife.contracts.record_checks import check_record, plain_certificate_record
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.unit

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from services.verify.sources import LogSource, with_progress
+from certlife.services.partner.sources import LogSource, with_progress
 
 pytestmark = pytest.mark.unit
 

@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from contracts.records import parse_record
-from domain.certificate import Certificate
-from projections.answer import answer_status, covering_checkpoint
-from projections.batch import Message, select_new
-from projections.errors import LogGap
-from projections.mapping import checkpoint_size, fold_current, history_rows
-from projections.tracking import Position
+from certlife.contracts.records import parse_record
+from certlife.domain.certificate import Certificate
+from certlife.projections.answer import answer_status, covering_checkpoint
+from certlife.projections.batch import Message, select_new
+from certlife.projections.errors import LogGap
+from certlife.projections.mapping import checkpoint_size, fold_current, history_rows
+from certlife.projections.tracking import Position
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.unit

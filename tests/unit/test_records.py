@@ -9,9 +9,9 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contracts.canonical import canonical_bytes
-from contracts.errors import RecordFormatError, SignatureError
-from contracts.records import (
+from certlife.contracts.canonical import canonical_bytes
+from certlife.contracts.errors import RecordFormatError, SignatureError
+from certlife.contracts.records import (
     CERTIFICATE_FIELDS,
     SIGNING_PREFIX,
     RecordSigner,

@@ -25,7 +25,7 @@ def free_port() -> int:
 def serve(service: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run ``certctl serve SERVICE`` with extra environment; it must end by itself."""
     return subprocess.run(
-        [sys.executable, "-m", "services.cli.certctl", "serve", service],
+        [sys.executable, "-m", "certlife.services.cli.certctl", "serve", service],
         env={**os.environ, "CERTLIFE_KEY_PASSPHRASE": "unused", **env},
         cwd=ROOT,
         capture_output=True,
@@ -45,7 +45,7 @@ def test_unreachable_database_is_one_line(service: str) -> None:
 
 def test_projection_status_without_a_broker_is_one_line() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "services.cli.certctl", "projections", "status"],
+        [sys.executable, "-m", "certlife.services.cli.certctl", "projections", "status"],
         env={**os.environ, "CERTLIFE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"},
         cwd=ROOT,
         capture_output=True,

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 
 def _certctl(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli.certctl", *args],
+        [sys.executable, "-m", "certlife.services.cli.certctl", *args],
         capture_output=True,
         text=True,
         env=env,

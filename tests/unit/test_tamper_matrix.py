@@ -1,9 +1,9 @@
 """Tamper matrix over a fixtures export: each tampering fails with its own failure code.
 
-The export comes from ``services.fixtures.generate`` (120 certificates,
+The export comes from ``certlife.services.demo.fixtures.generate`` (120 certificates,
 checkpoints every 50 records, one key rotation); each case copies it, alters
 it the way an attacker or a broken pipeline would, and verifies it as
-``certverify log`` does (``services.export`` readers + ``verify_log``).
+``certverify log`` does (``certlife.services.partner.export`` readers + ``verify_log``).
 Forged records are signed with the export's own ``fixture-signing-key.pem``
 (the key in force at the end of the log), so only the check under test fails.
 """
@@ -21,10 +21,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from contracts.canonical import canonical_bytes, parse_canonical
-from contracts.merkle import MerkleFrontier, leaf_hash
-from contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
-from contracts.records import (
+from certlife.contracts.canonical import canonical_bytes, parse_canonical
+from certlife.contracts.merkle import MerkleFrontier, leaf_hash
+from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
+from certlife.contracts.records import (
     Record,
     RecordSigner,
     build_certificate_record,
@@ -34,10 +34,10 @@ from contracts.records import (
     record_hash,
     signing_input,
 )
-from contracts.trust import TrustFile
-from contracts.verification import Failure, VerificationError, VerificationReport, verify_log
-from services.export import read_checkpoints, read_log_lines, read_trust
-from services.fixtures import generate
+from certlife.contracts.trust import TrustFile
+from certlife.contracts.verification import Failure, VerificationError, VerificationReport, verify_log
+from certlife.services.demo.fixtures import generate
+from certlife.services.partner.export import read_checkpoints, read_log_lines, read_trust
 
 pytestmark = pytest.mark.unit
 

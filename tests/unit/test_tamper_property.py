@@ -5,13 +5,13 @@ primitives (``parse_record``, ``KeyRing``, ``verify_record_signature``,
 ``next_status``, ``leaf_hash``/``MerkleFrontier``, ``verify_checkpoint``). It
 is an executable version of the algorithm in LOG.md ("Verification
 algorithm", steps C1-C2, R1-R9, E1-E2) and deliberately shares no code with
-``contracts.verification``.
+``certlife.contracts.verification``.
 
 The property: every valid random log passes, and one mutation of it (drop,
 swap, replace by a validly re-signed record, equivocate, flip a byte) is
 rejected *by the check that must catch it*. Knowing which check fires is what
 makes the test fail if a check were removed (``test_each_check_is_needed``).
-The same mutated log is also given to ``contracts.verification.verify_log``
+The same mutated log is also given to ``certlife.contracts.verification.verify_log``
 (what ``certverify`` runs), which must fail at the same check.
 
 ``test_log_md_worked_example`` regenerates the worked example with fixed keys
@@ -34,9 +34,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.canonical import canonical_bytes, parse_canonical
-from contracts.errors import ContractError
-from contracts.merkle import (
+from certlife.contracts.canonical import canonical_bytes, parse_canonical
+from certlife.contracts.errors import ContractError
+from certlife.contracts.merkle import (
     MerkleFrontier,
     consistency_proof,
     inclusion_proof,
@@ -45,7 +45,7 @@ from contracts.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from contracts.notes import (
+from certlife.contracts.notes import (
     Checkpoint,
     NoteSigner,
     NoteVerifier,
@@ -53,7 +53,7 @@ from contracts.notes import (
     sign_checkpoint,
     verify_checkpoint,
 )
-from contracts.records import (
+from certlife.contracts.records import (
     RecordSigner,
     build_certificate_record,
     build_compromise_record,
@@ -63,10 +63,10 @@ from contracts.records import (
     signing_input,
     verify_record_signature,
 )
-from contracts.trust import KeyRing, TrustedKey, TrustFile
-from contracts.verification import VerificationError, verify_log
-from domain.errors import InvalidTransition
-from domain.lifecycle import TRANSITIONS, LifecycleEvent, Status, next_status
+from certlife.contracts.trust import KeyRing, TrustedKey, TrustFile
+from certlife.contracts.verification import VerificationError, verify_log
+from certlife.domain.errors import InvalidTransition
+from certlife.domain.lifecycle import TRANSITIONS, LifecycleEvent, Status, next_status
 
 pytestmark = pytest.mark.unit
 

@@ -8,17 +8,17 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contracts.canonical import canonical_bytes
-from contracts.errors import SignatureError, TrustError
-from contracts.notes import NoteSigner
-from contracts.records import (
+from certlife.contracts.canonical import canonical_bytes
+from certlife.contracts.errors import SignatureError, TrustError
+from certlife.contracts.notes import NoteSigner
+from certlife.contracts.records import (
     RecordSigner,
     build_certificate_record,
     build_compromise_record,
     build_rotation_record,
     parse_record,
 )
-from contracts.trust import KeyRing, TrustedKey, TrustFile
+from certlife.contracts.trust import KeyRing, TrustedKey, TrustFile
 
 pytestmark = pytest.mark.unit
 

@@ -7,11 +7,11 @@ import base64
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contracts.canonical import canonical_bytes, parse_canonical
-from contracts.merkle import EMPTY_ROOT
-from contracts.notes import Checkpoint, sign_checkpoint
-from contracts.records import RecordSigner
-from contracts.verification import (
+from certlife.contracts.canonical import canonical_bytes, parse_canonical
+from certlife.contracts.merkle import EMPTY_ROOT
+from certlife.contracts.notes import Checkpoint, sign_checkpoint
+from certlife.contracts.records import RecordSigner
+from certlife.contracts.verification import (
     FAILURE_CODES,
     Check,
     LogVerifier,
@@ -275,8 +275,8 @@ def test_checkpoints_may_arrive_while_records_stream() -> None:
 
 def test_signing_input_cut_from_the_bytes_equals_the_encoded_one() -> None:
     """The fast path of the workers signs exactly what ``Record.signed_bytes`` encodes."""
-    from contracts.records import parse_record
-    from contracts.verification.facts import _signing_input
+    from certlife.contracts.records import parse_record
+    from certlife.contracts.verification.facts import _signing_input
 
     b = LogBuilder()
     b.add("C-1", "issued", "valid", reason='tricky ,"sig":"x" \\\\" text')

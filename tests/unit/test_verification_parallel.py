@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.verification import VerificationError, verify_log
-from services.verify.parallel import pool_mapper
+from certlife.contracts.verification import VerificationError, verify_log
+from certlife.services.partner.parallel import pool_mapper
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.unit

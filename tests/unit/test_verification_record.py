@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contracts.canonical import canonical_bytes, parse_canonical
-from contracts.records import RecordSigner
-from contracts.verification import VerificationError, verify_record
+from certlife.contracts.canonical import canonical_bytes, parse_canonical
+from certlife.contracts.records import RecordSigner
+from certlife.contracts.verification import VerificationError, verify_record
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.unit

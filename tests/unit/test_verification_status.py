@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from contracts.verification import UNKNOWN, certificate_status, parse_time, verify_log
+from certlife.contracts.verification import UNKNOWN, certificate_status, parse_time, verify_log
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.unit

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from contracts.verification import VerificationError, VerificationReport, verify_log
-from contracts.verification.facts import CompactFacts, RecordFacts
-from services.verify.parallel import pool_mapper
-from services.verify.ranges import batch_for_range, plan_ranges
-from services.verify.sources import SourceError, open_source
+from certlife.contracts.verification import VerificationError, VerificationReport, verify_log
+from certlife.contracts.verification.facts import CompactFacts, RecordFacts
+from certlife.services.partner.parallel import pool_mapper
+from certlife.services.partner.ranges import batch_for_range, plan_ranges
+from certlife.services.partner.sources import SourceError, open_source
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.unit

@@ -1,1 +1,0 @@
-"""Internals of the fixture generator (``services.fixtures``): data, plan, signing, keys."""

@@ -1,0 +1,1 @@
+"""The command service: commands in, outcomes and events out."""

@@ -1,0 +1,462 @@
+"""``CertificateApplication``: commands in, certificate events out (eventsourcing).
+
+Persistence is chosen by configuration: ``PERSISTENCE_MODULE=eventsourcing.postgres``
+(plus the ``POSTGRES_*`` settings) or the in-memory default, passed through the
+``env`` argument (eventsourcing also merges ``os.environ`` when the application is
+constructed; nothing is read at import).
+
+Every command is idempotent: its outcome is stored in a ``CommandReceipt`` whose
+id is derived from ``commandId``, saved in the same ``save()`` as the events it
+caused. A repeated command returns the stored outcome and writes nothing; a
+concurrent duplicate loses on the receipt's version conflict, is retried, and
+then finds the receipt. Rejections are stored as well.
+
+Expiry sweep: see ``certlife.domain.expiry`` (day buckets plus a schedule aggregate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import RecordConflictError
+
+from certlife.contracts.commands import (
+    Accepted,
+    AmendCertificate,
+    Command,
+    ExpireDue,
+    IssueCertificate,
+    ReinstateCertificate,
+    Rejected,
+    RenewCertificate,
+    RevokeCertificate,
+    SuspendCertificate,
+    TestReport,
+    WithdrawCertificate,
+    command_digest,
+    outcome_from_wire,
+)
+from certlife.domain.certificate import Certificate
+from certlife.domain.errors import CertificateError, CertificateNotFound, UnknownIssuer
+from certlife.domain.expiry import ExpiryBucket, ExpirySchedule
+from certlife.domain.lifecycle import LifecycleEvent, next_status
+from certlife.domain.receipt import CommandReceipt
+from certlife.domain.values import (
+    Amendment,
+    CertificateData,
+    LifecyclePolicy,
+    TestReportRef,
+    ValidityPeriod,
+    format_instant,
+    instant,
+)
+from certlife.services.commands.preload import INDEX_AGGREGATES, IndexCache, preload
+
+Outcome = Accepted | Rejected
+A = TypeVar("A", bound=Aggregate)
+
+
+class _Session:
+    """Aggregates loaded or created while handling commands; saved together."""
+
+    def __init__(self, app: Application[UUID], index_cache: IndexCache) -> None:
+        self._app = app
+        self._index_cache = index_cache
+        self._aggregates: dict[UUID, Aggregate] = {}
+        self._absent: set[UUID] = set()
+
+    def preload(self, ids: Sequence[UUID]) -> None:
+        """Load the given aggregates in bulk where the recorder allows it."""
+        found = preload(self._app, ids)
+        for aggregate_id, aggregate in (found or {}).items():
+            if aggregate is None:
+                self._absent.add(aggregate_id)
+            else:
+                self._aggregates[aggregate_id] = aggregate
+
+    def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        """Return the aggregate from this session or the store, or None."""
+        if aggregate_id not in self._aggregates and kind in INDEX_AGGREGATES:
+            found = self._index_cache.get(aggregate_id, self._app)
+            if found is None:
+                return None
+            self._aggregates[aggregate_id] = found
+        if aggregate_id not in self._aggregates:
+            if aggregate_id in self._absent:
+                return None
+            try:
+                self._aggregates[aggregate_id] = self._app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+        return cast(A, self._aggregates[aggregate_id])
+
+    def add(self, aggregate: Aggregate) -> None:
+        """Include a new aggregate in the next save."""
+        self._aggregates[aggregate.id] = aggregate
+
+    def save(self) -> None:
+        """Save every pending event of the session in one transaction."""
+        self._app.save(*self._aggregates.values())
+
+
+def _conflict(command: Command, receipt: CommandReceipt) -> Rejected:
+    """The outcome of a re-used commandId whose content differs from the first command's."""
+    first = receipt.outcome
+    what = " ".join(str(first[k]) for k in ("status", "event", "number", "code") if first.get(k) is not None)
+    return Rejected(
+        command_id=command.command_id,
+        code="command-id-conflict",
+        message=f"commandId {command.command_id!r} was already used for a different command "
+        f"(its outcome: {what}); this command was not applied: send it with a new commandId",
+    )
+
+
+def _reports(reports: Sequence[TestReport]) -> tuple[TestReportRef, ...]:
+    return tuple(TestReportRef(r.lab, r.report_number) for r in reports)
+
+
+class CertificateApplication(Application[UUID]):
+    """The certificate lifecycle service: issue, suspend, ..., expire_due."""
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        policy: LifecyclePolicy | None = None,
+        max_attempts: int = 3,
+    ) -> None:
+        """Build with eventsourcing ``env`` settings and the issuer's lifecycle policy."""
+        super().__init__(env)
+        self.policy = policy or LifecyclePolicy()
+        self._index_cache = IndexCache()
+        self.max_attempts = max_attempts
+        #: Issuer assumed by ``get_certificate``/``history`` when none is given.
+        self.default_issuer = self.env.get("CERTLIFE_ISSUER")
+        self._handlers: dict[str, Callable[[_Session, Any, datetime], Outcome]] = {
+            "issue": self._issue,
+            "suspend": self._suspend,
+            "reinstate": self._reinstate,
+            "renew": self._renew,
+            "amend": self._amend,
+            "revoke": self._revoke,
+            "withdraw": self._withdraw,
+            "expire-due": self._expire_due,
+        }
+
+    # -- public commands ---------------------------------------------------------------
+
+    def issue(self, command: IssueCertificate, now: datetime) -> Outcome:
+        """Issue a certificate."""
+        return self.handle(command, now)
+
+    def suspend(self, command: SuspendCertificate, now: datetime) -> Outcome:
+        """Suspend a certificate."""
+        return self.handle(command, now)
+
+    def reinstate(self, command: ReinstateCertificate, now: datetime) -> Outcome:
+        """Reinstate a suspended certificate."""
+        return self.handle(command, now)
+
+    def renew(self, command: RenewCertificate, now: datetime) -> Outcome:
+        """Renew a certificate."""
+        return self.handle(command, now)
+
+    def amend(self, command: AmendCertificate, now: datetime) -> Outcome:
+        """Amend a certificate."""
+        return self.handle(command, now)
+
+    def revoke(self, command: RevokeCertificate, now: datetime) -> Outcome:
+        """Revoke a certificate."""
+        return self.handle(command, now)
+
+    def withdraw(self, command: WithdrawCertificate, now: datetime) -> Outcome:
+        """Withdraw a certificate."""
+        return self.handle(command, now)
+
+    def expire_due(self, now: datetime, limit: int = 500, command_id: str | None = None) -> Outcome:
+        """Expire up to ``limit`` due certificates (idempotent per ``command_id``,
+        which defaults to ``expire-due:<now>`` at second precision)."""
+        cid = command_id or f"expire-due:{format_instant(now)}"
+        return self.handle(ExpireDue(command_id=cid, limit=limit), now)
+
+    def handle(self, command: Command, now: datetime) -> Outcome:
+        """Handle one command (load, decide, save), retrying version conflicts."""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return self._run([command], now)[0]
+            except RecordConflictError:
+                if attempt == self.max_attempts:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def handle_batch(self, commands: Sequence[Command], now: datetime) -> list[Outcome]:
+        """Handle commands in order and save everything in one ``save()``.
+
+        On a version conflict the batch is re-run once from fresh state; if it
+        conflicts again the commands are handled one at a time. Outcomes are in
+        input order.
+        """
+        if not commands:
+            return []
+        for _ in range(2):
+            try:
+                return self._run(commands, now)
+            except RecordConflictError:
+                continue
+        return [self.handle(command, now) for command in commands]
+
+    # -- queries ------------------------------------------------------------------------
+
+    def get_certificate(self, number: str, issuer: str | None = None) -> Certificate:
+        """Return the current certificate or raise ``CertificateNotFound``."""
+        issuer = self._issuer(issuer)
+        try:
+            return cast(Certificate, self.repository.get(Certificate.create_id(issuer, number)))
+        except AggregateNotFoundError:
+            raise CertificateNotFound(issuer, number) from None
+
+    def history(self, number: str, issuer: str | None = None) -> list[Certificate.Event]:
+        """Return the certificate's lifecycle events, oldest first."""
+        issuer = self._issuer(issuer)
+        events = [
+            e
+            for e in self.events.get(Certificate.create_id(issuer, number))
+            if isinstance(e, Certificate.Event)
+        ]
+        if not events:
+            raise CertificateNotFound(issuer, number)
+        return events
+
+    def _issuer(self, issuer: str | None) -> str:
+        if issuer is None:
+            if not self.default_issuer:
+                raise ValueError("no issuer given and CERTLIFE_ISSUER is not configured")
+            return self.default_issuer
+        return issuer
+
+    # -- the unit of work ----------------------------------------------------------------
+
+    def _run(self, commands: Sequence[Command], now: datetime) -> list[Outcome]:
+        session = _Session(self, self._index_cache)
+        try:
+            if len(commands) > 1:
+                session.preload(self._ids_of(commands))
+            outcomes = [self._decide(session, command, now) for command in commands]
+            session.save()
+        except BaseException:
+            # Cached index aggregates may hold events that were never saved.
+            self._index_cache.clear()
+            raise
+        return outcomes
+
+    def _ids_of(self, commands: Sequence[Command]) -> list[UUID]:
+        ids = [CommandReceipt.create_id(c.command_id) for c in commands]
+        ids += [
+            Certificate.create_id(c.issuer, c.number)
+            for c in commands
+            if isinstance(
+                c,
+                IssueCertificate
+                | SuspendCertificate
+                | ReinstateCertificate
+                | RenewCertificate
+                | AmendCertificate
+                | RevokeCertificate
+                | WithdrawCertificate,
+            )
+        ]
+        return ids
+
+    def _decide(self, session: _Session, command: Command, now: datetime) -> Outcome:
+        receipt_id = CommandReceipt.create_id(command.command_id)
+        receipt = session.get(receipt_id, CommandReceipt)
+        digest = command_digest(command)
+        if receipt is not None:
+            if receipt.conflicts_with(digest):
+                return _conflict(command, receipt)
+            return outcome_from_wire(receipt.outcome)
+        outcome: Outcome
+        try:
+            self._check_issuer(command)
+            outcome = self._handlers[command.type](session, command, now)
+        except CertificateError as e:
+            outcome = Rejected(command_id=command.command_id, code=e.code, message=str(e))
+        session.add(CommandReceipt.record(command.command_id, outcome.to_wire(), instant(now), digest))
+        return outcome
+
+    def _check_issuer(self, command: Command) -> None:
+        """A log belongs to one issuer: refuse commands for any other (when one is configured)."""
+        issuer = getattr(command, "issuer", None)
+        if issuer is not None and self.default_issuer and issuer != self.default_issuer:
+            raise UnknownIssuer(issuer, self.default_issuer)
+
+    def _load(self, session: _Session, issuer: str, number: str) -> Certificate:
+        cert = session.get(Certificate.create_id(issuer, number), Certificate)
+        if cert is None:
+            raise CertificateNotFound(issuer, number)
+        return cert
+
+    def _schedule_expiry(self, session: _Session, cert: Certificate, now: datetime) -> None:
+        day = cert.data.valid_until.date()
+        bucket = session.get(ExpiryBucket.create_id(day.isoformat()), ExpiryBucket)
+        if bucket is None:
+            bucket = ExpiryBucket.open(day, instant(now))
+            session.add(bucket)
+        # Re-adding is a no-op unless the day was swept already (a clock set back).
+        schedule = session.get(ExpirySchedule.ID, ExpirySchedule)
+        if schedule is None:
+            schedule = ExpirySchedule.start(instant(now))
+            session.add(schedule)
+        schedule.add_day(day, instant(now))
+        bucket.schedule(cert.id, instant(now))
+
+    @staticmethod
+    def _accepted(command: Command, cert: Certificate, event: LifecycleEvent) -> Accepted:
+        return Accepted(
+            command_id=command.command_id,
+            certificate_id=str(cert.id),
+            number=cert.data.number,
+            version=cert.version,
+            event=event.value,
+        )
+
+    # -- handlers: load, decide (domain), collect --------------------------------------------
+
+    def _issue(self, session: _Session, c: IssueCertificate, now: datetime) -> Outcome:
+        existing = session.get(Certificate.create_id(c.issuer, c.number), Certificate)
+        if existing is not None:
+            next_status(existing.status, LifecycleEvent.ISSUED)  # raises InvalidTransition
+        data = CertificateData(
+            number=c.number,
+            scheme=c.scheme,
+            holder=c.holder,
+            manufacturer=c.manufacturer,
+            factories=tuple(c.factories),
+            product=c.product,
+            models=tuple(c.models),
+            standards=tuple(c.standards),
+            scope=c.scope,
+            validity=ValidityPeriod(c.valid_from, c.valid_until),
+        )
+        cert = Certificate.issue(
+            issuer=c.issuer,
+            data=data,
+            test_reports=_reports(c.test_reports),
+            command_id=c.command_id,
+            now=now,
+            policy=self.policy,
+            effective_at=c.effective_at,
+        )
+        session.add(cert)
+        self._schedule_expiry(session, cert, now)
+        return self._accepted(c, cert, LifecycleEvent.ISSUED)
+
+    def _change(
+        self,
+        session: _Session,
+        c: SuspendCertificate | ReinstateCertificate | RevokeCertificate | WithdrawCertificate,
+        now: datetime,
+        decide: Callable[..., None],
+        event: LifecycleEvent,
+        **extra: Any,
+    ) -> Outcome:
+        """Load, apply one status change with the command's reason and times, accept."""
+        cert = self._load(session, c.issuer, c.number)
+        decide(
+            cert,
+            reason=c.reason,
+            command_id=c.command_id,
+            now=now,
+            policy=self.policy,
+            effective_at=c.effective_at,
+            **extra,
+        )
+        return self._accepted(c, cert, event)
+
+    def _suspend(self, session: _Session, c: SuspendCertificate, now: datetime) -> Outcome:
+        return self._change(
+            session, c, now, Certificate.suspend, LifecycleEvent.SUSPENDED, review_date=c.review_date
+        )
+
+    def _reinstate(self, session: _Session, c: ReinstateCertificate, now: datetime) -> Outcome:
+        return self._change(session, c, now, Certificate.reinstate, LifecycleEvent.REINSTATED)
+
+    def _renew(self, session: _Session, c: RenewCertificate, now: datetime) -> Outcome:
+        cert = self._load(session, c.issuer, c.number)
+        validity = ValidityPeriod(c.valid_from, c.valid_until)
+        cert.renew(
+            validity=validity,
+            reason=c.reason,
+            command_id=c.command_id,
+            now=now,
+            policy=self.policy,
+            effective_at=c.effective_at,
+        )
+        self._schedule_expiry(session, cert, now)
+        return self._accepted(c, cert, LifecycleEvent.RENEWED)
+
+    def _amend(self, session: _Session, c: AmendCertificate, now: datetime) -> Outcome:
+        cert = self._load(session, c.issuer, c.number)
+        amendment = Amendment(
+            scope=c.scope,
+            models=None if c.models is None else tuple(c.models),
+            factories=None if c.factories is None else tuple(c.factories),
+            standards=None if c.standards is None else tuple(c.standards),
+        )
+        cert.amend(
+            amendment=amendment,
+            test_reports=None if c.test_reports is None else _reports(c.test_reports),
+            reason=c.reason,
+            command_id=c.command_id,
+            now=now,
+            policy=self.policy,
+            effective_at=c.effective_at,
+        )
+        return self._accepted(c, cert, LifecycleEvent.AMENDED)
+
+    def _revoke(self, session: _Session, c: RevokeCertificate, now: datetime) -> Outcome:
+        return self._change(session, c, now, Certificate.revoke, LifecycleEvent.REVOKED)
+
+    def _withdraw(self, session: _Session, c: WithdrawCertificate, now: datetime) -> Outcome:
+        return self._change(session, c, now, Certificate.withdraw, LifecycleEvent.WITHDRAWN)
+
+    def _expire_due(self, session: _Session, c: ExpireDue, now: datetime) -> Outcome:
+        expired: list[str] = []
+        schedule = session.get(ExpirySchedule.ID, ExpirySchedule)
+        days = [] if schedule is None else schedule.days_until(instant(now).date())
+        for day in days:
+            complete = self._sweep_day(session, day, c, now, expired)
+            day_end = datetime.combine(date.fromisoformat(day), time(), UTC) + timedelta(1)
+            if complete and day_end <= instant(now):
+                assert schedule is not None
+                schedule.mark_swept(day, instant(now))
+            if not complete:
+                break
+        return Accepted(
+            command_id=c.command_id,
+            certificate_id=None,
+            number=None,
+            version=None,
+            event=LifecycleEvent.EXPIRED.value,
+            expired=expired,
+        )
+
+    def _sweep_day(
+        self, session: _Session, day: str, c: ExpireDue, now: datetime, expired: list[str]
+    ) -> bool:
+        """Expire the day's due certificates; False when ``limit`` stopped the sweep."""
+        bucket = session.get(ExpiryBucket.create_id(day), ExpiryBucket)
+        for cert_id in [] if bucket is None else bucket.certificate_ids:
+            cert = session.get(cert_id, Certificate)
+            if cert is None or not cert.is_due(now):
+                continue  # renewed since, final, or due later today
+            if len(expired) >= c.limit:
+                return False
+            cert.expire(command_id=c.command_id, now=now)
+            expired.append(cert.data.number)
+        return True

@@ -1,0 +1,87 @@
+"""Turn one Kafka batch of raw commands into outcomes and dead letters.
+
+Pure of Kafka: takes inbound messages, calls the application once for the whole
+batch (one event-store transaction), and returns the messages to publish.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from certlife.contracts.commands import Command, CommandError, Rejected, parse_command
+from certlife.services.commands.application import CertificateApplication, Outcome
+from certlife.services.infra.transactions import Outbound
+
+#: Header carrying the command id on outcome and dead-letter messages.
+COMMAND_ID_HEADER = "certlife-command-id"
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One consumed command message."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def _outcome_message(topic: str, outcome: Outcome) -> Outbound:
+    cid = outcome.command_id.encode()
+    body = json.dumps(outcome.to_wire(), ensure_ascii=False, separators=(",", ":")).encode()
+    return Outbound(topic, cid, body, ((COMMAND_ID_HEADER, cid),))
+
+
+def _dead_letter(topic: str, msg: Inbound, error: CommandError) -> Outbound:
+    reason = {
+        "v": 1,
+        "code": error.code,
+        "message": str(error),
+        "commandId": error.command_id,
+        "source": {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset},
+    }
+    headers = [("certlife-dlq-reason", json.dumps(reason).encode())]
+    if error.command_id:
+        headers.append((COMMAND_ID_HEADER, error.command_id.encode()))
+    return Outbound(topic, msg.key, msg.value or b"", tuple(headers))
+
+
+def process_batch(
+    app: CertificateApplication,
+    batch: Sequence[Inbound],
+    now: datetime,
+    *,
+    results_topic: str,
+    dead_letter_topic: str,
+) -> list[Outbound]:
+    """Outcomes (in input order) and dead letters for one batch of raw commands.
+
+    A malformed message never stops the batch: it gets a dead letter with the
+    reason, and a rejected outcome when its ``commandId`` could be read.
+    """
+    slots: list[Outbound | int | None] = []
+    commands: list[Command] = []
+    dead: list[Outbound] = []
+    for msg in batch:
+        try:
+            commands.append(parse_command(msg.value or b""))
+            slots.append(len(commands) - 1)
+        except CommandError as error:
+            dead.append(_dead_letter(dead_letter_topic, msg, error))
+            if error.command_id:
+                rejected = Rejected(command_id=error.command_id, code=error.code, message=str(error))
+                slots.append(_outcome_message(results_topic, rejected))
+            else:
+                slots.append(None)
+    outcomes = app.handle_batch(commands, now) if commands else []
+    out: list[Outbound] = []
+    for slot in slots:
+        if isinstance(slot, int):
+            out.append(_outcome_message(results_topic, outcomes[slot]))
+        elif slot is not None:
+            out.append(slot)
+    return out + dead

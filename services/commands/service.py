@@ -1,0 +1,128 @@
+"""The command service: a faststream app that turns command batches into outcomes.
+
+Each Kafka batch becomes one event-store transaction (``process_batch``) and
+one Kafka transaction carrying its outcomes, dead letters and consumer offsets.
+A crash anywhere before that Kafka transaction commits means the batch is
+consumed again; the application's command receipts make the re-run return the
+original outcomes without writing anything new, so the result topic (read
+committed) holds exactly one outcome per command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from datetime import UTC, datetime
+
+from faststream import AckPolicy, FastStream
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from certlife.contracts import topics
+from certlife.contracts.commands import Outcome
+from certlife.services.commands.application import CertificateApplication
+from certlife.services.commands.batch import Inbound, process_batch
+from certlife.services.infra.settings import Settings
+from certlife.services.infra.topics import certlife_topics, ensure_topics
+from certlife.services.infra.transactions import Outbound, TransactionalPublisher, next_offsets
+
+log = logging.getLogger("certlife.commands")
+
+GROUP_ID = "certlife-command-service"
+_RETRIES = 5
+
+
+def _inbound(msg: KafkaMessage) -> list[Inbound]:
+    raw = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+    return [Inbound(r.topic, r.partition, r.offset, r.key, r.value) for r in raw]
+
+
+def _failed(what: str, size: int, attempt: int) -> None:
+    """Log a failed attempt; after the last one, crash: nothing uncommitted is lost."""
+    log.exception("%s a batch of %d commands failed (attempt %d)", what, size, attempt)
+    if attempt == _RETRIES:
+        # Offsets are committed only with the outcomes: the restart consumes the
+        # batch again and the command receipts make the re-run write nothing new.
+        logging.shutdown()
+        os._exit(3)
+
+
+def build_command_service(settings: Settings, app: CertificateApplication) -> tuple[FastStream, KafkaBroker]:
+    """Wire the command consumer, the transactional publisher and the application."""
+    broker = KafkaBroker(settings.kafka_bootstrap, logger=log)
+    group_id = settings.topic_prefix + GROUP_ID
+    # One id per deployment, not per instance: an instance taking over (see certlife.services.infra.leader)
+    # fences the previous one's producer and aborts its open transaction.
+    publisher = TransactionalPublisher(settings.kafka_bootstrap, group_id)
+    results_topic = settings.topic(topics.COMMAND_RESULTS)
+    dlq_topic = settings.topic(topics.DEAD_LETTER)
+    # Declared for the AsyncAPI document; messages go out through `publisher`.
+    broker.publisher(results_topic, schema=Outcome, description="One outcome per command.")
+    broker.publisher(dlq_topic, description="Raw copies of malformed commands with the reason.")
+
+    # At most one batch's Kafka transaction is in flight while the next batch is
+    # stored: the store and the publish overlap, transactions still commit in order.
+    in_flight: list[asyncio.Task[None]] = []
+
+    async def store(batch: list[Inbound]) -> list[Outbound]:
+        for attempt in range(1, _RETRIES + 1):
+            try:
+                return await asyncio.to_thread(
+                    process_batch,
+                    app,
+                    batch,
+                    datetime.now(UTC),
+                    results_topic=results_topic,
+                    dead_letter_topic=dlq_topic,
+                )
+            except Exception:
+                _failed("storing", len(batch), attempt)
+                await asyncio.sleep(min(2**attempt * 0.1, 5))
+        raise AssertionError("unreachable")
+
+    async def publish(out: list[Outbound], batch: list[Inbound]) -> None:
+        offsets = next_offsets([(m.topic, m.partition, m.offset) for m in batch])
+        for attempt in range(1, _RETRIES + 1):
+            try:
+                await publisher.publish(out, offsets, group_id)
+                return
+            except Exception:
+                _failed("publishing", len(batch), attempt)
+                await asyncio.sleep(min(2**attempt * 0.1, 5))
+
+    @broker.subscriber(
+        settings.topic(topics.COMMANDS),
+        batch=True,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        ack_policy=AckPolicy.MANUAL,
+        description="Lifecycle commands (contracts/schemas/command.v1.json), keyed by number.",
+    )
+    async def on_commands(msg: KafkaMessage) -> None:
+        batch = _inbound(msg)
+        out = await store(batch)
+        if in_flight:
+            await in_flight.pop()
+        in_flight.append(asyncio.create_task(publish(out, batch)))
+
+    stream = FastStream(broker, logger=log)
+
+    @stream.on_startup
+    async def _prepare() -> None:
+        prefix = settings.topic_prefix
+        await ensure_topics(settings.kafka_bootstrap, certlife_topics(settings.command_partitions, prefix))
+        # Before the broker consumes: registering the transactional id fences a previous
+        # instance's producer and aborts its open transaction first.
+        await publisher.start()
+
+    @stream.on_shutdown
+    async def _stop_publisher() -> None:
+        if in_flight:
+            await in_flight.pop()
+        await publisher.stop()
+
+    return stream, broker

@@ -1,0 +1,81 @@
+"""The README's main command: certlife doing its whole job on this machine.
+
+Starts the local stack unless endpoints are configured, runs the command
+service, the relay and the projections as separate processes, plays a
+realistic scenario through Kafka, then acts as a partner lab abroad: mirrors
+and verifies the log, and proves one certificate with a bundle. Exits 0 only
+if every check passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import threading
+
+from certlife.services.cli.base import run_guarded
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="./dev main", description=__doc__.splitlines()[0])
+    parser.add_argument("--certificates", type=int, default=220, help="certificates in the scenario")
+    parser.add_argument("--seed", type=int, default=2026, help="scenario seed")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for each stage")
+    parser.add_argument("--keep-running", action="store_true", help="leave the services up afterwards")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from certlife.services.demo.run import play
+    from certlife.services.demo.summary import passed, render
+
+    procs: list = []
+    try:
+        run, figures, procs = asyncio.run(play(args.certificates, args.seed, args.timeout))
+        print(render(figures))
+        print(f"\nlogs, trust.json, export and bundle: {run.directory}")
+        if args.keep_running:
+            _keep_running(run)
+        return 0 if passed(figures) else 1
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+
+
+def _keep_running(run) -> None:
+    env = run.env
+    keys = (
+        "CERTLIFE_KAFKA_BOOTSTRAP",
+        "CERTLIFE_DATABASE_URL",
+        "CERTLIFE_DB_SCHEMA",
+        "CERTLIFE_TOPIC_PREFIX",
+        "CERTLIFE_KEYS_DIR",
+        "CERTLIFE_KEY_PASSPHRASE_FILE",
+    )
+    print("\nservices are running. In another shell:")
+    for key in keys:
+        if env.get(key):
+            print(f"  export {key}='{env[key]}'")
+    print("  ./dev certctl status <NUMBER>            # internal read model")
+    print("  ./dev certctl projections status         # lag per projection")
+    print(
+        f'  ./dev certverify status <NUMBER> --database "$CERTLIFE_DATABASE_URL" --schema {run.mirror_schema}'
+    )
+    print("Ctrl-C stops everything this command started.")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``./dev main``."""
+    args = _parser().parse_args(argv)
+    return run_guarded("certlife", lambda: _run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

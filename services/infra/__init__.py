@@ -1,0 +1,1 @@
+"""Infrastructure shared by every process: settings, connections, locks, topics, publishing, the local stack."""

@@ -1,0 +1,67 @@
+"""The native local stack: Apache Kafka from Maven Central and PostgreSQL from Debian.
+
+``up`` is idempotent and reports endpoints; ``down`` stops only what ``up``
+started (pid files and markers under the cache folder).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from certlife.services.infra.stack import kafka, postgres
+from certlife.services.infra.stack.errors import StackError
+from certlife.services.infra.stack.settings import StackSettings
+
+__all__ = ["Endpoints", "StackError", "StackSettings", "down", "resolve_endpoints", "status", "up"]
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the running stack answers."""
+
+    kafka_bootstrap: str
+    database_url: str
+
+
+def up(settings: StackSettings | None = None) -> Endpoints:
+    """Start Kafka and PostgreSQL unless they already run; return their endpoints."""
+    settings = settings or StackSettings.from_env()
+    try:
+        if not kafka.running(settings):
+            kafka.preflight(settings)
+        postgres.start(settings)
+        kafka.start(settings)
+    except OSError as exc:
+        if exc.errno == 28:
+            raise StackError(f"disk full under {settings.home}: free space and retry") from None
+        raise StackError(f"{exc.strerror or exc}: {exc.filename or ''}".strip()) from None
+    return Endpoints(settings.kafka_bootstrap, settings.database_url)
+
+
+def resolve_endpoints() -> tuple[str, str]:
+    """Kafka bootstrap and database URL from the environment, else from the local stack (started)."""
+    import os
+
+    bootstrap = os.environ.get("CERTLIFE_KAFKA_BOOTSTRAP")
+    database = os.environ.get("CERTLIFE_DATABASE_URL")
+    if bootstrap and database:
+        return bootstrap, database
+    found = up()
+    return bootstrap or found.kafka_bootstrap, database or found.database_url
+
+
+def down(settings: StackSettings | None = None) -> list[str]:
+    """Stop what ``up`` started; return the names of what was stopped."""
+    settings = settings or StackSettings.from_env()
+    stopped = []
+    if kafka.stop(settings):
+        stopped.append("kafka")
+    if postgres.stop(settings):
+        stopped.append("postgres")
+    return stopped
+
+
+def status(settings: StackSettings | None = None) -> list[str]:
+    """One line per service."""
+    settings = settings or StackSettings.from_env()
+    return [kafka.status(settings), postgres.status(settings)]
