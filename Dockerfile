@@ -6,6 +6,6 @@ COPY domain domain
 COPY contracts contracts
 COPY services services
 COPY projections projections
-RUN pip install --no-cache-dir . && useradd --create-home certlife
+RUN pip install --no-cache-dir '.[service]' && useradd --create-home certlife
 USER certlife
 ENTRYPOINT ["certctl"]

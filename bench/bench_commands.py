@@ -29,6 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import endpoints
 from certlife.contracts import topics
+from certlife.projections.committed import committed_consumer
 from certlife.services.demo.scenario import generate_commands
 from certlife.services.infra.settings import Settings
 from certlife.services.infra.topics import certlife_topics, ensure_topics
@@ -103,12 +104,8 @@ async def measure(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    consumer = AIOKafkaConsumer(
-        prefix + topics.COMMAND_RESULTS,
-        bootstrap_servers=settings.kafka_bootstrap,
-        isolation_level="read_committed",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
+    consumer = committed_consumer(
+        settings.kafka_bootstrap, prefix + topics.COMMAND_RESULTS, auto_offset_reset="earliest"
     )
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
     await consumer.start()

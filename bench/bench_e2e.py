@@ -20,10 +20,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from bench.common import endpoints
 from certlife.contracts import topics
+from certlife.projections.committed import committed_consumer
 from certlife.services.demo.setup import DemoRun
 
 _NUMBER = b'"number":"'
@@ -74,9 +75,9 @@ def _pct(values: list[float], q: float) -> float:
 async def _publish(
     run: DemoRun, tag: str, rate: float | None, duration: float, sent: dict[str, float]
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=run.env["CERTLIFE_KAFKA_BOOTSTRAP"], linger_ms=2)
+    producer = AIOKafkaProducer(bootstrap_servers=run.settings.kafka_bootstrap, linger_ms=2)
     await producer.start()
-    topic = run.env["CERTLIFE_TOPIC_PREFIX"] + topics.COMMANDS
+    topic = run.settings.topic(topics.COMMANDS)
     now = datetime.now(UTC)
     try:
         start = time.monotonic()
@@ -98,12 +99,8 @@ async def _publish(
 
 
 async def _watch_log(run: DemoRun, seen: dict[str, float], stop: asyncio.Event) -> None:
-    consumer = AIOKafkaConsumer(
-        run.env["CERTLIFE_TOPIC_PREFIX"] + topics.LOG,
-        bootstrap_servers=run.env["CERTLIFE_KAFKA_BOOTSTRAP"],
-        isolation_level="read_committed",
-        auto_offset_reset="latest",
-        enable_auto_commit=False,
+    consumer = committed_consumer(
+        run.settings.kafka_bootstrap, run.settings.topic(topics.LOG), auto_offset_reset="latest"
     )
     await consumer.start()
     try:
@@ -122,8 +119,8 @@ async def _watch_log(run: DemoRun, seen: dict[str, float], stop: asyncio.Event) 
 
 
 async def _watch_model(run: DemoRun, tag: str, seen: dict[str, float], stop: asyncio.Event) -> None:
-    conn = await asyncpg.connect(run.env["CERTLIFE_DATABASE_URL"])
-    schema = run.env["CERTLIFE_DB_SCHEMA"]
+    conn = await asyncpg.connect(run.settings.database_url)
+    schema = run.settings.db_schema
     last = -1
     try:
         while not stop.is_set():
@@ -143,12 +140,8 @@ async def _watch_model(run: DemoRun, tag: str, seen: dict[str, float], stop: asy
 
 
 async def _accepted(run: DemoRun, tag: str, stop: asyncio.Event, times: list[float]) -> None:
-    consumer = AIOKafkaConsumer(
-        run.env["CERTLIFE_TOPIC_PREFIX"] + topics.COMMAND_RESULTS,
-        bootstrap_servers=run.env["CERTLIFE_KAFKA_BOOTSTRAP"],
-        isolation_level="read_committed",
-        auto_offset_reset="latest",
-        enable_auto_commit=False,
+    consumer = committed_consumer(
+        run.settings.kafka_bootstrap, run.settings.topic(topics.COMMAND_RESULTS), auto_offset_reset="latest"
     )
     await consumer.start()
     marker = f'"e2e-E2E-{tag}-'.encode()

@@ -16,9 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from bench.common import Figure, create_schema, endpoints, fresh_names, report
+from certlife.projections.committed import committed_consumer
 from certlife.services.demo.fixtures import generate
 from certlife.services.partner.export import read_checkpoints, read_log_lines, read_trust
 from certlife.services.partner.mirror import PartnerMirror
@@ -52,12 +53,7 @@ async def _publish(bootstrap: str, prefix: str, export: Path) -> int:
 
 
 async def _raw_consume(bootstrap: str, topic: str) -> float:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
+    consumer = committed_consumer(bootstrap, auto_offset_reset="earliest")
     await consumer.start()
     try:
         tp = TopicPartition(topic, 0)

@@ -26,13 +26,14 @@ import uuid
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.common import endpoints
 from certlife.contracts.merkle import MerkleFrontier, leaf_hash
 from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
 from certlife.contracts.records import RecordSigner, build_certificate_record, record_hash
+from certlife.projections.committed import committed_consumer
 from certlife.services.bootstrap import projection_config
 from certlife.services.infra.settings import Settings
 from certlife.services.infra.topics import certlife_topics, ensure_topics
@@ -107,9 +108,7 @@ async def publish(settings: Settings, records: list[bytes], notes: list[tuple[in
 
 async def raw_consume(settings: Settings, events: int) -> float:
     """Seconds for a read-committed aiokafka consume of the whole log topic."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed", enable_auto_commit=False
-    )
+    consumer = committed_consumer(settings.kafka_bootstrap)
     await consumer.start()
     try:
         tp = TopicPartition(settings.topic("certlife.log.v1"), 0)

@@ -22,10 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bench.common import Figure, create_schema, endpoints, fresh_names, report, rss_mib
 from certlife.contracts.commands import parse_command
+from certlife.projections.committed import committed_consumer
 from certlife.services.bootstrap import build_application
 from certlife.services.infra.settings import Settings
 
@@ -83,7 +84,7 @@ def fill_event_store(settings: Settings, events: int) -> None:
 
 async def log_end(bootstrap: str, topic: str) -> int:
     """Committed end offset of the log topic (read_committed)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
+    consumer = committed_consumer(bootstrap)
     await consumer.start()
     try:
         tp = TopicPartition(topic, 0)

@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import itertools
 import multiprocessing
-import os
 import resource
 import sys
 import time
@@ -42,10 +41,10 @@ RECORDS_PER_CERTIFICATE = 2.4  # what the fixture generator averages (a little l
 def export_dir(records: int, seed: int) -> Path:
     """A fixtures export with at least about ``records`` records, generated on first use."""
     from certlife.services.demo.fixtures import generate
+    from certlife.services.infra.stack.settings import StackSettings
 
     certificates = int(records / RECORDS_PER_CERTIFICATE) + 10
-    home = Path(os.environ.get("CERTLIFE_HOME", Path.home() / ".cache" / "certlife"))
-    path = home / "bench" / f"verify-c{certificates}-s{seed}"
+    path = StackSettings.from_env().home / "bench" / f"verify-c{certificates}-s{seed}"
     if not (path / "log.jsonl").exists():
         print(f"generating {certificates:,} certificates into {path} ...", file=sys.stderr)
         generate(path, certificates, seed, checkpoint_every=1000)

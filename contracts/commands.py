@@ -67,6 +67,8 @@ class _Command(_Wire):
 
 
 class _CertificateCommand(_Command):
+    """A command about one certificate (``issuer`` and ``number``)."""
+
     issuer: Name
     number: Name
     effective_at: AwareDatetime | None = None
@@ -145,6 +147,9 @@ class ExpireDue(_Command):
     type: Literal["expire-due"] = "expire-due"
     limit: Annotated[int, Field(ge=1, le=10_000)] = 500
 
+
+#: The base of every command about one certificate (all but ``expire-due``).
+CertificateCommand = _CertificateCommand
 
 Command = Annotated[
     IssueCertificate

@@ -1,22 +1,24 @@
 """Errors of the wire-contract layer: one hierarchy, each with a machine ``code``.
 
 Every failure to parse or verify something that crossed a process boundary
-raises a subclass of :class:`ContractError`. The ``code`` is a short, stable
+raises a subclass of :class:`ContractError`, itself a
+:class:`~certlife.domain.errors.CertlifeError`. The ``code`` is a short, stable
 identifier a CLI or report can use; the message says what exactly failed.
 """
 
 from __future__ import annotations
 
+from certlife.domain.errors import CertlifeError
 
-class ContractError(Exception):
+
+class ContractError(CertlifeError):
     """Base class of every wire-format, signature, proof and trust failure."""
 
     code = "contract-error"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
+        """A contract error always has a message; ``code`` overrides the class's."""
+        super().__init__(message, code=code)
 
 
 class CanonicalError(ContractError):

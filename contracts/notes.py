@@ -4,6 +4,12 @@ Parse first, then verify: malformed input raises ``NoteError`` ("malformed
 note: …") before any signature is looked at. Signatures by unknown keys (name
 and key hash not both matching) are ignored; an invalid signature by a known
 key rejects the whole note; a note no known key signs is rejected.
+
+This module is the one implementation of verifying a signed checkpoint
+(LOG.md §9): :func:`open_checkpoint_note` (step C1: signature and body) and
+:func:`check_checkpoint_origin` (step C2), composed by :func:`verify_checkpoint`.
+The verifier's checkpoint steps (``certlife.contracts.verification.checkpoints``)
+call the same two functions and only turn their errors into failure codes.
 """
 
 from __future__ import annotations
@@ -212,9 +218,26 @@ def sign_checkpoint(cp: Checkpoint, signer: NoteSigner) -> str:
     return sign_note(cp.body(), [signer])
 
 
-def verify_checkpoint(note: str, verifiers: Sequence[NoteVerifier], origin: str) -> Checkpoint:
-    """Verify a signed checkpoint note and require its origin to be ``origin``."""
-    checkpoint = Checkpoint.parse(open_note(note, verifiers).text)
+def open_checkpoint_note(note: str, verifiers: Sequence[NoteVerifier]) -> Checkpoint:
+    """Step C1: ``note`` is a signed note a known key signs, and its text a checkpoint body.
+
+    Raises ``NoteError``: ``malformed-note``/``malformed-checkpoint``,
+    ``bad-signature`` (a known key's signature does not verify) or
+    ``unverified-note`` (no known key signed it).
+    """
+    return Checkpoint.parse(open_note(note, verifiers).text)
+
+
+def check_checkpoint_origin(checkpoint: Checkpoint, origin: str) -> Checkpoint:
+    """Step C2: the checkpoint is one of the log ``origin``; raise ``NoteError`` (``wrong-origin``)."""
     if checkpoint.origin != origin:
-        raise NoteError(f"checkpoint origin {checkpoint.origin!r} is not {origin!r}", code="wrong-origin")
+        raise NoteError(
+            f"checkpoint origin {checkpoint.origin!r} is not the trusted origin {origin!r}",
+            code="wrong-origin",
+        )
     return checkpoint
+
+
+def verify_checkpoint(note: str, verifiers: Sequence[NoteVerifier], origin: str) -> Checkpoint:
+    """Verify a signed checkpoint note (signature, body) and require its origin to be ``origin``."""
+    return check_checkpoint_origin(open_checkpoint_note(note, verifiers), origin)

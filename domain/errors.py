@@ -1,11 +1,41 @@
-"""Domain errors: one hierarchy, each naming what was attempted and why not."""
+"""certlife's one exception base, and the domain's errors: each names what was attempted and why not.
+
+:class:`CertlifeError` lives here, in the lowest layer, so that every layer's
+errors can derive from it (tests/unit/test_errors.py checks that they all do).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-class CertificateError(Exception):
+class CertlifeError(Exception):
+    """Base of every error certlife raises on purpose: a message for people, a stable ``code``.
+
+    ``code`` is a short kebab-case name of the error's family that never changes
+    once released (outcomes, reports and JSON error objects carry it). Each
+    subclass names its own, as a class attribute (``code = "..."``) or, equally,
+    as a class keyword (``class Refused(CertlifeError, code="refused"):``); one
+    instance may carry a more specific code (``code=`` argument). The CLIs turn
+    any of these into one line and an exit status (``certlife.services.cli.exits``).
+    """
+
+    code: str = "certlife-error"
+
+    def __init_subclass__(cls, code: str | None = None, **kwargs: Any) -> None:
+        """Take the ``code`` class keyword as the subclass's ``code``."""
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+
+    def __init__(self, *args: object, code: str | None = None) -> None:
+        """``args`` as for :class:`Exception` (the first is the message); ``code`` overrides the class's."""
+        super().__init__(*args)
+        if code is not None:
+            self.code = code
+
+
+class CertificateError(CertlifeError):
     """Base class of every lifecycle rule violation."""
 
     code = "certificate-error"

@@ -1,8 +1,15 @@
-"""What a projection process needs to know (built from ``certlife.services.infra.settings.Settings``)."""
+"""What a projection process needs to know.
+
+The projections layer cannot import the services' ``Settings`` (layers point
+down), so ``ProjectionConfig`` is built from it in one place only, the
+composition root's ``certlife.services.bootstrap.projection_config``; the
+tuning defaults below equal the ``CERTLIFE_PROJECTION_*`` defaults of the
+settings registry (tests/unit/test_settings.py checks both).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from certlife.contracts import topics
 
@@ -12,7 +19,8 @@ class ProjectionConfig:
     """Endpoints, names and tuning of the read models; no IO at construction."""
 
     kafka_bootstrap: str
-    database_url: str
+    #: May hold a password: never in the repr.
+    database_url: str = field(repr=False)
     db_schema: str = "public"
     issuer: str = "certlife.example"
     topic_prefix: str = ""

@@ -26,6 +26,7 @@ from faststream.kafka.annotations import KafkaMessage
 from certlife.projections.apply import apply_batch, stored_offsets
 from certlife.projections.base import Projection
 from certlife.projections.batch import Message
+from certlife.projections.committed import READ_COMMITTED
 from certlife.projections.config import ProjectionConfig
 from certlife.projections.registry import PROJECTIONS
 from certlife.projections.tracking import create_tracking, ensure_projection
@@ -133,7 +134,7 @@ def _subscribe(broker: KafkaBroker, runtime: Runtime, projection: Projection) ->
         batch_timeout_ms=config.batch_timeout_ms,
         group_id=config.group_id(projection.name),
         auto_offset_reset="earliest",
-        isolation_level="read_committed",
+        isolation_level=READ_COMMITTED,
         ack_policy=AckPolicy.MANUAL,
         listener=listener,
         description=f"Read model {projection.name}: log records and checkpoints.",

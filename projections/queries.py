@@ -8,7 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
-from certlife.projections.answer import StatusAnswer, answer_status
+from certlife.contracts.verification.status import StatusAnswer
+from certlife.projections.answer import answer_status
 from certlife.projections.parked import parked_entry
 from certlife.projections.parking import UNAVAILABLE
 from certlife.projections.tracking import Position, live_generation, load_position

@@ -24,11 +24,12 @@ import time
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from certlife.projections.apply import write_with_parking
 from certlife.projections.base import Projection
 from certlife.projections.batch import Message, select_new
+from certlife.projections.committed import committed_consumer
 from certlife.projections.config import ProjectionConfig
 from certlife.projections.errors import RebuildBusy
 from certlife.projections.registry import projection as find_projection
@@ -63,12 +64,7 @@ class _Reader:
     def __init__(self, config: ProjectionConfig, chunk: int) -> None:
         self.config = config
         self.chunk = chunk
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=config.kafka_bootstrap,
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
+        self.consumer = committed_consumer(config.kafka_bootstrap, auto_offset_reset="earliest")
         self.tps: list[TopicPartition] = []
 
     async def start(self) -> None:

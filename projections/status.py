@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from certlife.projections.answer import covering_checkpoint
+from certlife.projections.committed import committed_consumer
 from certlife.projections.config import ProjectionConfig
 from certlife.projections.parked import ParkedSummary, parked_summary
 from certlife.projections.registry import PROJECTIONS
@@ -47,7 +48,7 @@ class ProjectionStatus:
 
 async def end_offsets(config: ProjectionConfig) -> dict[tuple[str, int], int]:
     """Committed end offsets (read_committed) of every log/checkpoint partition."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=config.kafka_bootstrap, isolation_level="read_committed")
+    consumer = committed_consumer(config.kafka_bootstrap)
     try:
         await consumer.start()
         tps = [

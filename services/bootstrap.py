@@ -6,19 +6,17 @@ given, so tests call the same functions with their own settings.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from faststream import FastStream
 
 from certlife.services.commands.application import CertificateApplication
 from certlife.services.infra.settings import Settings
-from certlife.services.infra.stack.settings import StackSettings
 
 if TYPE_CHECKING:
     from certlife.projections.config import ProjectionConfig
     from certlife.services.relay.keystore import KeyStore
-    from certlife.services.relay.relay import Relay
+    from certlife.services.relay.relay import Relay, RelayOptions
 
 
 def build_application(
@@ -52,42 +50,52 @@ def build_command_service(settings: Settings) -> FastStream:
 
 
 def build_keystore(settings: Settings, *, need_passphrase: bool = True) -> KeyStore:
-    """The record and note keys (encrypted PKCS#8 in CERTLIFE_KEYS_DIR)."""
-    from certlife.services.relay.keystore import KeyStore, passphrase_from_env
+    """The record and note keys (encrypted PKCS#8 in ``settings.keys.directory``)."""
+    from certlife.services.relay.keystore import KeyStore, read_passphrase
 
-    directory = Path(settings.extra.get("CERTLIFE_KEYS_DIR") or StackSettings.from_env().home / "keys")
-    passphrase = passphrase_from_env(settings.extra) if need_passphrase else None
-    return KeyStore(directory, passphrase)
+    keys = settings.keys
+    return KeyStore(keys.directory, read_passphrase(keys) if need_passphrase else None)
+
+
+def relay_options(settings: Settings) -> RelayOptions:
+    """The relay loop's tuning from ``settings.relay``: the one mapping onto ``RelayOptions``."""
+    from certlife.services.relay.relay import RelayOptions
+
+    tuning = settings.relay
+    return RelayOptions(
+        batch_size=tuning.batch_size,
+        checkpoint_every=tuning.checkpoint_every,
+        checkpoint_interval=tuning.checkpoint_interval,
+        poll_interval=tuning.poll_interval,
+    )
 
 
 def build_relay(settings: Settings) -> Relay:
     """The relay (notification log -> signed records -> Kafka)."""
-    from certlife.services.relay.relay import Relay, RelayOptions
+    from certlife.services.relay.relay import Relay
 
-    extra = settings.extra
-    options = RelayOptions(
-        batch_size=int(extra.get("CERTLIFE_RELAY_BATCH", "1000")),
-        checkpoint_every=int(extra.get("CERTLIFE_CHECKPOINT_EVERY", "1000")),
-        checkpoint_interval=float(extra.get("CERTLIFE_CHECKPOINT_INTERVAL", "5")),
-        poll_interval=float(extra.get("CERTLIFE_POLL_INTERVAL", "1")),
-    )
-    return Relay(settings, build_application(settings), build_keystore(settings), options)
+    return Relay(settings, build_application(settings), build_keystore(settings), relay_options(settings))
 
 
 def projection_config(settings: Settings) -> ProjectionConfig:
-    """The read models' configuration from ``settings``."""
+    """The read models' configuration from ``settings``: the one mapping onto ``ProjectionConfig``.
+
+    The projections layer cannot import ``Settings`` (layers point down), so its
+    config is built here field by field; tests/unit/test_settings.py checks that
+    every ``ProjectionConfig`` field is set from ``settings``.
+    """
     from certlife.projections.config import ProjectionConfig
 
-    extra = settings.extra
+    tuning = settings.projections
     return ProjectionConfig(
         kafka_bootstrap=settings.kafka_bootstrap,
         database_url=settings.database_url,
         db_schema=settings.db_schema,
         issuer=settings.issuer,
         topic_prefix=settings.topic_prefix,
-        batch_max_records=int(extra.get("CERTLIFE_PROJECTION_BATCH", "2000")),
-        batch_timeout_ms=int(extra.get("CERTLIFE_PROJECTION_BATCH_TIMEOUT_MS", "100")),
-        crash_in_batch=int(extra.get("CERTLIFE_PROJECTION_CRASH_IN_BATCH", "0")),
+        batch_max_records=tuning.batch_max_records,
+        batch_timeout_ms=tuning.batch_timeout_ms,
+        crash_in_batch=tuning.crash_in_batch,
     )
 
 

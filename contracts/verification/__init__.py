@@ -12,6 +12,7 @@ Public API:
 * :class:`LogVerifier` — the same checks fed one record's facts at a time (mirrors)
 * :func:`verify_record` — one record → :class:`StepReport`
 * :func:`certificate_status` — a certificate's status from a verified log → :class:`StatusAnswer`
+* :func:`decide_status` — the same answer from any source's newest record and checkpoint (mirror, read model)
 * :func:`facts_for_chunk` / :func:`record_facts` — the per-record work parallel workers run
 * :data:`FAILURE_CODES` — every failure code and its :class:`Check`
 """
@@ -31,19 +32,33 @@ from certlife.contracts.verification.failures import FAILURE_CODES, Check, Failu
 from certlife.contracts.verification.log import SIGNATURE_MODES, LogVerifier
 from certlife.contracts.verification.record import verify_record
 from certlife.contracts.verification.report import StepReport, VerificationReport
-from certlife.contracts.verification.status import UNKNOWN, StatusAnswer, certificate_status, parse_time
+from certlife.contracts.verification.status import (
+    NOT_A_STATUS,
+    UNAVAILABLE,
+    UNKNOWN,
+    CheckpointRef,
+    LatestRecord,
+    StatusAnswer,
+    certificate_status,
+    decide_status,
+    parse_time,
+)
 
 __all__ = [
     "CHUNK_SIZE",
     "FAILURE_CODES",
+    "NOT_A_STATUS",
     "SIGNATURE_MODES",
+    "UNAVAILABLE",
     "UNKNOWN",
     "Check",
     "CheckpointInput",
+    "CheckpointRef",
     "Chunk",
     "FactMapper",
     "Failure",
     "KeyDirectory",
+    "LatestRecord",
     "LogVerifier",
     "RecordFacts",
     "StatusAnswer",
@@ -52,6 +67,7 @@ __all__ = [
     "VerificationReport",
     "VerifiedCheckpoint",
     "certificate_status",
+    "decide_status",
     "facts_for_chunk",
     "parse_time",
     "record_facts",

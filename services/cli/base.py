@@ -1,20 +1,37 @@
-"""What every CLI of certlife shares: exit codes and turning errors into one line."""
+"""What every CLI of certlife shares: the user-facing error and the one place errors become one line.
+
+Each entry point (``certctl``, ``certverify``, ``./dev main``) runs its command
+through :func:`run_guarded`, which catches certlife's one exception base,
+:class:`~certlife.domain.errors.CertlifeError`, prints ``prog: error: message``
+and ends with the status :func:`~certlife.services.cli.exits.exit_status` maps
+it to. Exit statuses are named in :mod:`certlife.services.cli.exits`.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import NoReturn
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+from certlife.domain.errors import CertlifeError
+from certlife.services.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, exit_status
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CliError",
+    "certificate_number",
+    "run_guarded",
+]
 
 
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code attached."""
+class CliError(CertlifeError):
+    """A user-facing error: printed as one line, exit status attached (a usage error unless told)."""
+
+    code = "cli-error"
 
     def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        """``exit_code`` is one of :mod:`certlife.services.cli.exits`' statuses."""
         super().__init__(message)
         self.exit_code = exit_code
 
@@ -36,26 +53,38 @@ def certificate_number(text: str) -> str:
     return text
 
 
-def fail(prog: str, message: str, exit_code: int = EXIT_USAGE) -> NoReturn:
-    """Print ``prog: error: message`` on stderr and exit."""
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    raise SystemExit(exit_code)
+def _report(prog: str, error: CertlifeError, json_errors: bool) -> int:
+    """Print ``error`` as one line (and, for ``--json``, as a JSON error object); its exit status."""
+    print(f"{prog}: error: {error}", file=sys.stderr)
+    if json_errors:
+        import json
+
+        failure = {"ok": False, "error": {"code": error.code, "message": str(error)}}
+        sys.stdout.write(json.dumps(failure, ensure_ascii=False) + "\n")
+    return exit_status(error)
 
 
-def run_guarded(prog: str, func: Callable[[], int]) -> int:
-    """Run a command; user mistakes and known failures become one line, never a traceback."""
-    from certlife.services.infra.stack.errors import StackError
-    from certlife.services.relay.keystore import KeyStoreError
+def run_guarded(
+    prog: str, func: Callable[[], int], *, json_errors: bool = False, exit_on_error: bool = True
+) -> int:
+    """Run a command; certlife's errors become one line and their exit status, never a traceback.
 
+    Anything that is not a :class:`CertlifeError` (a bug) keeps its traceback.
+    With ``json_errors`` the error is also written on stdout as
+    ``{"ok": false, "error": {"code", "message"}}``. With ``exit_on_error`` an
+    error raises ``SystemExit`` (as argparse's usage errors do); without it the
+    status is returned.
+    """
     try:
         return func()
-    except CliError as exc:
-        fail(prog, str(exc), exc.exit_code)
-    except (StackError, KeyStoreError) as exc:
-        fail(prog, str(exc), EXIT_FAILED)
+    except CertlifeError as exc:
+        status = _report(prog, exc, json_errors)
+        if exit_on_error:
+            raise SystemExit(status) from None
+        return status
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away: the result was not delivered, which is an I/O error.
         import os

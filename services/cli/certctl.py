@@ -35,7 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point (everything printed goes through the terminal escaper)."""
+    """Console-script entry point (everything printed goes through the terminal escaper).
+
+    certlife's errors end the command as one ``certctl: error: ...`` line and
+    ``SystemExit`` with their status (``run_guarded``), as argparse's usage errors do.
+    """
     from certlife.services.cli.terminal import install
 
     install()

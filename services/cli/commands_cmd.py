@@ -56,19 +56,15 @@ class KafkaCommandSender:
     async def _send(
         self, key: bytes, value: bytes, command_id: str, wait: float | None
     ) -> dict[str, Any] | None:
-        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+        from aiokafka import AIOKafkaProducer
 
         from certlife.contracts import topics
+        from certlife.projections.committed import committed_consumer
 
         bootstrap = self.settings.kafka_bootstrap
         consumer = None
         if wait is not None:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=bootstrap,
-                isolation_level="read_committed",
-                enable_auto_commit=False,
-                request_timeout_ms=10_000,
-            )
+            consumer = committed_consumer(bootstrap, request_timeout_ms=10_000)
             await _start(consumer)
         try:
             if consumer is not None:  # position at the end first, so the outcome cannot be missed

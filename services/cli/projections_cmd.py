@@ -20,15 +20,13 @@ from certlife.services.cli.base import EXIT_FAILED, EXIT_OK, CliError, certifica
 from certlife.services.infra.settings import Settings
 
 if TYPE_CHECKING:
-    from certlife.projections.answer import StatusAnswer
+    from certlife.contracts.verification.status import StatusAnswer
     from certlife.projections.config import ProjectionConfig
 
 T = TypeVar("T")
 
 #: ``certctl status`` exits with this when the certificate is unknown or unavailable in the read model.
 EXIT_UNKNOWN = 1
-#: Answers of ``certctl status`` that are not a certificate status.
-_NO_STATUS = ("unknown", "unavailable")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -111,8 +109,11 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 
 def _certificate_status(args: argparse.Namespace) -> int:
+    from certlife.contracts.verification.status import NOT_A_STATUS
+    from certlife.projections.answer import read_model_json
+
     answer = _run(_answer(args.number))
-    data = answer.to_json()
+    data = read_model_json(answer)
     if args.json:
         print(json.dumps(data))
     else:
@@ -127,7 +128,7 @@ def _certificate_status(args: argparse.Namespace) -> int:
         if "note" in data:
             line += f" - {data['note']}"
         print(line)
-    return EXIT_UNKNOWN if data["status"] in _NO_STATUS else EXIT_OK
+    return EXIT_UNKNOWN if answer.status in NOT_A_STATUS else EXIT_OK
 
 
 async def _answer(number: str) -> StatusAnswer:

@@ -9,15 +9,14 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
-from certlife.services.cli.base import EXIT_FAILED, CliError
+from certlife.services.cli.base import CliError
+from certlife.services.cli.exits import EXIT_FAILED, EXIT_LOCK_LOST, EXIT_OK
 from certlife.services.infra.settings import Settings
 
 if TYPE_CHECKING:
     import asyncpg
 
 log = logging.getLogger("certlife.serve")
-#: Exit status when the database session holding the leader lock is lost.
-EXIT_LOCK_LOST = 4
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_run_relay(settings))
     if args.service == "projections":
         asyncio.run(_run_projections(settings))
-        return 0
+        return EXIT_OK
     return asyncio.run(_run_commands(settings))
 
 
@@ -62,13 +61,13 @@ async def _run_commands(settings: Settings) -> int:
         try:
             key = lock_key("commands", settings.db_schema)
             if not await wait_for_lock(conn, key, stop, "command service"):
-                return 0
+                return EXIT_OK
         except SESSION_ERRORS as exc:
             raise CliError(f"lost the database session while standing by: {exc!r}", EXIT_FAILED) from None
         stream = bootstrap.build_command_service(settings)  # blocks briefly: nothing else runs yet
         await asyncio.sleep(0.05)  # let a signal that arrived meanwhile reach `stop`
         if stop.is_set():
-            return 0
+            return EXIT_OK
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)  # from here on faststream handles them
@@ -79,7 +78,7 @@ async def _run_commands(settings: Settings) -> int:
             watcher.cancel()
     finally:
         await conn.close()
-    return 0
+    return EXIT_OK
 
 
 def _lock_lost(why: str) -> None:
@@ -141,4 +140,4 @@ async def _run_relay(settings: Settings) -> int:
     except RelayRefused as exc:
         log.critical("ALERT: the relay stopped publishing: %s", exc)
         raise CliError(f"relay refused to publish: {exc}", EXIT_FAILED) from None
-    return 0
+    return EXIT_OK

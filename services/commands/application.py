@@ -28,6 +28,7 @@ from eventsourcing.persistence import RecordConflictError
 from certlife.contracts.commands import (
     Accepted,
     AmendCertificate,
+    CertificateCommand,
     Command,
     ExpireDue,
     IssueCertificate,
@@ -257,18 +258,7 @@ class CertificateApplication(Application[UUID]):
     def _ids_of(self, commands: Sequence[Command]) -> list[UUID]:
         ids = [CommandReceipt.create_id(c.command_id) for c in commands]
         ids += [
-            Certificate.create_id(c.issuer, c.number)
-            for c in commands
-            if isinstance(
-                c,
-                IssueCertificate
-                | SuspendCertificate
-                | ReinstateCertificate
-                | RenewCertificate
-                | AmendCertificate
-                | RevokeCertificate
-                | WithdrawCertificate,
-            )
+            Certificate.create_id(c.issuer, c.number) for c in commands if isinstance(c, CertificateCommand)
         ]
         return ids
 

@@ -21,6 +21,8 @@ from faststream.kafka.annotations import KafkaMessage
 
 from certlife.contracts import topics
 from certlife.contracts.commands import Outcome
+from certlife.projections.committed import READ_COMMITTED
+from certlife.services.cli.exits import EXIT_BATCH_FAILED
 from certlife.services.commands.application import CertificateApplication
 from certlife.services.commands.batch import Inbound, process_batch
 from certlife.services.infra.settings import Settings
@@ -45,7 +47,7 @@ def _failed(what: str, size: int, attempt: int) -> None:
         # Offsets are committed only with the outcomes: the restart consumes the
         # batch again and the command receipts make the re-run write nothing new.
         logging.shutdown()
-        os._exit(3)
+        os._exit(EXIT_BATCH_FAILED)
 
 
 def build_command_service(settings: Settings, app: CertificateApplication) -> tuple[FastStream, KafkaBroker]:
@@ -98,7 +100,7 @@ def build_command_service(settings: Settings, app: CertificateApplication) -> tu
         batch_timeout_ms=settings.batch_timeout_ms,
         group_id=group_id,
         auto_offset_reset="earliest",
-        isolation_level="read_committed",
+        isolation_level=READ_COMMITTED,
         ack_policy=AckPolicy.MANUAL,
         description="Lifecycle commands (contracts/schemas/command.v1.json), keyed by number.",
     )

@@ -31,6 +31,7 @@ from certlife.contracts.keys import key_id, public_raw
 from certlife.contracts.merkle import MerkleFrontier, leaf_hash
 from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
 from certlife.contracts.trust import TrustedKey, TrustFile
+from certlife.domain.errors import CertlifeError
 from certlife.services.demo.fixturegen import keys
 from certlife.services.demo.fixturegen.plan import Planner
 from certlife.services.demo.fixturegen.signing import RecordStream, SigningError
@@ -49,7 +50,7 @@ INLINE_BELOW = 10_000
 Progress = Callable[[int, int], None]
 
 
-class FixtureError(Exception):
+class FixtureError(CertlifeError, code="fixture"):
     """Arguments the generator cannot work with (one line)."""
 
 

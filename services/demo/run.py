@@ -50,9 +50,9 @@ def _expire_due(now: datetime) -> tuple[bytes, bytes]:
 
 
 async def _read_models(run: DemoRun, size: int, timeout: float) -> tuple[Counter[str], Counter[str]]:
-    conn = await asyncpg.connect(run.env["CERTLIFE_DATABASE_URL"])
+    conn = await asyncpg.connect(run.settings.database_url)
     try:
-        models = ReadModels(conn, f'"{run.env["CERTLIFE_DB_SCHEMA"]}"')
+        models = ReadModels(conn, f'"{run.settings.db_schema}"')
         deadline = time.monotonic() + timeout
         # Both read models: the bundle subject below is chosen from the history.
         while (
@@ -73,11 +73,11 @@ async def _read_models(run: DemoRun, size: int, timeout: float) -> tuple[Counter
 
 async def _bundle_subject(run: DemoRun) -> str:
     """A certificate with an eventful history: suspended and reinstated if there is one."""
-    conn = await asyncpg.connect(run.env["CERTLIFE_DATABASE_URL"])
+    conn = await asyncpg.connect(run.settings.database_url)
     try:
         return str(
             await conn.fetchval(
-                f'SELECT number FROM "{run.env["CERTLIFE_DB_SCHEMA"]}".certificate_history '
+                f'SELECT number FROM "{run.settings.db_schema}".certificate_history '
                 "GROUP BY number ORDER BY bool_or(event = 'reinstated') DESC, count(*) DESC, number LIMIT 1"
             )
         )

@@ -2,11 +2,13 @@
 
 ``generate_commands(n_certificates, seed, issuer=..., now=...)`` returns Kafka
 ``(key, value)`` pairs in publish order: wire JSON commands
-(``certlife.contracts.commands``) for certificates of products a certification body
-really handles -- DC EV chargers (GB/T 18487.1-2023, IEC 61851-1), traction
-batteries (GB 38031-2025), automotive microcontrollers (AEC-Q100), tyres
-(UN ECE R117) and EV charging cables (IEC 62893) -- under CCC, CQC, IECEE CB
-and E-mark, held by companies in several countries.
+(``certlife.contracts.commands``) for certificates drawn from the shared
+product catalogue (``certlife.services.demo.catalogue``, which the fixture
+generator draws from too): EV chargers, traction batteries, automotive
+microcontrollers, tyres and EV charging cables under CCC, CQC, IECEE CB and
+E-mark, with the standards, model names, number formats, companies and
+factories the catalogue defines. Each industry has a few companies per run,
+so holders hold several certificates.
 
 Each certificate gets an ``issue`` followed by a legal walk through its
 lifecycle (suspend, reinstate, renew, amend, revoke, withdraw); walks of
@@ -17,8 +19,8 @@ partition in order. ``expire-due`` sweeps are mixed in under the key
 
 - ``duplicates``: a command re-sent later with the same bytes (same commandId);
 - ``conflicts``: a command that must be rejected (a second revoke, a suspend
-  after revocation, a reinstate of a valid certificate, a second issue, a
-  command for a number that was never issued);
+  or amend after revocation, a reinstate of a valid certificate, a second
+  issue, a second suspend);
 - ``malformed``: messages the command service dead-letters -- not JSON, not
   UTF-8, unknown type, schema-invalid, oversized (> 64 KiB); some carry a
   readable commandId, so they also get a rejected outcome.
@@ -39,6 +41,17 @@ from typing import Any
 
 from certlife.contracts.commands import MAX_COMMAND_BYTES
 from certlife.domain.values import format_instant
+from certlife.services.demo import catalogue
+from certlife.services.demo.catalogue import (
+    COUNTRY_TABLE,
+    LABS,
+    PRODUCTS,
+    REASONS,
+    VALIDITY_YEARS,
+    Country,
+    Product,
+)
+from certlife.services.demo.choosers import Dice, Draw
 
 #: Key of ``expire-due`` commands (they concern no single certificate).
 EXPIRE_DUE_KEY = b"expire-due"
@@ -46,116 +59,19 @@ EXPIRE_DUE_KEY = b"expire-due"
 Message = tuple[bytes, bytes]
 
 
-@dataclass(frozen=True)
-class _Product:
-    scheme: str
-    product: str
-    standards: tuple[str, ...]
-    scopes: tuple[str, ...]
-    model_stems: tuple[str, ...]
-    years: int
-    holders: tuple[int, ...]  # indices into _HOLDERS that make this kind of product
+#: Companies per industry in one scenario, so that holders hold several certificates.
+COMPANIES = 8
+#: Share (per mille) of certificates held by their manufacturer; the rest by another company.
+SELF_HELD = 800
 
-
-_PRODUCTS = (
-    _Product(
-        "CCC",
-        "DC electric vehicle charging station",
-        ("GB/T 18487.1-2023", "GB/T 20234.3-2023", "IEC 61851-1:2017"),
-        (
-            "Conductive DC charging, 60 kW, output 200-1000 V",
-            "Conductive DC charging, 120 kW, output 200-1000 V, liquid-cooled connector",
-            "Conductive DC charging, 480 kW split-power cabinet with 4 dispensers",
-        ),
-        ("DCFC-60K", "DCFC-120K", "HPC-480", "DCW-30K"),
-        5,
-        (0, 2, 5, 7, 8),
-    ),
-    _Product(
-        "CB",
-        "DC EV supply equipment (mode 4)",
-        ("IEC 61851-1:2017", "IEC 61851-23:2023", "IEC 61851-21-2:2018"),
-        ("Mode 4 DC charger, CCS2, 150 kW", "Mode 4 DC charger, CCS2 + CHAdeMO, 50 kW"),
-        ("HYPR-150", "DUO-50", "CITY-75"),
-        5,
-        (2, 7, 8, 5),
-    ),
-    _Product(
-        "CCC",
-        "Lithium-ion traction battery pack",
-        ("GB 38031-2025", "GB/T 31467-2023"),
-        (
-            "LFP traction battery pack, 280 Ah, 614 V nominal",
-            "NMC traction battery pack, 105 kWh, 800 V class",
-        ),
-        ("LFP-PK-280", "NMC-800-105", "LFP-BLADE-138"),
-        5,
-        (0, 1, 5),
-    ),
-    _Product(
-        "CQC",
-        "32-bit automotive microcontroller",
-        ("AEC-Q100 Rev-J", "ISO 26262-5:2018"),
-        (
-            "AEC-Q100 Grade 1 (-40 °C to +125 °C), LQFP-144",
-            "AEC-Q100 Grade 0 (-40 °C to +150 °C), BGA-292",
-        ),
-        ("AMC32-G1-144", "AMC32-G0-292", "RV-AUTO-M7"),
-        3,
-        (4, 1, 5),
-    ),
-    _Product(
-        "E-mark",
-        "Passenger car tyre (class C1)",
-        ("UN ECE R117 (04 series)", "UN ECE R30"),
-        (
-            "Rolling resistance, wet grip and rolling sound emissions, stage 2",
-            "Rolling sound emissions and snow performance (3PMSF), stage 2",
-        ),
-        ("205/55 R16 91V", "225/45 R17 94W XL", "235/60 R18 107H"),
-        8,
-        (6, 5, 8),
-    ),
-    _Product(
-        "CB",
-        "EV charging cable",
-        ("IEC 62893-1:2017", "IEC 62893-3:2017", "IEC 62893-4-1:2020"),
-        (
-            "Charging cable for mode 3, 450/750 V, 5G6 + 2x0.75 mm²",
-            "Charging cable for mode 4 with cooling, 0.6/1 kV DC",
-        ),
-        ("EVC-M3-5G6", "EVC-M4-LC-95", "EVC-M3-5G2.5"),
-        5,
-        (3, 9, 0),
-    ),
-)
-
-#: (holder, country code, factories) -- fictitious companies in several countries.
-_HOLDERS = (
-    ("Shenzhen Voltara New Energy Co., Ltd.", "CN", ("Bao'an District, Shenzhen", "Huizhou plant")),
-    ("Ningde Lanshan Battery Technology Co., Ltd.", "CN", ("Ningde base 2", "Yibin plant")),
-    ("Rheinstrom Ladetechnik GmbH", "DE", ("Werk Köln-Porz",)),
-    ("Nordkabel AB", "SE", ("Västerås works",)),
-    ("Kanto Semiconductor K.K.", "JP", ("Naka fab, Ibaraki", "Kumamoto test site")),
-    ("Hanbit Mobility Co., Ltd.", "KR", ("Ulsan plant 3",)),
-    ("Pneumatici Valsesia S.p.A.", "IT", ("Stabilimento di Settimo Torinese",)),
-    ("Société Lyonnaise de Bornes SAS", "FR", ("Usine de Vénissieux",)),
-    ("Great Lakes Charging Inc.", "US", ("Auburn Hills, MI",)),
-    ("Tamil Nadu Cable Works Pvt. Ltd.", "IN", ("Hosur unit 2",)),
-)
-
-_SUSPEND_REASONS = (
-    "follow-up factory inspection not passed (ISO/IEC 17065 §7.9)",
-    "market surveillance sample failed the insulation resistance test",
-    "holder did not pay the annual surveillance fee",
-    "critical component changed without notification",
-)
-_REVOKE_REASONS = (
-    "product found non-compliant after investigation; corrective action not taken",
-    "certificate mark misused on uncertified models",
-    "falsified test report detected",
-)
-_WITHDRAW_REASONS = ("withdrawn at the holder's request: model discontinued", None)
+#: Reasons a command may carry: the catalogue's reasons of the event it records.
+_REASONS = {
+    "suspend": REASONS["suspended"],
+    "reinstate": REASONS["reinstated"],
+    "renew": REASONS["renewed"],
+    "revoke": REASONS["revoked"],
+    "withdraw": REASONS["withdrawn"],
+}
 
 #: Transition weights of the walk (status -> [(command, weight)]); "stop" ends a walk.
 _WALK = {
@@ -167,22 +83,30 @@ _WALK = {
 @dataclass
 class _Cert:
     number: str
-    product: _Product
+    product: Product
+    scheme: str
+    family: str
     holder: str
-    factories: tuple[str, ...]
+    manufacturer: str
+    factories: list[str]
     models: list[str]
+    scope: str
     valid_from: datetime
     valid_until: datetime
     status: str = "valid"
+    amendments: int = 0
     messages: list[Message] = field(default_factory=list)
 
 
 class _Generator:
     def __init__(self, seed: int, issuer: str, now: datetime) -> None:
+        self.seed = seed
         self.rng = random.Random(seed)
+        self.dice = Dice(self.rng)
         self.issuer = issuer
         self.now = now
         self.serial = 0
+        self._companies: dict[tuple[str, int], tuple[str, Country]] = {}
 
     def command_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -190,32 +114,40 @@ class _Generator:
     def encode(self, obj: dict[str, Any]) -> bytes:
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
-    def number(self, product: _Product, country: str) -> str:
-        self.serial += 1
-        year = self.now.year % 100
-        n = self.serial
-        if product.scheme == "CCC":
-            return f"20{year:02d}{self.rng.randrange(1, 99):02d}{self.rng.randrange(1, 9999):04d}{n:06d}"
-        if product.scheme == "CQC":
-            return f"CQC{year:02d}{n:07d}"
-        if product.scheme == "E-mark":
-            return f"E{self.rng.choice((1, 4, 11, 13, 24))}*117R04/00*{n:05d}*00"
-        return f"{country}-{n:05d}-{self.rng.choice(('A1', 'M1', 'UL'))}"
+    def company(self, industry: str) -> tuple[str, Country]:
+        """One of the run's ``COMPANIES`` companies of ``industry`` (same number, same name)."""
+        key = (industry, self.dice.below(COMPANIES))
+        if key not in self._companies:
+            draw = Draw("certlife-scenario-v2", self.seed, *key)
+            self._companies[key] = catalogue.company(draw, industry)
+        return self._companies[key]
 
     def new_certificate(self) -> _Cert:
-        product = self.rng.choice(_PRODUCTS)
-        holder, country, factories = _HOLDERS[self.rng.choice(product.holders)]
+        dice = self.dice
+        product = dice.pick(PRODUCTS)
+        scheme = dice.pick(product.schemes)[0]
+        manufacturer, country = self.company(product.industry)
+        holder = manufacturer if dice.chance(SELF_HELD) else self.company(product.industry)[0]
+        family = dice.pick(product.families)
+        first, rating = catalogue.model(dice, product, family)
+        extra = [catalogue.model(dice, product, family)[0] for _ in range(dice.below(3))]
+        factories = [catalogue.address(dice, country)]
+        if dice.chance(200):  # a second plant, sometimes abroad
+            factories.append(catalogue.address(dice, dice.pick(COUNTRY_TABLE)))
         start = self.now - timedelta(days=self.rng.randrange(0, 20), seconds=self.rng.randrange(86_400))
-        k = self.rng.randrange(1, len(product.model_stems) + 1)
-        models = self.rng.sample(product.model_stems, k)
+        self.serial += 1
         return _Cert(
-            number=self.number(product, country),
+            number=catalogue.number(dice, product, scheme, self.serial, start.year),
             product=product,
+            scheme=scheme,
+            family=family,
             holder=holder,
+            manufacturer=manufacturer,
             factories=factories,
-            models=models,
+            models=list(dict.fromkeys([first, *extra])),
+            scope=catalogue.scope(dice, product, rating),
             valid_from=start,
-            valid_until=start + timedelta(days=365 * product.years),
+            valid_until=start + timedelta(days=365 * VALIDITY_YEARS[scheme]),
         )
 
     def base(self, cert: _Cert, kind: str, **members: Any) -> dict[str, Any]:
@@ -224,53 +156,65 @@ class _Generator:
         return obj
 
     def issue(self, cert: _Cert) -> dict[str, Any]:
-        p = cert.product
-        lab = self.rng.choice(("CQC Testing Centre Shenzhen", "TÜV Rheinland", "VDE Prüfinstitut", "UL LLC"))
+        valid_from = format_instant(cert.valid_from)
+        report = {"lab": self.dice.pick(LABS), "reportNumber": f"TR-{self.rng.randrange(10**7, 10**8)}"}
         return self.base(
             cert,
             "issue",
-            scheme=p.scheme,
+            scheme=cert.scheme,
             holder=cert.holder,
-            manufacturer=cert.holder,
+            manufacturer=cert.manufacturer,
             factories=list(cert.factories),
-            product=p.product,
+            product=cert.product.name,
             models=list(cert.models),
-            standards=list(p.standards),
-            scope=self.rng.choice(p.scopes),
-            validFrom=format_instant(cert.valid_from),
+            standards=catalogue.standards(cert.product, cert.scheme, valid_from),
+            scope=cert.scope,
+            validFrom=valid_from,
             validUntil=format_instant(cert.valid_until),
-            testReports=[{"lab": lab, "reportNumber": f"TR-{self.rng.randrange(10**7, 10**8)}"}],
+            testReports=[report],
         )
+
+    def amend(self, cert: _Cert) -> dict[str, Any]:
+        """An amendment from the catalogue: a model, a factory or a scope clause added."""
+        cert.amendments += 1
+        change = catalogue.amendment(
+            self.dice, cert.product, cert.family, cert.models, cert.factories, cert.amendments
+        )
+        if change.kind == "models":
+            cert.models = [*cert.models, change.value]
+            return self.base(cert, "amend", models=list(cert.models), reason=change.note)
+        if change.kind == "factories":
+            cert.factories = [*cert.factories, change.value]
+            return self.base(cert, "amend", factories=list(cert.factories), reason=change.note)
+        cert.scope = f"{cert.scope}; {change.value}"
+        return self.base(cert, "amend", scope=cert.scope, reason=change.note)
 
     def step(self, cert: _Cert, kind: str) -> dict[str, Any]:
         """The wire command of ``kind`` and the state it leaves ``cert`` in (always legal)."""
         rng = self.rng
+        if kind == "amend":
+            return self.amend(cert)
+        reason = self.dice.pick(_REASONS[kind])
         if kind == "suspend":
             cert.status = "suspended"
             review = (self.now + timedelta(days=rng.randrange(30, 120))).date().isoformat()
-            return self.base(cert, kind, reason=rng.choice(_SUSPEND_REASONS), reviewDate=review)
+            return self.base(cert, kind, reason=reason, reviewDate=review)
         if kind == "reinstate":
             cert.status = "valid"
-            return self.base(cert, kind, reason="corrective actions verified")
+            return self.base(cert, kind, reason=reason)
         if kind == "renew":
             new_from = cert.valid_until - timedelta(days=30)
-            cert.valid_until = new_from + timedelta(days=365 * cert.product.years)
+            cert.valid_until = new_from + timedelta(days=365 * VALIDITY_YEARS[cert.scheme])
             return self.base(
                 cert,
                 kind,
                 validFrom=format_instant(new_from),
                 validUntil=format_instant(cert.valid_until),
-                reason="periodic re-certification",
+                reason=reason,
             )
-        if kind == "amend":
-            cert.models = [*cert.models, f"{rng.choice(cert.product.model_stems)}-R{len(cert.models) + 1}"]
-            return self.base(cert, kind, models=list(cert.models), reason="model range extended")
-        if kind == "revoke":
+        if kind in ("revoke", "withdraw"):
             cert.status = "final"
-            return self.base(cert, kind, reason=rng.choice(_REVOKE_REASONS))
-        if kind == "withdraw":
-            cert.status = "final"
-            return self.base(cert, kind, reason=rng.choice(_WITHDRAW_REASONS))
+            return self.base(cert, kind, reason=reason)
         raise ValueError(kind)
 
     def walk(self, cert: _Cert) -> None:

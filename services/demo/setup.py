@@ -6,6 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import asyncpg
@@ -27,9 +28,9 @@ class DemoRun:
     directory: Path
     env: dict[str, str]
 
-    @property
+    @cached_property
     def settings(self) -> Settings:
-        """The services' settings for this run."""
+        """The services' settings for this run (parsed once)."""
         return Settings.from_env(self.env)
 
     @property
@@ -66,9 +67,9 @@ class DemoRun:
 
     async def create_schemas(self) -> None:
         """The event store's schema (services create their tables themselves)."""
-        conn = await asyncpg.connect(self.env["CERTLIFE_DATABASE_URL"])
+        conn = await asyncpg.connect(self.settings.database_url)
         try:
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.env["CERTLIFE_DB_SCHEMA"]}"')
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.settings.db_schema}"')
         finally:
             await conn.close()
 

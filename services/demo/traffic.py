@@ -10,9 +10,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from certlife.contracts import topics
+from certlife.projections.committed import committed_consumer
 from certlife.services.commands.batch import COMMAND_ID_HEADER
 from certlife.services.infra.settings import Settings
 from certlife.services.relay.store import KeyRequest, RelayStore
@@ -96,13 +97,11 @@ async def collect_outcomes(
     settings: Settings, published: int, expected: set[str], timeout: float
 ) -> Accounting:
     """Read outcomes and dead letters until every published message is accounted for."""
-    consumer = AIOKafkaConsumer(
+    consumer = committed_consumer(
+        settings.kafka_bootstrap,
         settings.topic(topics.COMMAND_RESULTS),
         settings.topic(topics.DEAD_LETTER),
-        bootstrap_servers=settings.kafka_bootstrap,
-        isolation_level="read_committed",
         auto_offset_reset="earliest",
-        enable_auto_commit=False,
     )
     await consumer.start()
     seen: dict[str, dict[str, object]] = {}

@@ -1,46 +1,316 @@
-"""certlife's configuration, read once from the environment by the composition root."""
+"""certlife's configuration: every ``CERTLIFE_*`` variable, read once by the composition root.
+
+``VARIABLES`` is the one table of variables (name, default, meaning); the
+README's configuration table is rendered from it (``configuration_table``) and
+``tests/unit/test_settings.py`` fails when the code reads a variable the
+table lacks. ``Settings.from_env`` parses and validates each variable once; a
+bad value raises ``SettingsError`` (a ``CertlifeError``) with one line naming
+the variable, which the CLIs' ``run_guarded`` prints instead of a traceback.
+"""
 
 from __future__ import annotations
 
+import hmac
+import math
 import os
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urlparse
 
+from certlife.domain.errors import CertlifeError
 from certlife.services.infra.stack.settings import StackSettings
+
+T = TypeVar("T")
+
+
+class SettingsError(CertlifeError, code="settings"):
+    """A ``CERTLIFE_*`` variable has a value certlife cannot use; the message is one line."""
 
 
 @dataclass(frozen=True)
+class Variable:
+    """One environment variable: its name, its default (``None``: computed or unset) and meaning."""
+
+    name: str
+    default: str | None
+    meaning: str
+    #: What the README shows as the default, when the raw default says too little.
+    shown: str = ""
+
+    @property
+    def shown_default(self) -> str:
+        """The default as the README's table shows it."""
+        if self.shown:
+            return self.shown
+        if self.default is None:
+            return "—"
+        return f"`{self.default}`" if self.default else "empty"
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("CERTLIFE_HOME", "~/.cache/certlife", "cache and state: venv, Kafka jars, local stack, demo runs"),
+    Variable("CERTLIFE_KAFKA_BOOTSTRAP", None, "Kafka bootstrap servers (`host:port`)", shown="local stack"),
+    Variable("CERTLIFE_DATABASE_URL", None, "PostgreSQL URL (event store, read models)", shown="local stack"),
+    Variable("CERTLIFE_KAFKA_PORT", "9092", "local stack: Kafka broker port"),
+    Variable("CERTLIFE_KAFKA_CONTROLLER_PORT", "9093", "local stack: Kafka KRaft controller port"),
+    Variable("CERTLIFE_POSTGRES_PORT", "5432", "local stack: PostgreSQL port"),
+    Variable("CERTLIFE_DB_SCHEMA", "public", "schema of the event store and read models"),
+    Variable("CERTLIFE_TOPIC_PREFIX", "", "prefix for every topic (isolates test deployments)"),
+    Variable("CERTLIFE_ISSUER", "certlife.example", "issuer of the certificates"),
+    Variable("CERTLIFE_ORIGIN", "certlife.example/log", "origin of the log (checkpoints, records)"),
+    Variable("CERTLIFE_KEYS_DIR", None, "encrypted record and note keys", shown="`$CERTLIFE_HOME/keys`"),
+    Variable("CERTLIFE_KEY_PASSPHRASE", None, "key passphrase (never printed or logged)"),
+    Variable(
+        "CERTLIFE_KEY_PASSPHRASE_FILE",
+        None,
+        "file holding the key passphrase (used if `CERTLIFE_KEY_PASSPHRASE` is unset)",
+    ),
+    Variable(
+        "CERTLIFE_RECORD_KEY_ID",
+        None,
+        "record key that signs record 0 of a new log",
+        shown="oldest key on disk",
+    ),
+    Variable("CERTLIFE_BATCH_MAX_RECORDS", "2000", "command service: commands per batch (one transaction)"),
+    Variable("CERTLIFE_BATCH_TIMEOUT_MS", "50", "command service: longest wait (ms) to fill a batch"),
+    Variable("CERTLIFE_RELAY_BATCH", "1000", "relay: stored events signed and published per transaction"),
+    Variable("CERTLIFE_CHECKPOINT_EVERY", "1000", "relay: checkpoint after N records (and on shutdown)"),
+    Variable("CERTLIFE_CHECKPOINT_INTERVAL", "5", "relay: checkpoint after T seconds (and on shutdown)"),
+    Variable("CERTLIFE_POLL_INTERVAL", "1", "relay: longest idle wait (s) before polling the event store"),
+    Variable("CERTLIFE_PROJECTION_BATCH", "2000", "projections: records per batch (one transaction)"),
+    Variable("CERTLIFE_PROJECTION_BATCH_TIMEOUT_MS", "100", "projections: longest wait (ms) to fill a batch"),
+    Variable("CERTLIFE_PROJECTION_CRASH_IN_BATCH", "0", "tests only: exit inside the N-th batch (0: never)"),
+)
+VARIABLE: Mapping[str, Variable] = {v.name: v for v in VARIABLES}
+
+
+def configuration_table() -> str:
+    """The README's configuration table, one row per variable of ``VARIABLES``."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    rows += [f"| `{v.name}` | {v.shown_default} | {v.meaning} |" for v in VARIABLES]
+    return "\n".join(rows) + "\n"
+
+
+def _shown(raw: str) -> str:
+    return repr(raw if len(raw) <= 40 else raw[:40] + "...")
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw).expanduser()
+
+
+def _integer(name: str, raw: str, minimum: int, what: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,18}", raw.strip()) or int(raw) < minimum:
+        raise SettingsError(f"{name} must be {what}, got {_shown(raw)}")
+    return int(raw)
+
+
+def _positive(name: str, raw: str) -> int:
+    return _integer(name, raw, 1, "a positive integer")
+
+
+def _count(name: str, raw: str) -> int:
+    return _integer(name, raw, 0, "a non-negative integer")
+
+
+def _port(name: str, raw: str) -> int:
+    port = _integer(name, raw, 1, "a port number (1-65535)")
+    if port > 65535:
+        raise SettingsError(f"{name} must be a port number (1-65535), got {_shown(raw)}")
+    return port
+
+
+def _seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise SettingsError(f"{name} must be a positive number of seconds, got {_shown(raw)}")
+    return value
+
+
+def _database_url(name: str, raw: str) -> str:
+    if urlparse(raw).scheme not in ("postgresql", "postgres"):
+        # Never echo it: the URL may hold a password.
+        raise SettingsError(f"{name} must be a postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL")
+    return raw
+
+
+def _variable(name: str) -> Variable:
+    """The registry entry of ``name``: code reads no variable the table lacks."""
+    try:
+        return VARIABLE[name]
+    except KeyError:
+        raise KeyError(f"{name} is read but not in VARIABLES") from None
+
+
+def _read(env: Mapping[str, str], name: str, parse: Callable[[str, str], T]) -> T:
+    """The value of ``name`` (its registry default when unset or empty), parsed."""
+    default = _variable(name).default
+    if default is None:
+        raise KeyError(f"{name} has no default: read it with _optional")
+    return parse(name, env.get(name) or default)
+
+
+def _optional(env: Mapping[str, str], name: str, parse: Callable[[str, str], T]) -> T | None:
+    """The value of ``name`` parsed, or None when unset or empty."""
+    _variable(name)
+    raw = env.get(name)
+    return parse(name, raw) if raw else None
+
+
+def _default(name: str, parse: Callable[[str, str], T]) -> Callable[[], T]:
+    """A dataclass default: the registry's default of ``name``, parsed as ``from_env`` does."""
+    return lambda: _read({}, name, parse)
+
+
+class Secret:
+    """A secret string that never shows in ``repr`` or ``str``; ``reveal()`` gives it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        """Keep ``value``."""
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself: hand it on, never print or log it."""
+        return self._value
+
+    def encoded(self) -> bytes:
+        """The secret's bytes as the environment held them (undecodable bytes kept as they were)."""
+        return self._value.encode("utf-8", "surrogateescape")
+
+    def __repr__(self) -> str:
+        """A fixed mask."""
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        """Equal secrets (constant-time comparison)."""
+        return isinstance(other, Secret) and hmac.compare_digest(self.encoded(), other.encoded())
+
+    def __hash__(self) -> int:
+        """A hash consistent with equality (per-process salted, like every ``str`` hash)."""
+        return hash((Secret, self._value))
+
+
+def _secret(name: str, raw: str) -> Secret:
+    return Secret(raw)
+
+
+@dataclass(frozen=True)
+class KeySettings:
+    """Where the keys are and how to unlock them (the passphrase file is read only when needed)."""
+
+    directory: Path = field(default_factory=lambda: _read({}, "CERTLIFE_HOME", _path) / "keys")
+    passphrase: Secret | None = None
+    passphrase_file: Path | None = None
+    #: The key that signs record 0 of a new log; None: the oldest key on disk.
+    record_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """Tuning of the relay loop."""
+
+    batch_size: int = field(default_factory=_default("CERTLIFE_RELAY_BATCH", _positive))
+    checkpoint_every: int = field(default_factory=_default("CERTLIFE_CHECKPOINT_EVERY", _positive))
+    checkpoint_interval: float = field(default_factory=_default("CERTLIFE_CHECKPOINT_INTERVAL", _seconds))
+    poll_interval: float = field(default_factory=_default("CERTLIFE_POLL_INTERVAL", _seconds))
+
+
+@dataclass(frozen=True)
+class ProjectionSettings:
+    """Tuning of the projection process (mapped onto ``ProjectionConfig`` by the composition root)."""
+
+    batch_max_records: int = field(default_factory=_default("CERTLIFE_PROJECTION_BATCH", _positive))
+    batch_timeout_ms: int = field(default_factory=_default("CERTLIFE_PROJECTION_BATCH_TIMEOUT_MS", _count))
+    #: Fault injection for tests: exit (no commit) inside the N-th batch transaction; 0 never.
+    crash_in_batch: int = field(default_factory=_default("CERTLIFE_PROJECTION_CRASH_IN_BATCH", _count))
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for reprs and messages)."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    netloc = parsed.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return parsed._replace(netloc=f"{user}:***@{netloc[2]}").geturl()
+
+
+@dataclass(frozen=True, repr=False)
 class Settings:
-    """Every setting of every certlife process; see README for the variables."""
+    """Every setting of every certlife process, typed; see ``VARIABLES`` for the variables."""
 
     kafka_bootstrap: str
     database_url: str
-    db_schema: str = "public"
-    issuer: str = "certlife.example"
-    origin: str = "certlife.example/log"
-    batch_max_records: int = 2000
-    batch_timeout_ms: int = 50
+    db_schema: str = field(default_factory=_default("CERTLIFE_DB_SCHEMA", _text))
+    issuer: str = field(default_factory=_default("CERTLIFE_ISSUER", _text))
+    origin: str = field(default_factory=_default("CERTLIFE_ORIGIN", _text))
+    batch_max_records: int = field(default_factory=_default("CERTLIFE_BATCH_MAX_RECORDS", _positive))
+    batch_timeout_ms: int = field(default_factory=_default("CERTLIFE_BATCH_TIMEOUT_MS", _count))
     command_partitions: int = 4
-    topic_prefix: str = ""
-    #: Every CERTLIFE_* variable (may hold the key passphrase: never in repr).
-    extra: dict[str, str] = field(default_factory=dict, repr=False)
+    topic_prefix: str = field(default_factory=_default("CERTLIFE_TOPIC_PREFIX", _text))
+    keys: KeySettings = field(default_factory=KeySettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
+    projections: ProjectionSettings = field(default_factory=ProjectionSettings)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        """Settings from ``CERTLIFE_*`` variables; endpoints default to the local stack."""
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``CERTLIFE_*`` variables; endpoints default to the local stack.
+
+        Raises ``SettingsError`` (one line, naming the variable) for a bad value.
+        """
         env = dict(os.environ if env is None else env)
-        stack = StackSettings.from_env(env)
+        for port in ("CERTLIFE_KAFKA_PORT", "CERTLIFE_KAFKA_CONTROLLER_PORT", "CERTLIFE_POSTGRES_PORT"):
+            _read(env, port, _port)  # StackSettings parses them: fail here with one line instead
+        stack = StackSettings.from_env({k: v for k, v in env.items() if v})  # empty counts as unset
         return cls(
-            kafka_bootstrap=env.get("CERTLIFE_KAFKA_BOOTSTRAP") or stack.kafka_bootstrap,
-            database_url=env.get("CERTLIFE_DATABASE_URL") or stack.database_url,
-            db_schema=env.get("CERTLIFE_DB_SCHEMA", "public"),
-            issuer=env.get("CERTLIFE_ISSUER", "certlife.example"),
-            origin=env.get("CERTLIFE_ORIGIN", "certlife.example/log"),
-            batch_max_records=int(env.get("CERTLIFE_BATCH_MAX_RECORDS", "2000")),
-            batch_timeout_ms=int(env.get("CERTLIFE_BATCH_TIMEOUT_MS", "50")),
-            topic_prefix=env.get("CERTLIFE_TOPIC_PREFIX", ""),
-            extra={k: v for k, v in env.items() if k.startswith("CERTLIFE_")},
+            kafka_bootstrap=_optional(env, "CERTLIFE_KAFKA_BOOTSTRAP", _text) or stack.kafka_bootstrap,
+            database_url=_optional(env, "CERTLIFE_DATABASE_URL", _database_url) or stack.database_url,
+            db_schema=_read(env, "CERTLIFE_DB_SCHEMA", _text),
+            issuer=_read(env, "CERTLIFE_ISSUER", _text),
+            origin=_read(env, "CERTLIFE_ORIGIN", _text),
+            batch_max_records=_read(env, "CERTLIFE_BATCH_MAX_RECORDS", _positive),
+            batch_timeout_ms=_read(env, "CERTLIFE_BATCH_TIMEOUT_MS", _count),
+            topic_prefix=_read(env, "CERTLIFE_TOPIC_PREFIX", _text),
+            keys=KeySettings(
+                directory=_optional(env, "CERTLIFE_KEYS_DIR", _path) or stack.home / "keys",
+                passphrase=_optional(env, "CERTLIFE_KEY_PASSPHRASE", _secret),
+                passphrase_file=_optional(env, "CERTLIFE_KEY_PASSPHRASE_FILE", _path),
+                record_key_id=_optional(env, "CERTLIFE_RECORD_KEY_ID", _text),
+            ),
+            relay=RelaySettings(
+                batch_size=_read(env, "CERTLIFE_RELAY_BATCH", _positive),
+                checkpoint_every=_read(env, "CERTLIFE_CHECKPOINT_EVERY", _positive),
+                checkpoint_interval=_read(env, "CERTLIFE_CHECKPOINT_INTERVAL", _seconds),
+                poll_interval=_read(env, "CERTLIFE_POLL_INTERVAL", _seconds),
+            ),
+            projections=ProjectionSettings(
+                batch_max_records=_read(env, "CERTLIFE_PROJECTION_BATCH", _positive),
+                batch_timeout_ms=_read(env, "CERTLIFE_PROJECTION_BATCH_TIMEOUT_MS", _count),
+                crash_in_batch=_read(env, "CERTLIFE_PROJECTION_CRASH_IN_BATCH", _count),
+            ),
         )
+
+    def __repr__(self) -> str:
+        """Every field, with the database password masked (the key passphrase is a ``Secret``)."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["database_url"] = redacted_url(self.database_url)
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+    __str__ = __repr__
 
     def topic(self, name: str) -> str:
         """The topic name used here for the contract's topic ``name``."""

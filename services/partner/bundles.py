@@ -18,10 +18,11 @@ from certlife.contracts.errors import ContractError
 from certlife.contracts.merkle import MerkleFrontier, leaf_hash
 from certlife.contracts.notes import Checkpoint, parse_note
 from certlife.contracts.records import parse_record
+from certlife.domain.errors import CertlifeError
 from certlife.services.partner.export import ExportError, read_checkpoints, read_log_lines
 
 
-class BundleError(Exception):
+class BundleError(CertlifeError, code="bundle"):
     """A bundle that cannot be built from this export (one line)."""
 
 

@@ -16,7 +16,7 @@ import re
 import sys
 from datetime import timedelta
 
-from certlife.services.cli.base import certificate_number
+from certlife.services.cli.base import certificate_number, run_guarded
 
 #: Modules adding more subcommands, each with ``register(subparsers)``; the
 #: handler they set (``set_defaults(handler=...)``) returns a JSON report dict.
@@ -107,7 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point (everything printed goes through the terminal escaper)."""
+    """Console-script entry point (everything printed goes through the terminal escaper).
+
+    Returns the exit status: a failed verification prints its report (1); any
+    other certlife error is one ``certverify: error: ...`` line, plus a JSON
+    error object with ``--json`` (``run_guarded``; input errors are 2).
+    """
     from certlife.services.cli.terminal import install
 
     install()
@@ -124,17 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             args.handler = run_mirror_status
     from certlife.services.partner.commands import run
 
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print("certverify: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away: the report was not delivered (an I/O error).
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 2
+    json_errors = bool(getattr(args, "json", False))
+    return run_guarded("certverify", lambda: run(args), json_errors=json_errors, exit_on_error=False)
 
 
 if __name__ == "__main__":

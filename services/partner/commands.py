@@ -1,14 +1,16 @@
-"""Handlers of the ``certverify`` subcommands and the one place errors become exit codes.
+"""Handlers of the ``certverify`` subcommands, and how a report becomes an exit status.
 
-Each handler returns a JSON report or raises: ``VerificationError`` (exit 1,
-report printed), ``SourceError`` (exit 2, one line). Nothing else is caught,
-so a bug still shows its traceback.
+Each handler returns a JSON report or raises. A ``VerificationError`` is a
+result, not a mistake: its report is printed and the status is 1. Every other
+certlife error (``SourceError``: exit 2) goes up to ``certverify.main``, where
+``run_guarded`` prints it as one line. A missing optional client (``aiokafka``,
+``asyncpg``: see :data:`OPTIONAL_CLIENTS`) becomes a ``SourceError`` naming the
+extra to install. Nothing else is caught, so a bug still shows its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +23,9 @@ from certlife.contracts.verification import (
     verify_record,
 )
 from certlife.contracts.verification.failures import fail
+from certlife.services.cli.exits import EXIT_FAILED, EXIT_OK
 from certlife.services.partner.limits import RecordLimit, describe_size, read_prefix
-from certlife.services.partner.output import print_json, show
+from certlife.services.partner.output import show
 from certlife.services.partner.sources import (
     LogSource,
     SourceError,
@@ -32,8 +35,6 @@ from certlife.services.partner.sources import (
     read_trust_file,
     with_progress,
 )
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _known_checkpoint(path: str | None) -> str | None:
@@ -155,19 +156,34 @@ def _failed_report(exc: VerificationError) -> dict[str, Any]:
     return {"ok": False, "checks": {}, "failure": exc.failure.to_json()}
 
 
+#: The optional clients some commands import, and the extra that installs each
+#: (pyproject.toml): ``certlife[verify]`` reads ``kafka://`` sources, ``certlife[mirror]`` mirrors.
+OPTIONAL_CLIENTS = {"aiokafka": "verify", "asyncpg": "mirror"}
+
+
+def _call(
+    handler: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Run ``handler``; a missing optional client is a usage error naming the extra to install."""
+    try:
+        return handler(args)
+    except ModuleNotFoundError as exc:
+        extra = OPTIONAL_CLIENTS.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        raise SourceError(
+            f"{args.command} needs {exc.name}, which is not installed: pip install 'certlife[{extra}]'"
+        ) from None
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the chosen subcommand; print its report; return the exit code."""
+    """Run the chosen subcommand; print its report (also a failed one); return the exit status."""
     handler = args.handler if callable(args.handler) else HANDLERS[args.command]
     try:
-        report = handler(args)
+        report = _call(handler, args)
     except VerificationError as exc:
         show(_failed_report(exc), args.json)
         return EXIT_FAILED
-    except SourceError as exc:
-        print(f"certverify: error: {exc}", file=sys.stderr)
-        if args.json:
-            print_json({"ok": False, "error": {"code": "input", "message": str(exc)}})
-        return EXIT_USAGE
     show(report, args.json)
     # A report that is not ok (for status: an 'unknown' answer) is never a success.
     return EXIT_OK if report.get("ok", True) is True else EXIT_FAILED

@@ -25,6 +25,7 @@ from typing import BinaryIO
 from certlife.contracts.errors import ContractError
 from certlife.contracts.notes import MAX_NOTE_SIZE
 from certlife.contracts.trust import TrustFile
+from certlife.domain.errors import CertlifeError
 from certlife.services.infra.fileio import sync_directory, write_file_atomic
 
 LOG_FILE = "log.jsonl"
@@ -34,7 +35,7 @@ _DECIMAL = re.compile(r"0|[1-9][0-9]*")
 _BUFFER = 1 << 20
 
 
-class ExportError(Exception):
+class ExportError(CertlifeError, code="export"):
     """An export directory or file that is missing, unreadable or malformed (one line)."""
 
 

@@ -10,14 +10,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from certlife.contracts.verification import CheckpointInput
+from certlife.domain.errors import CertlifeError
 
 #: Below this many bytes (or records) of log, workers cost more than they save.
 SERIAL_BELOW_BYTES = 4 << 20
 SERIAL_BELOW_RECORDS = 5000
 
 
-class SourceError(Exception):
+class SourceError(CertlifeError):
     """A source, trust file or input file that cannot be read (one line, exit code 2)."""
+
+    code = "input"
 
 
 @dataclass

@@ -50,15 +50,11 @@ def parse_url(spec: str) -> tuple[str, str]:
 
 
 async def _start(bootstrap: str) -> Any:
-    from aiokafka import AIOKafkaConsumer
     from aiokafka.errors import KafkaError
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
+    from certlife.projections.committed import committed_consumer
+
+    consumer = committed_consumer(bootstrap, auto_offset_reset="earliest")
     try:
         await asyncio.wait_for(consumer.start(), _START_TIMEOUT)
     except (TimeoutError, KafkaError, OSError) as exc:

@@ -32,6 +32,7 @@ from certlife.contracts import topics
 from certlife.contracts.records import Record, parse_record
 from certlife.contracts.trust import TrustFile
 from certlife.contracts.verification import Failure, LogVerifier, VerificationError, record_facts
+from certlife.projections.committed import committed_consumer
 from certlife.projections.mirror_store import MirrorStore
 from certlife.projections.parked import ParkedSummary
 from certlife.projections.parking import split_admissible
@@ -102,12 +103,7 @@ class PartnerMirror:
         """Mirror until ``stop`` (or, with ``follow=False``, until caught up)."""
         stop = stop or asyncio.Event()
         conn = await asyncpg.connect(self.database_url)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
+        consumer = committed_consumer(self.bootstrap, auto_offset_reset="earliest")
         try:
             await consumer.start()
         except BaseException:

@@ -19,8 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 DEFAULT_SCHEMA = "certlife_mirror"
-#: The status of a certificate whose newest verified record is parked (``certlife.projections.parking``).
-UNAVAILABLE = "unavailable"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -120,66 +118,59 @@ def run_mirror_status(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _mirror_answer(args: argparse.Namespace, row: dict[str, Any]) -> dict[str, Any]:
-    """The ``status`` report from the mirror's row; raise VerificationError when it is ``unknown``.
+    """The ``status`` report from the mirror's row; raise VerificationError when it is not a status.
 
-    Unknown when the mirror holds no record of the certificate
+    The mirror says what it holds; ``decide_status`` (the one answer) decides:
+    unknown when the mirror holds no record of the certificate
     (``certificate-not-found``), or with ``--max-age`` when the mirror's
-    newest checkpoint is older or undated (``stale-checkpoint``). Unavailable
+    newest checkpoint is older or undated (``stale-checkpoint``); unavailable
     when its newest record was parked (``record-parked``, ``answer.parked``
     says which record and why).
     """
-    from certlife.contracts.verification import Check, Failure, VerificationError, parse_time
-    from certlife.contracts.verification.failures import fail
+    from certlife.contracts.verification import VerificationError, parse_time
+    from certlife.contracts.verification.status import (
+        UNAVAILABLE,
+        CheckpointRef,
+        LatestRecord,
+        decide_status,
+    )
 
-    number, status, age, why = args.number, row["status"] or "unknown", None, None
-    if row["status"] is None:
-        why = fail("certificate-not-found", "the mirror holds no record of it", certificate=number)
-    parked = None
+    number, status, parked = args.number, row["status"], None
+    record = None
     if status == UNAVAILABLE:
-        parked = {"index": row["parked_index"], "code": row["parked_code"], "message": row["parked_message"]}
-        failure = Failure(
-            "record-parked",
-            Check.LOOKUP.value,
-            f"record {row['parked_index']} of it passed every integrity check but was parked, not "
-            f"applied ({row['parked_code']}: {row['parked_message']})",
-            index=row["parked_index"],
-            certificate=number,
-            checkpoint=row["checkpoint_size"],
-        )
-        why = VerificationError(failure)
-    if row["checkpoint_time"]:
-        age = (datetime.now(UTC) - parse_time(row["checkpoint_time"])).total_seconds()
-    if why is None and args.max_age is not None:
-        where = {"index": row["log_index"], "certificate": number, "checkpoint": row["checkpoint_size"]}
-        if age is None:
-            why = fail(
-                "stale-checkpoint", "the mirror has no dated checkpoint to date the answer by", **where
-            )
-        elif age > args.max_age.total_seconds():
-            why = fail(
-                "stale-checkpoint",
-                f"the mirror's newest checkpoint (size {row['checkpoint_size']}) dates from "
-                f"{row['checkpoint_time']}, older than --max-age",
-                **where,
-            )
-    answer = {
-        "number": number,
-        "status": "unknown" if why is not None and parked is None else status,
-        "index": row["log_index"],
         # An unavailable row keeps the last applied record's values: not what the answer rests on.
-        "seq": None if parked else row["seq"],
-        "event": None if parked else row["event"],
-        "recordedAt": None if parked else row["recorded_at"],
-        "checkpoint": {"size": row["checkpoint_size"], "time": row["checkpoint_time"]},
-        "checkpointAgeSeconds": None if age is None else round(age),
-        "mirrorFailure": row["failure"],
-        "reason": None if why is None else why.failure.message,
-        "parked": parked,
+        record = LatestRecord(row["parked_index"], UNAVAILABLE)
+        parked = {"index": row["parked_index"], "code": row["parked_code"], "message": row["parked_message"]}
+    elif status is not None:
+        record = LatestRecord(
+            row["log_index"], status, row["seq"], row["event"], recorded_at=row["recorded_at"]
+        )
+    answer = decide_status(
+        number,
+        record,
+        CheckpointRef(row["checkpoint_size"], row["checkpoint_time"]),
+        now=datetime.now(UTC),
+        max_age=args.max_age,
+        parked=parked,
+        searched=" in the mirror",
+    )
+    age = None
+    if row["checkpoint_time"]:
+        age = (answer.at - parse_time(row["checkpoint_time"])).total_seconds()
+    report = {
+        "ok": answer.failure is None,
+        "checks": {},
+        "failure": None,
+        "answer": {
+            **answer.to_json(),
+            "checkpointAgeSeconds": None if age is None else round(age),
+            "mirrorFailure": row["failure"],
+        },
+        "source": "mirror",
     }
-    report = {"ok": why is None, "checks": {}, "failure": None, "answer": answer, "source": "mirror"}
-    if why is not None:
-        report["failure"] = why.failure.to_json()
-        error = VerificationError(why.failure)
+    if answer.failure is not None:
+        report["failure"] = answer.failure.to_json()
+        error = VerificationError(answer.failure)
         error.report = report
         raise error
     return report

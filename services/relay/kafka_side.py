@@ -7,18 +7,14 @@ from collections.abc import AsyncGenerator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from certlife.projections.committed import committed_consumer
 from certlife.services.relay.state import RelayState
 
 _TAIL = 64
 
 
 async def _consumer(bootstrap: str) -> AIOKafkaConsumer:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
+    consumer = committed_consumer(bootstrap, auto_offset_reset="earliest")
     await consumer.start()
     return consumer
 

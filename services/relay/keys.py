@@ -40,7 +40,7 @@ async def initial_key(relay: Relay, store: RelayStore) -> str:
     """The key that signs record 0: CERTLIFE_RECORD_KEY_ID, else the oldest key on disk."""
     from certlife.services.relay.records import RelayRefused
 
-    wanted = relay.settings.extra.get("CERTLIFE_RECORD_KEY_ID")
+    wanted = relay.settings.keys.record_key_id
     ids = relay.keystore.record_key_ids()
     if not ids:
         raise RelayRefused(

@@ -6,7 +6,7 @@ Layout of a key directory::
     note.pem             the checkpoint note key
 
 The passphrase comes from ``CERTLIFE_KEY_PASSPHRASE`` or from the file named by
-``CERTLIFE_KEY_PASSPHRASE_FILE``.
+``CERTLIFE_KEY_PASSPHRASE_FILE``, both parsed into ``KeySettings`` by ``Settings.from_env``.
 """
 
 from __future__ import annotations
@@ -14,28 +14,32 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certlife.contracts.keys import key_id, public_raw
+from certlife.domain.errors import CertlifeError
+
+if TYPE_CHECKING:
+    from certlife.services.infra.settings import KeySettings
 
 NOTE_KEY_FILE = "note.pem"
 
 
-class KeyStoreError(Exception):
+class KeyStoreError(CertlifeError, code="keystore"):
     """A key could not be read or written; the message never contains secrets."""
 
 
-def passphrase_from_env(env: dict[str, str] | None = None) -> bytes:
-    """The key passphrase from the environment or a file, as bytes."""
-    env = dict(os.environ if env is None else env)
-    if env.get("CERTLIFE_KEY_PASSPHRASE"):
-        return env["CERTLIFE_KEY_PASSPHRASE"].encode()
-    path = env.get("CERTLIFE_KEY_PASSPHRASE_FILE")
-    if path:
+def read_passphrase(keys: KeySettings) -> bytes:
+    """The key passphrase: ``CERTLIFE_KEY_PASSPHRASE``, else the content of its file, as bytes."""
+    if keys.passphrase is not None:
+        return keys.passphrase.encoded()
+    path = keys.passphrase_file
+    if path is not None:
         try:
-            text = Path(path).read_text().strip()
+            text = path.read_text().strip()
         except OSError as exc:
             raise KeyStoreError(f"cannot read the passphrase file {path}: {exc.strerror}") from None
         if text:

@@ -13,6 +13,7 @@ from certlife.contracts.admission import AdmissionError
 from certlife.contracts.merkle import leaf_hash
 from certlife.contracts.records import RecordSigner, build_certificate_record, record_hash
 from certlife.domain.certificate import EVENT_NAMES, Certificate
+from certlife.domain.errors import CertlifeError
 from certlife.services.relay.state import RelayState
 from certlife.services.relay.store import Head
 
@@ -20,15 +21,15 @@ from certlife.services.relay.store import Head
 CERTIFICATE_EVENT_TOPICS = tuple(sorted(get_topic(cls) for cls in EVENT_NAMES))
 
 
-class RelayRefused(Exception):
+class RelayRefused(CertlifeError, code="relay-refused"):
     """Publishing would fork or corrupt the log; the message says why and what to check."""
 
 
-class ChainBroken(RelayRefused):
+class ChainBroken(RelayRefused, code="chain-broken"):
     """The event store and the relay's chain heads disagree; publishing would fork."""
 
 
-class InadmissibleEvent(RelayRefused):
+class InadmissibleEvent(RelayRefused, code="inadmissible-event"):
     """A stored event whose record would break the admission rule (``certlife.contracts.admission``)."""
 
 

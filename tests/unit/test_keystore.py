@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from certlife.contracts.keys import key_id, public_raw
-from certlife.services.relay.keystore import KeyStore, KeyStoreError, passphrase_from_env
+from certlife.services.infra.settings import Settings
+from certlife.services.relay.keystore import KeyStore, KeyStoreError, read_passphrase
 
 pytestmark = pytest.mark.unit
 
@@ -37,6 +38,11 @@ def test_wrong_or_missing_passphrase_is_one_clear_line(tmp_path: Path) -> None:
         KeyStore(tmp_path, None).record_key(kid)
     with pytest.raises(KeyStoreError, match="not found"):
         store.record_key("0" * 16)
+
+
+def passphrase_from_env(env: dict[str, str]) -> bytes:
+    """The passphrase the composition root reads for ``env``."""
+    return read_passphrase(Settings.from_env(env).keys)
 
 
 def test_passphrase_from_env_or_file(tmp_path: Path) -> None:

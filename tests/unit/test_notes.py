@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ from certlife.contracts.notes import (
     sign_note,
     verify_checkpoint,
 )
+from certlife.contracts.verification import VerificationError
+from certlife.contracts.verification.checkpoints import open_checkpoint
 
 pytestmark = pytest.mark.unit
 
@@ -171,3 +174,48 @@ def test_signer_rejects_bad_names_and_texts() -> None:
             NoteSigner(name, Ed25519PrivateKey.generate())
     with pytest.raises(NoteError):
         sign_note("no newline", [_signer()])
+
+
+_OTHER = "other.example/log"
+
+
+@pytest.mark.parametrize(
+    ("change", "note_code", "step_code"),
+    [
+        (lambda note, signer: note, None, None),
+        (lambda note, signer: note.replace("\n3\n", "\n4\n", 1), "bad-signature", "checkpoint-bad-signature"),
+        (
+            lambda note, signer: sign_checkpoint(Checkpoint(_OTHER, 3, bytes(32)), signer),
+            "wrong-origin",
+            "checkpoint-wrong-origin",
+        ),
+        (
+            lambda note, signer: sign_checkpoint(Checkpoint(ORIGIN, 3, bytes(32)), _signer()),
+            "unverified-note",
+            "checkpoint-unverified",
+        ),
+        (
+            lambda note, signer: sign_note("no checkpoint\n", [signer]),
+            "malformed-checkpoint",
+            "checkpoint-malformed",
+        ),
+        (lambda note, signer: note.rstrip("\n"), "malformed-note", "checkpoint-malformed"),
+    ],
+)
+def test_the_verifier_checkpoint_step_is_this_checkpoint_verifier(change, note_code, step_code) -> None:
+    """``open_checkpoint`` (``certverify`` steps C1-C2) answers what ``verify_checkpoint`` answers, same words."""
+    signer = _signer()
+    verifiers = [NoteVerifier.from_string(signer.verifier_key())]
+    note = change(sign_checkpoint(Checkpoint(ORIGIN, 3, bytes(32)), signer), signer)
+    checks: Counter[str] = Counter()
+    if note_code is None:
+        opened = open_checkpoint(note, verifiers, ORIGIN, checks)
+        assert (opened.size, opened.root) == (3, verify_checkpoint(note, verifiers, ORIGIN).root_hash)
+        assert checks == {"checkpoint-signature": 1, "checkpoint-origin": 1}
+        return
+    with pytest.raises(NoteError) as by_notes:
+        verify_checkpoint(note, verifiers, ORIGIN)
+    with pytest.raises(VerificationError) as by_step:
+        open_checkpoint(note, verifiers, ORIGIN, checks)
+    assert (by_notes.value.code, by_step.value.failure.code) == (note_code, step_code)
+    assert by_step.value.failure.message == str(by_notes.value)

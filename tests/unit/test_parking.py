@@ -219,7 +219,7 @@ def test_an_unavailable_row_answers_unavailable_with_the_parked_record() -> None
     }
     parked = {"index": 12, "certificate": "BAD-1", "code": "inadmissible-text", "message": "holder: U+0000"}
     answer = answer_status("BAD-1", row, 20, None, now, parked)
-    assert (answer.answer, answer.index, answer.checkpoint, answer.recorded_at) == (
+    assert (answer.status, answer.index, answer.checkpoint_size, answer.recorded_at) == (
         "unavailable",
         12,
         20,

@@ -106,9 +106,10 @@ def test_status_answer() -> None:
         "recorded_at": datetime(2027, 5, 31, tzinfo=UTC),
     }
     answer = answer_status("A-1", row, 10, None, now)
-    assert (answer.answer, answer.index, answer.checkpoint, answer.age_seconds) == ("valid", 7, 10, 86400)
+    assert (answer.status, answer.index, answer.checkpoint_size) == ("valid", 7, 10)
+    assert answer.age_seconds == 86400
     assert answer_status("A-1", row, 7, None, now).checkpoint is None
     late = answer_status("A-1", row, 10, None, datetime(2028, 1, 2, tzinfo=UTC))
-    assert late.answer == "expired" and late.note
-    assert answer_status("X", None, 10, None, now).answer == "unknown"
+    assert late.status == "expired" and late.note
+    assert answer_status("X", None, 10, None, now).status == "unknown"
     assert covering_checkpoint(9, 10) == 10 and covering_checkpoint(10, 10) is None

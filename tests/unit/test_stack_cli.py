@@ -52,3 +52,18 @@ def test_java_missing_names_the_fix(tmp_path: Path) -> None:
     assert "Java not found on PATH" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_bad_port_variable_is_one_line_not_a_traceback() -> None:
+    import subprocess
+    import sys
+
+    from tests.procs import ROOT
+
+    env = {**os.environ, "CERTLIFE_KAFKA_PORT": "99x"}
+    result = subprocess.run(
+        [sys.executable, "-m", "certlife.services.cli.certctl", "stack", "status"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == "certctl: error: CERTLIFE_KAFKA_PORT must be a TCP port (1-65535), got '99x'"

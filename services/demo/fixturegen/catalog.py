@@ -1,69 +1,28 @@
 """Public certificate data of fixture certificates, as a pure function of hashes.
 
-``certificate(key, cert, amendments, vf_day, vu_day)`` rebuilds the full
-public data of certificate ``cert`` after ``amendments`` amendments, so a
+``certificate(key, cert, amendments, issued_day, vf_day, vu_day)`` rebuilds the
+full public data of certificate ``cert`` after ``amendments`` amendments, so a
 worker can produce any of its records without keeping the data in memory.
-Choices come from BLAKE2b digests of the run key and the certificate number
-(never from a clock or a shared random state), so every process agrees.
+Everything comes from the shared product catalogue
+(``certlife.services.demo.catalogue``); choices come from BLAKE2b digests of
+the run key and the certificate number (``choosers.Draw``, never a clock or a
+shared random state), so every process agrees.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from certlife.services.demo.fixturegen.tables import (
-    CB_BODIES,
-    COUNTRIES,
-    E_NUMBERS,
-    PRODUCTS,
-    SCOPE_EXTENSIONS,
-    VALIDITY_YEARS,
-    Product,
-    Standard,
-)
+from certlife.services.demo import catalogue
+from certlife.services.demo.catalogue import COUNTRY_TABLE, PRODUCTS, VALIDITY_YEARS, Country, Product
+from certlife.services.demo.choosers import Draw
 
 #: Day 0 of the fixture calendar; days are counted from here.
 EPOCH_DATE = date(2020, 1, 1)
 #: Companies per product family (popular ones hold many certificates).
 COMPANIES = 1500
-
-T = TypeVar("T")
-_COUNTRY_TABLE = [c for c in COUNTRIES for _ in range(c[1])]
-
-
-class Draw:
-    """A stream of deterministic choices from BLAKE2b digests of ``parts``.
-
-    The digest is read as one 512-bit number from which each choice takes
-    a mixed-radix digit; a fresh digest is chained in when fewer than 64 bits
-    remain, so every choice is uniform to within 2**-64 · n.
-    """
-
-    __slots__ = ("_digest", "_value")
-
-    def __init__(self, *parts: object) -> None:
-        self._digest = hashlib.blake2b("\n".join(map(str, parts)).encode(), digest_size=64).digest()
-        self._value = int.from_bytes(self._digest, "big")
-
-    def below(self, n: int) -> int:
-        """An integer in ``[0, n)``."""
-        if self._value >> 64 == 0:
-            self._digest = hashlib.blake2b(self._digest, digest_size=64).digest()
-            self._value = int.from_bytes(self._digest, "big")
-        self._value, digit = divmod(self._value, n)
-        return digit
-
-    def pick(self, items: Sequence[T]) -> T:
-        """One element of ``items``."""
-        return items[self.below(len(items))]
-
-    def chance(self, per_mille: int) -> bool:
-        """True with probability ``per_mille`` / 1000."""
-        return self.below(1000) < per_mille
 
 
 def day_date(day: int) -> date:
@@ -98,49 +57,9 @@ def validity_years(key: str, cert: int) -> int:
 
 
 @functools.lru_cache(maxsize=16_384)
-def _company(key: str, industry: str, number: int) -> tuple[str, tuple[Any, ...]]:
-    draw = Draw(key, "company", industry, number)
-    country = draw.pick(_COUNTRY_TABLE)
-    root, city = draw.pick(country[5]), draw.pick(country[2])
-    prefix = city.split(",")[0] + " " if country[0] == "China" else ""
-    return f"{prefix}{root} {industry} {country[4]}", country
-
-
-def _address(draw: Draw, country: tuple[Any, ...]) -> str:
-    return f"{draw.pick(country[3])} {1 + draw.below(400)}, {draw.pick(country[2])}, {country[0]}"
-
-
-def _standards(schemes: tuple[Standard, ...], vf_day: int) -> list[str]:
-    out = []
-    for std in schemes:
-        if isinstance(std, str):
-            out.append(std)
-        else:
-            old, new, since = std
-            out.append(new if vf_day >= _switch_day(since) else old)
-    return out
-
-
-@functools.cache
-def _switch_day(since: str) -> int:
-    return date_day(date.fromisoformat(since))
-
-
-def _number(draw: Draw, product: Product, scheme: str, cert: int, issued_day: int) -> str:
-    year, serial = day_date(issued_day).year, cert + 1
-    if scheme == "CCC":
-        return f"{year}{product.code}{serial:08d}"
-    if scheme == "CQC":
-        return f"CQC{year % 100:02d}{product.code}{serial:07d}"
-    if scheme == "CB":
-        return f"{draw.pick(CB_BODIES)}-{serial:07d}"
-    regulation, series = product.regulation
-    return f"E{draw.pick(E_NUMBERS)} {regulation}R-{series} {serial:07d}"
-
-
-def _model(draw: Draw, product: Product, family: str) -> tuple[str, str]:
-    rating = draw.pick(product.ratings)
-    return product.model.format(family=family, rating=rating, variant=draw.pick(product.variants)), rating
+def _company(key: str, industry: str, number: int) -> tuple[str, Country]:
+    """Company ``number`` of ``industry`` in this run: the same name wherever it appears."""
+    return catalogue.company(Draw(key, "company", industry, number), industry)
 
 
 def certificate(
@@ -152,32 +71,27 @@ def certificate(
     manufacturer, country = _company(key, product.industry, COMPANIES * draw.below(1000) ** 2 // 1000**2)
     holder = manufacturer if draw.chance(700) else _company(key, product.industry, draw.below(COMPANIES))[0]
     family = draw.pick(product.families)
-    first, rating = _model(draw, product, family)
-    models = list(dict.fromkeys([first] + [_model(draw, product, family)[0] for _ in range(draw.below(4))]))
-    factories = [_address(draw, country)]
+    first, rating = catalogue.model(draw, product, family)
+    extra = [catalogue.model(draw, product, family)[0] for _ in range(draw.below(4))]
+    models = list(dict.fromkeys([first, *extra]))
+    factories = [catalogue.address(draw, country)]
     if draw.chance(250):  # a second plant, sometimes abroad
-        factories.append(_address(draw, draw.pick(_COUNTRY_TABLE)))
-    scope = product.scope.format(rating=rating, detail=draw.pick(product.details))
-    number = _number(draw, product, scheme, cert, issued_day)
-    schemes = dict(product.schemes)
+        factories.append(catalogue.address(draw, draw.pick(COUNTRY_TABLE)))
+    scope = catalogue.scope(draw, product, rating)
+    number = catalogue.number(draw, product, scheme, cert + 1, day_date(issued_day).year)
     note = None
-    for amendment in range(1, amendments + 1):
-        step = Draw(key, "amendment", cert, amendment)
-        kind = step.pick(("models", "models", "factories", "scope"))
-        if kind == "models":
-            model = _model(step, product, family)[0]
-            model = model if model not in models else f"{model} rev.{amendment}"
-            models.append(model)
-            note = f"model {model} added"
-        elif kind == "factories":
-            factory = _address(step, step.pick(_COUNTRY_TABLE))
-            factory = factory if factory not in factories else f"{factory} (plant {amendment})"
-            factories.append(factory)
-            note = f"factory added: {factory}"
+    for ordinal in range(1, amendments + 1):
+        change = catalogue.amendment(
+            Draw(key, "amendment", cert, ordinal), product, family, models, factories, ordinal
+        )
+        if change.kind == "models":
+            models.append(change.value)
+        elif change.kind == "factories":
+            factories.append(change.value)
         else:
-            extension = step.pick(SCOPE_EXTENSIONS)
-            scope = f"{scope}; {extension}"
-            note = f"scope amended: {extension}"
+            scope = f"{scope}; {change.value}"
+        note = change.note
+    valid_from = day_date(vf_day).isoformat()
     data = {
         "number": number,
         "scheme": scheme,
@@ -186,9 +100,9 @@ def certificate(
         "factories": factories,
         "product": product.name,
         "models": models,
-        "standards": _standards(schemes[scheme], vf_day),
+        "standards": catalogue.standards(product, scheme, valid_from),
         "scope": scope,
-        "validFrom": f"{day_date(vf_day).isoformat()}T00:00:00Z",
+        "validFrom": f"{valid_from}T00:00:00Z",
         "validUntil": f"{day_date(vu_day).isoformat()}T00:00:00Z",
     }
     return data, note

@@ -27,8 +27,8 @@ from typing import NamedTuple
 
 from certlife.domain.certificate import EXPIRY_REASON
 from certlife.domain.lifecycle import TRANSITIONS, LifecycleEvent, Status, next_status
+from certlife.services.demo.catalogue import REASONS
 from certlife.services.demo.fixturegen.catalog import EPOCH_DATE, add_years, validity_years
-from certlife.services.demo.fixturegen.tables import REASONS
 
 DAY, YEAR = 86_400, 365 * 86_400
 START = (EPOCH_DATE.toordinal() - 719_163) * DAY  # 2020-01-01T00:00:00Z in Unix seconds

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from certlife.contracts.records import RecordSigner, build_certificate_record, build_rotation_record
+from certlife.domain.errors import CertlifeError
 from certlife.services.demo.fixturegen import catalog
 from certlife.services.demo.fixturegen.keys import record_keys
 from certlife.services.demo.fixturegen.plan import ROTATE, Step
@@ -31,7 +32,7 @@ CHUNK_SIZE = 2048
 IN_FLIGHT = 4  # chunks queued ahead of the one being merged
 
 
-class SigningError(Exception):
+class SigningError(CertlifeError, code="fixture-signing"):
     """A worker failed or died while building records."""
 
 

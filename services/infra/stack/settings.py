@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from certlife.services.infra.stack.errors import StackError
+
 KAFKA_VERSION = "4.1.1"
 POSTGRES_DEFAULT_VERSION = "15"
 
@@ -62,7 +64,16 @@ class StackSettings:
         home = Path(env.get("CERTLIFE_HOME") or Path.home() / ".cache" / "certlife")
         return cls(
             home=home,
-            kafka_port=int(env.get("CERTLIFE_KAFKA_PORT", "9092")),
-            controller_port=int(env.get("CERTLIFE_KAFKA_CONTROLLER_PORT", "9093")),
-            postgres_port=int(env.get("CERTLIFE_POSTGRES_PORT", "5432")),
+            kafka_port=_port(env, "CERTLIFE_KAFKA_PORT", 9092),
+            controller_port=_port(env, "CERTLIFE_KAFKA_CONTROLLER_PORT", 9093),
+            postgres_port=_port(env, "CERTLIFE_POSTGRES_PORT", 5432),
         )
+
+
+def _port(env: dict[str, str], name: str, default: int) -> int:
+    """A TCP port from ``name`` (unset or empty: ``default``); a bad value is a one-line StackError."""
+    text = env.get(name) or str(default)
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        shown = text[:40].encode("ascii", "backslashreplace").decode("ascii")
+        raise StackError(f"{name} must be a TCP port (1-65535), got {shown!r}")
+    return int(text)
