@@ -56,9 +56,11 @@ from certlife.domain.values import (
     format_instant,
     instant,
 )
+from certlife.services.commands.legacy import register_legacy_topics
 from certlife.services.commands.preload import INDEX_AGGREGATES, IndexCache, preload
 
 Outcome = Accepted | Rejected
+register_legacy_topics()
 A = TypeVar("A", bound=Aggregate)
 
 

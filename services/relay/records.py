@@ -14,11 +14,14 @@ from certlife.contracts.merkle import leaf_hash
 from certlife.contracts.records import RecordSigner, build_certificate_record, record_hash
 from certlife.domain.certificate import EVENT_NAMES, Certificate
 from certlife.domain.errors import CertlifeError
+from certlife.services.commands.legacy import legacy_topic
 from certlife.services.relay.state import RelayState
 from certlife.services.relay.store import Head
 
 #: Event-store topics of the events that become public records.
-CERTIFICATE_EVENT_TOPICS = tuple(sorted(get_topic(cls) for cls in EVENT_NAMES))
+CERTIFICATE_EVENT_TOPICS = tuple(
+    sorted([get_topic(cls) for cls in EVENT_NAMES] + [legacy_topic(cls) for cls in EVENT_NAMES])
+)
 
 
 class RelayRefused(CertlifeError, code="relay-refused"):
