@@ -64,6 +64,17 @@ def _report(prog: str, error: CertlifeError, json_errors: bool) -> int:
     return exit_status(error)
 
 
+#: The extra (pyproject optional-dependencies) that installs each optional top-level module.
+EXTRA_OF_MODULE = {
+    "aiokafka": "verify",
+    "asyncpg": "mirror",
+    "eventsourcing": "service",
+    "faststream": "service",
+    "psycopg": "service",
+    "pydantic": "service",
+}
+
+
 def run_guarded(
     prog: str, func: Callable[[], int], *, json_errors: bool = False, exit_on_error: bool = True
 ) -> int:
@@ -82,6 +93,18 @@ def run_guarded(
         if exit_on_error:
             raise SystemExit(status) from None
         return status
+    except ModuleNotFoundError as exc:
+        extra = EXTRA_OF_MODULE.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise  # not an optional dependency: a bug, keep its traceback
+        print(
+            f"{prog}: error: this command needs {exc.name}, which is not installed: "
+            f"pip install 'certlife[{extra}]'",
+            file=sys.stderr,
+        )
+        if exit_on_error:
+            raise SystemExit(EXIT_USAGE) from None
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -229,6 +229,13 @@ def test_certverify_help_runs_from_the_wheel(verify_venv: Venv) -> None:
     assert result.stdout.startswith("usage: certverify")
 
 
+def test_certctl_in_the_verifier_install_names_the_service_extra(verify_venv: Venv, export: Path) -> None:
+    result = _run([str(verify_venv.bin("certctl")), "show", "2020120100000001"], verify_venv.root)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().startswith("certctl: error: this command needs ")
+    assert result.stderr.strip().endswith("which is not installed: pip install 'certlife[service]'")
+
+
 def test_certverify_log_verifies_an_export(verify_venv: Venv, export: Path) -> None:
     argv = [str(verify_venv.bin("certverify")), "log", str(export), "--trust", str(export / "trust.json")]
     result = _run(argv, verify_venv.root)

@@ -339,3 +339,30 @@ def test_the_command_service_exits_with_the_named_statuses(monkeypatch: pytest.M
     with pytest.raises(_Exited):
         service._failed("storing", 3, service._RETRIES)
     assert codes == [exits.EXIT_LOCK_LOST, exits.EXIT_BATCH_FAILED]
+
+
+@pytest.mark.parametrize(("module", "extra"), [("eventsourcing", "service"), ("asyncpg", "mirror")])
+def test_a_missing_optional_dependency_names_the_extra(
+    module: str, extra: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from certlife.services.cli.base import run_guarded
+
+    def handler() -> int:
+        raise ModuleNotFoundError(f"No module named '{module}'", name=module)
+
+    assert run_guarded("certctl", handler, exit_on_error=False) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"certctl: error: this command needs {module}, which is not installed: pip install 'certlife[{extra}]'\n"
+    )
+
+
+def test_a_missing_module_that_is_not_optional_keeps_its_traceback() -> None:
+    from certlife.services.cli.base import run_guarded
+
+    def handler() -> int:
+        raise ModuleNotFoundError("No module named 'nosuchthing'", name="nosuchthing")
+
+    with pytest.raises(ModuleNotFoundError):
+        run_guarded("certctl", handler, exit_on_error=False)
