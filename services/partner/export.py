@@ -24,6 +24,7 @@ from typing import BinaryIO
 
 from certlife.contracts.errors import ContractError
 from certlife.contracts.notes import MAX_NOTE_SIZE
+from certlife.contracts.records import MAX_RECORD_BYTES
 from certlife.contracts.trust import TrustFile
 from certlife.domain.errors import CertlifeError
 from certlife.services.infra.fileio import sync_directory, write_file_atomic
@@ -51,7 +52,8 @@ def read_log_lines(directory: str | Path) -> Iterator[tuple[int, bytes]]:
 
     Line numbers count from 1 (line ``n`` should hold index ``n - 1``); the
     bytes are the line exactly, without its ``\\n``. A last line without its
-    ``\\n`` (a truncated file) is yielded, then ``ExportError`` is raised.
+    ``\\n`` (a truncated file) is yielded, then ``ExportError`` is raised; a line
+    longer than ``MAX_RECORD_BYTES`` raises ``ExportError`` without being read whole.
     """
     path = _log_path(directory)
     try:
@@ -59,10 +61,17 @@ def read_log_lines(directory: str | Path) -> Iterator[tuple[int, bytes]]:
     except OSError as exc:
         why = "log file not found" if isinstance(exc, FileNotFoundError) else f"cannot read: {exc.strerror}"
         raise ExportError(f"{path}: {why}") from None
+    limit = MAX_RECORD_BYTES + 1  # a record and its newline
     with handle:
-        for number, line in enumerate(handle, start=1):
+        number = 0
+        while line := handle.readline(limit + 1):  # never more than one record in memory
+            number += 1
             if line.endswith(b"\n"):
                 yield number, line[:-1]
+            elif len(line) > limit - 1:
+                raise ExportError(
+                    f"{path}: line {number} is longer than {MAX_RECORD_BYTES} bytes (the record limit)"
+                )
             else:
                 yield number, line
                 raise ExportError(f"{path}: line {number} does not end in a newline (truncated file?)")

@@ -190,3 +190,32 @@ def test_write_file_atomic_sets_the_mode_and_leaves_no_temp_file(tmp_path: Path)
     assert (tmp_path / "key.pem").read_bytes() == b"secret"
     assert stat.S_IMODE((tmp_path / "key.pem").stat().st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["key.pem"]
+
+
+def test_a_line_over_the_record_limit_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from certlife.contracts.records import MAX_RECORD_BYTES
+    from certlife.services.partner.export import ExportError, read_log_lines
+
+    with (tmp_path / "log.jsonl").open("wb") as out:
+        out.write(b"{}\n")
+        out.truncate(3 + 40 * MAX_RECORD_BYTES)  # a 40 MiB second line of NUL bytes, no newline
+    tracemalloc.start()
+    try:
+        lines = read_log_lines(tmp_path)
+        assert next(lines) == (1, b"{}")
+        with pytest.raises(ExportError, match="line 2 is longer than 1048576 bytes"):
+            next(lines)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * MAX_RECORD_BYTES
+
+
+def test_a_record_of_exactly_the_limit_is_read(tmp_path: Path) -> None:
+    from certlife.contracts.records import MAX_RECORD_BYTES
+    from certlife.services.partner.export import read_log_lines
+
+    (tmp_path / "log.jsonl").write_bytes(b"x" * MAX_RECORD_BYTES + b"\n")
+    assert [len(line) for _, line in read_log_lines(tmp_path)] == [MAX_RECORD_BYTES]
