@@ -188,6 +188,10 @@ def main() -> None:
     topic = prefix + "certlife.log.v1"
     print("relaying ...", file=sys.stderr)
     seconds, samples = run_relay(env, topic, args.events)
+    if seconds <= 0:
+        sys.exit(
+            f"bench_relay: all {args.events:,} records arrived within one 0.2 s sample: too few to time; use more --events"
+        )
     raw_topic = prefix + "raw"
     raw_seconds = asyncio.run(raw_baseline(bootstrap, raw_topic, args.events, 700))
     relay_rate, raw_rate = args.events / seconds, args.events / raw_seconds
