@@ -302,3 +302,21 @@ def test_any_text_in_any_field_is_rejected_or_readable_by_every_consumer(
     for item in [v for v in cert.values() if isinstance(v, str)] + [x for k in _LIST_FIELDS for x in cert[k]]:
         assert not any(unicodedata.category(ch) in {"Cc", "Cs"} for ch in item)
         assert unicodedata.is_normalized("NFC", item)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=st.text(st.characters(codec=None, exclude_categories=()), min_size=1, max_size=30))
+def test_the_ascii_fast_path_agrees_with_the_full_rule(value: str) -> None:
+    """check_text skips the character scan for printable ASCII: it must refuse exactly what the scan does."""
+    from certlife.contracts import admission
+
+    scan_refuses = admission._FORBIDDEN.search(value) is not None
+    try:
+        check_text("m", value, max_length=1 << 20, normalised=False)
+        refused = None
+    except AdmissionError as exc:
+        refused = exc.code
+    if scan_refuses:
+        assert refused == "inadmissible-text"
+    else:
+        assert refused in (None, "text-blank")
