@@ -22,7 +22,8 @@ from bench.common import Figure, create_schema, endpoints, fresh_names, report
 from certlife.projections.committed import committed_consumer
 from certlife.services.demo.fixtures import generate
 from certlife.services.partner.export import read_checkpoints, read_log_lines, read_trust
-from certlife.services.partner.mirror import PartnerMirror
+from certlife.services.partner.mirror import MirrorResult
+from certlife.services.partner.mirror_cmd import open_mirror
 
 
 async def _publish(bootstrap: str, prefix: str, export: Path) -> int:
@@ -80,9 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     summary = generate(export, certificates=args.certificates, seed=5, checkpoint_every=1000)
     records = asyncio.run(_publish(bootstrap, prefix, export))
     raw_seconds = asyncio.run(_raw_consume(bootstrap, prefix + "certlife.log.v1"))
-    mirror = PartnerMirror(bootstrap, database, read_trust(export), schema=schema, topic_prefix=prefix)
+    trust = read_trust(export)
+
+    async def mirror_once() -> MirrorResult:
+        async with open_mirror(bootstrap, database, trust, schema=schema, topic_prefix=prefix) as mirror:
+            return await mirror.run(follow=False)
+
     start = time.perf_counter()
-    result = asyncio.run(mirror.run(follow=False))
+    result = asyncio.run(mirror_once())
     mirror_seconds = time.perf_counter() - start
     if result.failure is not None or result.applied != records:
         print(f"mirror did not apply the whole log: {result}")

@@ -34,7 +34,7 @@ from certlife.contracts.merkle import MerkleFrontier, leaf_hash
 from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
 from certlife.contracts.records import RecordSigner, build_certificate_record, record_hash
 from certlife.projections.committed import committed_consumer
-from certlife.services.bootstrap import projection_config
+from certlife.services.bootstrap import kafka_connector, postgres_connector, projection_config
 from certlife.services.infra.settings import Settings
 from certlife.services.infra.topics import certlife_topics, ensure_topics
 
@@ -190,7 +190,14 @@ async def main_async(events: int) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             live_s, live_n = await live(settings, env, events, Path(tmp))
         config = projection_config(settings)
-        rebuilt = {name: await rebuild(config, name) for name in ("certificates", "history")}
+        conn = await postgres_connector(settings).connect()
+        try:
+            open_consumer = kafka_connector(settings).consumer
+            rebuilt = {
+                name: await rebuild(config, name, conn, open_consumer) for name in ("certificates", "history")
+            }
+        finally:
+            await conn.close()
     finally:
         await drop_schema(settings)
     raw_rate, live_rate = events / raw_s, live_n / live_s

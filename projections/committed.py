@@ -16,7 +16,7 @@ with it; faststream subscribers, which build their own, pass
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from aiokafka import AIOKafkaConsumer
 
@@ -24,6 +24,18 @@ from aiokafka import AIOKafkaConsumer
 READ_COMMITTED: Final = "read_committed"
 #: Settings the factory fixes; a caller cannot override them.
 _FIXED = frozenset({"bootstrap_servers", "isolation_level", "enable_auto_commit"})
+
+
+class OpenConsumer(Protocol):
+    """:func:`committed_consumer` with the endpoint bound: how a component that reads topics gets a consumer.
+
+    The composition root binds the endpoint (``certlife.services.infra.connections.Kafka.consumer``)
+    and hands this down; a component never names the bootstrap servers itself.
+    """
+
+    def __call__(self, *topics: str, **options: Any) -> AIOKafkaConsumer:
+        """An unstarted read-committed consumer of ``topics`` (none: the caller assigns partitions)."""
+        ...
 
 
 def committed_consumer(bootstrap: str, *topics: str, **options: Any) -> AIOKafkaConsumer:

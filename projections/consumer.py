@@ -8,6 +8,10 @@ A batch that fails (or finds a gap in the log) seeks back to the stored
 offsets, so nothing is skipped. A record that cannot be applied does not fail
 its batch: it is parked (``certlife.projections.parking``) and logged once, when the
 batch that parked it commits.
+
+The composition root (``certlife.services.bootstrap.open_projections``) opens
+the process's PostgreSQL pool and builds its broker, hands both to
+:func:`build_projection_app`, and closes the pool when the app has stopped.
 """
 
 from __future__ import annotations
@@ -33,35 +37,26 @@ from certlife.projections.tracking import create_tracking, ensure_projection
 
 log = logging.getLogger("certlife.projections")
 
+#: Sessions of the process's pool: one batch per projection at a time, plus seeks and start-up.
+POOL_MIN_SIZE, POOL_MAX_SIZE = 1, 4
+
 
 class Runtime:
-    """The process's PostgreSQL pool and batch counter (fault injection for tests)."""
+    """The process's PostgreSQL pool (opened by the composition root) and batch counter (fault injection)."""
 
-    def __init__(self, config: ProjectionConfig) -> None:
-        """Nothing connects until :meth:`start`."""
+    def __init__(self, config: ProjectionConfig, pool: asyncpg.Pool) -> None:
+        """Nothing is created until :meth:`start`."""
         self.config = config
-        self._pool: asyncpg.Pool | None = None
+        self.pool = pool
         self.batches = 0
 
-    @property
-    def pool(self) -> asyncpg.Pool:
-        """The connection pool (after :meth:`start`)."""
-        assert self._pool is not None, "runtime not started"
-        return self._pool
-
     async def start(self) -> None:
-        """Open the pool; create tracking tables and first generations if missing."""
-        self._pool = await asyncpg.create_pool(self.config.database_url, min_size=1, max_size=4)
+        """Create tracking tables and first generations if missing."""
         async with self.pool.acquire() as conn:
             await create_tracking(conn, self.config.schema_sql)
             for projection in PROJECTIONS.values():
                 await ensure_projection(conn, self.config.schema_sql, projection)
         log.info("projections active: %s", ", ".join(PROJECTIONS))
-
-    async def stop(self) -> None:
-        """Close the pool."""
-        if self._pool is not None:
-            await self._pool.close()
 
     async def before_commit(self) -> None:
         """Crash (no commit) inside the configured batch, to prove atomicity in tests."""
@@ -157,13 +152,15 @@ def _subscribe(broker: KafkaBroker, runtime: Runtime, projection: Projection) ->
         log.debug("%s: applied up to index %d", projection.name, result.position.log_index)
 
 
-def build_projection_app(config: ProjectionConfig) -> FastStream:
-    """The faststream app running every projection of ``PROJECTIONS``."""
-    broker = KafkaBroker(config.kafka_bootstrap, logger=log)
-    runtime = Runtime(config)
+def build_projection_app(config: ProjectionConfig, broker: KafkaBroker, pool: asyncpg.Pool) -> FastStream:
+    """The faststream app running every projection of ``PROJECTIONS`` on ``broker`` and ``pool``.
+
+    Both come from the composition root; the pool stays open when the app stops
+    (whoever opened it closes it).
+    """
+    runtime = Runtime(config, pool)
     for projection in PROJECTIONS.values():
         _subscribe(broker, runtime, projection)
     app = FastStream(broker, logger=log)
     app.on_startup(runtime.start)
-    app.after_shutdown(runtime.stop)
     return app

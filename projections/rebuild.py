@@ -16,6 +16,9 @@
 Records that cannot be applied are parked into the new generation exactly as
 the live consumer parks them (``certlife.projections.parking``): a rebuild is also how
 parked records are tried again once the cause is fixed.
+
+The caller hands in the PostgreSQL session (and closes it) and the consumer
+factory of its Kafka connector; the rebuild opens nothing by endpoint.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from aiokafka import TopicPartition
 from certlife.projections.apply import write_with_parking
 from certlife.projections.base import Projection
 from certlife.projections.batch import Message, select_new
-from certlife.projections.committed import committed_consumer
+from certlife.projections.committed import OpenConsumer
 from certlife.projections.config import ProjectionConfig
 from certlife.projections.errors import RebuildBusy
 from certlife.projections.registry import projection as find_projection
@@ -61,10 +64,10 @@ class RebuildResult:
 class _Reader:
     """aiokafka consumer over every partition of the log and checkpoint topics."""
 
-    def __init__(self, config: ProjectionConfig, chunk: int) -> None:
+    def __init__(self, config: ProjectionConfig, open_consumer: OpenConsumer, chunk: int) -> None:
         self.config = config
         self.chunk = chunk
-        self.consumer = committed_consumer(config.kafka_bootstrap, auto_offset_reset="earliest")
+        self.consumer = open_consumer(auto_offset_reset="earliest")
         self.tps: list[TopicPartition] = []
 
     async def start(self) -> None:
@@ -98,12 +101,22 @@ class _Reader:
         await self.consumer.stop()
 
 
-async def rebuild(config: ProjectionConfig, name: str, *, chunk: int = 20000) -> RebuildResult:
-    """Rebuild projection ``name`` into a new generation and swap it in atomically."""
+async def rebuild(
+    config: ProjectionConfig,
+    name: str,
+    conn: asyncpg.Connection,
+    open_consumer: OpenConsumer,
+    *,
+    chunk: int = 20000,
+) -> RebuildResult:
+    """Rebuild projection ``name`` into a new generation and swap it in atomically.
+
+    ``conn`` takes the rebuild lock (released before returning; the caller closes
+    the session); ``open_consumer`` opens the reader of the log and checkpoint topics.
+    """
     projection = find_projection(name)
     s = config.schema_sql
-    conn = await asyncpg.connect(config.database_url)
-    reader = _Reader(config, chunk)
+    reader = _Reader(config, open_consumer, chunk)
     lock_key = f"rebuild:{s}.{name}"
     try:
         await create_tracking(conn, s)
@@ -139,7 +152,6 @@ async def rebuild(config: ProjectionConfig, name: str, *, chunk: int = 20000) ->
     finally:
         await reader.stop()
         await conn.execute("SELECT pg_advisory_unlock_all()")
-        await conn.close()
 
 
 async def _bulk(

@@ -1,4 +1,8 @@
-"""``certctl projections status``: each projection's generation, position, lag and parked records."""
+"""``certctl projections status``: each projection's generation, position, lag and parked records.
+
+The caller hands in the consumer factory of its Kafka connector and the
+PostgreSQL session (and closes it); nothing here opens a client by endpoint.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import asyncpg
 from aiokafka import TopicPartition
 
 from certlife.projections.answer import covering_checkpoint
-from certlife.projections.committed import committed_consumer
+from certlife.projections.committed import OpenConsumer
 from certlife.projections.config import ProjectionConfig
 from certlife.projections.parked import ParkedSummary, parked_summary
 from certlife.projections.registry import PROJECTIONS
@@ -46,9 +50,9 @@ class ProjectionStatus:
         }
 
 
-async def end_offsets(config: ProjectionConfig) -> dict[tuple[str, int], int]:
+async def end_offsets(config: ProjectionConfig, open_consumer: OpenConsumer) -> dict[tuple[str, int], int]:
     """Committed end offsets (read_committed) of every log/checkpoint partition."""
-    consumer = committed_consumer(config.kafka_bootstrap)
+    consumer = open_consumer()
     try:
         await consumer.start()
         tps = [
@@ -62,39 +66,38 @@ async def end_offsets(config: ProjectionConfig) -> dict[tuple[str, int], int]:
         await consumer.stop()
 
 
-async def projection_status(config: ProjectionConfig) -> list[ProjectionStatus]:
-    """Every generation of every projection (a rebuild in progress shows as not live)."""
-    ends = await end_offsets(config)
+async def projection_status(
+    config: ProjectionConfig, conn: asyncpg.Connection, ends: dict[tuple[str, int], int]
+) -> list[ProjectionStatus]:
+    """Every generation of every projection (a rebuild in progress shows as not live).
+
+    ``ends`` are the topics' :func:`end_offsets`, read first (so an unreachable
+    broker is reported before the database is touched).
+    """
     s = config.schema_sql
-    conn = await asyncpg.connect(config.database_url)
-    try:
-        await create_tracking(conn, s)
-        live = {r["name"]: r["generation"] for r in await conn.fetch(f"SELECT * FROM {s}.projection_live")}
-        rows = await conn.fetch(
-            f"SELECT name, generation FROM {s}.projection_state ORDER BY name, generation"
-        )
-        out = []
-        for name in PROJECTIONS:
-            for row in [r for r in rows if r["name"] == name] or [None]:
-                if row is None:
-                    out.append(ProjectionStatus(name, 0, False, -1, None, None, _lag(ends, {})))
-                    continue
-                position = await load_position(conn, s, name, row["generation"])
-                out.append(
-                    ProjectionStatus(
-                        name,
-                        position.generation,
-                        live.get(name) == position.generation,
-                        position.log_index,
-                        position.checkpoint_size,
-                        position.updated_at,
-                        _lag(ends, position.offsets),
-                        await parked_summary(conn, s, name, position.generation),
-                    )
+    await create_tracking(conn, s)
+    live = {r["name"]: r["generation"] for r in await conn.fetch(f"SELECT * FROM {s}.projection_live")}
+    rows = await conn.fetch(f"SELECT name, generation FROM {s}.projection_state ORDER BY name, generation")
+    out = []
+    for name in PROJECTIONS:
+        for row in [r for r in rows if r["name"] == name] or [None]:
+            if row is None:
+                out.append(ProjectionStatus(name, 0, False, -1, None, None, _lag(ends, {})))
+                continue
+            position = await load_position(conn, s, name, row["generation"])
+            out.append(
+                ProjectionStatus(
+                    name,
+                    position.generation,
+                    live.get(name) == position.generation,
+                    position.log_index,
+                    position.checkpoint_size,
+                    position.updated_at,
+                    _lag(ends, position.offsets),
+                    await parked_summary(conn, s, name, position.generation),
                 )
-        return out
-    finally:
-        await conn.close()
+            )
+    return out
 
 
 def _lag(ends: dict[tuple[str, int], int], stored: dict[tuple[str, int], int]) -> dict[str, int]:

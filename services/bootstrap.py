@@ -1,22 +1,56 @@
-"""The composition root: the one place that builds certlife's processes.
+"""The composition root: the one place that builds certlife's processes and opens their connections.
 
-Nothing here runs at import; each ``build_*`` reads only the ``Settings`` it is
-given, so tests call the same functions with their own settings.
+Nothing here runs at import; each ``build_*`` / ``open_*`` reads only the
+``Settings`` it is given, so tests call the same functions with their own
+settings. The endpoints (``database_url``, ``kafka_bootstrap``) are read here
+only: they become the process's connectors (``certlife.services.infra.connections``),
+and each process's long-lived PostgreSQL session or pool is opened here and
+handed down, never opened by the component that uses it
+(tests/unit/test_composition.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from faststream import FastStream
 
 from certlife.services.commands.application import CertificateApplication
+from certlife.services.infra.connections import Kafka, Postgres
 from certlife.services.infra.settings import Settings
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from certlife.projections.config import ProjectionConfig
     from certlife.services.relay.keystore import KeyStore
     from certlife.services.relay.relay import Relay, RelayOptions
+
+
+def postgres_connector(settings: Settings) -> Postgres:
+    """The PostgreSQL connector of a process (event store and read models)."""
+    return Postgres(settings.database_url)
+
+
+def kafka_connector(settings: Settings) -> Kafka:
+    """The Kafka connector of a process."""
+    return Kafka(settings.kafka_bootstrap)
+
+
+async def preflight(settings: Settings) -> None:
+    """Check that PostgreSQL accepts our credentials and that the Kafka broker answers.
+
+    Raises :class:`~certlife.services.infra.connections.EndpointUnreachable` (one line) otherwise.
+    """
+    await postgres_connector(settings).probe()
+    await kafka_connector(settings).probe()
+
+
+async def open_lock_session(settings: Settings, *, timeout: float = 10.0) -> asyncpg.Connection:
+    """A PostgreSQL session for a leader lock (TCP keepalives); the caller closes it."""
+    return await postgres_connector(settings).lock_session(timeout=timeout)
 
 
 def build_application(
@@ -45,7 +79,7 @@ def build_command_service(settings: Settings) -> FastStream:
     """The Kafka command service (faststream app) around the application."""
     from certlife.services.commands.service import build_command_service as build
 
-    stream, _ = build(settings, build_application(settings))
+    stream, _ = build(settings, build_application(settings), kafka_connector(settings))
     return stream
 
 
@@ -70,11 +104,24 @@ def relay_options(settings: Settings) -> RelayOptions:
     )
 
 
-def build_relay(settings: Settings) -> Relay:
-    """The relay (notification log -> signed records -> Kafka)."""
+@contextlib.asynccontextmanager
+async def open_relay(settings: Settings) -> AsyncIterator[Relay]:
+    """The relay (notification log -> signed records -> Kafka) with its lock session open.
+
+    The session (TCP keepalives: it takes the relay's leader lock) closes when
+    the block ends, which also frees the lock.
+    """
     from certlife.services.relay.relay import Relay
 
-    return Relay(settings, build_application(settings), build_keystore(settings), relay_options(settings))
+    app = build_application(settings)
+    keystore = build_keystore(settings)
+    session = await postgres_connector(settings).lock_session()
+    try:
+        yield Relay(
+            settings, app, keystore, relay_options(settings), session=session, kafka=kafka_connector(settings)
+        )
+    finally:
+        await session.close()
 
 
 def projection_config(settings: Settings) -> ProjectionConfig:
@@ -99,8 +146,22 @@ def projection_config(settings: Settings) -> ProjectionConfig:
     )
 
 
-def build_projections(settings: Settings) -> FastStream:
-    """The projection process (faststream app feeding the read models)."""
-    from certlife.projections.consumer import build_projection_app
+@contextlib.asynccontextmanager
+async def open_projections(settings: Settings) -> AsyncIterator[FastStream]:
+    """The projection process (faststream app feeding the read models) with its pool open.
 
-    return build_projection_app(projection_config(settings))
+    Creates the topics first (the subscribers need them), then opens the
+    process's PostgreSQL pool; it closes when the block ends.
+    """
+    from certlife.projections import consumer
+    from certlife.services.infra.topics import certlife_topics
+
+    kafka = kafka_connector(settings)
+    await kafka.ensure_topics(certlife_topics(settings.command_partitions, settings.topic_prefix))
+    pool = await postgres_connector(settings).pool(
+        min_size=consumer.POOL_MIN_SIZE, max_size=consumer.POOL_MAX_SIZE
+    )
+    try:
+        yield consumer.build_projection_app(projection_config(settings), kafka.broker(consumer.log), pool)
+    finally:
+        await pool.close()

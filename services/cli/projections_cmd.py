@@ -4,6 +4,9 @@
 could not apply, ``certlife.projections.parking``): the count and the lowest indexes
 with their reasons. ``status NUMBER`` answers ``unavailable`` (exit 1, like
 ``unknown``) for a certificate whose newest record is parked.
+
+Connections go through the composition root's connectors
+(``certlife.services.bootstrap``); the read-model functions are handed a session.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from certlife.services.infra.settings import Settings
 if TYPE_CHECKING:
     from certlife.contracts.verification.status import StatusAnswer
     from certlife.projections.config import ProjectionConfig
+    from certlife.projections.rebuild import RebuildResult
+    from certlife.projections.status import ProjectionStatus
 
 T = TypeVar("T")
 
@@ -49,17 +54,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status.set_defaults(handler=_certificate_status)
 
 
-def _config() -> ProjectionConfig:
+def _config(settings: Settings) -> ProjectionConfig:
     from certlife.services.bootstrap import projection_config
 
-    return projection_config(Settings.from_env())
+    return projection_config(settings)
+
+
+async def _statuses(settings: Settings) -> list[ProjectionStatus]:
+    """The topics' end offsets first (an unreachable broker is reported as such), then the read models."""
+    from certlife.projections.status import end_offsets, projection_status
+    from certlife.services import bootstrap
+
+    config = _config(settings)
+    ends = await end_offsets(config, bootstrap.kafka_connector(settings).consumer)
+    conn = await bootstrap.postgres_connector(settings).connect()
+    try:
+        return await projection_status(config, conn, ends)
+    finally:
+        await conn.close()
 
 
 def _status_of_projections(args: argparse.Namespace) -> int:
     from certlife.projections.parking import printable
-    from certlife.projections.status import projection_status
 
-    rows = [s.to_json() for s in _run(projection_status(_config()))]
+    rows = [s.to_json() for s in _run(_statuses(Settings.from_env()))]
     if args.json:
         print(json.dumps({"projections": rows}, indent=2))
         return EXIT_OK
@@ -83,10 +101,19 @@ def _status_of_projections(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _rebuild(args: argparse.Namespace) -> int:
+async def _rebuilt(settings: Settings, name: str) -> RebuildResult:
     from certlife.projections.rebuild import rebuild
+    from certlife.services import bootstrap
 
-    result = _run(rebuild(_config(), args.name))
+    conn = await bootstrap.postgres_connector(settings).connect()
+    try:
+        return await rebuild(_config(settings), name, conn, bootstrap.kafka_connector(settings).consumer)
+    finally:
+        await conn.close()
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    result = _run(_rebuilt(Settings.from_env(), args.name))
     summary = {
         "name": result.name,
         "oldGeneration": result.old_generation,
@@ -132,12 +159,12 @@ def _certificate_status(args: argparse.Namespace) -> int:
 
 
 async def _answer(number: str) -> StatusAnswer:
-    import asyncpg
-
     from certlife.projections.queries import ReadModels
+    from certlife.services import bootstrap
 
-    config = _config()
-    conn = await asyncpg.connect(config.database_url)
+    settings = Settings.from_env()
+    config = _config(settings)
+    conn = await bootstrap.postgres_connector(settings).connect()
     try:
         return await ReadModels(conn, config.schema_sql).status(number, datetime.now(UTC))
     finally:

@@ -1,4 +1,11 @@
-"""``certctl serve commands|relay|projections``: run one certlife process."""
+"""``certctl serve commands|relay|projections``: run one certlife process.
+
+Every connection of the process is opened by the composition root
+(``certlife.services.bootstrap``); this module runs the process around them:
+signals, the command service's leader lock, exit statuses. An endpoint that
+cannot be reached raises ``EndpointUnreachable``, a certlife error: one line
+and exit 1 at the entry point.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +14,10 @@ import asyncio
 import logging
 import os
 import signal
-from typing import TYPE_CHECKING
 
 from certlife.services.cli.base import CliError
 from certlife.services.cli.exits import EXIT_FAILED, EXIT_LOCK_LOST, EXIT_OK
 from certlife.services.infra.settings import Settings
-
-if TYPE_CHECKING:
-    import asyncpg
 
 log = logging.getLogger("certlife.serve")
 
@@ -56,7 +59,7 @@ async def _run_commands(settings: Settings) -> int:
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    conn = await _connect(settings)
+    conn = await bootstrap.open_lock_session(settings)
     try:
         try:
             key = lock_key("commands", settings.db_schema)
@@ -90,42 +93,16 @@ def _lock_lost(why: str) -> None:
 
 async def _preflight(settings: Settings) -> None:
     """Check that PostgreSQL accepts our credentials and that the Kafka broker answers."""
-    from aiokafka.admin import AIOKafkaAdminClient
-    from aiokafka.errors import KafkaError
+    from certlife.services import bootstrap
 
-    await (await _connect(settings)).close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
-    quiet = logging.getLogger("aiokafka")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)  # the one-line error below says it
-    try:
-        await admin.start()
-    except (KafkaError, OSError) as exc:
-        raise CliError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}", EXIT_FAILED) from None
-    finally:
-        quiet.setLevel(level)
-        await admin.close()
-
-
-async def _connect(settings: Settings) -> asyncpg.Connection:
-    import asyncpg
-
-    from certlife.services.infra.leader import KEEPALIVE_SETTINGS, SESSION_ERRORS
-
-    try:
-        return await asyncpg.connect(settings.database_url, timeout=10, server_settings=KEEPALIVE_SETTINGS)
-    except SESSION_ERRORS as exc:
-        raise CliError(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}", EXIT_FAILED) from None
+    await bootstrap.preflight(settings)
 
 
 async def _run_projections(settings: Settings) -> None:
     from certlife.services import bootstrap
-    from certlife.services.infra.topics import certlife_topics, ensure_topics
 
-    await ensure_topics(
-        settings.kafka_bootstrap, certlife_topics(settings.command_partitions, settings.topic_prefix)
-    )
-    await bootstrap.build_projections(settings).run()
+    async with bootstrap.open_projections(settings) as app:
+        await app.run()
 
 
 async def _run_relay(settings: Settings) -> int:
@@ -134,9 +111,9 @@ async def _run_relay(settings: Settings) -> int:
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    relay = bootstrap.build_relay(settings)
     try:
-        await relay.run(stop)
+        async with bootstrap.open_relay(settings) as relay:
+            await relay.run(stop)
     except RelayRefused as exc:
         log.critical("ALERT: the relay stopped publishing: %s", exc)
         raise CliError(f"relay refused to publish: {exc}", EXIT_FAILED) from None

@@ -33,13 +33,15 @@ def build_document() -> dict[str, Any]:
     from faststream.specification import AsyncAPI
 
     from certlife.contracts.commands import COMMAND_ADAPTER
+    from certlife.services.bootstrap import kafka_connector
     from certlife.services.commands.application import CertificateApplication
     from certlife.services.commands.service import build_command_service
     from certlife.services.infra.settings import Settings
 
     app = CertificateApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     try:
-        _, broker = build_command_service(Settings.from_env({}), app)
+        settings = Settings.from_env({})
+        _, broker = build_command_service(settings, app, kafka_connector(settings))
         spec = AsyncAPI(
             broker,
             title="certlife command service",

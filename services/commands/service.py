@@ -25,9 +25,10 @@ from certlife.projections.committed import READ_COMMITTED
 from certlife.services.cli.exits import EXIT_BATCH_FAILED
 from certlife.services.commands.application import CertificateApplication
 from certlife.services.commands.batch import Inbound, process_batch
+from certlife.services.infra.connections import Kafka
 from certlife.services.infra.settings import Settings
-from certlife.services.infra.topics import certlife_topics, ensure_topics
-from certlife.services.infra.transactions import Outbound, TransactionalPublisher, next_offsets
+from certlife.services.infra.topics import certlife_topics
+from certlife.services.infra.transactions import Outbound, next_offsets
 
 log = logging.getLogger("certlife.commands")
 
@@ -50,13 +51,19 @@ def _failed(what: str, size: int, attempt: int) -> None:
         os._exit(EXIT_BATCH_FAILED)
 
 
-def build_command_service(settings: Settings, app: CertificateApplication) -> tuple[FastStream, KafkaBroker]:
-    """Wire the command consumer, the transactional publisher and the application."""
-    broker = KafkaBroker(settings.kafka_bootstrap, logger=log)
+def build_command_service(
+    settings: Settings, app: CertificateApplication, kafka: Kafka
+) -> tuple[FastStream, KafkaBroker]:
+    """Wire the command consumer, the transactional publisher and the application.
+
+    ``kafka`` is the composition root's connector: the broker and the publisher
+    are built through it here and connect when the app starts.
+    """
+    broker = kafka.broker(log)
     group_id = settings.topic_prefix + GROUP_ID
     # One id per deployment, not per instance: an instance taking over (see certlife.services.infra.leader)
     # fences the previous one's producer and aborts its open transaction.
-    publisher = TransactionalPublisher(settings.kafka_bootstrap, group_id)
+    publisher = kafka.publisher(group_id)
     results_topic = settings.topic(topics.COMMAND_RESULTS)
     dlq_topic = settings.topic(topics.DEAD_LETTER)
     # Declared for the AsyncAPI document; messages go out through `publisher`.
@@ -116,7 +123,7 @@ def build_command_service(settings: Settings, app: CertificateApplication) -> tu
     @stream.on_startup
     async def _prepare() -> None:
         prefix = settings.topic_prefix
-        await ensure_topics(settings.kafka_bootstrap, certlife_topics(settings.command_partitions, prefix))
+        await kafka.ensure_topics(certlife_topics(settings.command_partitions, prefix))
         # Before the broker consumes: registering the transactional id fences a previous
         # instance's producer and aborts its open transaction first.
         await publisher.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
@@ -25,19 +26,31 @@ class Outbound:
     partition: int | None = None
 
 
-class TransactionalPublisher:
-    """An aiokafka transactional producer; a second one with the same id fences the first."""
+class OpenProducer(Protocol):
+    """``AIOKafkaProducer`` with the endpoint bound (``certlife.services.infra.connections.Kafka.producer``)."""
 
-    def __init__(self, bootstrap: str, transactional_id: str) -> None:
-        """Prepare (not connect) a producer with ``transactional_id``."""
-        self._bootstrap = bootstrap
+    def __call__(self, **options: Any) -> AIOKafkaProducer:
+        """An unstarted producer with ``options``."""
+        ...
+
+
+class TransactionalPublisher:
+    """An aiokafka transactional producer; a second one with the same id fences the first.
+
+    Built by the composition root's Kafka connector
+    (``certlife.services.infra.connections.Kafka.publisher``), which binds the
+    endpoint; the exactly-once settings of the producer are this class's.
+    """
+
+    def __init__(self, transactional_id: str, open_producer: OpenProducer) -> None:
+        """Prepare (not connect) a producer with ``transactional_id``, opened by ``open_producer``."""
         self.transactional_id = transactional_id
+        self._open_producer = open_producer
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         """Connect and register the transactional id (fencing older instances)."""
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap,
+        self._producer = self._open_producer(
             transactional_id=self.transactional_id,
             enable_idempotence=True,
             acks="all",

@@ -15,6 +15,11 @@ PostgreSQL refuses its row — does not stop the mirror: it is parked
 (``certlife.projections.parking``, ``mirror_parked``), its certificate answers
 ``unavailable`` until a later record of it applies, and the rest is applied.
 Only integrity failures stop the mirror.
+
+The mirror opens nothing itself: ``certverify mirror``'s composition
+(``certlife.services.partner.mirror_cmd.open_mirror``) opens the partner's
+PostgreSQL session and a started read-committed consumer, hands them to
+:class:`PartnerMirror`, and closes both after the run.
 """
 
 from __future__ import annotations
@@ -32,7 +37,6 @@ from certlife.contracts import topics
 from certlife.contracts.records import Record, parse_record
 from certlife.contracts.trust import TrustFile
 from certlife.contracts.verification import Failure, LogVerifier, VerificationError, record_facts
-from certlife.projections.committed import committed_consumer
 from certlife.projections.mirror_store import MirrorStore
 from certlife.projections.parked import ParkedSummary
 from certlife.projections.parking import split_admissible
@@ -78,17 +82,17 @@ class PartnerMirror:
 
     def __init__(
         self,
-        bootstrap: str,
-        database_url: str,
+        conn: asyncpg.Connection,
+        consumer: AIOKafkaConsumer,
         trust: TrustFile,
         *,
         schema: str = "certlife_mirror",
         topic_prefix: str = "",
         poll_interval: float = 0.5,
     ) -> None:
-        """Configure; nothing connects until :meth:`run`."""
-        self.bootstrap = bootstrap
-        self.database_url = database_url
+        """Wire the mirror to an open session ``conn`` and a started committed ``consumer`` (not subscribed)."""
+        self.conn = conn
+        self.consumer = consumer
         self.trust = trust
         self.schema = schema
         self.prefix = topic_prefix
@@ -102,45 +106,33 @@ class PartnerMirror:
     async def run(self, stop: asyncio.Event | None = None, *, follow: bool = True) -> MirrorResult:
         """Mirror until ``stop`` (or, with ``follow=False``, until caught up)."""
         stop = stop or asyncio.Event()
-        conn = await asyncpg.connect(self.database_url)
-        consumer = committed_consumer(self.bootstrap, auto_offset_reset="earliest")
+        store = MirrorStore(self.conn, self.schema)
+        await store.create(self.trust.origin)
+        applied = await store.applied_size()
+        records = _Topic(self.consumer, self.prefix + topics.LOG)
+        notes = _Topic(self.consumer, self.prefix + topics.CHECKPOINTS)
+        self.consumer.assign([records.tp, notes.tp])
+        for tp in (records.tp, notes.tp):
+            self.consumer.seek(tp, 0)
         try:
-            await consumer.start()
-        except BaseException:
-            await consumer.stop()
-            await conn.close()
-            raise
-        try:
-            store = MirrorStore(conn, self.schema)
-            await store.create(self.trust.origin)
-            applied = await store.applied_size()
-            records = _Topic(consumer, self.prefix + topics.LOG)
-            notes = _Topic(consumer, self.prefix + topics.CHECKPOINTS)
-            consumer.assign([records.tp, notes.tp])
-            for tp in (records.tp, notes.tp):
-                consumer.seek(tp, 0)
-            try:
-                while not stop.is_set():
-                    progressed = await self._round(store, records, notes, applied)
-                    applied = max(applied, self.result.checkpoint_size)
-                    if not progressed and not follow:
-                        break
-                    if not progressed:
-                        await _sleep(stop, self.poll_interval)
-            except VerificationError as exc:
-                self.result.failure = exc.failure
-                await store.record_failure(exc.failure.to_json())
-                log.error(
-                    "verification failed; nothing past the last good record applied: %s",
-                    exc.failure.describe(),
-                )
-            self.result.pending = len(self._waiting) + len(self._anchored)
-            self.result.checks = dict(self.verifier.checks)
-            self.result.parked_records = await store.parked()
-            return self.result
-        finally:
-            await consumer.stop()
-            await conn.close()
+            while not stop.is_set():
+                progressed = await self._round(store, records, notes, applied)
+                applied = max(applied, self.result.checkpoint_size)
+                if not progressed and not follow:
+                    break
+                if not progressed:
+                    await _sleep(stop, self.poll_interval)
+        except VerificationError as exc:
+            self.result.failure = exc.failure
+            await store.record_failure(exc.failure.to_json())
+            log.error(
+                "verification failed; nothing past the last good record applied: %s",
+                exc.failure.describe(),
+            )
+        self.result.pending = len(self._waiting) + len(self._anchored)
+        self.result.checks = dict(self.verifier.checks)
+        self.result.parked_records = await store.parked()
+        return self.result
 
     async def _round(self, store: MirrorStore, records: _Topic, notes: _Topic, applied: int) -> bool:
         new_notes = await notes.fetch()

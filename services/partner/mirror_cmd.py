@@ -6,17 +6,29 @@ Records that passed every integrity check but could not be applied are parked
 code and message) and a line on stderr names them; ``status`` answers
 ``unavailable`` for a certificate whose newest record is parked. Every answer
 that is not a status (``unknown``, ``unavailable``) exits 1.
+
+This module is the partner tool's composition root: it alone opens the
+partner's PostgreSQL session and Kafka consumer (:func:`open_mirror`) and
+hands them to the mirror. It uses asyncpg and the read-committed consumer
+factory directly, not the services' connectors, so that ``certlife[mirror]``
+needs none of the services' dependencies.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from certlife.contracts.trust import TrustFile
+    from certlife.services.partner.mirror import PartnerMirror
 
 DEFAULT_SCHEMA = "certlife_mirror"
 
@@ -38,25 +50,55 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     mirror.set_defaults(handler=run_mirror)
 
 
+@contextlib.asynccontextmanager
+async def open_mirror(
+    bootstrap: str,
+    database: str,
+    trust: TrustFile,
+    *,
+    schema: str = DEFAULT_SCHEMA,
+    topic_prefix: str = "",
+) -> AsyncIterator[PartnerMirror]:
+    """A :class:`~certlife.services.partner.mirror.PartnerMirror` on its own session and consumer.
+
+    Opens the session to ``database`` and a started read-committed consumer of
+    ``bootstrap``; both are closed when the block ends (also when opening fails).
+    """
+    import asyncpg
+
+    from certlife.projections.committed import committed_consumer
+    from certlife.services.partner.mirror import PartnerMirror
+
+    conn = await asyncpg.connect(database)
+    try:
+        consumer = committed_consumer(bootstrap, auto_offset_reset="earliest")
+        try:
+            await consumer.start()
+            yield PartnerMirror(conn, consumer, trust, schema=schema, topic_prefix=topic_prefix)
+        finally:
+            await consumer.stop()
+    finally:
+        await conn.close()
+
+
 def run_mirror(args: argparse.Namespace) -> dict[str, Any]:
     """Mirror until caught up (``--once``) or until Ctrl-C / SIGTERM."""
     import asyncpg
 
     from certlife.contracts.verification import VerificationError
-    from certlife.services.partner.mirror import PartnerMirror
     from certlife.services.partner.sources import SourceError, read_trust_file
 
     trust = read_trust_file(args.trust)
-    mirror = PartnerMirror(
-        args.bootstrap, args.database, trust, schema=args.schema, topic_prefix=args.topic_prefix
-    )
 
     async def go() -> Any:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        return await mirror.run(stop, follow=not args.once)
+        async with open_mirror(
+            args.bootstrap, args.database, trust, schema=args.schema, topic_prefix=args.topic_prefix
+        ) as mirror:
+            return await mirror.run(stop, follow=not args.once)
 
     from aiokafka.errors import KafkaError
 

@@ -1,4 +1,9 @@
-"""The relay's Kafka side: read back what is committed, publish a batch atomically."""
+"""The relay's Kafka side: read back what is committed.
+
+Every function takes ``open_consumer``, the composition root's consumer
+factory (``certlife.services.infra.connections.Kafka.consumer``), and stops
+each consumer it opened before it returns.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,23 @@ from collections.abc import AsyncGenerator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from certlife.projections.committed import committed_consumer
+from certlife.projections.committed import OpenConsumer
 from certlife.services.relay.state import RelayState
 
 _TAIL = 64
 
 
-async def _consumer(bootstrap: str) -> AIOKafkaConsumer:
-    consumer = committed_consumer(bootstrap, auto_offset_reset="earliest")
+async def _consumer(open_consumer: OpenConsumer) -> AIOKafkaConsumer:
+    consumer = open_consumer(auto_offset_reset="earliest")
     await consumer.start()
     return consumer
 
 
-async def read_from(bootstrap: str, topic: str, start: int) -> AsyncGenerator[tuple[int, bytes], None]:
+async def read_from(
+    open_consumer: OpenConsumer, topic: str, start: int
+) -> AsyncGenerator[tuple[int, bytes], None]:
     """Committed ``(offset, value)`` of partition 0 of ``topic`` from ``start`` to the end."""
-    consumer = await _consumer(bootstrap)
+    consumer = await _consumer(open_consumer)
     try:
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
@@ -38,9 +45,9 @@ async def read_from(bootstrap: str, topic: str, start: int) -> AsyncGenerator[tu
         await consumer.stop()
 
 
-async def end_offset(bootstrap: str, topic: str) -> int:
+async def end_offset(open_consumer: OpenConsumer, topic: str) -> int:
     """The end offset of partition 0 of ``topic`` (0 for an empty topic)."""
-    consumer = await _consumer(bootstrap)
+    consumer = await _consumer(open_consumer)
     try:
         tp = TopicPartition(topic, 0)
         return (await consumer.end_offsets([tp]))[tp]
@@ -48,21 +55,21 @@ async def end_offset(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
-async def has_committed_records(bootstrap: str, topic: str) -> bool:
+async def has_committed_records(open_consumer: OpenConsumer, topic: str) -> bool:
     """True if partition 0 of ``topic`` holds a committed record (aborted ones and markers do not count)."""
-    async with contextlib.aclosing(read_from(bootstrap, topic, 0)) as records:
+    async with contextlib.aclosing(read_from(open_consumer, topic, 0)) as records:
         async for _ in records:
             return True
     return False
 
 
-async def last_committed_state(bootstrap: str, topic: str) -> RelayState | None:
+async def last_committed_state(open_consumer: OpenConsumer, topic: str) -> RelayState | None:
     """The newest committed relay-state message, or None when the log was never written."""
-    end = await end_offset(bootstrap, topic)
+    end = await end_offset(open_consumer, topic)
     last: bytes | None = None
     start = max(0, end - _TAIL)
     while last is None and end > 0:
-        async for _, value in read_from(bootstrap, topic, start):
+        async for _, value in read_from(open_consumer, topic, start):
             last = value
         if start == 0:
             break

@@ -23,12 +23,13 @@ _CHUNK = 5000
 
 async def reconcile(relay: Relay, store: RelayStore, committed: RelayState | None) -> RelayState:
     """The state to continue from, after catching the PostgreSQL cache up with Kafka."""
-    bootstrap, log_topic = relay.settings.kafka_bootstrap, relay.topic(topics.LOG)
+    log_topic = relay.topic(topics.LOG)
     cached = await store.position()
     if committed is None:
         # Only committed records count: a crash inside the very first transaction leaves
         # aborted records and a marker (a non-zero end offset) but no log to continue.
-        if (cached is not None and cached.tree_size > 0) or await has_committed_records(bootstrap, log_topic):
+        cached_records = cached is not None and cached.tree_size > 0
+        if cached_records or await has_committed_records(relay.kafka.consumer, log_topic):
             raise RelayRefused(
                 f"the log topic {log_topic} has no relay state but the event store or the topic says "
                 "records were published: refusing to start a second log (check CERTLIFE_TOPIC_PREFIX "
@@ -57,7 +58,7 @@ async def _catch_up(relay: Relay, store: RelayStore, frontier: MerkleFrontier, t
     if frontier.size >= target.tree_size:
         return
     pending: list[bytes] = []
-    async for _, value in read_from(relay.settings.kafka_bootstrap, relay.topic(topics.LOG), frontier.size):
+    async for _, value in read_from(relay.kafka.consumer, relay.topic(topics.LOG), frontier.size):
         index = parse_record(value).index
         if index < frontier.size or index >= target.tree_size:
             continue
@@ -99,7 +100,7 @@ async def _check_continuity(relay: Relay, store: RelayStore, committed: RelaySta
         return
     last = None
     async for _, value in read_from(
-        relay.settings.kafka_bootstrap, relay.topic(topics.LOG), max(0, committed.tree_size - 1)
+        relay.kafka.consumer, relay.topic(topics.LOG), max(0, committed.tree_size - 1)
     ):
         rec = parse_record(value)
         if rec.kind == "certificate" and rec.index < committed.tree_size:

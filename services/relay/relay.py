@@ -15,9 +15,10 @@ from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
 from certlife.contracts.records import RecordSigner
 from certlife.domain.certificate import Certificate
 from certlife.services.commands.application import CertificateApplication
-from certlife.services.infra.leader import KEEPALIVE_SETTINGS, lock_key, wait_for_lock
+from certlife.services.infra.connections import Kafka
+from certlife.services.infra.leader import lock_key, wait_for_lock
 from certlife.services.infra.settings import Settings
-from certlife.services.infra.topics import certlife_topics, ensure_topics
+from certlife.services.infra.topics import certlife_topics
 from certlife.services.infra.transactions import Outbound, TransactionalPublisher
 from certlife.services.relay import keys as key_transitions
 from certlife.services.relay.kafka_side import last_committed_state
@@ -28,6 +29,9 @@ from certlife.services.relay.state import RelayState
 from certlife.services.relay.store import RelayStore
 
 log = logging.getLogger("certlife.relay")
+
+#: The relay's Kafka transactional id (after the deployment's topic prefix): one per event store.
+TRANSACTIONAL_ID = "certlife-relay"
 
 
 @dataclass(frozen=True)
@@ -41,13 +45,29 @@ class RelayOptions:
 
 
 class Relay:
-    """One relay instance; at most one is active per event store (advisory lock)."""
+    """One relay instance; at most one is active per event store (advisory lock).
+
+    The composition root (``certlife.services.bootstrap.open_relay``) opens its
+    PostgreSQL ``session`` (the one that takes the leader lock, with keepalives)
+    and closes it after :meth:`run`; ``kafka`` is the root's Kafka connector,
+    through which the relay opens its transactional producer once it is the
+    leader, and reads the committed log back.
+    """
 
     def __init__(
-        self, settings: Settings, app: CertificateApplication, keystore: KeyStore, options: RelayOptions
+        self,
+        settings: Settings,
+        app: CertificateApplication,
+        keystore: KeyStore,
+        options: RelayOptions,
+        *,
+        session: asyncpg.Connection,
+        kafka: Kafka,
     ) -> None:
-        """Wire the relay; nothing connects until :meth:`run`."""
+        """Wire the relay; nothing new connects until :meth:`run`."""
         self.settings = settings
+        self.session = session
+        self.kafka = kafka
         self.app = app
         self.keystore = keystore
         self.options = options
@@ -63,15 +83,17 @@ class Relay:
         return self.settings.topic(name)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set; publish a final checkpoint on the way out."""
-        conn = await asyncpg.connect(self.settings.database_url, server_settings=KEEPALIVE_SETTINGS)
-        store = RelayStore(conn, self.settings.db_schema)
+        """Run until ``stop`` is set; publish a final checkpoint on the way out.
+
+        The session stays open (the root closes it); the producer is stopped here.
+        """
+        store = RelayStore(self.session, self.settings.db_schema)
         try:
             await self._become_leader(store, stop)
             if stop.is_set():
                 return
             await self._start(store)
-            await conn.add_listener(store.channel, lambda *_: self._wake.set())
+            await self.session.add_listener(store.channel, lambda *_: self._wake.set())
             while not stop.is_set():
                 await key_transitions.process_requests(self, store)
                 if not await self._step(store):
@@ -80,25 +102,21 @@ class Relay:
         finally:
             if self._publisher is not None:
                 await self._publisher.stop()
-            await conn.close()
 
     async def _become_leader(self, store: RelayStore, stop: asyncio.Event) -> None:
         await store.create()
         await wait_for_lock(store.conn, lock_key("relay", store.schema), stop, "relay")
 
     async def _start(self, store: RelayStore) -> None:
-        await ensure_topics(
-            self.settings.kafka_bootstrap,
-            certlife_topics(self.settings.command_partitions, self.settings.topic_prefix),
+        await self.kafka.ensure_topics(
+            certlife_topics(self.settings.command_partitions, self.settings.topic_prefix)
         )
         await store.install_notify(self.app.recorder.events_table_name)  # type: ignore[attr-defined]
         # Registering the transactional id first fences any previous instance and
         # aborts its open transaction, so the committed log end is stable below.
-        self._publisher = TransactionalPublisher(
-            self.settings.kafka_bootstrap, f"{self.settings.topic_prefix}certlife-relay"
-        )
+        self._publisher = self.kafka.publisher(self.settings.topic_prefix + TRANSACTIONAL_ID)
         await self._publisher.start()
-        committed = await last_committed_state(self.settings.kafka_bootstrap, self.topic(topics.RELAY_STATE))
+        committed = await last_committed_state(self.kafka.consumer, self.topic(topics.RELAY_STATE))
         self.state = await reconcile(self, store, committed)
         if self.state.active_key_id is None:
             self.state.active_key_id = await key_transitions.initial_key(self, store)

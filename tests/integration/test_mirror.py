@@ -17,7 +17,7 @@ from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
 from certlife.contracts.records import RecordSigner, build_certificate_record, parse_record, record_hash
 from certlife.services.demo.fixtures import generate
 from certlife.services.partner.export import read_checkpoints, read_log_lines, read_trust
-from certlife.services.partner.mirror import PartnerMirror
+from certlife.services.partner.mirror_cmd import open_mirror
 
 pytestmark = pytest.mark.integration
 
@@ -61,10 +61,10 @@ async def publish(bootstrap: str, prefix: str, records: list[bytes], notes: list
 
 
 async def mirror_once(kafka_bootstrap: str, database_url: str, export: Path, prefix: str, schema: str):  # type: ignore[no-untyped-def]
-    mirror = PartnerMirror(
+    async with open_mirror(
         kafka_bootstrap, database_url, read_trust(export), schema=schema, topic_prefix=prefix
-    )
-    return await mirror.run(follow=False)
+    ) as mirror:
+        return await mirror.run(follow=False)
 
 
 async def history_indexes(database_url: str, schema: str) -> list[int]:

@@ -1,0 +1,123 @@
+"""Connectors: how a certlife process reaches PostgreSQL and Kafka, built only by the composition root.
+
+The endpoints are read from ``Settings`` in one place,
+``certlife.services.bootstrap``. It builds one :class:`Postgres` and one
+:class:`Kafka` connector per process, opens that process's long-lived
+PostgreSQL session or pool itself, and hands the opened connection and the
+connectors down. A component never reads ``database_url`` or
+``kafka_bootstrap``: what it must open later, at the moment its protocol
+needs it (a transactional producer only once it holds the leader lock, a
+consumer to read the log back, the topics before it publishes), it opens
+through the connector it was handed. tests/unit/test_composition.py checks
+that no other module of the runtime packages opens a client itself.
+
+Only asyncpg and aiokafka are imported up front; faststream only when a
+broker is built.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from certlife.domain.errors import CertlifeError
+from certlife.projections.committed import committed_consumer
+from certlife.services.infra.leader import KEEPALIVE_SETTINGS, SESSION_ERRORS
+from certlife.services.infra.topics import TopicSpec, ensure_topics
+from certlife.services.infra.transactions import TransactionalPublisher
+
+if TYPE_CHECKING:
+    from faststream.kafka import KafkaBroker
+
+#: Seconds to wait for a PostgreSQL session before giving up (asyncpg's default).
+CONNECT_TIMEOUT = 60.0
+#: Seconds the start-up probes and a command service's lock session wait.
+PROBE_TIMEOUT = 10.0
+
+
+class EndpointUnreachable(CertlifeError, code="endpoint-unreachable"):
+    """PostgreSQL or Kafka cannot be reached or refuses this process: one line naming which and why."""
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """The PostgreSQL endpoint of a process; connects only when asked."""
+
+    #: May hold a password: never in the repr.
+    dsn: str = field(repr=False)
+
+    async def connect(self, *, timeout: float = CONNECT_TIMEOUT) -> asyncpg.Connection:
+        """A new session with the server's default settings."""
+        return await asyncpg.connect(self.dsn, timeout=timeout)
+
+    async def lock_session(self, *, timeout: float = CONNECT_TIMEOUT) -> asyncpg.Connection:
+        """A session that may hold a leader lock (``certlife.services.infra.leader``).
+
+        It has TCP keepalives, so the server frees the lock of a vanished holder in
+        about 25 s. Raises :class:`EndpointUnreachable` when PostgreSQL cannot be
+        reached or refuses us.
+        """
+        try:
+            return await asyncpg.connect(self.dsn, timeout=timeout, server_settings=KEEPALIVE_SETTINGS)
+        except SESSION_ERRORS as exc:
+            raise EndpointUnreachable(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}") from None
+
+    async def pool(self, *, min_size: int, max_size: int) -> asyncpg.Pool:
+        """A connection pool of ``min_size`` to ``max_size`` sessions."""
+        return await asyncpg.create_pool(self.dsn, min_size=min_size, max_size=max_size)
+
+    async def probe(self) -> None:
+        """Check that PostgreSQL accepts our credentials (:class:`EndpointUnreachable` otherwise)."""
+        await (await self.lock_session(timeout=PROBE_TIMEOUT)).close()
+
+
+@dataclass(frozen=True)
+class Kafka:
+    """The Kafka endpoint of a process; connects only when asked."""
+
+    bootstrap: str
+
+    def consumer(self, *topics: str, **options: Any) -> AIOKafkaConsumer:
+        """An unstarted read-committed consumer (``certlife.projections.committed.OpenConsumer``)."""
+        return committed_consumer(self.bootstrap, *topics, **options)
+
+    def producer(self, **options: Any) -> AIOKafkaProducer:
+        """An unstarted producer with ``options`` (``certlife.services.infra.transactions.OpenProducer``)."""
+        return AIOKafkaProducer(bootstrap_servers=self.bootstrap, **options)
+
+    def publisher(self, transactional_id: str) -> TransactionalPublisher:
+        """The exactly-once publisher registering ``transactional_id`` when started (it fences older ones)."""
+        return TransactionalPublisher(transactional_id, self.producer)
+
+    def broker(self, logger: logging.Logger) -> KafkaBroker:
+        """A faststream broker (connects when its app starts)."""
+        from faststream.kafka import KafkaBroker
+
+        return KafkaBroker(self.bootstrap, logger=logger)
+
+    async def ensure_topics(self, specs: list[TopicSpec]) -> None:
+        """Create the topics of ``specs`` that do not exist yet."""
+        await ensure_topics(self.bootstrap, specs)
+
+    async def probe(self) -> None:
+        """Check that the broker answers (:class:`EndpointUnreachable` otherwise)."""
+        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.errors import KafkaError
+
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap, request_timeout_ms=int(PROBE_TIMEOUT * 1000)
+        )
+        quiet = logging.getLogger("aiokafka")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)  # the one-line error below says it
+        try:
+            await admin.start()
+        except (KafkaError, OSError) as exc:
+            raise EndpointUnreachable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from None
+        finally:
+            quiet.setLevel(level)
+            await admin.close()
