@@ -46,6 +46,7 @@ CODE = re.compile(r"[a-z]+(-[a-z]+)*")
 
 #: Codes already released, by class: they never change (new classes add a line).
 RELEASED_CODES = {
+    "certlife.services.infra.connections.EndpointUnreachable": "endpoint-unreachable",
     "certlife.domain.errors.CertlifeError": "certlife-error",
     "certlife.domain.errors.CertificateError": "certificate-error",
     "certlife.domain.errors.InvalidTransition": "invalid-transition",
