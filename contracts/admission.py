@@ -7,8 +7,11 @@ One rule, applied before anything is stored and shared by every reader:
 * the relay refuses to sign a record whose content does not pass
   (:func:`record_content_problem`), instead of publishing something its own
   consumers cannot read;
-* the projections, the partner mirror and ``certverify`` check every record with
-  the same function and park (report, skip) a record that does not pass.
+* the projections and the partner mirror check every record with the same
+  function and park (keep, report, skip) a record that does not pass;
+* the CLIs refuse lookup arguments that hold a forbidden character.
+
+``certverify``'s integrity checks do not include this rule (contracts/LOG.md §3.2).
 
 Text (every string member): valid Unicode (no lone surrogates), in NFC, no
 C0 or C1 control character (U+0000–U+001F, U+007F–U+009F), no Unicode

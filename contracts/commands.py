@@ -303,6 +303,10 @@ def parse_command(raw: bytes) -> Command:
         obj = admit_command_object(obj)
     except AdmissionError as e:
         raise CommandError(f"inadmissible command: {e}", code=e.code, command_id=command_id) from None
+    except RecursionError:  # nested deeper than the walk allows (json itself stops at ~1000 levels)
+        raise CommandError(
+            "malformed JSON: nested too deeply", code="malformed-json", command_id=command_id
+        ) from None
     if obj.get("type") not in COMMAND_TYPES:
         raise CommandError(
             f"unknown command type {obj.get('type')!r}", code="unknown-type", command_id=command_id

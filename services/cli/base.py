@@ -36,18 +36,36 @@ class CliError(CertlifeError):
         self.exit_code = exit_code
 
 
-def certificate_number(text: str) -> str:
-    """An argparse ``type``: a certificate number of the admitted profile (contracts/LOG.md §3.2).
+def admitted_text(text: str) -> str:
+    """An argparse ``type``: free text that may reach a signed record (a reason), in NFC.
 
-    A number that could never have been admitted (a control character, another
-    script, bytes that are not UTF-8) is a usage error, not a lookup.
+    Text the admission rule refuses (contracts/LOG.md §3.2) is a usage error here,
+    before anything is queued for the relay.
     """
     import argparse
 
-    from certlife.contracts.admission import AdmissionError, check_number
+    from certlife.contracts.admission import AdmissionError, admit_text
 
     try:
-        check_number(text, "NUMBER")
+        return admit_text("reason", text)
+    except AdmissionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def certificate_number(text: str) -> str:
+    """An argparse ``type``: a certificate number to look up.
+
+    Only the character rules of the admission rule apply (no control, bidi,
+    noncharacter or undecodable byte: contracts/LOG.md §3.2), not the ASCII number
+    profile, so certificates issued before the profile existed can still be
+    looked up. Anything else is a usage error, never a lookup.
+    """
+    import argparse
+
+    from certlife.contracts.admission import MAX_NAME, AdmissionError, check_text
+
+    try:
+        check_text("NUMBER", text, max_length=MAX_NAME, normalised=False)
     except AdmissionError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text

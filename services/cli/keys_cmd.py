@@ -12,7 +12,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from certlife.services.cli.base import CliError
+from certlife.services.cli.base import CliError, admitted_text
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,11 +21,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("generate", help="create the first record key and the note key (if missing)")
     rotate = actions.add_parser("rotate", help="create a new record key and queue the rotation")
-    rotate.add_argument("--reason", default=None)
+    rotate.add_argument("--reason", default=None, type=admitted_text)
     comp = actions.add_parser("compromise", help="mark a record key compromised from a log index")
     comp.add_argument("key_id")
     comp.add_argument("--from-index", type=int, required=True, dest="from_index")
-    comp.add_argument("--reason", default=None)
+    comp.add_argument("--reason", default=None, type=admitted_text)
     trust = actions.add_parser("trust", help="write the partners' trust.json")
     trust.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
     parser.set_defaults(handler=run)

@@ -17,6 +17,7 @@ Expiry sweep: see ``certlife.domain.expiry`` (day buckets plus a schedule aggreg
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -61,6 +62,23 @@ from certlife.services.commands.preload import INDEX_AGGREGATES, IndexCache, pre
 
 Outcome = Accepted | Rejected
 register_legacy_topics()
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A message whose commandId could be read but which is not a command (parse or admission failure).
+
+    Its rejection is stored in a receipt like any outcome, keyed by the commandId,
+    with the digest of the raw bytes: the id is used, so a later, different command
+    with the same id is a ``command-id-conflict`` and an identical re-send gets the
+    same rejection again.
+    """
+
+    command_id: str
+    digest: str
+    rejected: Rejected
+
+
 A = TypeVar("A", bound=Aggregate)
 
 
@@ -107,7 +125,7 @@ class _Session:
         self._app.save(*self._aggregates.values())
 
 
-def _conflict(command: Command, receipt: CommandReceipt) -> Rejected:
+def _conflict(command: Command | Unreadable, receipt: CommandReceipt) -> Rejected:
     """The outcome of a re-used commandId whose content differs from the first command's."""
     first = receipt.outcome
     what = " ".join(str(first[k]) for k in ("status", "event", "number", "code") if first.get(k) is not None)
@@ -187,7 +205,7 @@ class CertificateApplication(Application[UUID]):
         cid = command_id or f"expire-due:{format_instant(now)}"
         return self.handle(ExpireDue(command_id=cid, limit=limit), now)
 
-    def handle(self, command: Command, now: datetime) -> Outcome:
+    def handle(self, command: Command | Unreadable, now: datetime) -> Outcome:
         """Handle one command (load, decide, save), retrying version conflicts."""
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -197,7 +215,7 @@ class CertificateApplication(Application[UUID]):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def handle_batch(self, commands: Sequence[Command], now: datetime) -> list[Outcome]:
+    def handle_batch(self, commands: Sequence[Command | Unreadable], now: datetime) -> list[Outcome]:
         """Handle commands in order and save everything in one ``save()``.
 
         On a version conflict the batch is re-run once from fresh state; if it
@@ -244,7 +262,7 @@ class CertificateApplication(Application[UUID]):
 
     # -- the unit of work ----------------------------------------------------------------
 
-    def _run(self, commands: Sequence[Command], now: datetime) -> list[Outcome]:
+    def _run(self, commands: Sequence[Command | Unreadable], now: datetime) -> list[Outcome]:
         session = _Session(self, self._index_cache)
         try:
             if len(commands) > 1:
@@ -257,21 +275,26 @@ class CertificateApplication(Application[UUID]):
             raise
         return outcomes
 
-    def _ids_of(self, commands: Sequence[Command]) -> list[UUID]:
+    def _ids_of(self, commands: Sequence[Command | Unreadable]) -> list[UUID]:
         ids = [CommandReceipt.create_id(c.command_id) for c in commands]
         ids += [
             Certificate.create_id(c.issuer, c.number) for c in commands if isinstance(c, CertificateCommand)
         ]
         return ids
 
-    def _decide(self, session: _Session, command: Command, now: datetime) -> Outcome:
+    def _decide(self, session: _Session, command: Command | Unreadable, now: datetime) -> Outcome:
         receipt_id = CommandReceipt.create_id(command.command_id)
         receipt = session.get(receipt_id, CommandReceipt)
-        digest = command_digest(command)
+        digest = command.digest if isinstance(command, Unreadable) else command_digest(command)
         if receipt is not None:
             if receipt.conflicts_with(digest):
                 return _conflict(command, receipt)
             return outcome_from_wire(receipt.outcome)
+        if isinstance(command, Unreadable):
+            session.add(
+                CommandReceipt.record(command.command_id, command.rejected.to_wire(), instant(now), digest)
+            )
+            return command.rejected
         outcome: Outcome
         try:
             self._check_issuer(command)

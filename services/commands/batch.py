@@ -6,13 +6,14 @@ batch (one event-store transaction), and returns the messages to publish.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from certlife.contracts.commands import Command, CommandError, Rejected, parse_command
-from certlife.services.commands.application import CertificateApplication, Outcome
+from certlife.services.commands.application import CertificateApplication, Outcome, Unreadable
 from certlife.services.infra.transactions import Outbound
 
 #: Header carrying the command id on outcome and dead-letter messages.
@@ -61,27 +62,28 @@ def process_batch(
     """Outcomes (in input order) and dead letters for one batch of raw commands.
 
     A malformed message never stops the batch: it gets a dead letter with the
-    reason, and a rejected outcome when its ``commandId`` could be read.
+    reason, and a rejected outcome when its ``commandId`` could be read (stored
+    in a receipt like every outcome, so the id stays used).
     """
-    slots: list[Outbound | int | None] = []
-    commands: list[Command] = []
+    slots: list[int | None] = []
+    commands: list[Command | Unreadable] = []
     dead: list[Outbound] = []
     for msg in batch:
+        raw = msg.value or b""
         try:
-            commands.append(parse_command(msg.value or b""))
+            commands.append(parse_command(raw))
             slots.append(len(commands) - 1)
         except CommandError as error:
             dead.append(_dead_letter(dead_letter_topic, msg, error))
-            if error.command_id:
+            if error.command_id:  # its rejection is stored: the commandId is used (see Unreadable)
                 rejected = Rejected(command_id=error.command_id, code=error.code, message=str(error))
-                slots.append(_outcome_message(results_topic, rejected))
+                commands.append(Unreadable(error.command_id, hashlib.sha256(raw).hexdigest(), rejected))
+                slots.append(len(commands) - 1)
             else:
                 slots.append(None)
     outcomes = app.handle_batch(commands, now) if commands else []
     out: list[Outbound] = []
     for slot in slots:
-        if isinstance(slot, int):
+        if slot is not None:
             out.append(_outcome_message(results_topic, outcomes[slot]))
-        elif slot is not None:
-            out.append(slot)
     return out + dead

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from certlife.contracts.admission import record_content_problem
 from certlife.contracts.keys import public_raw
 from certlife.contracts.merkle import leaf_hash
 from certlife.contracts.records import (
@@ -56,6 +57,11 @@ async def process_requests(relay: Relay, store: RelayStore) -> None:
     """Write each pending key transition into the log as its own transaction."""
     for request in await store.pending_key_requests():
         state = relay.state.copy()
+        if request.reason is not None and (bad := record_content_problem({"reason": request.reason})):
+            # Never let one request stop the log: refuse it, as an impossible compromise is refused.
+            log.error("key request %d refused: its reason breaks the admission rule (%s)", request.id, bad)
+            await store.record_key_history([(request.id, -1)], [])
+            continue
         if request.action == "rotate":
             if request.new_key_id in (None, state.active_key_id):
                 await store.record_key_history([(request.id, state.tree_size)], [])

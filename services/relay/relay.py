@@ -158,7 +158,9 @@ class Relay:
         if built.refused is not None:
             if built.records:  # publish what precedes the refused event, then stop before it
                 new.notification_id = notifications[len(built.records) - 1].id
-                await self.publish(store, new, built)
+                await self.publish(store, new, built, force_checkpoint=True)
+            else:  # anchor what is already published: the relay stops here
+                await self._checkpoint_if_behind(store, force=True)
             raise built.refused
         new.notification_id = notifications[-1].id
         await self.publish(store, new, built)

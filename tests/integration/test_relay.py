@@ -11,12 +11,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from certlife.contracts.commands import IssueCertificate, parse_command
 from certlife.contracts.records import parse_record
 from certlife.contracts.trust import TrustFile
 from certlife.services.commands.application import CertificateApplication
+from certlife.services.relay.store import KeyRequest, RelayStore
 from tests.integration.logcheck import check_log, read_topic
 from tests.procs import ROOT, ServiceProcess, service_env
 
@@ -363,6 +365,14 @@ async def test_relay_refuses_to_sign_inadmissible_content_and_alerts(
     issue = json.loads(lifecycle_commands(100, 1)[0][0])
     poison = IssueCertificate.model_validate({**issue, "holder": "Volt\x00Mobility"})  # past the rule
     assert (await asyncio.to_thread(app.handle, poison, datetime.now(UTC))).status == "accepted"
+    # A key rotation queued past certctl's check, with a reason the rule forbids: refused, not published.
+    conn = await asyncpg.connect(relay_env["CERTLIFE_DATABASE_URL"])
+    try:
+        store = RelayStore(conn, relay_env["CERTLIFE_DB_SCHEMA"])
+        await store.create()
+        await store.request_key_transition(KeyRequest(0, "rotate", "0" * 16, None, None, "bad\x1b[2J"))
+    finally:
+        await conn.close()
     result = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "certlife.services.cli.certctl", "serve", "relay"],
@@ -379,5 +389,10 @@ async def test_relay_refuses_to_sign_inadmissible_content_and_alerts(
     records = await read_topic(
         relay_env["CERTLIFE_KAFKA_BOOTSTRAP"], relay_env["CERTLIFE_TOPIC_PREFIX"] + "certlife.log.v1"
     )
-    assert len(records) == 20  # everything before it, nothing of it
+    assert len(records) == 20  # everything before it, nothing of it (nor the rotation)
     assert all(b"\\u0000" not in r for r in records)
+    assert "its reason breaks the admission rule" in result.stderr
+    checkpoints = await read_topic(
+        relay_env["CERTLIFE_KAFKA_BOOTSTRAP"], relay_env["CERTLIFE_TOPIC_PREFIX"] + "certlife.checkpoints.v1"
+    )
+    assert checkpoints and checkpoints[-1].split(b"\n")[1] == b"20"  # what was published is anchored

@@ -320,3 +320,49 @@ def test_the_ascii_fast_path_agrees_with_the_full_rule(value: str) -> None:
         assert refused == "inadmissible-text"
     else:
         assert refused in (None, "text-blank")
+
+
+def test_nesting_deep_enough_for_json_but_not_for_the_walk_is_a_rejection_not_a_crash() -> None:
+    raw = b'{"type":"issue","commandId":"deep-1","models":' + b"[" * 900 + b"]" * 900 + b"}"
+    with pytest.raises(CommandError) as err:
+        parse_command(raw)
+    assert (err.value.code, err.value.command_id) == ("malformed-json", "deep-1")
+
+
+def test_a_parse_rejection_uses_its_command_id() -> None:
+    """A readable commandId of a broken message is used: a later, different command with it conflicts,
+    an identical re-send gets the same rejection, and each message gets exactly one outcome."""
+    app = CertificateApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    broken = b'{"type":"issue","commandId":"reuse-1","holder":"\xff"}'
+    try:
+        first = process_batch(
+            app, [Inbound("c", 0, 1, b"k", broken)], NOW, results_topic="r", dead_letter_topic="d"
+        )
+        again = process_batch(
+            app, [Inbound("c", 0, 2, b"k", broken)], NOW, results_topic="r", dead_letter_topic="d"
+        )
+        valid = json.dumps(_issue("reuse-1", "R-1")).encode()
+        later = process_batch(
+            app, [Inbound("c", 0, 3, b"k", valid)], NOW, results_topic="r", dead_letter_topic="d"
+        )
+        # and the other way round: an accepted command, then a broken message with its id
+        ok = process_batch(
+            app, [Inbound("c", 0, 4, b"k", json.dumps(_issue("ok-1", "R-2")).encode())], NOW,
+            results_topic="r", dead_letter_topic="d",
+        )  # fmt: skip
+        bad = b'{"type":"issue","commandId":"ok-1","number":"R-2","holder":"\xff"}'
+        late = process_batch(
+            app, [Inbound("c", 0, 5, b"k", bad)], NOW, results_topic="r", dead_letter_topic="d"
+        )
+    finally:
+        app.close()
+
+    def outcome(out: list[Any]) -> dict[str, Any]:
+        (body,) = [json.loads(o.value) for o in out if o.topic == "r"]
+        return body
+
+    assert outcome(first)["code"] == "malformed-json" and outcome(again) == outcome(first)
+    assert outcome(later)["code"] == "command-id-conflict" and "malformed-json" in outcome(later)["message"]
+    assert outcome(ok)["status"] == "accepted"
+    assert outcome(late)["code"] == "command-id-conflict" and "R-2" in outcome(late)["message"]
+    assert [o.topic for o in late] == ["r", "d"]  # the broken message is still dead-lettered

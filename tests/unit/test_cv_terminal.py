@@ -125,7 +125,7 @@ def test_certverify_human_output_and_errors_are_escaped(
     assert caught.value.code == 2
     out, err = capsys.readouterr()
     _assert_clean(out + err)
-    assert "is not a certificate number" in err
+    assert "is not allowed" in err
     missing = tmp_path / NAME
     assert certverify(["record", str(missing), "--trust", trust]) == 2
     out, err = capsys.readouterr()
@@ -164,7 +164,7 @@ def test_certctl_stdout_and_stderr_are_escaped(
     assert caught.value.code == 2
     out, err = capsys.readouterr()
     _assert_clean(out + err)
-    assert "certctl bundle: error: argument NUMBER" in err and "is not a certificate number" in err
+    assert "certctl bundle: error: argument NUMBER" in err and "is not allowed" in err
 
 
 def test_console_entry_point_escapes_the_real_stdout(hostile_export: Path) -> None:
