@@ -9,7 +9,8 @@ from certlife.services.demo.traffic import Accounting
 
 
 def passed(figures: dict[str, Any]) -> bool:
-    """True only if every partner step passed and the mirror agrees with the read model."""
+    """True only if every partner step passed, the mirror agrees with the read model and every
+    published command message is accounted for."""
     steps = figures["steps"]
     return (
         bool(steps)
