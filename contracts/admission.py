@@ -65,6 +65,11 @@ class AdmissionError(ContractError):
         self.member = member
 
 
+def ascii_shown(text: str, limit: int | None = None) -> str:
+    """``text`` (cut to ``limit`` characters) with every non-ASCII character escaped, for one-line messages."""
+    return text[:limit].encode("ascii", "backslashreplace").decode("ascii")
+
+
 def _describe(char: str) -> str:
     name = unicodedata.name(char, "")
     return f"U+{ord(char):04X}" + (f" {name}" if name else "")
@@ -96,7 +101,7 @@ def check_text(member: str, value: str, *, max_length: int = MAX_TEXT, normalise
 def check_number(value: str, member: str = "number") -> None:
     """Raise ``AdmissionError`` unless ``value`` is a certificate number of the ASCII profile."""
     if _NUMBER.fullmatch(value) is None:
-        shown = value[:40].encode("ascii", "backslashreplace").decode("ascii")
+        shown = ascii_shown(value, 40)
         raise AdmissionError(
             f"{member}: {shown!r} is not a certificate number (1-{MAX_NAME} ASCII letters, digits "
             "and ' -./_*:+#', starting and ending with a letter or digit, no double space)",

@@ -11,8 +11,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from certlife.contracts.verification.status import CheckpointRef, LatestRecord, StatusAnswer, decide_status
-from certlife.projections.parking import UNAVAILABLE
+from certlife.contracts.verification.status import (
+    UNAVAILABLE,
+    CheckpointRef,
+    LatestRecord,
+    StatusAnswer,
+    decide_status,
+)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -21,10 +21,11 @@ from collections.abc import Sequence
 import asyncpg
 
 from certlife.contracts.records import Record
+from certlife.contracts.verification.status import UNAVAILABLE
 from certlife.domain.certificate import Certificate
 from certlife.projections.base import Projection, parked_index_upgrade, table
 from certlife.projections.mapping import CURRENT_COLUMNS, fold_current
-from certlife.projections.parking import UNAVAILABLE, Parked
+from certlife.projections.parking import Parked
 
 _COLUMNS = ", ".join(CURRENT_COLUMNS)
 _KEEP_SUSPENSION = ("suspended_at", "suspension_reason")

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 import asyncpg
 
 from certlife.contracts.records import Record
+from certlife.contracts.verification.status import UNAVAILABLE
 from certlife.domain.certificate import Certificate
 from certlife.projections.base import Projection, parked_index_upgrade, table
 from certlife.projections.mapping import HISTORY_COLUMNS, history_rows
-from certlife.projections.parking import UNAVAILABLE, Parked
+from certlife.projections.parking import Parked
 
 _COLUMNS = ", ".join(HISTORY_COLUMNS)
 #: Columns a placeholder row of a parked record leaves NULL.

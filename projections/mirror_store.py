@@ -20,9 +20,10 @@ from typing import Any
 import asyncpg
 
 from certlife.contracts.records import Record
+from certlife.contracts.verification.status import UNAVAILABLE
 from certlife.projections.ddl import run_ddl
 from certlife.projections.parked import ParkedSummary, parked_json
-from certlife.projections.parking import UNAVAILABLE, Parked
+from certlife.projections.parking import Parked
 from certlife.projections.savepoints import write_or_park
 
 _SCHEMA_SQL = """

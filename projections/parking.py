@@ -44,8 +44,6 @@ from certlife.contracts.admission import record_content_problem
 from certlife.contracts.errors import ContractError
 from certlife.contracts.records import Record
 
-#: Status of a certificate whose newest record is parked.
-UNAVAILABLE = "unavailable"
 #: PostgreSQL refused the record's row (data exception or constraint violation).
 DATABASE_REFUSED = "database-refused"
 #: The record's values could not be turned into column values.

@@ -8,10 +8,9 @@ from uuid import UUID
 
 import asyncpg
 
-from certlife.contracts.verification.status import StatusAnswer
+from certlife.contracts.verification.status import UNAVAILABLE, StatusAnswer
 from certlife.projections.answer import answer_status
 from certlife.projections.parked import parked_entry
-from certlife.projections.parking import UNAVAILABLE
 from certlife.projections.tracking import Position, live_generation, load_position
 
 #: The scheme ``counts`` gives a certificate unavailable since its first record (nothing applied).

@@ -6,8 +6,9 @@ import json
 import sys
 from typing import Any
 
+from certlife.contracts.verification.status import NOT_A_STATUS
+
 #: Answers of ``status`` that are not a certificate status: never shown as verified.
-NOT_ANSWERS = frozenset({"unknown", "unavailable"})
 
 
 def print_json(obj: dict[str, Any]) -> None:
@@ -63,7 +64,7 @@ def human_lines(report: dict[str, Any]) -> list[str]:
     failure = report.get("failure")
     if failure is not None:
         lines.append(f"FAILED: {describe(failure)}")
-    elif report.get("ok", True) is not True or (answer is not None and answer["status"] in NOT_ANSWERS):
+    elif report.get("ok", True) is not True or (answer is not None and answer["status"] in NOT_A_STATUS):
         # Never VERIFIED beside an answer that is not a status.
         lines.append(f"NOT VERIFIED: the answer is {answer['status'] if answer else 'not verified'}")
     else:
@@ -73,7 +74,7 @@ def human_lines(report: dict[str, Any]) -> list[str]:
 
 def _answer_line(answer: dict[str, Any]) -> str:
     """``status of NUMBER: STATUS (what it rests on)``, or why there is no status."""
-    if answer["status"] in NOT_ANSWERS:
+    if answer["status"] in NOT_A_STATUS:
         why = answer.get("reason") or "no verified answer"
         return f"status of {answer['number']}: {answer['status']} ({why})"
     rests = answer["checkpoint"]

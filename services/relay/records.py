@@ -9,7 +9,7 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from certlife.contracts.admission import AdmissionError
+from certlife.contracts.admission import AdmissionError, ascii_shown
 from certlife.contracts.merkle import leaf_hash
 from certlife.contracts.records import RecordSigner, build_certificate_record, record_hash
 from certlife.domain.certificate import EVENT_NAMES, Certificate
@@ -112,7 +112,7 @@ def build_records(
                 signer=signer,
             )
         except AdmissionError as exc:
-            shown = number.encode("ascii", "backslashreplace").decode("ascii")
+            shown = ascii_shown(number)
             out.refused = InadmissibleEvent(
                 f"event version {seq} of certificate {shown!r} would become record {index}, "
                 f"but its content breaks the admission rule ({exc.code}: {exc}); it was not "

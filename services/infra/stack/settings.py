@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from certlife.contracts.admission import ascii_shown
 from certlife.services.infra.stack.errors import StackError
 
 KAFKA_VERSION = "4.1.1"
@@ -74,6 +75,5 @@ def _port(env: dict[str, str], name: str, default: int) -> int:
     """A TCP port from ``name`` (unset or empty: ``default``); a bad value is a one-line StackError."""
     text = env.get(name) or str(default)
     if not text.isdigit() or not 1 <= int(text) <= 65535:
-        shown = text[:40].encode("ascii", "backslashreplace").decode("ascii")
-        raise StackError(f"{name} must be a TCP port (1-65535), got {shown!r}")
+        raise StackError(f"{name} must be a TCP port (1-65535), got {ascii_shown(text, 40)!r}")
     return int(text)
