@@ -78,7 +78,7 @@ async def measure(
     token = uuid.uuid4().hex[:8]
     prefix, schema = f"bench{token}.", f"bench_{token}"
     await _run_sql(settings.database_url, f'CREATE SCHEMA "{schema}"')
-    await ensure_topics(settings.kafka_bootstrap, certlife_topics(settings.command_partitions, prefix))
+    await ensure_topics(settings.kafka, certlife_topics(settings.command_partitions, prefix))
     env = {
         **os.environ,
         "CERTLIFE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
@@ -105,9 +105,9 @@ async def measure(
             stderr=subprocess.STDOUT,
         )
     consumer = committed_consumer(
-        settings.kafka_bootstrap, prefix + topics.COMMAND_RESULTS, auto_offset_reset="earliest"
+        settings.kafka.client_options(), prefix + topics.COMMAND_RESULTS, auto_offset_reset="earliest"
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(**settings.kafka.client_options(), acks="all", linger_ms=5)
     await consumer.start()
     await producer.start()
     try:
@@ -126,7 +126,7 @@ async def measure(
         await producer.stop()
         await consumer.stop()
         await _run_sql(settings.database_url, f'DROP SCHEMA "{schema}" CASCADE')
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(**settings.kafka.client_options())
         await admin.start()
         try:
             await admin.delete_topics([s.name for s in certlife_topics(1, prefix)])

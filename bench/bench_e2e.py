@@ -75,7 +75,7 @@ def _pct(values: list[float], q: float) -> float:
 async def _publish(
     run: DemoRun, tag: str, rate: float | None, duration: float, sent: dict[str, float]
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=run.settings.kafka_bootstrap, linger_ms=2)
+    producer = AIOKafkaProducer(**run.settings.kafka.client_options(), linger_ms=2)
     await producer.start()
     topic = run.settings.topic(topics.COMMANDS)
     now = datetime.now(UTC)
@@ -100,7 +100,7 @@ async def _publish(
 
 async def _watch_log(run: DemoRun, seen: dict[str, float], stop: asyncio.Event) -> None:
     consumer = committed_consumer(
-        run.settings.kafka_bootstrap, run.settings.topic(topics.LOG), auto_offset_reset="latest"
+        run.settings.kafka.client_options(), run.settings.topic(topics.LOG), auto_offset_reset="latest"
     )
     await consumer.start()
     try:
@@ -141,7 +141,9 @@ async def _watch_model(run: DemoRun, tag: str, seen: dict[str, float], stop: asy
 
 async def _accepted(run: DemoRun, tag: str, stop: asyncio.Event, times: list[float]) -> None:
     consumer = committed_consumer(
-        run.settings.kafka_bootstrap, run.settings.topic(topics.COMMAND_RESULTS), auto_offset_reset="latest"
+        run.settings.kafka.client_options(),
+        run.settings.topic(topics.COMMAND_RESULTS),
+        auto_offset_reset="latest",
     )
     await consumer.start()
     marker = f'"e2e-E2E-{tag}-'.encode()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from aiokafka import TopicPartition
 
-from bench.common import Figure, create_schema, endpoints, fresh_names, report
+from bench.common import Figure, create_schema, endpoints, fresh_names, kafka_access, report
 from certlife.projections.committed import committed_consumer
 from certlife.services.demo.fixtures import generate
 from certlife.services.partner.export import read_checkpoints, read_log_lines, read_trust
@@ -30,7 +30,7 @@ async def _publish(bootstrap: str, prefix: str, export: Path) -> int:
     from aiokafka import AIOKafkaProducer
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_access(bootstrap).client_options())
     await admin.start()
     try:
         await admin.create_topics(
@@ -38,7 +38,9 @@ async def _publish(bootstrap: str, prefix: str, export: Path) -> int:
         )
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20)
+    producer = AIOKafkaProducer(
+        **kafka_access(bootstrap).client_options(), linger_ms=20, max_batch_size=1 << 20
+    )
     await producer.start()
     count = 0
     try:
@@ -54,7 +56,7 @@ async def _publish(bootstrap: str, prefix: str, export: Path) -> int:
 
 
 async def _raw_consume(bootstrap: str, topic: str) -> float:
-    consumer = committed_consumer(bootstrap, auto_offset_reset="earliest")
+    consumer = committed_consumer(kafka_access(bootstrap).client_options(), auto_offset_reset="earliest")
     await consumer.start()
     try:
         tp = TopicPartition(topic, 0)
@@ -84,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     trust = read_trust(export)
 
     async def mirror_once() -> MirrorResult:
-        async with open_mirror(bootstrap, database, trust, schema=schema, topic_prefix=prefix) as mirror:
+        async with open_mirror(
+            kafka_access(bootstrap), database, trust, schema=schema, topic_prefix=prefix
+        ) as mirror:
             return await mirror.run(follow=False)
 
     start = time.perf_counter()

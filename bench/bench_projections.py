@@ -85,9 +85,9 @@ def _cert(number: str, event: str) -> dict[str, object]:
 
 async def publish(settings: Settings, records: list[bytes], notes: list[tuple[int, bytes]]) -> None:
     """Publish records and checkpoints in transactions of 1,000 records (like the relay)."""
-    await ensure_topics(settings.kafka_bootstrap, certlife_topics(1, settings.topic_prefix))
+    await ensure_topics(settings.kafka, certlife_topics(1, settings.topic_prefix))
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, transactional_id=f"{settings.topic_prefix}bench",
+        **settings.kafka.client_options(), transactional_id=f"{settings.topic_prefix}bench",
         enable_idempotence=True, linger_ms=5, max_batch_size=1 << 20, max_request_size=8 << 20,
     )  # fmt: skip
     await producer.start()
@@ -108,7 +108,7 @@ async def publish(settings: Settings, records: list[bytes], notes: list[tuple[in
 
 async def raw_consume(settings: Settings, events: int) -> float:
     """Seconds for a read-committed aiokafka consume of the whole log topic."""
-    consumer = committed_consumer(settings.kafka_bootstrap)
+    consumer = committed_consumer(settings.kafka.client_options())
     await consumer.start()
     try:
         tp = TopicPartition(settings.topic("certlife.log.v1"), 0)

@@ -24,7 +24,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from bench.common import Figure, create_schema, endpoints, fresh_names, report, rss_mib
+from bench.common import Figure, create_schema, endpoints, fresh_names, kafka_access, report, rss_mib
 from certlife.contracts.commands import parse_command
 from certlife.projections.committed import committed_consumer
 from certlife.services.bootstrap import build_application
@@ -84,7 +84,7 @@ def fill_event_store(settings: Settings, events: int) -> None:
 
 async def log_end(bootstrap: str, topic: str) -> int:
     """Committed end offset of the log topic (read_committed)."""
-    consumer = committed_consumer(bootstrap)
+    consumer = committed_consumer(kafka_access(bootstrap).client_options())
     await consumer.start()
     try:
         tp = TopicPartition(topic, 0)
@@ -128,7 +128,7 @@ def run_relay(env: dict[str, str], topic: str, events: int) -> tuple[float, list
 async def raw_baseline(bootstrap: str, topic: str, events: int, size: int) -> float:
     """Seconds to publish ``events`` messages of ``size`` bytes transactionally."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka_access(bootstrap).client_options(),
         transactional_id=topic + "-raw",
         enable_idempotence=True,
         acks="all",

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import asyncpg
+
+from certlife.services.infra.kafka_access import KafkaAccess
+from certlife.services.infra.settings import Settings
 
 
 def endpoints() -> tuple[str, str]:
@@ -85,3 +89,8 @@ def report(title: str, figures: list[Figure], extra: dict[str, object], out: Pat
 def median(values: list[float]) -> float:
     """The median (robust against a noisy machine)."""
     return statistics.median(values)
+
+
+def kafka_access(bootstrap: str) -> KafkaAccess:
+    """The operator's Kafka access to ``bootstrap`` (``CERTLIFE_KAFKA_*``, else the local stack's admin)."""
+    return Settings.from_env({**os.environ, "CERTLIFE_KAFKA_BOOTSTRAP": bootstrap}).kafka

@@ -16,6 +16,7 @@ with it; faststream subscribers, which build their own, pass
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
 from aiokafka import AIOKafkaConsumer
@@ -23,7 +24,7 @@ from aiokafka import AIOKafkaConsumer
 #: The isolation level of every certlife consumer (also faststream's ``isolation_level``).
 READ_COMMITTED: Final = "read_committed"
 #: Settings the factory fixes; a caller cannot override them.
-_FIXED = frozenset({"bootstrap_servers", "isolation_level", "enable_auto_commit"})
+_FIXED = frozenset({"isolation_level", "enable_auto_commit"})
 
 
 class OpenConsumer(Protocol):
@@ -38,20 +39,22 @@ class OpenConsumer(Protocol):
         ...
 
 
-def committed_consumer(bootstrap: str, *topics: str, **options: Any) -> AIOKafkaConsumer:
-    """An (unstarted) consumer of ``bootstrap`` that sees committed messages only, never auto-commits.
+def committed_consumer(client: Mapping[str, Any], *topics: str, **options: Any) -> AIOKafkaConsumer:
+    """An (unstarted) consumer that sees committed messages only and never auto-commits.
 
+    ``client`` holds the endpoint's client settings (``bootstrap_servers`` and
+    its security: ``KafkaAccess.client_options()`` of ``certlife.services.infra``);
     ``topics`` are subscribed (none: the caller assigns partitions);
     ``options`` are further ``AIOKafkaConsumer`` settings (``auto_offset_reset``,
     ``group_id``, timeouts). Must be called inside a running event loop, as
     aiokafka requires.
     """
-    fixed = _FIXED & options.keys()
+    fixed = _FIXED & (options.keys() | client.keys())
     if fixed:
         raise TypeError(f"committed_consumer fixes {', '.join(sorted(fixed))}")
     return AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=bootstrap,
+        **client,
         isolation_level=READ_COMMITTED,
         enable_auto_commit=False,
         **options,

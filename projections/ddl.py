@@ -6,9 +6,17 @@ the loser fails on the catalogue's unique index (``type ... already exists``).
 Every certlife process that creates tables at start (command service, relay,
 projections, mirror, CLIs) therefore takes the same advisory lock, keyed on the
 schema, around its DDL.
+
+A process that finds its tables already there runs no DDL at all
+(``run_ddl(..., unless_exist=...)``): PostgreSQL refuses even ``CREATE TABLE IF
+NOT EXISTS`` of an existing table ("permission denied for schema") to a role
+without CREATE on the schema, and after ``certctl db migrate`` the services run
+as such roles (``certlife.services.infra.dbroles``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -23,8 +31,33 @@ def ddl_lock_key(schema: str) -> str:
     return f"certlife-ddl:{schema}"
 
 
-async def run_ddl(conn: asyncpg.Connection, schema: str, sql: str) -> None:
-    """Run the DDL script ``sql`` in one transaction under ``schema``'s DDL lock."""
+def quote_ident(name: str) -> str:
+    """``name`` as an SQL identifier, always quoted (``"a""b"`` for ``a"b``)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def tables_exist(conn: asyncpg.Connection, qualified: Sequence[str]) -> bool:
+    """True when every relation of ``qualified`` (SQL names, ``schema.table`` quoted as needed) exists."""
+    missing = await conn.fetchval(
+        "SELECT count(*) FROM unnest($1::text[]) AS t(name) WHERE to_regclass(t.name) IS NULL",
+        list(qualified),
+    )
+    return not missing
+
+
+async def run_ddl(
+    conn: asyncpg.Connection, schema: str, sql: str, *, unless_exist: Sequence[str] = ()
+) -> bool:
+    """Run the DDL script ``sql`` in one transaction under ``schema``'s DDL lock; True when it ran.
+
+    When every relation of ``unless_exist`` (qualified SQL names) already exists,
+    nothing is run: a role without CREATE on the schema starts once the tables are there.
+    """
+    if unless_exist and await tables_exist(conn, unless_exist):
+        return False
     async with conn.transaction():
         await conn.execute(LOCK_SQL, ddl_lock_key(schema))
+        if unless_exist and await tables_exist(conn, unless_exist):
+            return False
         await conn.execute(sql)
+    return True

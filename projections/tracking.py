@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS {s}.projection_offsets (
 """
 
 TopicPartitionKey = tuple[str, int]
+#: The tracking tables (``_SQL`` and ``PARKED_SQL``); the projection process owns them.
+TRACKING_TABLES = ("projection_live", "projection_state", "projection_offsets", "projection_parked")
 
 
 @dataclass
@@ -47,8 +49,13 @@ class Position:
 
 
 async def create_tracking(conn: asyncpg.Connection, schema_sql: str) -> None:
-    """Create the tracking tables if missing."""
-    await run_ddl(conn, schema_sql, (_SQL + PARKED_SQL).format(s=schema_sql))
+    """Create the tracking tables if missing (no DDL at all when they all exist)."""
+    await run_ddl(
+        conn,
+        schema_sql,
+        (_SQL + PARKED_SQL).format(s=schema_sql),
+        unless_exist=[f"{schema_sql}.{name}" for name in TRACKING_TABLES],
+    )
 
 
 async def ensure_projection(conn: asyncpg.Connection, schema_sql: str, projection: Projection) -> int:

@@ -36,16 +36,23 @@ def postgres_connector(settings: Settings) -> Postgres:
 
 def kafka_connector(settings: Settings) -> Kafka:
     """The Kafka connector of a process."""
-    return Kafka(settings.kafka_bootstrap)
+    return Kafka(settings.kafka)
 
 
-async def preflight(settings: Settings) -> None:
-    """Check that PostgreSQL accepts our credentials and that the Kafka broker answers.
+async def preflight(settings: Settings, role: str | None = None) -> None:
+    """Check that PostgreSQL accepts our credentials, that the Kafka broker answers and,
+    for a service ``role``, that its principal holds every grant the service uses.
 
-    Raises :class:`~certlife.services.infra.connections.EndpointUnreachable` (one line) otherwise.
+    Raises :class:`~certlife.services.infra.connections.EndpointUnreachable` (one
+    line naming the principal, the missing permission and the fix) otherwise.
     """
     await postgres_connector(settings).probe()
-    await kafka_connector(settings).probe()
+    kafka = kafka_connector(settings)
+    await kafka.probe()
+    if role is not None:
+        from certlife.services.infra import principals
+
+        await kafka.check_grants(principals.grants(principals.service(role, settings.topic_prefix)))
 
 
 async def open_lock_session(settings: Settings, *, timeout: float = 10.0) -> asyncpg.Connection:
@@ -54,7 +61,11 @@ async def open_lock_session(settings: Settings, *, timeout: float = 10.0) -> asy
 
 
 def build_application(
-    settings: Settings, *, connect_timeout: int = 30, pool_size: int | None = None
+    settings: Settings,
+    *,
+    connect_timeout: int = 30,
+    pool_size: int | None = None,
+    create_tables: bool | None = None,
 ) -> CertificateApplication:
     """The event-sourced certificate application on PostgreSQL.
 
@@ -62,6 +73,12 @@ def build_application(
     if missing; concurrent ``CREATE TABLE IF NOT EXISTS`` can fail in PostgreSQL,
     so construction holds the schema's DDL lock (the one every certlife process
     takes around its DDL) on a connection of its own.
+
+    With ``create_tables`` None the DDL runs only when the events table is
+    missing: PostgreSQL refuses even ``CREATE TABLE IF NOT EXISTS`` of an existing
+    table to a role without CREATE on the schema, and after ``certctl db migrate``
+    the services run as such roles (``certlife.services.infra.dbroles``). True
+    always runs it (migrations), False never.
     """
     import psycopg
 
@@ -72,6 +89,14 @@ def build_application(
         env["POSTGRES_POOL_SIZE"] = str(pool_size)
     with psycopg.connect(settings.database_url, autocommit=True, connect_timeout=connect_timeout) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (ddl_lock_key(settings.db_schema),))
+        if create_tables is None:
+            events_table = f"{CertificateApplication.name.lower()}_events"  # eventsourcing's naming
+            found = conn.execute(
+                "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))",
+                (settings.db_schema, events_table),
+            ).fetchone()
+            create_tables = found is None or found[0] is None
+        env["CREATE_TABLE"] = "y" if create_tables else "n"
         return CertificateApplication(env=env)
 
 

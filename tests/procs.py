@@ -31,8 +31,11 @@ def kill_started() -> None:
 
 
 def service_env(base: dict[str, str]) -> dict[str, str]:
-    """The current environment plus ``base``; secrets only via the environment."""
+    """The current environment, the admin's Kafka principal, and ``base``; secrets only via files."""
+    from tests.kafka import admin_env
+
     env = dict(os.environ)
+    env.update(admin_env())
     env.update(base)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env

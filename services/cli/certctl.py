@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "certlife.services.cli.fixtures_cmd",
     "certlife.services.cli.projections_cmd",
     "certlife.services.cli.bundle_cmd",
+    "certlife.services.cli.db_cmd",
+    "certlife.services.cli.principals_cmd",
 )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from certlife.services.cli.base import EXIT_FAILED, EXIT_OK, CliError, certificate_number
+from certlife.services.infra.kafka_access import describe_kafka_failure
 from certlife.services.infra.settings import Settings
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -49,9 +50,7 @@ class KafkaCommandSender:
         try:
             return asyncio.run(self._send(key, value, command_id, wait))
         except KafkaError as exc:
-            raise CliError(
-                f"Kafka at {self.settings.kafka_bootstrap} failed: {exc or type(exc).__name__}; {_KAFKA_FIX}"
-            ) from None
+            raise CliError(describe_kafka_failure(exc, self.settings.kafka) + f"; {_KAFKA_FIX}") from None
 
     async def _send(
         self, key: bytes, value: bytes, command_id: str, wait: float | None
@@ -61,16 +60,16 @@ class KafkaCommandSender:
         from certlife.contracts import topics
         from certlife.projections.committed import committed_consumer
 
-        bootstrap = self.settings.kafka_bootstrap
+        client = self.settings.kafka.client_options()
         consumer = None
         if wait is not None:
-            consumer = committed_consumer(bootstrap, request_timeout_ms=10_000)
+            consumer = committed_consumer(client, request_timeout_ms=10_000)
             await _start(consumer)
         try:
             if consumer is not None:  # position at the end first, so the outcome cannot be missed
                 await self._position_at_end(consumer, self.settings.topic(topics.COMMAND_RESULTS))
             producer = AIOKafkaProducer(
-                bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=10_000
+                **client, acks="all", enable_idempotence=True, request_timeout_ms=10_000
             )
             await _start(producer)
             try:
@@ -88,7 +87,7 @@ class KafkaCommandSender:
         from aiokafka import TopicPartition
         from aiokafka.admin import AIOKafkaAdminClient
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(**self.settings.kafka.client_options())
         await _start(admin, stop="close")
         try:
             described = await admin.describe_topics([topic])

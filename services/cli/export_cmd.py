@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read {args.trust}: {exc.strerror}", EXIT_USAGE) from None
     prefix = settings.topic_prefix
     try:
-        source = open_kafka(f"kafka://{settings.kafka_bootstrap}?prefix={prefix}")
+        source = open_kafka(f"kafka://{settings.kafka_bootstrap}?prefix={prefix}", settings.kafka)
         with ExportWriter(args.directory) as writer:
             for _, value in with_progress(source, "exporting"):
                 writer.append(value)

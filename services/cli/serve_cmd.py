@@ -15,8 +15,11 @@ import logging
 import os
 import signal
 
+from aiokafka.errors import KafkaError
+
 from certlife.services.cli.base import CliError
 from certlife.services.cli.exits import EXIT_FAILED, EXIT_LOCK_LOST, EXIT_OK
+from certlife.services.infra.kafka_access import describe_kafka_failure, is_denial
 from certlife.services.infra.settings import Settings
 
 log = logging.getLogger("certlife.serve")
@@ -35,15 +38,21 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aiokafka", "eventsourcing", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    settings = Settings.from_env()
+    settings = Settings.from_env(role=args.service)
     # Unreachable or misconfigured endpoints are one line, not a traceback from deep inside.
-    asyncio.run(_preflight(settings))
-    if args.service == "relay":
-        return asyncio.run(_run_relay(settings))
-    if args.service == "projections":
-        asyncio.run(_run_projections(settings))
-        return EXIT_OK
-    return asyncio.run(_run_commands(settings))
+    asyncio.run(_preflight(settings, args.service))
+    try:
+        if args.service == "relay":
+            return asyncio.run(_run_relay(settings))
+        if args.service == "projections":
+            asyncio.run(_run_projections(settings))
+            return EXIT_OK
+        return asyncio.run(_run_commands(settings))
+    except KafkaError as exc:
+        if not is_denial(exc):
+            raise
+        # A permanent authorization error: retrying cannot help; one line and exit.
+        raise CliError(describe_kafka_failure(exc, settings.kafka), EXIT_FAILED) from None
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -91,11 +100,11 @@ def _lock_lost(why: str) -> None:
     os._exit(EXIT_LOCK_LOST)
 
 
-async def _preflight(settings: Settings) -> None:
-    """Check that PostgreSQL accepts our credentials and that the Kafka broker answers."""
+async def _preflight(settings: Settings, role: str) -> None:
+    """Check PostgreSQL, the Kafka broker and the service principal's grants."""
     from certlife.services import bootstrap
 
-    await bootstrap.preflight(settings)
+    await bootstrap.preflight(settings, role)
 
 
 async def _run_projections(settings: Settings) -> None:

@@ -40,7 +40,10 @@ def build_document() -> dict[str, Any]:
 
     app = CertificateApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     try:
-        settings = Settings.from_env({})
+        # Placeholder credentials: the document shows the security scheme, never a secret.
+        settings = Settings.from_env(
+            {"CERTLIFE_KAFKA_USERNAME": "certlife-commands", "CERTLIFE_KAFKA_PASSWORD": "not-a-secret"}
+        )
         _, broker = build_command_service(settings, app, kafka_connector(settings))
         spec = AsyncAPI(
             broker,

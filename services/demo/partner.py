@@ -27,9 +27,12 @@ class Step:
 
 def _cli(run: DemoRun, tool: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     start = time.monotonic()
+    env = run.env
+    if tool == "certverify":  # the partner lab abroad: only its kit, none of the operator's settings
+        env = {k: v for k, v in env.items() if not k.startswith(("CERTLIFE_KAFKA_", "CERTLIFE_TOPIC_PREFIX"))}
     result = subprocess.run(
         [sys.executable, "-m", TOOL_MODULES[tool], *args],
-        env=run.env,
+        env=env,
         capture_output=True,
         text=True,
         timeout=900,
@@ -42,33 +45,46 @@ def partner_steps(run: DemoRun, number: str) -> list[Step]:
     d, env = run.directory, run.env
     bootstrap, prefix = env["CERTLIFE_KAFKA_BOOTSTRAP"], env["CERTLIFE_TOPIC_PREFIX"]
     trust, export, bundle = d / "trust.json", d / "export", d / "bundle.json"
+    kit = d / "partner-kit"
     steps: list[Step] = []
     plan: list[tuple[str, str, list[str], bool]] = [
         ("trust file", "certctl", ["keys", "trust", "--out", str(trust)], False),
         (
-            "mirror (verify, then apply)",
+            "partner kit",
+            "certctl",
+            ["partners", "add", "lab", "--kit", str(kit), "--trust", str(trust)],
+            False,
+        ),
+        (
+            "mirror (verify, then apply) with the kit",
             "certverify",
             [
                 "mirror",
-                "--bootstrap",
-                bootstrap,
+                "--kit",
+                str(kit),
                 "--database",
                 env["CERTLIFE_DATABASE_URL"],
                 "--trust",
                 str(trust),
                 "--schema",
                 run.mirror_schema,
-                "--topic-prefix",
-                prefix,
                 "--once",
                 "--json",
             ],
             True,
         ),
         (
-            "verify whole log from Kafka",
+            "verify whole log from Kafka with the kit",
             "certverify",
-            ["log", f"kafka://{bootstrap}?prefix={prefix}", "--trust", str(trust), "--json"],
+            [
+                "log",
+                f"kafka://{bootstrap}?prefix={prefix}",
+                "--kit",
+                str(kit),
+                "--trust",
+                str(trust),
+                "--json",
+            ],
             True,
         ),
         ("export log", "certctl", ["export", str(export)], False),

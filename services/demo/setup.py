@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 
 from certlife.services.infra.settings import Settings
+from certlife.services.infra.stack import provision
 from certlife.services.infra.stack.settings import StackSettings
 from certlife.services.infra.supervisor import ServiceProcess
 from certlife.services.relay.keystore import KeyStore
@@ -64,6 +65,19 @@ class DemoRun:
             }
         )
         return cls(run_id, directory, env)
+
+    def provision_kafka(self) -> None:
+        """On the local stack: this run's topics and its services' own principals (least privilege).
+
+        The services then run as ``<prefix>certlife-<role>`` (their grants only),
+        not as whatever principal the caller's environment names.
+        """
+        stack = StackSettings.from_env()
+        if self.settings.kafka_bootstrap != stack.kafka_bootstrap:
+            return  # an external cluster: its operator provisions principals
+        provision(stack, self.settings.topic_prefix)
+        for name in ("CERTLIFE_KAFKA_USERNAME", "CERTLIFE_KAFKA_PASSWORD", "CERTLIFE_KAFKA_PASSWORD_FILE"):
+            self.env.pop(name, None)
 
     async def create_schemas(self) -> None:
         """The event store's schema (services create their tables themselves)."""

@@ -14,7 +14,7 @@ def passed(figures: dict[str, Any]) -> bool:
     steps = figures["steps"]
     return (
         bool(steps)
-        and len(steps) == 6
+        and len(steps) == 7
         and all(s.ok for s in steps)
         and not figures["status mismatches"]
         and figures["outcomes"].unaccounted == 0

@@ -37,7 +37,7 @@ async def publish(
 ) -> None:
     """Publish every command keyed by certificate number; call ``halfway`` in the middle."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **settings.kafka.client_options(),
         enable_idempotence=True,
         linger_ms=5,
         max_request_size=2 << 20,
@@ -98,7 +98,7 @@ async def collect_outcomes(
 ) -> Accounting:
     """Read outcomes and dead letters until every published message is accounted for."""
     consumer = committed_consumer(
-        settings.kafka_bootstrap,
+        settings.kafka.client_options(),
         settings.topic(topics.COMMAND_RESULTS),
         settings.topic(topics.DEAD_LETTER),
         auto_offset_reset="earliest",
@@ -121,16 +121,17 @@ async def collect_outcomes(
                     outcome = json.loads(msg.value or b"{}")
                     if outcome["commandId"] in seen:
                         books.answered_again += 1
-                    seen.setdefault(outcome["commandId"], outcome)
+                        continue
+                    seen[outcome["commandId"]] = outcome
+                    # Counted as they arrive: the loop ends as soon as nothing is unaccounted.
+                    books.outcomes[str(outcome["status"])] += 1
+                    if outcome["status"] == "rejected":
+                        books.outcomes[f"rejected:{outcome['code']}"] += 1
     finally:
         await consumer.stop()
     missing = expected - seen.keys()
     if missing:
         raise RuntimeError(f"{len(missing)} commands got no outcome within {timeout:.0f}s")
-    for outcome in seen.values():
-        books.outcomes[str(outcome["status"])] += 1
-        if outcome["status"] == "rejected":
-            books.outcomes[f"rejected:{outcome['code']}"] += 1
     return books
 
 

@@ -26,12 +26,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from certlife.domain.errors import CertlifeError
 from certlife.projections.committed import committed_consumer
+from certlife.services.infra.kafka_access import KafkaAccess, describe_kafka_failure
+from certlife.services.infra.kafka_admin import Acl, missing_grants
 from certlife.services.infra.leader import KEEPALIVE_SETTINGS, SESSION_ERRORS
 from certlife.services.infra.topics import TopicSpec, ensure_topics
 from certlife.services.infra.transactions import TransactionalPublisher
 
 if TYPE_CHECKING:
     from faststream.kafka import KafkaBroker
+    from faststream.security import BaseSecurity
 
 #: Seconds to wait for a PostgreSQL session before giving up (asyncpg's default).
 CONNECT_TIMEOUT = 60.0
@@ -77,17 +80,22 @@ class Postgres:
 
 @dataclass(frozen=True)
 class Kafka:
-    """The Kafka endpoint of a process; connects only when asked."""
+    """The Kafka endpoint of a process and its principal; connects only when asked."""
 
-    bootstrap: str
+    access: KafkaAccess
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap address (for messages)."""
+        return self.access.bootstrap
 
     def consumer(self, *topics: str, **options: Any) -> AIOKafkaConsumer:
         """An unstarted read-committed consumer (``certlife.projections.committed.OpenConsumer``)."""
-        return committed_consumer(self.bootstrap, *topics, **options)
+        return committed_consumer(self.access.client_options(), *topics, **options)
 
     def producer(self, **options: Any) -> AIOKafkaProducer:
         """An unstarted producer with ``options`` (``certlife.services.infra.transactions.OpenProducer``)."""
-        return AIOKafkaProducer(bootstrap_servers=self.bootstrap, **options)
+        return AIOKafkaProducer(**self.access.client_options(), **options)
 
     def publisher(self, transactional_id: str) -> TransactionalPublisher:
         """The exactly-once publisher registering ``transactional_id`` when started (it fences older ones)."""
@@ -97,11 +105,39 @@ class Kafka:
         """A faststream broker (connects when its app starts)."""
         from faststream.kafka import KafkaBroker
 
-        return KafkaBroker(self.bootstrap, logger=logger)
+        return KafkaBroker(self.bootstrap, logger=logger, security=self._security())
+
+    def _security(self) -> BaseSecurity | None:
+        """The access's settings for faststream (SCRAM-SHA-512 over TLS; None in plaintext)."""
+        if self.access.plaintext:
+            return None
+        from faststream.security import SASLScram512
+
+        username, password = self.access.require_credentials()
+        return SASLScram512(
+            username=username, password=password.reveal(), ssl_context=self.access.ssl_context, use_ssl=True
+        )
 
     async def ensure_topics(self, specs: list[TopicSpec]) -> None:
         """Create the topics of ``specs`` that do not exist yet."""
-        await ensure_topics(self.bootstrap, specs)
+        await ensure_topics(self.access, specs)
+
+    async def check_grants(self, needed: list[Acl]) -> None:
+        """Check that our principal holds ``needed`` (:class:`EndpointUnreachable` naming the first gap)."""
+        from aiokafka.errors import KafkaError
+
+        try:
+            missing = await missing_grants(self.access, needed)
+        except (KafkaError, OSError) as exc:
+            raise EndpointUnreachable(describe_kafka_failure(exc, self.access)) from None
+        if missing:
+            first = missing[0]
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            what = f"{first.operation.name} on {first.resource.name.lower().replace('_', ' ')} {first.name}"
+            raise EndpointUnreachable(
+                f"Kafka at {self.bootstrap} denies principal {self.access.principal} {what}{more}: "
+                "the operator grants it (certctl stack up provisions the services; README 'who may do what')"
+            )
 
     async def probe(self) -> None:
         """Check that the broker answers (:class:`EndpointUnreachable` otherwise)."""
@@ -109,7 +145,7 @@ class Kafka:
         from aiokafka.errors import KafkaError
 
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap, request_timeout_ms=int(PROBE_TIMEOUT * 1000)
+            **self.access.client_options(), request_timeout_ms=int(PROBE_TIMEOUT * 1000)
         )
         quiet = logging.getLogger("aiokafka")
         level = quiet.level
@@ -117,7 +153,7 @@ class Kafka:
         try:
             await admin.start()
         except (KafkaError, OSError) as exc:
-            raise EndpointUnreachable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from None
+            raise EndpointUnreachable(describe_kafka_failure(exc, self.access)) from None
         finally:
             quiet.setLevel(level)
             await admin.close()

@@ -10,7 +10,6 @@ the variable, which the CLIs' ``run_guarded`` prints instead of a traceback.
 
 from __future__ import annotations
 
-import hmac
 import math
 import os
 import re
@@ -21,6 +20,9 @@ from typing import TypeVar
 from urllib.parse import unquote, urlparse
 
 from certlife.domain.errors import CertlifeError
+from certlife.services.infra.kafka_access import PLAINTEXT, SASL_SSL, KafkaAccess
+from certlife.services.infra.secret import Secret
+from certlife.services.infra.stack.secrets import read_secret
 from certlife.services.infra.stack.settings import StackSettings
 
 T = TypeVar("T")
@@ -51,10 +53,41 @@ class Variable:
 
 
 VARIABLES: tuple[Variable, ...] = (
-    Variable("CERTLIFE_HOME", "~/.cache/certlife", "cache and state: venv, Kafka jars, local stack, demo runs"),
+    Variable(
+        "CERTLIFE_HOME", "~/.cache/certlife", "cache and state: venv, Kafka jars, local stack, demo runs"
+    ),
     Variable("CERTLIFE_KAFKA_BOOTSTRAP", None, "Kafka bootstrap servers (`host:port`)", shown="local stack"),
     Variable("CERTLIFE_DATABASE_URL", None, "PostgreSQL URL (event store, read models)", shown="local stack"),
-    Variable("CERTLIFE_KAFKA_PORT", "9092", "local stack: Kafka broker port"),
+    Variable(
+        "CERTLIFE_KAFKA_SECURITY",
+        "sasl_ssl",
+        "`sasl_ssl` (SCRAM-SHA-512 over TLS) or `plaintext` (unsafe: no TLS, no authentication)",
+    ),
+    Variable(
+        "CERTLIFE_KAFKA_USERNAME",
+        None,
+        "Kafka principal (SCRAM user)",
+        shown="local stack: the process's own principal",
+    ),
+    Variable("CERTLIFE_KAFKA_PASSWORD", None, "its password (never printed or logged)"),
+    Variable(
+        "CERTLIFE_KAFKA_PASSWORD_FILE",
+        None,
+        "file holding the password (used if `CERTLIFE_KAFKA_PASSWORD` is unset)",
+        shown="local stack: its secret file",
+    ),
+    Variable(
+        "CERTLIFE_KAFKA_CA_FILE",
+        None,
+        "PEM CA certificate that signed the broker's certificate",
+        shown="local stack CA, else the system's",
+    ),
+    Variable("CERTLIFE_KAFKA_PORT", "9092", "local stack: Kafka broker port (SASL_SSL)"),
+    Variable(
+        "CERTLIFE_KAFKA_PLAINTEXT_PORT",
+        None,
+        "local stack: also open an unsafe plaintext listener on this port (benchmarks only)",
+    ),
     Variable("CERTLIFE_KAFKA_CONTROLLER_PORT", "9093", "local stack: Kafka KRaft controller port"),
     Variable("CERTLIFE_POSTGRES_PORT", "5432", "local stack: PostgreSQL port"),
     Variable("CERTLIFE_DB_SCHEMA", "public", "schema of the event store and read models"),
@@ -172,38 +205,6 @@ def _default(name: str, parse: Callable[[str, str], T]) -> Callable[[], T]:
     return lambda: _read({}, name, parse)
 
 
-class Secret:
-    """A secret string that never shows in ``repr`` or ``str``; ``reveal()`` gives it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        """Keep ``value``."""
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret itself: hand it on, never print or log it."""
-        return self._value
-
-    def encoded(self) -> bytes:
-        """The secret's bytes as the environment held them (undecodable bytes kept as they were)."""
-        return self._value.encode("utf-8", "surrogateescape")
-
-    def __repr__(self) -> str:
-        """A fixed mask."""
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        """Equal secrets (constant-time comparison)."""
-        return isinstance(other, Secret) and hmac.compare_digest(self.encoded(), other.encoded())
-
-    def __hash__(self) -> int:
-        """A hash consistent with equality (per-process salted, like every ``str`` hash)."""
-        return hash((Secret, self._value))
-
-
 def _secret(name: str, raw: str) -> Secret:
     return Secret(raw)
 
@@ -249,11 +250,60 @@ def redacted_url(url: str) -> str:
     return parsed._replace(netloc=f"{user}:***@{netloc[2]}").geturl()
 
 
+#: The operator's role (certctl, tests): the local stack's admin principal.
+ADMIN = "admin"
+
+
+def local_principal(role: str, prefix: str = "") -> str:
+    """The local stack's Kafka principal for ``role`` in the deployment with topic ``prefix``."""
+    return "admin" if role == ADMIN else f"{prefix}certlife-{role}"
+
+
+def _password_file(name: str, raw: str) -> Secret:
+    try:
+        return Secret(Path(raw).expanduser().read_text().strip())
+    except OSError as exc:
+        raise SettingsError(f"{name}: cannot read {raw!r} ({exc.strerror})") from None
+
+
+def kafka_access_from_env(env: Mapping[str, str], stack: StackSettings, principal: str | None) -> KafkaAccess:
+    """The Kafka access of ``CERTLIFE_KAFKA_*``; unset credentials: the local stack's ``principal``.
+
+    ``principal`` None: no local default (a partner's tool uses only what it was given).
+    """
+    bootstrap = _optional(env, "CERTLIFE_KAFKA_BOOTSTRAP", _text) or stack.kafka_bootstrap
+    security = _read(env, "CERTLIFE_KAFKA_SECURITY", _text).strip().lower()
+    if security not in (SASL_SSL, PLAINTEXT):
+        raise SettingsError(f"CERTLIFE_KAFKA_SECURITY must be sasl_ssl or plaintext, got {_shown(security)}")
+    if security == PLAINTEXT:
+        return KafkaAccess(bootstrap, plaintext=True)
+    username = _optional(env, "CERTLIFE_KAFKA_USERNAME", _text)
+    password = _optional(env, "CERTLIFE_KAFKA_PASSWORD", _secret) or _optional(
+        env, "CERTLIFE_KAFKA_PASSWORD_FILE", _password_file
+    )
+    ca = _optional(env, "CERTLIFE_KAFKA_CA_FILE", _path)
+    local_ca = stack.ca_file
+    if ca is None and local_ca.exists():
+        ca = local_ca
+    if username is None and principal is not None:
+        username = principal
+        if password is None:
+            stored = read_secret(stack.state, "kafka", principal)
+            password = Secret(stored) if stored else None
+    return KafkaAccess(bootstrap, username, password, ca)
+
+
+def partner_access(env: Mapping[str, str] | None = None) -> KafkaAccess:
+    """A partner tool's Kafka access: ``CERTLIFE_KAFKA_*`` only (a kit's ``kafka.env``), no local default."""
+    env = dict(os.environ if env is None else env)
+    return kafka_access_from_env(env, StackSettings.from_env({k: v for k, v in env.items() if v}), None)
+
+
 @dataclass(frozen=True, repr=False)
 class Settings:
     """Every setting of every certlife process, typed; see ``VARIABLES`` for the variables."""
 
-    kafka_bootstrap: str
+    kafka: KafkaAccess
     database_url: str
     db_schema: str = field(default_factory=_default("CERTLIFE_DB_SCHEMA", _text))
     issuer: str = field(default_factory=_default("CERTLIFE_ISSUER", _text))
@@ -267,24 +317,32 @@ class Settings:
     projections: ProjectionSettings = field(default_factory=ProjectionSettings)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, role: str = ADMIN) -> Settings:
         """Settings from ``CERTLIFE_*`` variables; endpoints default to the local stack.
+
+        ``role`` names the process (``commands``, ``relay``, ``projections``; the
+        operator's CLI: ``admin``): without ``CERTLIFE_KAFKA_USERNAME``, the
+        local stack's principal for that role (and deployment prefix) is used.
 
         Raises ``SettingsError`` (one line, naming the variable) for a bad value.
         """
         env = dict(os.environ if env is None else env)
         for port in ("CERTLIFE_KAFKA_PORT", "CERTLIFE_KAFKA_CONTROLLER_PORT", "CERTLIFE_POSTGRES_PORT"):
-            _read(env, port, _port)  # StackSettings parses them: fail here with one line instead
+            _read(env, port, _port)
+        _optional(
+            env, "CERTLIFE_KAFKA_PLAINTEXT_PORT", _port
+        )  # StackSettings parses them: fail here with one line instead
         stack = StackSettings.from_env({k: v for k, v in env.items() if v})  # empty counts as unset
+        prefix = _read(env, "CERTLIFE_TOPIC_PREFIX", _text)
         return cls(
-            kafka_bootstrap=_optional(env, "CERTLIFE_KAFKA_BOOTSTRAP", _text) or stack.kafka_bootstrap,
+            kafka=kafka_access_from_env(env, stack, local_principal(role, prefix)),
             database_url=_optional(env, "CERTLIFE_DATABASE_URL", _database_url) or stack.database_url,
             db_schema=_read(env, "CERTLIFE_DB_SCHEMA", _text),
             issuer=_read(env, "CERTLIFE_ISSUER", _text),
             origin=_read(env, "CERTLIFE_ORIGIN", _text),
             batch_max_records=_read(env, "CERTLIFE_BATCH_MAX_RECORDS", _positive),
             batch_timeout_ms=_read(env, "CERTLIFE_BATCH_TIMEOUT_MS", _count),
-            topic_prefix=_read(env, "CERTLIFE_TOPIC_PREFIX", _text),
+            topic_prefix=prefix,
             keys=KeySettings(
                 directory=_optional(env, "CERTLIFE_KEYS_DIR", _path) or stack.home / "keys",
                 passphrase=_optional(env, "CERTLIFE_KEY_PASSPHRASE", _secret),
@@ -311,6 +369,11 @@ class Settings:
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
     __str__ = __repr__
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """The Kafka bootstrap address (``kafka.bootstrap``)."""
+        return self.kafka.bootstrap
 
     def topic(self, name: str) -> str:
         """The topic name used here for the contract's topic ``name``."""

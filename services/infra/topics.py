@@ -9,6 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from certlife.contracts import topics
+from certlife.services.infra.kafka_access import KafkaAccess
 
 #: Log topics keep everything forever and are never compacted.
 KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1"}
@@ -36,9 +37,14 @@ def certlife_topics(command_partitions: int = 4, prefix: str = "") -> list[Topic
     ]
 
 
-async def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> None:
-    """Create the topics that do not exist yet; existing ones are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def ensure_topics(access: KafkaAccess, specs: list[TopicSpec]) -> None:
+    """Create the topics that do not exist yet; existing ones are left as they are.
+
+    A principal that may not create topics (every service principal: the
+    operator creates them, ``certctl stack up`` / ``certctl principals``) only
+    checks: a missing topic it may not create is a ``TopicAuthorizationFailedError``.
+    """
+    admin = AIOKafkaAdminClient(**access.client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -56,6 +56,25 @@ def _log_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--known-checkpoint", metavar="FILE", help="a checkpoint seen before: the log must extend it"
     )
+    add_kit_option(parser)
+
+
+def add_kit_option(parser: argparse.ArgumentParser) -> None:
+    """``--kit DIR``: the Kafka credentials of a partner kit (``certctl partners add``)."""
+    parser.add_argument(
+        "--kit", metavar="DIR", help="partner kit folder: Kafka address, credentials and CA (kafka.env)"
+    )
+
+
+def apply_kit(args: argparse.Namespace) -> None:
+    """Put the kit's ``CERTLIFE_KAFKA_*`` settings into this process's environment (never printed)."""
+    if getattr(args, "kit", None):
+        import os
+        from pathlib import Path
+
+        from certlife.services.infra.kit import read_kit_env
+
+        os.environ.update(read_kit_env(Path(args.kit)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,8 +148,12 @@ def main(argv: list[str] | None = None) -> int:
             args.handler = run_mirror_status
     from certlife.services.partner.commands import run
 
+    def go() -> int:
+        apply_kit(args)
+        return run(args)
+
     json_errors = bool(getattr(args, "json", False))
-    return run_guarded("certverify", lambda: run(args), json_errors=json_errors, exit_on_error=False)
+    return run_guarded("certverify", go, json_errors=json_errors, exit_on_error=False)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,14 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from certlife.contracts import topics
 from certlife.contracts.verification import CheckpointInput
+from certlife.services.infra.kafka_access import KafkaAccess, describe_kafka_failure
+from certlife.services.infra.settings import partner_access
 from certlife.services.partner.inputs import LogSource, SourceError
 
 Message = tuple[int, bytes | None, bytes]
@@ -49,29 +52,29 @@ def parse_url(spec: str) -> tuple[str, str]:
     return f"{parts.hostname}:{port}", prefix
 
 
-async def _start(bootstrap: str) -> Any:
+async def _start(access: KafkaAccess) -> Any:
     from aiokafka.errors import KafkaError
 
     from certlife.projections.committed import committed_consumer
 
-    consumer = committed_consumer(bootstrap, auto_offset_reset="earliest")
+    consumer = committed_consumer(access.client_options(), auto_offset_reset="earliest")
     try:
         await asyncio.wait_for(consumer.start(), _START_TIMEOUT)
     except (TimeoutError, KafkaError, OSError) as exc:
         await consumer.stop()
-        raise SourceError(f"kafka://{bootstrap}: cannot connect: {exc or type(exc).__name__}") from None
+        raise SourceError(describe_kafka_failure(exc, access)) from None
     return consumer
 
 
-async def _read_topic(bootstrap: str, topic: str, emit: Callable[[list[Message]], object]) -> None:
+async def _read_topic(access: KafkaAccess, topic: str, emit: Callable[[list[Message]], object]) -> None:
     """Pass every committed message of ``topic`` below the end offsets at start to ``emit``."""
     from aiokafka import TopicPartition
     from aiokafka.errors import KafkaError
 
-    consumer = await _start(bootstrap)
+    consumer = await _start(access)
     try:
         if topic not in await consumer.topics():
-            raise SourceError(f"kafka://{bootstrap}: topic {topic} does not exist")
+            raise SourceError(f"kafka://{access.bootstrap}: topic {topic} does not exist")
         tp = TopicPartition(topic, 0)  # the contract's log topics have exactly one partition
         consumer.assign([tp])
         end = (await consumer.end_offsets([tp]))[tp]
@@ -82,16 +85,16 @@ async def _read_topic(bootstrap: str, topic: str, emit: Callable[[list[Message]]
             if batch:
                 emit(batch)
     except KafkaError as exc:
-        raise SourceError(f"kafka://{bootstrap}: {exc}") from None
+        raise SourceError(f"kafka://{access.bootstrap}: {exc}") from None
     finally:
         await consumer.stop()
 
 
-async def _count(bootstrap: str, topic: str) -> int:
+async def _count(access: KafkaAccess, topic: str) -> int:
     """Messages below the end offsets (an upper bound: transaction markers take offsets too)."""
     from aiokafka import TopicPartition
 
-    consumer = await _start(bootstrap)
+    consumer = await _start(access)
     try:
         if topic not in await consumer.topics():
             return 0
@@ -107,13 +110,13 @@ def _checkpoint(message: Message) -> CheckpointInput:
     return claimed, value.decode("utf-8", errors="replace")
 
 
-def _stream(bootstrap: str, topic: str) -> Iterator[tuple[int, bytes]]:
+def _stream(access: KafkaAccess, topic: str) -> Iterator[tuple[int, bytes]]:
     """Yield ``(offset, value)`` while a background thread reads the topic."""
     batches: queue.Queue[object] = queue.Queue(maxsize=16)
 
     def produce() -> None:
         try:
-            asyncio.run(_read_topic(bootstrap, topic, batches.put))
+            asyncio.run(_read_topic(access, topic, batches.put))
             batches.put(_DONE)
         except BaseException as exc:  # handed over to the consuming thread
             batches.put(exc)
@@ -124,7 +127,7 @@ def _stream(bootstrap: str, topic: str) -> Iterator[tuple[int, bytes]]:
             item = batches.get(timeout=_STALL_TIMEOUT)
         except queue.Empty:
             raise SourceError(
-                f"kafka://{bootstrap}: no data from {topic} for {_STALL_TIMEOUT:.0f}s"
+                f"kafka://{access.bootstrap}: no data from {topic} for {_STALL_TIMEOUT:.0f}s"
             ) from None
         if item is _DONE:
             return
@@ -135,11 +138,16 @@ def _stream(bootstrap: str, topic: str) -> Iterator[tuple[int, bytes]]:
             yield offset, value
 
 
-def open_kafka(spec: str) -> LogSource:
-    """Open the log topics of ``spec``: checkpoints now, records as a stream."""
+def open_kafka(spec: str, access: KafkaAccess | None = None) -> LogSource:
+    """Open the log topics of ``spec``: checkpoints now, records as a stream.
+
+    ``access`` gives the credentials (None: ``CERTLIFE_KAFKA_*`` from the
+    environment, as a partner kit's ``kafka.env`` sets them), for the host of ``spec``.
+    """
     bootstrap, prefix = parse_url(spec)
+    access = replace(access or partner_access(), bootstrap=bootstrap)
     found: list[Message] = []
-    asyncio.run(_read_topic(bootstrap, prefix + topics.CHECKPOINTS, found.extend))
-    total = asyncio.run(_count(bootstrap, prefix + topics.LOG))
-    records = _stream(bootstrap, prefix + topics.LOG)
+    asyncio.run(_read_topic(access, prefix + topics.CHECKPOINTS, found.extend))
+    total = asyncio.run(_count(access, prefix + topics.LOG))
+    records = _stream(access, prefix + topics.LOG)
     return LogSource(spec, records, [_checkpoint(m) for m in found], total, "rec")

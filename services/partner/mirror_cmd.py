@@ -20,14 +20,17 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from certlife.contracts.trust import TrustFile
+    from certlife.services.infra.kafka_access import KafkaAccess
     from certlife.services.partner.mirror import PartnerMirror
 
 DEFAULT_SCHEMA = "certlife_mirror"
@@ -38,13 +41,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     mirror = sub.add_parser(
         "mirror", help="replay the log from Kafka into your own database, verifying before applying"
     )
-    mirror.add_argument("--bootstrap", required=True, metavar="HOST:PORT", help="the Kafka bootstrap server")
+    mirror.add_argument(
+        "--bootstrap",
+        metavar="HOST:PORT",
+        help="the Kafka bootstrap server (default: CERTLIFE_KAFKA_BOOTSTRAP, as a partner kit's kafka.env sets it)",
+    )
     mirror.add_argument("--database", required=True, metavar="DSN", help="your PostgreSQL database")
     mirror.add_argument("--trust", required=True, metavar="TRUST.JSON", help="the trust file (keys, origin)")
     mirror.add_argument(
         "--schema", default=DEFAULT_SCHEMA, help=f"schema for the mirror (default {DEFAULT_SCHEMA})"
     )
-    mirror.add_argument("--topic-prefix", default="", help="prefix of the log topics (test deployments)")
+    mirror.add_argument(
+        "--topic-prefix",
+        default=None,
+        help="prefix of the log topics (test deployments; default: the kit's CERTLIFE_TOPIC_PREFIX, else none)",
+    )
+    from certlife.services.partner.certverify import add_kit_option
+
+    add_kit_option(mirror)
     mirror.add_argument("--once", action="store_true", help="stop when caught up instead of following")
     mirror.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
     mirror.set_defaults(handler=run_mirror)
@@ -52,7 +66,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 @contextlib.asynccontextmanager
 async def open_mirror(
-    bootstrap: str,
+    access: KafkaAccess,
     database: str,
     trust: TrustFile,
     *,
@@ -62,7 +76,7 @@ async def open_mirror(
     """A :class:`~certlife.services.partner.mirror.PartnerMirror` on its own session and consumer.
 
     Opens the session to ``database`` and a started read-committed consumer of
-    ``bootstrap``; both are closed when the block ends (also when opening fails).
+    ``access``; both are closed when the block ends (also when opening fails).
     """
     import asyncpg
 
@@ -71,7 +85,7 @@ async def open_mirror(
 
     conn = await asyncpg.connect(database)
     try:
-        consumer = committed_consumer(bootstrap, auto_offset_reset="earliest")
+        consumer = committed_consumer(access.client_options(), auto_offset_reset="earliest")
         try:
             await consumer.start()
             yield PartnerMirror(conn, consumer, trust, schema=schema, topic_prefix=topic_prefix)
@@ -86,9 +100,18 @@ def run_mirror(args: argparse.Namespace) -> dict[str, Any]:
     import asyncpg
 
     from certlife.contracts.verification import VerificationError
+    from certlife.services.infra.kafka_access import describe_kafka_failure
+    from certlife.services.infra.settings import partner_access
     from certlife.services.partner.sources import SourceError, read_trust_file
 
     trust = read_trust_file(args.trust)
+    if args.topic_prefix is None:
+        args.topic_prefix = os.environ.get("CERTLIFE_TOPIC_PREFIX", "")
+    access = partner_access()
+    if args.bootstrap:
+        access = replace(access, bootstrap=args.bootstrap)
+    elif not os.environ.get("CERTLIFE_KAFKA_BOOTSTRAP"):
+        raise SourceError("no Kafka bootstrap: pass --bootstrap HOST:PORT or set CERTLIFE_KAFKA_BOOTSTRAP")
 
     async def go() -> Any:
         stop = asyncio.Event()
@@ -96,7 +119,7 @@ def run_mirror(args: argparse.Namespace) -> dict[str, Any]:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with open_mirror(
-            args.bootstrap, args.database, trust, schema=args.schema, topic_prefix=args.topic_prefix
+            access, args.database, trust, schema=args.schema, topic_prefix=args.topic_prefix
         ) as mirror:
             return await mirror.run(stop, follow=not args.once)
 
@@ -106,7 +129,9 @@ def run_mirror(args: argparse.Namespace) -> dict[str, Any]:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         result = asyncio.run(go())
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError) as exc:
+    except KafkaError as exc:
+        raise SourceError(describe_kafka_failure(exc, access)) from None
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise SourceError(f"cannot use the mirror database or Kafka: {exc or type(exc).__name__}") from None
     except ValueError as exc:
         raise SourceError(str(exc)) from None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from certlife.projections.ddl import run_ddl
+from certlife.projections.ddl import quote_ident, run_ddl
 from certlife.services.relay.state import RelayState
 
 _SCHEMA_SQL = """
@@ -25,6 +25,11 @@ CREATE TABLE IF NOT EXISTS {s}.relay_key_requests (
     new_key_id text, subject_key_id text, compromised_from_index bigint, reason text,
     requested_at timestamptz NOT NULL DEFAULT now(), done_at_index bigint);
 """
+
+#: The relay's tables (``_SCHEMA_SQL``).
+RELAY_TABLES = ("relay_heads", "relay_position", "relay_keys", "relay_key_requests")
+#: The trigger on the events table that wakes the relay.
+NOTIFY_TRIGGER = "certlife_notify"
 
 _NOTIFY_SQL = """
 CREATE OR REPLACE FUNCTION {s}.certlife_notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -63,7 +68,7 @@ class RelayStore:
         """Use ``conn`` (owned by the caller) and tables in ``schema``."""
         self.conn = conn
         self.schema = schema
-        self._s = f'"{schema}"'
+        self._s = quote_ident(schema)
 
     @property
     def channel(self) -> str:
@@ -71,12 +76,34 @@ class RelayStore:
         return f"certlife_events_{self.schema}"[:63]
 
     async def create(self) -> None:
-        """Create the relay's tables if they are missing."""
-        await run_ddl(self.conn, self.schema, _SCHEMA_SQL.format(s=self._s))
+        """Create the relay's tables if they are missing (no DDL at all when they all exist)."""
+        await run_ddl(
+            self.conn,
+            self.schema,
+            _SCHEMA_SQL.format(s=self._s),
+            unless_exist=[f"{self._s}.{name}" for name in RELAY_TABLES],
+        )
 
-    async def install_notify(self, events_table: str) -> None:
-        """Make every insert into ``events_table`` notify ``channel`` (idempotent)."""
-        sql = _NOTIFY_SQL.format(s=self._s, table=f'"{events_table}"', channel=self.channel)
+    async def notify_installed(self, events_table: str) -> bool:
+        """True when the trigger that notifies ``channel`` is on ``events_table``."""
+        return bool(
+            await self.conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = $2)",
+                f"{self._s}.{quote_ident(events_table)}",
+                NOTIFY_TRIGGER,
+            )
+        )
+
+    async def install_notify(self, events_table: str, *, replace: bool = False) -> None:
+        """Make every insert into ``events_table`` notify ``channel`` (idempotent).
+
+        An installed trigger is left alone (the relay's role may not own the
+        events table) unless ``replace`` (migrations) re-creates it.
+        """
+        if not replace and await self.notify_installed(events_table):
+            return
+        channel = self.channel.replace("'", "''")
+        sql = _NOTIFY_SQL.format(s=self._s, table=quote_ident(events_table), channel=channel)
         await run_ddl(self.conn, self.schema, sql)
 
     async def position(self) -> RelayState | None:

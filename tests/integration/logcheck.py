@@ -10,11 +10,12 @@ from certlife.contracts.records import Record, parse_record, record_hash
 from certlife.contracts.trust import KeyRing, TrustFile
 from certlife.services.infra.connections import Kafka
 from certlife.services.relay.kafka_side import read_from
+from tests.kafka import admin
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
     """Every committed value of partition 0 of ``topic``, in offset order."""
-    return [value async for _, value in read_from(Kafka(bootstrap).consumer, topic, 0)]
+    return [value async for _, value in read_from(Kafka(admin(bootstrap)).consumer, topic, 0)]
 
 
 @dataclass

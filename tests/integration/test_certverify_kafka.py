@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -13,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from certlife.contracts import topics
 from certlife.services.infra.topics import TopicSpec, ensure_topics
+from tests.kafka import admin, admin_env, client
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.integration
@@ -21,8 +23,10 @@ ROOT = Path(__file__).parents[2]
 
 
 async def _publish(bootstrap: str, prefix: str, b: LogBuilder, forged: bytes) -> None:
-    await ensure_topics(bootstrap, [TopicSpec(prefix + topics.LOG), TopicSpec(prefix + topics.CHECKPOINTS)])
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"t-{uuid.uuid4().hex}")
+    await ensure_topics(
+        admin(bootstrap), [TopicSpec(prefix + topics.LOG), TopicSpec(prefix + topics.CHECKPOINTS)]
+    )
+    producer = AIOKafkaProducer(**client(bootstrap), transactional_id=f"t-{uuid.uuid4().hex}")
     await producer.start()
     try:
         async with producer.transaction():
@@ -70,6 +74,7 @@ async def test_log_from_kafka_verifies_committed_records(
         text=True,
         cwd=ROOT,
         timeout=120,
+        env={**os.environ, **admin_env()},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
@@ -94,6 +99,9 @@ def test_unreachable_broker_is_an_input_error(tmp_path: Path) -> None:
         text=True,
         cwd=ROOT,
         timeout=120,
+        env={**os.environ, **admin_env()},
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("certverify: error: kafka://127.0.0.1:1")
+    assert result.stderr.startswith(
+        "certverify: error: cannot reach Kafka at 127.0.0.1:1 as principal User:admin"
+    )

@@ -35,6 +35,7 @@ from certlife.services.commands.application import CertificateApplication
 from certlife.services.commands.batch import Inbound, process_batch
 from certlife.services.demo.scenario import generate_commands
 from certlife.services.infra.topics import certlife_topics, ensure_topics
+from tests.kafka import admin, admin_env, client
 
 pytestmark = pytest.mark.integration
 
@@ -93,6 +94,7 @@ def service_env(
     """Environment of a command service isolated to this test."""
     return {
         **os.environ,
+        **admin_env(),
         "CERTLIFE_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "CERTLIFE_DATABASE_URL": database_url,
         "CERTLIFE_DB_SCHEMA": pg_schema,
@@ -156,7 +158,7 @@ def _readable(messages: list[tuple[bytes, bytes]]) -> tuple[Counter[str], Counte
 
 
 async def _publish(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**client(bootstrap), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         futures = [await producer.send(topic, value, key=key) for key, value in messages]
@@ -171,7 +173,7 @@ class Collector:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=bootstrap,
+            **client(bootstrap),
             isolation_level="read_committed",
             auto_offset_reset="earliest",
             enable_auto_commit=False,
@@ -212,7 +214,7 @@ class Collector:
 async def _wait_for_topics(bootstrap: str, env: dict[str, str], service: Service) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client(bootstrap))
     await admin.start()
     try:
         deadline = time.monotonic() + 60
@@ -320,7 +322,7 @@ async def test_killed_mid_stream_and_restarted_loses_and_doubles_nothing(
     messages = _scenario()
     sent, malformed = _readable(messages)
     prefix = service_env["CERTLIFE_TOPIC_PREFIX"]
-    await ensure_topics(kafka_bootstrap, certlife_topics(4, prefix))
+    await ensure_topics(admin(kafka_bootstrap), certlife_topics(4, prefix))
     await _publish(kafka_bootstrap, _topic(service_env, topics.COMMANDS), messages)
     total = sum(sent.values())
     async with (
@@ -349,7 +351,7 @@ async def test_a_second_instance_stands_by_and_takes_over_without_doubling(
     messages = _scenario()
     sent, malformed = _readable(messages)
     total = sum(sent.values())
-    await ensure_topics(kafka_bootstrap, certlife_topics(4, service_env["CERTLIFE_TOPIC_PREFIX"]))
+    await ensure_topics(admin(kafka_bootstrap), certlife_topics(4, service_env["CERTLIFE_TOPIC_PREFIX"]))
     try:
         service.start()
         await service.wait_for_log("started successfully")

@@ -18,6 +18,7 @@ from certlife.projections.tracking import create_tracking
 from certlife.services.bootstrap import build_application
 from certlife.services.infra.settings import Settings
 from certlife.services.relay.store import RelayStore
+from tests.kafka import admin
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +74,7 @@ async def test_applications_built_together_all_start(database_url: str) -> None:
     """Six threads build the event-sourced application on one empty schema at once."""
     for _ in range(ROUNDS):
         schema = await _fresh_schema(database_url)
-        settings = Settings(kafka_bootstrap="127.0.0.1:9092", database_url=database_url, db_schema=schema)
+        settings = Settings(kafka=admin(), database_url=database_url, db_schema=schema)
         try:
             assert _start_together(settings) == []
             conn = await asyncpg.connect(database_url)

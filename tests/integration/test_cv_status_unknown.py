@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from certlife.contracts import topics
 from certlife.services.infra.topics import TopicSpec, ensure_topics
+from tests.kafka import admin, admin_env, client
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.integration
@@ -21,8 +23,10 @@ ROOT = Path(__file__).parents[2]
 
 
 async def _publish(bootstrap: str, prefix: str, b: LogBuilder) -> None:
-    await ensure_topics(bootstrap, [TopicSpec(prefix + topics.LOG), TopicSpec(prefix + topics.CHECKPOINTS)])
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await ensure_topics(
+        admin(bootstrap), [TopicSpec(prefix + topics.LOG), TopicSpec(prefix + topics.CHECKPOINTS)]
+    )
+    producer = AIOKafkaProducer(**client(bootstrap), enable_idempotence=True)
     await producer.start()
     try:
         for index, raw in enumerate(b.records):
@@ -43,6 +47,7 @@ def _certverify(*argv: str) -> subprocess.CompletedProcess[str]:
         text=True,
         cwd=ROOT,
         timeout=120,
+        env={**os.environ, **admin_env()},
     )
 
 

@@ -18,6 +18,7 @@ from certlife.contracts.records import RecordSigner, build_certificate_record, p
 from certlife.services.demo.fixtures import generate
 from certlife.services.partner.export import read_checkpoints, read_log_lines, read_trust
 from certlife.services.partner.mirror_cmd import open_mirror
+from tests.kafka import admin, client
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +38,7 @@ def _key(path: Path) -> Ed25519PrivateKey:
 
 async def publish(bootstrap: str, prefix: str, records: list[bytes], notes: list[str]) -> None:
     """A raw producer writes a (possibly tampered) log onto fresh topics."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client(bootstrap))
     await admin.start()
     try:
         await admin.create_topics(
@@ -48,7 +49,7 @@ async def publish(bootstrap: str, prefix: str, records: list[bytes], notes: list
         )
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(**client(bootstrap), enable_idempotence=True)
     await producer.start()
     try:
         for value in records:
@@ -62,7 +63,7 @@ async def publish(bootstrap: str, prefix: str, records: list[bytes], notes: list
 
 async def mirror_once(kafka_bootstrap: str, database_url: str, export: Path, prefix: str, schema: str):  # type: ignore[no-untyped-def]
     async with open_mirror(
-        kafka_bootstrap, database_url, read_trust(export), schema=schema, topic_prefix=prefix
+        admin(kafka_bootstrap), database_url, read_trust(export), schema=schema, topic_prefix=prefix
     ) as mirror:
         return await mirror.run(follow=False)
 

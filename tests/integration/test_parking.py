@@ -10,6 +10,7 @@ certificate unavailable, and apply every other record; nothing crashes or retrie
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from certlife.projections.tracking import create_tracking, ensure_projection
 from tests.integration.test_mirror import publish
 from tests.integration.test_projections import snapshot, wait_applied
 from tests.integration.test_relay import certctl, stack_env
+from tests.kafka import admin_env
 from tests.procs import ROOT, ServiceProcess
 from tests.unit.logbuilder import LogBuilder
 from tests.unit.test_parking import NUL_HOLDER, append_unchecked
@@ -73,6 +75,7 @@ def _certverify(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, **admin_env()},
     )
 
 

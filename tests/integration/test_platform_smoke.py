@@ -8,11 +8,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from tests.kafka import client
+
 pytestmark = pytest.mark.integration
 
 
 async def _create_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client(bootstrap))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
@@ -23,7 +25,7 @@ async def _create_topic(bootstrap: str, topic: str) -> None:
 async def _drain(bootstrap: str, topic: str, isolation: str) -> list[bytes]:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **client(bootstrap),
         isolation_level=isolation,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -43,7 +45,7 @@ async def test_transactional_producer_commit_and_abort(
 ) -> None:
     topic = unique_name("tx")
     await _create_topic(kafka_bootstrap, topic)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, transactional_id=unique_name("txid"))
+    producer = AIOKafkaProducer(**client(kafka_bootstrap), transactional_id=unique_name("txid"))
     await producer.start()
     try:
         async with producer.transaction():
@@ -69,7 +71,7 @@ async def test_idempotent_producer_round_trip(
 ) -> None:
     topic = unique_name("idem")
     await _create_topic(kafka_bootstrap, topic)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(**client(kafka_bootstrap), enable_idempotence=True)
     await producer.start()
     try:
         sent = [await producer.send_and_wait(topic, f"m{i}".encode(), key=b"k") for i in range(5)]

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from certlife.contracts import topics
 from certlife.services.demo import partner, traffic
 from certlife.services.demo.setup import DemoRun
+from tests.kafka import client
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +88,7 @@ async def _outcomes(run: DemoRun, want: set[str], timeout: float) -> dict[str, l
     """Every outcome (in order) of the wanted commandIds, read committed."""
     consumer = AIOKafkaConsumer(
         run.settings.topic(topics.COMMAND_RESULTS),
-        bootstrap_servers=run.settings.kafka_bootstrap,
+        **client(run.settings.kafka_bootstrap),
         isolation_level="read_committed",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -128,10 +129,11 @@ async def test_poison_commands_never_stop_the_log_read_models_or_mirror(
 ) -> None:
     run = DemoRun.create(kafka_bootstrap, database_url, f"poison{uuid.uuid4().hex[:6]}")
     await run.create_schemas()
+    await asyncio.to_thread(run.provision_kafka)  # the services run as their own principals
     run.generate_keys()
     procs = run.start_services()
     issuer = run.settings.issuer
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(**client(kafka_bootstrap), enable_idempotence=True)
     await producer.start()
     valid_numbers: set[str] = {"CCC-100"}
     try:

@@ -20,6 +20,7 @@ from certlife.contracts.trust import TrustFile
 from certlife.services.commands.application import CertificateApplication
 from certlife.services.relay.store import KeyRequest, RelayStore
 from tests.integration.logcheck import check_log, read_topic
+from tests.kafka import admin, client
 from tests.procs import ROOT, ServiceProcess, service_env
 
 pytestmark = pytest.mark.integration
@@ -298,9 +299,9 @@ async def test_relay_starts_after_its_first_transaction_was_cut_short(
 
     await keys_and_twenty_issued(relay_env, pg_env)
     bootstrap, prefix = relay_env["CERTLIFE_KAFKA_BOOTSTRAP"], relay_env["CERTLIFE_TOPIC_PREFIX"]
-    await ensure_topics(bootstrap, certlife_topics(4, prefix))
+    await ensure_topics(admin(bootstrap), certlife_topics(4, prefix))
     # What a relay killed before its first commit leaves: records of an aborted transaction.
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"{prefix}certlife-relay")
+    producer = AIOKafkaProducer(**client(bootstrap), transactional_id=f"{prefix}certlife-relay")
     await producer.start()
     try:
         await producer.begin_transaction()
@@ -330,7 +331,7 @@ async def test_log_topics_keep_everything(relay_env: dict[str, str], tmp_path: P
         relay.wait_for_log("relay active")
     finally:
         relay.stop()
-    admin = AIOKafkaAdminClient(bootstrap_servers=relay_env["CERTLIFE_KAFKA_BOOTSTRAP"])
+    admin = AIOKafkaAdminClient(**client(relay_env["CERTLIFE_KAFKA_BOOTSTRAP"]))
     await admin.start()
     try:
         prefix = relay_env["CERTLIFE_TOPIC_PREFIX"]

@@ -57,7 +57,9 @@ def test_the_scan_sees_the_factory_itself() -> None:
 
 def test_the_factory_fixes_isolation_and_auto_commit() -> None:
     async def build() -> tuple[str, bool, str, str]:
-        consumer = committed_consumer("localhost:1", "topic-a", auto_offset_reset="earliest")
+        consumer = committed_consumer(
+            {"bootstrap_servers": "localhost:1"}, "topic-a", auto_offset_reset="earliest"
+        )
         try:
             return (
                 consumer._isolation_level,
@@ -73,8 +75,10 @@ def test_the_factory_fixes_isolation_and_auto_commit() -> None:
 
 @pytest.mark.parametrize(
     "override",
-    [{"isolation_level": "read_uncommitted"}, {"enable_auto_commit": True}, {"bootstrap_servers": "x:1"}],
+    [{"isolation_level": "read_uncommitted"}, {"enable_auto_commit": True}],
 )
 def test_the_fixed_settings_cannot_be_overridden(override: dict[str, object]) -> None:
     with pytest.raises(TypeError, match="fixes"):
-        committed_consumer("localhost:1", **override)
+        committed_consumer({"bootstrap_servers": "localhost:1"}, **override)
+    with pytest.raises(TypeError, match="fixes"):  # nor through the client settings
+        committed_consumer({"bootstrap_servers": "localhost:1", **override})

@@ -29,11 +29,14 @@ ALLOWED (rule 1), each for one reason:
 - ``projections/committed.py``: defines ``committed_consumer``, the one
   read-committed consumer factory (tests/unit/test_committed_consumer.py); it
   takes the endpoint as an argument and is called by the connectors.
-- ``services/infra/topics.py``: defines ``ensure_topics(bootstrap, specs)``, the
+- ``services/infra/topics.py``: defines ``ensure_topics(access, specs)``, the
   admin-client helper the Kafka connector calls.
 - ``services/partner/mirror_cmd.py``: ``certverify mirror``'s own composition
   root; the partner tool opens the partner's database and Kafka from its command
   line and must not import the services' stack (certlife[mirror]).
+- ``services/infra/kafka_admin.py``: the operator's requests that aiokafka's
+  admin client lacks (SCRAM credentials, ACLs) and a principal's self-check of
+  its grants; each opens an admin connection on the ``KafkaAccess`` it is given.
 - ``services/partner/kafka_source.py``: ``certverify``'s ``kafka://HOST:PORT``
   source; the URL on the command line is the endpoint, and the reader runs on an
   event loop of its own thread, where its consumer must be created.
@@ -59,6 +62,7 @@ ALLOWED = (
     "services/infra/connections.py",
     "projections/committed.py",
     "services/infra/topics.py",
+    "services/infra/kafka_admin.py",
     "services/partner/mirror_cmd.py",
     "services/partner/kafka_source.py",
 )

@@ -172,7 +172,9 @@ def test_from_env_parses_every_typed_field() -> None:
     assert settings.relay == RelaySettings(
         batch_size=200, checkpoint_every=500, checkpoint_interval=0.5, poll_interval=0.25
     )
-    assert settings.projections == ProjectionSettings(batch_max_records=150, batch_timeout_ms=30, crash_in_batch=3)
+    assert settings.projections == ProjectionSettings(
+        batch_max_records=150, batch_timeout_ms=30, crash_in_batch=3
+    )
 
 
 def test_defaults_come_from_the_registry_and_the_local_stack(tmp_path: Path) -> None:
@@ -190,12 +192,14 @@ def test_defaults_come_from_the_registry_and_the_local_stack(tmp_path: Path) -> 
     assert settings.relay == RelaySettings(
         batch_size=1000, checkpoint_every=1000, checkpoint_interval=5.0, poll_interval=1.0
     )
-    assert settings.projections == ProjectionSettings(batch_max_records=2000, batch_timeout_ms=100, crash_in_batch=0)
+    assert settings.projections == ProjectionSettings(
+        batch_max_records=2000, batch_timeout_ms=100, crash_in_batch=0
+    )
 
 
 def test_direct_construction_has_the_same_defaults_as_from_env() -> None:
     parsed = Settings.from_env({})
-    built = Settings(kafka_bootstrap=parsed.kafka_bootstrap, database_url=parsed.database_url)
+    built = Settings(kafka=parsed.kafka, database_url=parsed.database_url)
     assert built == parsed
 
 
@@ -238,9 +242,17 @@ BAD = [
         "CERTLIFE_CHECKPOINT_INTERVAL must be a positive number of seconds, got '5s'",
     ),
     ("CERTLIFE_POLL_INTERVAL", "0", "CERTLIFE_POLL_INTERVAL must be a positive number of seconds, got '0'"),
-    ("CERTLIFE_POLL_INTERVAL", "nan", "CERTLIFE_POLL_INTERVAL must be a positive number of seconds, got 'nan'"),
+    (
+        "CERTLIFE_POLL_INTERVAL",
+        "nan",
+        "CERTLIFE_POLL_INTERVAL must be a positive number of seconds, got 'nan'",
+    ),
     ("CERTLIFE_KAFKA_PORT", "kafka", "CERTLIFE_KAFKA_PORT must be a port number (1-65535), got 'kafka'"),
-    ("CERTLIFE_POSTGRES_PORT", "70000", "CERTLIFE_POSTGRES_PORT must be a port number (1-65535), got '70000'"),
+    (
+        "CERTLIFE_POSTGRES_PORT",
+        "70000",
+        "CERTLIFE_POSTGRES_PORT must be a port number (1-65535), got '70000'",
+    ),
     (
         "CERTLIFE_KAFKA_CONTROLLER_PORT",
         "0",
@@ -324,7 +336,9 @@ def test_projection_config_sets_every_field_from_settings() -> None:
 
 def test_projection_config_defaults_equal_the_registry_defaults() -> None:
     settings = Settings.from_env({})
-    assert bootstrap.projection_config(settings) == ProjectionConfig(settings.kafka_bootstrap, settings.database_url)
+    assert bootstrap.projection_config(settings) == ProjectionConfig(
+        settings.kafka_bootstrap, settings.database_url
+    )
 
 
 def test_relay_options_are_the_relay_settings() -> None:
@@ -345,7 +359,9 @@ def test_the_keystore_uses_the_key_settings(tmp_path: Path) -> None:
     assert store.directory == tmp_path / "k"
     kid = store.generate_record_key()
     assert KeyStore(tmp_path / "k", b"from-the-file").record_key(kid)
-    default = bootstrap.build_keystore(Settings.from_env({"CERTLIFE_HOME": str(tmp_path)}), need_passphrase=False)
+    default = bootstrap.build_keystore(
+        Settings.from_env({"CERTLIFE_HOME": str(tmp_path)}), need_passphrase=False
+    )
     assert default.directory == tmp_path / "keys"
 
 

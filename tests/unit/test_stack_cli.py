@@ -66,4 +66,6 @@ def test_a_bad_port_variable_is_one_line_not_a_traceback() -> None:
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 1
-    assert result.stderr.strip() == "certctl: error: CERTLIFE_KAFKA_PORT must be a TCP port (1-65535), got '99x'"
+    assert (
+        result.stderr.strip() == "certctl: error: CERTLIFE_KAFKA_PORT must be a TCP port (1-65535), got '99x'"
+    )

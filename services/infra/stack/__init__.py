@@ -6,6 +6,7 @@ started (pid files and markers under the cache folder).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from certlife.services.infra.stack import kafka, postgres
@@ -23,14 +24,19 @@ class Endpoints:
     database_url: str
 
 
-def up(settings: StackSettings | None = None) -> Endpoints:
-    """Start Kafka and PostgreSQL unless they already run; return their endpoints."""
+def up(settings: StackSettings | None = None, prefix: str | None = None) -> Endpoints:
+    """Start Kafka and PostgreSQL unless they already run; return their endpoints.
+
+    Also provisions the deployment of topic ``prefix`` (None: ``CERTLIFE_TOPIC_PREFIX``):
+    its topics and its services' principals (:func:`provision`).
+    """
     settings = settings or StackSettings.from_env()
     try:
         if not kafka.running(settings):
             kafka.preflight(settings)
         postgres.start(settings)
         kafka.start(settings)
+        provision(settings, os.environ.get("CERTLIFE_TOPIC_PREFIX", "") if prefix is None else prefix)
     except OSError as exc:
         if exc.errno == 28:
             raise StackError(f"disk full under {settings.home}: free space and retry") from None
@@ -38,10 +44,38 @@ def up(settings: StackSettings | None = None) -> Endpoints:
     return Endpoints(settings.kafka_bootstrap, settings.database_url)
 
 
+def provision(settings: StackSettings, prefix: str = "") -> None:
+    """Create a deployment's topics and its three service principals on the local broker.
+
+    Each principal's password is made once and kept in ``state/secrets/kafka``
+    (0600), where ``Settings.from_env(role=...)`` finds it; running again
+    re-applies exactly the grants of ``certlife.services.infra.principals``.
+    With the unsafe plaintext listener on, its anonymous principal may do
+    everything (it exists for benchmarks only).
+    """
+    import asyncio
+
+    from certlife.services.infra import principals
+    from certlife.services.infra.secret import Secret
+    from certlife.services.infra.stack.secrets import ensure_secret
+
+    admin = kafka.admin_access(settings)
+
+    async def apply() -> None:
+        from certlife.services.infra.topics import certlife_topics, ensure_topics
+
+        await ensure_topics(admin, certlife_topics(4, prefix))
+        for role in principals.SERVICES:
+            who = principals.service(role, prefix)
+            await principals.add(admin, who, Secret(ensure_secret(settings.state, "kafka", who.user)))
+        if settings.plaintext_port:
+            await principals.open_to_anonymous(admin)
+
+    asyncio.run(apply())
+
+
 def resolve_endpoints() -> tuple[str, str]:
     """Kafka bootstrap and database URL from the environment, else from the local stack (started)."""
-    import os
-
     bootstrap = os.environ.get("CERTLIFE_KAFKA_BOOTSTRAP")
     database = os.environ.get("CERTLIFE_DATABASE_URL")
     if bootstrap and database:

@@ -12,11 +12,18 @@ import uuid
 from importlib import resources
 from pathlib import Path
 
+from certlife.services.infra.fileio import write_file_atomic
+from certlife.services.infra.kafka_access import MECHANISM, KafkaAccess
+from certlife.services.infra.secret import Secret
 from certlife.services.infra.stack.errors import StackError
 from certlife.services.infra.stack.procs import port_open, read_pid, stop_pid
+from certlife.services.infra.stack.secrets import ensure_secret, read_secret
 from certlife.services.infra.stack.settings import StackSettings
+from certlife.services.infra.stack.tls import broker_keystore, ensure_tls
 
 _MARKER = ".complete"
+#: The topic the launcher writes to see that the broker accepts produces.
+PROBE_TOPIC = "certlife.stack.probe"
 
 
 def ensure_jars(settings: StackSettings) -> Path:
@@ -52,18 +59,66 @@ def ensure_jars(settings: StackSettings) -> Path:
     return libs
 
 
-def _properties(settings: StackSettings, data: Path) -> str:
+#: Listener names: clients and the inter-broker path on SASL_SSL, the KRaft controller on its own port.
+CLIENT, CONTROLLER, UNSAFE = "CLIENT", "CONTROLLER", "UNSAFE_PLAINTEXT"
+#: The launcher's principal: the only super user; its password lives in state/secrets/kafka/admin.
+ADMIN = "admin"
+#: How long a SASL session lasts before the broker requires re-authentication (a revoked
+#: principal is cut off then at the latest; its ACLs are deleted at once on revocation).
+REAUTH_MS = 3_600_000
+
+
+def _jaas(module: str, options: dict[str, str]) -> str:
+    quoted = " ".join(f'{k}="{v}"' for k, v in options.items())
+    return f"org.apache.kafka.common.security.{module} required {quoted};"
+
+
+def _properties(settings: StackSettings, data: Path, admin_password: str) -> str:
+    """server.properties (0600: it holds the admin password for the broker's own connections)."""
     k, c = settings.kafka_port, settings.controller_port
+    listeners = [f"{CLIENT}://127.0.0.1:{k}", f"{CONTROLLER}://127.0.0.1:{c}"]
+    advertised = [f"{CLIENT}://127.0.0.1:{k}"]
+    protocols = [f"{CLIENT}:SASL_SSL", f"{CONTROLLER}:SASL_SSL"]
+    if settings.plaintext_port:
+        listeners.append(f"{UNSAFE}://127.0.0.1:{settings.plaintext_port}")
+        advertised.append(f"{UNSAFE}://127.0.0.1:{settings.plaintext_port}")
+        protocols.append(f"{UNSAFE}:PLAINTEXT")
+    admin = {"username": ADMIN, "password": admin_password}
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{c}",
-            f"listeners=PLAINTEXT://127.0.0.1:{k},CONTROLLER://127.0.0.1:{c}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{k}",
-            "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
+            f"listeners={','.join(listeners)}",
+            f"advertised.listeners={','.join(advertised)}",
+            f"controller.listener.names={CONTROLLER}",
+            f"listener.security.protocol.map={','.join(protocols)}",
+            f"inter.broker.listener.name={CLIENT}",
+            # Clients and the broker itself: SCRAM-SHA-512 over TLS.
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            f"listener.name.{CLIENT.lower()}.sasl.enabled.mechanisms=SCRAM-SHA-512",
+            f"listener.name.{CLIENT.lower()}.scram-sha-512.sasl.jaas.config="
+            + _jaas("scram.ScramLoginModule", admin),
+            # The controller listener: PLAIN over TLS, one user (the admin), kept in this file;
+            # SCRAM cannot serve it (its credentials live in the metadata the controller serves).
+            f"listener.name.{CONTROLLER.lower()}.sasl.enabled.mechanisms=PLAIN",
+            f"listener.name.{CONTROLLER.lower()}.plain.sasl.jaas.config="
+            + _jaas("plain.PlainLoginModule", {**admin, f"user_{ADMIN}": admin_password}),
+            "sasl.mechanism.controller.protocol=PLAIN",
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={broker_keystore(settings.state)}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={settings.ca_file}",
+            "ssl.endpoint.identification.algorithm=https",
+            "ssl.protocol=TLSv1.3",
+            "ssl.enabled.protocols=TLSv1.3,TLSv1.2",
+            # Authorization: nothing without an ACL; the admin is the only super user.
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found=false",
+            f"super.users=User:{ADMIN}",
+            f"connections.max.reauth.ms={REAUTH_MS}",
+            "auto.create.topics.enable=false",
             f"log.dirs={data}",
             "num.partitions=1",
             "offsets.topic.replication.factor=1",
@@ -72,7 +127,6 @@ def _properties(settings: StackSettings, data: Path) -> str:
             "transaction.state.log.min.isr=1",
             "transaction.state.log.num.partitions=4",
             "group.initial.rebalance.delay.ms=0",
-            "auto.create.topics.enable=true",
             "",
         ]
     )
@@ -101,6 +155,42 @@ def preflight(settings: StackSettings) -> str:
     return java
 
 
+_SECURE_MARKER = "certlife.secure"
+
+
+def admin_access(settings: StackSettings) -> KafkaAccess:
+    """The launcher's admin principal on the local broker (the only super user)."""
+    password = read_secret(settings.state, "kafka", ADMIN)
+    if password is None:
+        raise StackError("the local broker's admin password is missing: run certctl stack up")
+    return KafkaAccess(settings.kafka_bootstrap, ADMIN, Secret(password), settings.ca_file)
+
+
+def _format(java: str, classpath: str, props: Path, home: Path, admin_password: str) -> None:
+    """Format the storage with the admin's SCRAM credential (the args go through a 0600 @argfile)."""
+    cluster_id = uuid.uuid4().hex[:22]
+    argfile = home / ".format.args"
+    args = [
+        "-cp",
+        classpath,
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        cluster_id,
+        "-c",
+        str(props),
+        "--add-scram",
+        f"{MECHANISM}=[name={ADMIN},password={admin_password}]",
+    ]
+    write_file_atomic(argfile, "\n".join(f'"{a}"' for a in args).encode(), mode=0o600)
+    try:
+        fmt = subprocess.run([java, f"@{argfile}"], capture_output=True, text=True, check=False)
+    finally:
+        argfile.unlink(missing_ok=True)
+    if fmt.returncode != 0:
+        raise StackError(f"formatting the Kafka storage failed: {fmt.stderr.strip()[-300:]}")
+
+
 def start(settings: StackSettings) -> bool:
     """Start the broker unless ours already runs; True when this call started it."""
     home = settings.state / "kafka"
@@ -112,21 +202,20 @@ def start(settings: StackSettings) -> bool:
     data = home / "data"
     try:
         home.mkdir(parents=True, exist_ok=True)
+        ensure_tls(settings.state)
+        admin_password = ensure_secret(settings.state, "kafka", ADMIN)
+        if (data / "meta.properties").exists() and not (data / _SECURE_MARKER).exists():
+            # Formatted by a launcher without authentication: its data cannot be secured in place.
+            print(f"certctl: the local broker's data under {data} predates SASL/TLS: re-formatting it")
+            shutil.rmtree(data)
         props = home / "server.properties"
-        props.write_text(_properties(settings, data))
+        write_file_atomic(props, _properties(settings, data, admin_password).encode(), mode=0o600)
     except OSError as exc:
         raise StackError(f"cannot write the broker's files under {home} ({exc.strerror})") from None
     classpath = f"{libs}/*"
     if not (data / "meta.properties").exists():
-        cluster_id = uuid.uuid4().hex[:22]
-        fmt = subprocess.run(
-            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if fmt.returncode != 0:
-            raise StackError(f"formatting the Kafka storage failed: {fmt.stderr.strip()[-300:]}")
+        _format(java, classpath, props, home, admin_password)
+        (data / _SECURE_MARKER).write_text("SASL_SSL, SCRAM-SHA-512, StandardAuthorizer\n")
     log4j = resources.files("certlife.services.infra.stack") / "log4j2.properties"
     with resources.as_file(log4j) as log4j_path, open(home / "stdout.log", "ab") as out:
         proc = subprocess.Popen(
@@ -154,29 +243,33 @@ def start(settings: StackSettings) -> bool:
 
 def _wait_ready(settings: StackSettings, proc: subprocess.Popen[bytes], home: Path) -> None:
     deadline = time.monotonic() + 90
+    access = admin_access(settings)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise StackError(
                 f"the Kafka broker exited at start (code {proc.returncode}); see {home}/stdout.log"
             )
-        if port_open(settings.kafka_port) and _produce_probe(settings.kafka_bootstrap):
+        if port_open(settings.kafka_port) and _produce_probe(access):
             return
         time.sleep(0.5)
     stop_pid(proc.pid)
     raise StackError(f"the Kafka broker did not accept a produce request within 90 s; see {home}/server.log")
 
 
-def _produce_probe(bootstrap: str) -> bool:
-    """Send one message to a probe topic; True once the broker really accepts produces."""
+def _produce_probe(access: KafkaAccess) -> bool:
+    """As admin, create a probe topic and send one message; True once the broker really accepts produces."""
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
 
+    from certlife.services.infra.topics import TopicSpec, ensure_topics
+
     async def probe() -> bool:
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        producer = AIOKafkaProducer(**access.client_options(), request_timeout_ms=5000)
         try:
+            await asyncio.wait_for(ensure_topics(access, [TopicSpec(PROBE_TOPIC)]), 15)
             await asyncio.wait_for(producer.start(), 10)
-            await asyncio.wait_for(producer.send_and_wait("certlife.stack.probe", b"ping"), 15)
+            await asyncio.wait_for(producer.send_and_wait(PROBE_TOPIC, b"ping"), 15)
             return True
         except (KafkaError, TimeoutError, OSError):
             return False

@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from certlife.services.infra.stack import pgroles
 from certlife.services.infra.stack.errors import StackError
 from certlife.services.infra.stack.procs import port_open
 from certlife.services.infra.stack.settings import POSTGRES_DEFAULT_VERSION, StackSettings
@@ -96,9 +97,21 @@ def _ensure_role_and_db(settings: StackSettings) -> None:
         _as_postgres(port, f"CREATE DATABASE {db} OWNER {user}")
 
 
+def _local_cluster(settings: StackSettings) -> bool:
+    """True when we are root and a PostgreSQL of this machine listens on the stack's port (its socket)."""
+    socket = Path("/var/run/postgresql") / f".s.PGSQL.{settings.postgres_port}"
+    return os.geteuid() == 0 and socket.exists() and shutil.which("runuser") is not None
+
+
 def start(settings: StackSettings) -> bool:
-    """Make the project's database reachable; True when this call started a server."""
+    """Make the project's database reachable; True when this call started a server.
+
+    As root on the local cluster it also creates the service roles and their
+    password files (``certlife.services.infra.stack.pgroles.ensure_roles``).
+    """
     if can_login(settings):
+        if _local_cluster(settings):
+            pgroles.ensure_roles(settings)
         return False
     if port_open(settings.postgres_port):
         if os.geteuid() != 0:
@@ -107,6 +120,7 @@ def start(settings: StackSettings) -> bool:
                 f"'{settings.postgres_user}' cannot log in: set CERTLIFE_DATABASE_URL"
             )
         _ensure_role_and_db(settings)
+        pgroles.ensure_roles(settings)
         return False
     version = _ensure_binaries()
     if os.geteuid() != 0:
@@ -131,6 +145,7 @@ def start(settings: StackSettings) -> bool:
             raise StackError(f"PostgreSQL did not listen on port {settings.postgres_port} within 30 s")
         time.sleep(0.2)
     _ensure_role_and_db(settings)
+    pgroles.ensure_roles(settings)
     return True
 
 

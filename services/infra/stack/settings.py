@@ -29,6 +29,8 @@ class StackSettings:
     postgres_user: str = "certlife"
     postgres_password: str = "certlife"
     kafka_heap: str = "768m"
+    #: Unsafe extra listener without TLS or authentication (None: none); only when asked for.
+    plaintext_port: int | None = None
 
     @property
     def kafka_libs(self) -> Path:
@@ -44,6 +46,11 @@ class StackSettings:
     def state(self) -> Path:
         """Data, logs and pid files of the running stack."""
         return self.home / "stack"
+
+    @property
+    def ca_file(self) -> Path:
+        """The local stack's CA certificate (PEM), which clients trust (``stack/tls.py`` makes it)."""
+        return self.state / "tls" / "ca.pem"
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -68,12 +75,15 @@ class StackSettings:
             kafka_port=_port(env, "CERTLIFE_KAFKA_PORT", 9092),
             controller_port=_port(env, "CERTLIFE_KAFKA_CONTROLLER_PORT", 9093),
             postgres_port=_port(env, "CERTLIFE_POSTGRES_PORT", 5432),
+            plaintext_port=_port(env, "CERTLIFE_KAFKA_PLAINTEXT_PORT", 0) or None,
         )
 
 
 def _port(env: dict[str, str], name: str, default: int) -> int:
     """A TCP port from ``name`` (unset or empty: ``default``); a bad value is a one-line StackError."""
     text = env.get(name) or str(default)
+    if text == "0" and default == 0:
+        return 0
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise StackError(f"{name} must be a TCP port (1-65535), got {ascii_shown(text, 40)!r}")
     return int(text)
