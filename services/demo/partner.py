@@ -13,6 +13,9 @@ import asyncpg
 from certlife.services.cli import TOOL_MODULES
 from certlife.services.demo.setup import DemoRun
 
+#: How many steps ``partner_steps`` plans (the summary fails a run that stopped short).
+PLANNED_STEPS = 7
+
 
 @dataclass
 class Step:
@@ -91,6 +94,7 @@ def partner_steps(run: DemoRun, number: str) -> list[Step]:
         ("proof bundle", "certctl", ["bundle", number, "--export", str(export), "--out", str(bundle)], False),
         ("verify proof bundle", "certverify", ["proof", str(bundle), "--trust", str(trust), "--json"], True),
     ]
+    assert len(plan) == PLANNED_STEPS
     for name, tool, args, is_json in plan:
         result, seconds = _cli(run, tool, *args)
         ok = result.returncode == 0

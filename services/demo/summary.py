@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from certlife.services.demo.partner import PLANNED_STEPS
 from certlife.services.demo.traffic import Accounting
 
 
@@ -14,7 +15,7 @@ def passed(figures: dict[str, Any]) -> bool:
     steps = figures["steps"]
     return (
         bool(steps)
-        and len(steps) == 7
+        and len(steps) == PLANNED_STEPS
         and all(s.ok for s in steps)
         and not figures["status mismatches"]
         and figures["outcomes"].unaccounted == 0

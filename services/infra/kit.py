@@ -21,6 +21,15 @@ from certlife.services.infra.secret import Secret
 
 #: The file of a kit that certlife's tools read.
 KIT_ENV = "kafka.env"
+#: The variables a kit's kafka.env may set (anything else in it is ignored).
+KIT_VARIABLES = (
+    "CERTLIFE_KAFKA_BOOTSTRAP",
+    "CERTLIFE_KAFKA_SECURITY",
+    "CERTLIFE_KAFKA_USERNAME",
+    "CERTLIFE_KAFKA_PASSWORD_FILE",
+    "CERTLIFE_KAFKA_CA_FILE",
+    "CERTLIFE_TOPIC_PREFIX",
+)
 
 
 class KitError(CertlifeError, code="kit"):
@@ -151,6 +160,6 @@ def read_kit_env(directory: Path) -> dict[str, str]:
     env = {}
     for line in lines:
         name, sep, value = line.partition("=")
-        if sep and name.startswith("CERTLIFE_") and not line.startswith("#"):
+        if sep and name.strip() in KIT_VARIABLES:
             env[name.strip()] = value.strip()
     return env

@@ -141,8 +141,8 @@ def who_may_do_what() -> str:
         (service("commands"), "command service (`certlife-commands`)"),
         (service("relay"), "relay (`certlife-relay`)"),
         (service("projections"), "projections (`certlife-projections`)"),
-        (member("client", "NAME"), "internal system (`client.NAME`, `certctl clients add NAME`)"),
-        (member("partner", "NAME"), "partner lab (`partner.NAME`, `certctl partners add NAME`)"),
+        (Principal("client", "NAME"), "internal system (`client.NAME`, `certctl clients add NAME`)"),
+        (Principal("partner", "NAME"), "partner lab (`partner.NAME`, `certctl partners add NAME`)"),
     ]
     for who, label in examples:
         by_op: dict[str, list[str]] = {}

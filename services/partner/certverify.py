@@ -17,6 +17,7 @@ import sys
 from datetime import timedelta
 
 from certlife.services.cli.base import certificate_number, run_guarded
+from certlife.services.partner.kit_option import add_kit_option, apply_kit
 
 #: Modules adding more subcommands, each with ``register(subparsers)``; the
 #: handler they set (``set_defaults(handler=...)``) returns a JSON report dict.
@@ -57,24 +58,6 @@ def _log_options(parser: argparse.ArgumentParser) -> None:
         "--known-checkpoint", metavar="FILE", help="a checkpoint seen before: the log must extend it"
     )
     add_kit_option(parser)
-
-
-def add_kit_option(parser: argparse.ArgumentParser) -> None:
-    """``--kit DIR``: the Kafka credentials of a partner kit (``certctl partners add``)."""
-    parser.add_argument(
-        "--kit", metavar="DIR", help="partner kit folder: Kafka address, credentials and CA (kafka.env)"
-    )
-
-
-def apply_kit(args: argparse.Namespace) -> None:
-    """Put the kit's ``CERTLIFE_KAFKA_*`` settings into this process's environment (never printed)."""
-    if getattr(args, "kit", None):
-        import os
-        from pathlib import Path
-
-        from certlife.services.infra.kit import read_kit_env
-
-        os.environ.update(read_kit_env(Path(args.kit)))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="prefix of the log topics (test deployments; default: the kit's CERTLIFE_TOPIC_PREFIX, else none)",
     )
-    from certlife.services.partner.certverify import add_kit_option
+    from certlife.services.partner.kit_option import add_kit_option
 
     add_kit_option(mirror)
     mirror.add_argument("--once", action="store_true", help="stop when caught up instead of following")

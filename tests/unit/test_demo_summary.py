@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from certlife.services.demo.partner import PLANNED_STEPS
 from certlife.services.demo.summary import passed, render
 from certlife.services.demo.traffic import Accounting
 
@@ -21,7 +22,7 @@ class _Step:
 def _figures(books: Accounting) -> dict[str, Any]:
     return {
         "outcomes": books, "log size": 10, "certificates": 5, "by status": Counter(valid=5),
-        "by scheme": Counter(CCC=5), "timings": {"all": 1.0}, "steps": [_Step(f"s{i}") for i in range(6)],
+        "by scheme": Counter(CCC=5), "timings": {"all": 1.0}, "steps": [_Step(f"s{i}") for i in range(PLANNED_STEPS)],
         "status mismatches": [], "bundle certificate": "C-1",
     }  # fmt: skip
 
