@@ -22,7 +22,7 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from bench.common import endpoints
+from bench.common import endpoints, plaintext_env
 from certlife.contracts import topics
 from certlife.projections.committed import committed_consumer
 from certlife.services.demo.setup import DemoRun
@@ -228,13 +228,19 @@ def plot(results: list[RateResult], path: Path) -> str:
     return str(path)
 
 
-async def main_async(rates: list[float | None], duration: float, settle: float, out: Path) -> int:
-    """Start the service once and measure every rate."""
-    bootstrap, database = await asyncio.to_thread(endpoints)
-    run = DemoRun.create(bootstrap, database, "_bench")
+async def run_rates(
+    bootstrap: str, database: str, rates: list[float | None], duration: float, settle: float, plaintext: bool
+) -> list[RateResult]:
+    """Start the services once (SASL_SSL, or the unsafe plaintext listener) and measure every rate."""
+    run = DemoRun.create(bootstrap, database, "_bench" + ("_plain" if plaintext else ""))
+    if plaintext:
+        run.env["CERTLIFE_KAFKA_SECURITY"] = "plaintext"
     await run.create_schemas()
+    await asyncio.to_thread(run.provision_kafka)  # services as their own Kafka principals
+    await run.migrate()  # and their own PostgreSQL roles
     run.generate_keys()
     procs = run.start_services()
+    label = "plaintext" if plaintext else "SASL_SSL"
     try:
         results = []
         for rate in rates:
@@ -242,7 +248,8 @@ async def main_async(rates: list[float | None], duration: float, settle: float, 
             results.append(result)
             offered = f"{rate:,.0f}/s" if rate else "max"
             print(
-                f"offered {offered:>8}  published {result.published:>7,}  accepted {result.accepted_per_s:8,.0f}/s "
+                f"[{label:>9}] offered {offered:>8}  published {result.published:>7,}  "
+                f"accepted {result.accepted_per_s:8,.0f}/s "
                 f"(ratio to offered {result.accepted_per_s / rate if rate else float('nan'):4.2f})  "
                 f"log p50/p99 {result.log_p50_ms:7.0f}/{result.log_p99_ms:7.0f} ms  "
                 f"read model p50/p99 {result.model_p50_ms:7.0f}/{result.model_p99_ms:7.0f} ms"
@@ -254,6 +261,28 @@ async def main_async(rates: list[float | None], duration: float, settle: float, 
     finally:
         for proc in reversed(procs):
             proc.stop()
+    return results
+
+
+async def main_async(rates: list[float | None], duration: float, settle: float, out: Path) -> int:
+    """Measure every rate on SASL_SSL, then (when the stack has the listener) on plaintext, same run."""
+    bootstrap, database = await asyncio.to_thread(endpoints)
+    results = await run_rates(bootstrap, database, rates, duration, settle, plaintext=False)
+    plain = plaintext_env({"CERTLIFE_KAFKA_BOOTSTRAP": bootstrap})
+    if plain is None:
+        print("no plaintext listener (CERTLIFE_KAFKA_PLAINTEXT_PORT): TLS + SASL cost not measured")
+    else:
+        plain_results = await run_rates(
+            plain["CERTLIFE_KAFKA_BOOTSTRAP"], database, rates, duration, settle, plaintext=True
+        )
+        for secure, unsafe in zip(results, plain_results, strict=True):
+            offered = f"{secure.offered:,.0f}/s" if secure.offered else "max"
+            print(
+                f"TLS + SASL cost at {offered}: accepted/s secure/plaintext "
+                f"{secure.accepted_per_s / max(unsafe.accepted_per_s, 1e-9):.2f}, log p50 "
+                f"{secure.log_p50_ms:.0f} vs {unsafe.log_p50_ms:.0f} ms, read model p99 "
+                f"{secure.model_p99_ms:.0f} vs {unsafe.model_p99_ms:.0f} ms"
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps([asdict(r) for r in results], indent=2))
     print(f"plot: {plot(results, out.with_suffix('.png'))}")

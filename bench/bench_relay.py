@@ -24,11 +24,22 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from bench.common import Figure, create_schema, endpoints, fresh_names, kafka_access, report, rss_mib
+from bench.common import (
+    Figure,
+    create_schema,
+    endpoints,
+    fresh_names,
+    kafka_access,
+    plaintext_env,
+    provision_deployment,
+    report,
+    rss_mib,
+)
 from certlife.contracts.commands import parse_command
 from certlife.projections.committed import committed_consumer
 from certlife.services.bootstrap import build_application
 from certlife.services.infra.settings import Settings
+from certlife.services.infra.topics import TopicSpec, ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 1000
@@ -82,9 +93,9 @@ def fill_event_store(settings: Settings, events: int) -> None:
     app.close()
 
 
-async def log_end(bootstrap: str, topic: str) -> int:
+async def log_end(env: dict[str, str], topic: str) -> int:
     """Committed end offset of the log topic (read_committed)."""
-    consumer = committed_consumer(kafka_access(bootstrap).client_options())
+    consumer = committed_consumer(kafka_access(env["CERTLIFE_KAFKA_BOOTSTRAP"], env).client_options())
     await consumer.start()
     try:
         tp = TopicPartition(topic, 0)
@@ -108,7 +119,7 @@ def run_relay(env: dict[str, str], topic: str, events: int) -> tuple[float, list
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            done = asyncio.run(log_end(env["CERTLIFE_KAFKA_BOOTSTRAP"], topic))
+            done = asyncio.run(log_end(env, topic))
             now = time.monotonic()
             if done > 0 and not first:
                 first = now
@@ -125,10 +136,12 @@ def run_relay(env: dict[str, str], topic: str, events: int) -> tuple[float, list
     return last - first, samples
 
 
-async def raw_baseline(bootstrap: str, topic: str, events: int, size: int) -> float:
-    """Seconds to publish ``events`` messages of ``size`` bytes transactionally."""
+async def raw_baseline(env: dict[str, str], topic: str, events: int, size: int) -> float:
+    """Seconds to publish ``events`` messages of ``size`` bytes transactionally (as the operator)."""
+    access = kafka_access(env["CERTLIFE_KAFKA_BOOTSTRAP"], env)
+    await ensure_topics(access, [TopicSpec(topic)])  # topics are never auto-created
     producer = AIOKafkaProducer(
-        **kafka_access(bootstrap).client_options(),
+        **access.client_options(),
         transactional_id=topic + "-raw",
         enable_idempotence=True,
         acks="all",
@@ -153,31 +166,24 @@ async def raw_baseline(bootstrap: str, topic: str, events: int, size: int) -> fl
         await producer.stop()
 
 
-def main() -> None:
-    """Run the benchmark and print figures with their baselines."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    args = parser.parse_args()
-    bootstrap, database = endpoints()
+def measure(base: dict[str, str], database: str, events: int) -> tuple[float, float, list[tuple[int, float]]]:
+    """Relay rate, raw transactional publish rate and RSS samples on the Kafka listener of ``base``."""
     prefix, schema = fresh_names("relay")
     create_schema(database, schema)
-    env = dict(os.environ)
     keys = tempfile.mkdtemp(prefix="certlife-bench-keys-")
-    env.update(
-        {
-            "CERTLIFE_KAFKA_BOOTSTRAP": bootstrap,
-            "CERTLIFE_DATABASE_URL": database,
-            "CERTLIFE_DB_SCHEMA": schema,
-            "CERTLIFE_TOPIC_PREFIX": prefix,
-            "CERTLIFE_KEYS_DIR": keys,
-            "CERTLIFE_KEY_PASSPHRASE": env.get("CERTLIFE_KEY_PASSPHRASE", "bench-only-passphrase"),
-            "CERTLIFE_RELAY_BATCH": str(BATCH),
-        }
-    )
+    env = {
+        **base,
+        "CERTLIFE_DATABASE_URL": database,
+        "CERTLIFE_DB_SCHEMA": schema,
+        "CERTLIFE_TOPIC_PREFIX": prefix,
+        "CERTLIFE_KEYS_DIR": keys,
+        "CERTLIFE_KEY_PASSPHRASE": base.get("CERTLIFE_KEY_PASSPHRASE", "bench-only-passphrase"),
+        "CERTLIFE_RELAY_BATCH": str(BATCH),
+    }
+    provision_deployment(base["CERTLIFE_KAFKA_BOOTSTRAP"], prefix)  # topics, the relay's own principal
     settings = Settings.from_env(env)
-    print(f"storing {args.events:,} events ...", file=sys.stderr)
-    fill_event_store(settings, args.events)
+    print(f"storing {events:,} events ...", file=sys.stderr)
+    fill_event_store(settings, events)
     subprocess.run(
         [sys.executable, "-m", "certlife.services.cli.certctl", "keys", "generate"],
         env=env,
@@ -186,27 +192,58 @@ def main() -> None:
         capture_output=True,
     )
     topic = prefix + "certlife.log.v1"
-    print("relaying ...", file=sys.stderr)
-    seconds, samples = run_relay(env, topic, args.events)
+    print(f"relaying ({env.get('CERTLIFE_KAFKA_SECURITY', 'sasl_ssl')}) ...", file=sys.stderr)
+    seconds, samples = run_relay(env, topic, events)
     if seconds <= 0:
         sys.exit(
-            f"bench_relay: all {args.events:,} records arrived within one 0.2 s sample: too few to time; use more --events"
+            f"bench_relay: all {events:,} records arrived within one 0.2 s sample: too few to time; use more --events"
         )
-    raw_topic = prefix + "raw"
-    raw_seconds = asyncio.run(raw_baseline(bootstrap, raw_topic, args.events, 700))
-    relay_rate, raw_rate = args.events / seconds, args.events / raw_seconds
+    raw_seconds = asyncio.run(raw_baseline(env, prefix + "raw", events, 700))
+    return events / seconds, events / raw_seconds, samples
+
+
+def main() -> None:
+    """Run the benchmark and print figures with their baselines (secure, and plaintext when the stack has it)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+    bootstrap, database = endpoints()
+    base = {**os.environ, "CERTLIFE_KAFKA_BOOTSTRAP": bootstrap}
+    relay_rate, raw_rate, samples = measure(base, database, args.events)
+    figures = [
+        Figure(
+            "relay records/s (build+sign+hash+txn publish), SASL_SSL",
+            relay_rate,
+            "rec/s",
+            "raw aiokafka txn publish msgs/s, SASL_SSL",
+            raw_rate,
+        )
+    ]
+    plain = plaintext_env(base)
+    if plain is None:
+        print(
+            "no plaintext listener (CERTLIFE_KAFKA_PLAINTEXT_PORT): TLS + SASL cost not measured",
+            file=sys.stderr,
+        )
+    else:
+        plain_relay, plain_raw, _ = measure(plain, database, args.events)
+        figures += [
+            Figure(
+                "relay records/s, SASL_SSL", relay_rate, "rec/s", "relay records/s, plaintext", plain_relay
+            ),
+            Figure(
+                "raw txn publish msgs/s, SASL_SSL",
+                raw_rate,
+                "msgs/s",
+                "raw txn publish msgs/s, plaintext",
+                plain_raw,
+            ),
+        ]
     quarter = [samples[int(len(samples) * q)] for q in (0.25, 0.5, 0.75)] + [samples[-1]]
     report(
         f"relay, {args.events:,} events",
-        [
-            Figure(
-                "relay records/s (build+sign+hash+txn publish)",
-                relay_rate,
-                "rec/s",
-                "raw aiokafka txn publish msgs/s",
-                raw_rate,
-            )
-        ],
+        figures,
         {"relay RSS MiB at (records, MiB)": [(n, round(m, 1)) for n, m in quarter]},
         args.json,
     )

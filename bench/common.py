@@ -7,6 +7,7 @@ import json
 import os
 import statistics
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -91,6 +92,28 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def kafka_access(bootstrap: str) -> KafkaAccess:
-    """The operator's Kafka access to ``bootstrap`` (``CERTLIFE_KAFKA_*``, else the local stack's admin)."""
-    return Settings.from_env({**os.environ, "CERTLIFE_KAFKA_BOOTSTRAP": bootstrap}).kafka
+def kafka_access(bootstrap: str, env: Mapping[str, str] | None = None) -> KafkaAccess:
+    """The operator's Kafka access to ``bootstrap``: ``CERTLIFE_KAFKA_*`` of ``env`` (default: this
+    process's environment), else the local stack's admin."""
+    return Settings.from_env(
+        {**(os.environ if env is None else env), "CERTLIFE_KAFKA_BOOTSTRAP": bootstrap}
+    ).kafka
+
+
+def provision_deployment(bootstrap: str, prefix: str) -> None:
+    """On the local stack: the deployment's topics and its services' own principals."""
+    from certlife.services.infra.stack import StackSettings, provision
+
+    stack = StackSettings.from_env()
+    if bootstrap == stack.kafka_bootstrap:
+        provision(stack, prefix)
+
+
+def plaintext_env(env: Mapping[str, str]) -> dict[str, str] | None:
+    """``env`` pointed at the local stack's unsafe plaintext listener, or None when it has none."""
+    from certlife.services.infra.stack import StackSettings
+
+    port = StackSettings.from_env().plaintext_port
+    if not port:
+        return None
+    return {**env, "CERTLIFE_KAFKA_SECURITY": "plaintext", "CERTLIFE_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}"}

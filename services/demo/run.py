@@ -95,6 +95,7 @@ async def play(certificates: int, seed: int, timeout: float) -> tuple[DemoRun, d
     run = DemoRun.create(bootstrap, database)
     await run.create_schemas()
     await asyncio.to_thread(run.provision_kafka)
+    await run.migrate()
     _, keystore = run.generate_keys()
     timings["stack + keys"] = time.monotonic() - t0
     procs = run.start_services()

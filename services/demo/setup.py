@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +28,8 @@ class DemoRun:
     run_id: str
     directory: Path
     env: dict[str, str]
+    #: Each service's own database URL (its least-privilege role), once ``migrate`` ran.
+    service_urls: dict[str, str] = field(default_factory=dict)
 
     @cached_property
     def settings(self) -> Settings:
@@ -79,6 +81,11 @@ class DemoRun:
         for name in ("CERTLIFE_KAFKA_USERNAME", "CERTLIFE_KAFKA_PASSWORD", "CERTLIFE_KAFKA_PASSWORD_FILE"):
             self.env.pop(name, None)
 
+    def service_env(self, name: str) -> dict[str, str]:
+        """The environment of service ``name``: the run's, with the service's own database role."""
+        url = self.service_urls.get(name)
+        return {**self.env, "CERTLIFE_DATABASE_URL": url} if url else self.env
+
     async def create_schemas(self) -> None:
         """The event store's schema (services create their tables themselves)."""
         conn = await asyncpg.connect(self.settings.database_url)
@@ -97,9 +104,23 @@ class DemoRun:
         store.ensure_note_key()
         return kid, store
 
+    async def migrate(self) -> None:
+        """On the local stack: create the run's tables as the schema owner (``certctl db migrate``)
+        and run each service as its own PostgreSQL role, with only the grants it uses."""
+        from certlife.services.cli.db_cmd import migrated
+        from certlife.services.infra.stack import pgroles
+
+        stack = StackSettings.from_env()
+        if self.settings.database_url != stack.database_url:
+            return  # an external database: its operator creates the roles
+        await migrated(self.settings)
+        self.service_urls.update({name: pgroles.role_url(stack, f"certlife_{name}") for name in SERVICES})
+
     def start_services(self) -> list[ServiceProcess]:
         """Command service, relay and projections as three processes, once ready."""
-        procs = [ServiceProcess(name, self.env, self.directory / "logs").start() for name in SERVICES]
+        procs = [
+            ServiceProcess(name, self.service_env(name), self.directory / "logs").start() for name in SERVICES
+        ]
         for proc in procs:
             proc.wait_for_log(READY[proc.service], timeout=60)
         return procs

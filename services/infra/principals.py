@@ -184,8 +184,9 @@ async def listing(admin: KafkaAccess, kind: str, prefix: str = "") -> list[tuple
     return [(u[len(start) :], counts[u]) for u in users]
 
 
-async def open_to_anonymous(admin: KafkaAccess) -> None:
-    """Unsafe, benchmarks only: the plaintext listener's ``User:ANONYMOUS`` may do everything."""
+async def open_to_anonymous(admin: KafkaAccess, open_: bool) -> None:
+    """Unsafe, benchmarks only: the plaintext listener's ``User:ANONYMOUS`` may do everything
+    (``open_``), or nothing again (its ACLs deleted)."""
     everything = [
         Acl("User:ANONYMOUS", kind, "*", Operation.ALL)
         for kind in (
@@ -197,4 +198,7 @@ async def open_to_anonymous(admin: KafkaAccess) -> None:
     ]
     everything[-1] = Acl("User:ANONYMOUS", ResourceType.CLUSTER, "kafka-cluster", Operation.ALL)
     async with KafkaAdmin(admin) as kafka:
-        await kafka.create_acls(everything)
+        if open_:
+            await kafka.create_acls(everything)
+        else:
+            await kafka.delete_acls("User:ANONYMOUS")

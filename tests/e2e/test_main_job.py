@@ -47,6 +47,19 @@ def test_main_job_end_to_end(kafka_bootstrap: str, database_url: str) -> None:
     assert len(internal) >= 30
     assert mirrored == internal
     assert {"valid", "revoked"} <= set(internal.values())
+    # Least privilege: each service ran as its own Kafka principal and PostgreSQL role,
+    # and the partner lab used only its kit.
+    for service in ("commands", "relay", "projections"):
+        log = (run_dir / "logs" / f"{service}.log").read_text()
+        assert (
+            f"{service} runs as Kafka principal User:demo{run_id}.certlife-{service} "
+            f"and PostgreSQL role certlife_{service}"
+        ) in log, service
+    kit = (run_dir / "partner-kit" / "kafka.env").read_text()
+    assert f"CERTLIFE_KAFKA_USERNAME=demo{run_id}.partner.lab" in kit
+    assert oct((run_dir / "partner-kit" / "password").stat().st_mode & 0o777) == "0o600"
+    for step in ("mirror (verify, then apply) with the kit", "verify whole log from Kafka with the kit"):
+        assert re.search(rf"\[ok  \] {re.escape(step)}", result.stdout), step
     # Every service process the main job started has stopped.
     assert _processes_with(f"CERTLIFE_TOPIC_PREFIX=demo{run_id}.".encode()) == []
 

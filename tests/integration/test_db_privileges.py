@@ -436,29 +436,10 @@ async def test_migrate_adopts_read_models_the_owner_created(
 
 
 def _other_ca(folder: Path) -> Path:
-    """A self-signed CA certificate that signed nothing the server has."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    """A CA that did not sign the server's certificate (the launcher's CA maker, in another folder)."""
+    from certlife.services.infra.stack.tls import ensure_tls
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not the server's CA")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path = folder / "other-ca.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
+    return ensure_tls(folder / "other")
 
 
 async def test_tls_with_certificate_verification_reaches_every_connection(

@@ -68,8 +68,7 @@ def provision(settings: StackSettings, prefix: str = "") -> None:
         for role in principals.SERVICES:
             who = principals.service(role, prefix)
             await principals.add(admin, who, Secret(ensure_secret(settings.state, "kafka", who.user)))
-        if settings.plaintext_port:
-            await principals.open_to_anonymous(admin)
+        await principals.open_to_anonymous(admin, bool(settings.plaintext_port))
 
     asyncio.run(apply())
 
