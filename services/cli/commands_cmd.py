@@ -50,7 +50,9 @@ class KafkaCommandSender:
         try:
             return asyncio.run(self._send(key, value, command_id, wait))
         except KafkaError as exc:
-            raise CliError(describe_kafka_failure(exc, self.settings.kafka) + f"; {_KAFKA_FIX}") from None
+            raise CliError(
+                describe_kafka_failure(exc, self.settings.kafka) + f"; {_KAFKA_FIX}", EXIT_FAILED
+            ) from None
 
     async def _send(
         self, key: bytes, value: bytes, command_id: str, wait: float | None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 from certlife.services.cli.base import EXIT_FAILED, EXIT_OK, CliError
@@ -47,10 +48,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _trust(args: argparse.Namespace, settings: object) -> bytes:
     if args.trust is not None:
+        from certlife.contracts.errors import TrustError
+        from certlife.contracts.trust import TrustFile
+
         try:
-            return bytes(args.trust.read_bytes())
+            data = bytes(args.trust.read_bytes())
         except OSError as exc:
             raise CliError(f"cannot read {args.trust}: {exc.strerror}", 2) from None
+        try:
+            TrustFile.from_bytes(data)
+        except TrustError as exc:
+            raise CliError(f"{args.trust}: {exc}: pass the file `certctl keys trust` wrote", 2) from None
+        return data
     from certlife.services import bootstrap
     from certlife.services.cli.keys_cmd import trust_bytes
 
@@ -65,10 +74,15 @@ def run(args: argparse.Namespace) -> int:
     from certlife.services.infra.kafka_access import describe_kafka_failure
     from certlife.services.infra.kit import write_kit
     from certlife.services.infra.settings import Settings
+    from certlife.services.infra.stack import StackSettings, credentials
 
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # failures are one line below
     settings = Settings.from_env()
     admin = settings.kafka
     prefix = settings.topic_prefix
+    stack = StackSettings.from_env()
+    # On the local stack, keep each credential so a broker restart cannot lose it (stack/credentials.py).
+    journal = credentials.journal(stack.state) if admin.bootstrap == stack.kafka_bootstrap else None
     try:
         if args.action == "list":
             rows = asyncio.run(principals.listing(admin, args.kind, prefix))
@@ -82,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_OK
         who = principals.member(args.kind, args.name, prefix)
         if args.action == "revoke":
-            if not asyncio.run(principals.revoke(admin, who)):
+            if not asyncio.run(principals.revoke(admin, who, journal)):
                 raise CliError(f"no {args.kind} named {args.name}", EXIT_FAILED)
             print(f"revoked {who.user}: credential and every ACL deleted")
             return EXIT_OK
@@ -91,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(
                 f"{args.kit} exists and is not an empty folder: choose a new folder for the kit", 2
             )
-        secret = asyncio.run(principals.add(admin, who))
+        secret = asyncio.run(principals.add(admin, who, journal=journal))
         files = write_kit(args.kit, who, admin.bootstrap, secret, admin.ca_file, trust)
     except KafkaError as exc:
         raise CliError(describe_kafka_failure(exc, admin), EXIT_FAILED) from None

@@ -45,6 +45,9 @@ class KafkaAccess:
     ca_file: Path | None = None
     #: Unsafe: no TLS, no authentication. Only when explicitly asked for.
     plaintext: bool = False
+    #: SCRAM-SHA-512 for every principal; the local stack's admin alone uses PLAIN (over TLS),
+    #: checked against the broker's own properties file, not the metadata log.
+    mechanism: str = MECHANISM
 
     def require_credentials(self) -> tuple[str, Secret]:
         """The username and password; a one-line error naming the fix when one is missing."""
@@ -84,7 +87,7 @@ class KafkaAccess:
         return {
             "bootstrap_servers": self.bootstrap,
             "security_protocol": "SASL_SSL",
-            "sasl_mechanism": MECHANISM,
+            "sasl_mechanism": self.mechanism,
             "sasl_plain_username": username,
             "sasl_plain_password": password.reveal(),
             "ssl_context": self.ssl_context,
@@ -131,6 +134,37 @@ def tls_problem(access: KafkaAccess) -> str | None:
         return None
 
 
+def auth_problem(access: KafkaAccess) -> str | None:
+    """Why SASL authentication of ``access`` fails (None: it succeeds or cannot be tried).
+
+    aiokafka reports a refused login at bootstrap only as "Unable to bootstrap";
+    this one connection attempt (on its own thread and loop) finds the cause.
+    """
+    import asyncio
+    import threading
+
+    if access.plaintext:
+        return None
+    host, _, port = access.bootstrap.split(",")[0].strip().rpartition(":")
+    found: list[str] = []
+
+    async def probe() -> None:
+        from aiokafka.conn import create_conn
+
+        options = {k: v for k, v in access.client_options().items() if k != "bootstrap_servers"}
+        try:
+            conn = await asyncio.wait_for(create_conn(host.strip("[]"), int(port), **options), 10)
+            conn.close()
+        except Exception as exc:
+            if is_denial(exc):
+                found.append("authentication failed")
+
+    worker = threading.Thread(target=lambda: asyncio.run(probe()), daemon=True)
+    worker.start()
+    worker.join(15)
+    return found[0] if found else None
+
+
 def is_denial(exc: BaseException) -> bool:
     """True for a Kafka authentication or authorization failure (permanent: retrying cannot help)."""
     name = type(exc).__name__
@@ -161,4 +195,6 @@ def describe_kafka_failure(exc: BaseException, access: KafkaAccess, resource: st
             f"cannot connect to Kafka at {access.bootstrap}: {problem}: set CERTLIFE_KAFKA_CA_FILE "
             "to the CA certificate of your kit (ca.pem)"
         )
+    if name == "KafkaConnectionError" and auth_problem(access):
+        return describe_kafka_failure(PermissionError("authentication failed"), access, resource)
     return f"cannot reach Kafka at {access.bootstrap} as {who}: {exc or name}"

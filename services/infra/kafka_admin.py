@@ -77,6 +77,41 @@ class Pattern(IntEnum):
     PREFIXED = 4
 
 
+@dataclass(frozen=True, repr=False)
+class ScramCredential:
+    """A SCRAM-SHA-512 credential as Kafka's API takes it: salt, iterations, salted password.
+
+    The salted password is password-equivalent for SCRAM: keep it like a password
+    (never printed; 0600 files only).
+    """
+
+    salt: bytes
+    iterations: int
+    salted: bytes
+
+    def to_json(self) -> str:
+        """The credential as one JSON object (base64 fields)."""
+        import base64
+        import json
+
+        return json.dumps(
+            {
+                "salt": base64.b64encode(self.salt).decode(),
+                "iterations": self.iterations,
+                "salted": base64.b64encode(self.salted).decode(),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ScramCredential:
+        """The credential of :meth:`to_json`."""
+        import base64
+        import json
+
+        data = json.loads(text)
+        return cls(base64.b64decode(data["salt"]), int(data["iterations"]), base64.b64decode(data["salted"]))
+
+
 #: Permission types: any (filters), deny, allow.
 ANY_PERMISSION, ALLOW = 1, 3
 
@@ -282,13 +317,26 @@ class KafkaAdmin:
     async def _send(self, struct: type[RequestStruct], *fields: Any) -> Any:
         return await self._client._send_request(_Send(struct, *fields))
 
-    async def set_password(self, user: str, password: Secret) -> None:
-        """Create or replace ``user``'s SCRAM-SHA-512 credential."""
+    async def set_password(self, user: str, password: Secret) -> ScramCredential:
+        """Create or replace ``user``'s SCRAM-SHA-512 credential; return it (salted, never the password)."""
         salt = secrets.token_bytes(32)
-        salted = hashlib.pbkdf2_hmac("sha512", password.encoded(), salt, ITERATIONS)
-        response = await self._send(
-            _AlterScram, [], [(user, SCRAM_SHA_512, ITERATIONS, salt, salted, {})], {}
+        credential = ScramCredential(
+            salt, ITERATIONS, hashlib.pbkdf2_hmac("sha512", password.encoded(), salt, ITERATIONS)
         )
+        await self.restore(user, credential)
+        return credential
+
+    async def restore(self, user: str, credential: ScramCredential) -> None:
+        """Write ``credential`` as ``user``'s SCRAM-SHA-512 credential (as set before)."""
+        row: tuple[Any, ...] = (
+            user,
+            SCRAM_SHA_512,
+            credential.iterations,
+            credential.salt,
+            credential.salted,
+            {},
+        )
+        response = await self._send(_AlterScram, [], [row], {})
         for name, code, message, _ in response.results:
             _check(code, message, f"setting the SCRAM credential of {name}")
 

@@ -17,14 +17,23 @@ No principal may create topics (the operator's admin creates them,
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from certlife.contracts import topics
 from certlife.domain.errors import CertlifeError
-from certlife.services.infra.kafka_access import KafkaAccess
-from certlife.services.infra.kafka_admin import Acl, KafkaAdmin, Operation, Pattern, ResourceType
+from certlife.services.infra.kafka_access import MECHANISM, KafkaAccess
+from certlife.services.infra.kafka_admin import (
+    Acl,
+    KafkaAdmin,
+    Operation,
+    Pattern,
+    ResourceType,
+    ScramCredential,
+)
 from certlife.services.infra.secret import Secret
 
 #: The services' roles, as ``Settings.from_env(role=...)`` names them.
@@ -156,21 +165,52 @@ def who_may_do_what() -> str:
     return "\n".join(rows) + "\n"
 
 
-async def add(admin: KafkaAccess, who: Principal, password: Secret | None = None) -> Secret:
+#: Told of every credential set (the credential) or deleted (None): the local stack keeps them
+#: to restore after a broker restart (``certlife.services.infra.stack.credentials``).
+Journal = Callable[[str, ScramCredential | None], None]
+
+
+async def add(
+    admin: KafkaAccess, who: Principal, password: Secret | None = None, journal: Journal | None = None
+) -> Secret:
     """Create (or re-key) ``who`` with ``password`` (None: a random one) and exactly its grants."""
     secret = password or Secret(secrets.token_urlsafe(24))
     async with KafkaAdmin(admin) as kafka:
         await kafka.delete_acls(who.principal)  # exactly the current grants, nothing stale
-        await kafka.set_password(who.user, secret)
+        credential = await kafka.set_password(who.user, secret)
         await kafka.create_acls(grants(who))
+    if journal is not None:
+        journal(who.user, credential)
+    await until_usable(replace(admin, username=who.user, password=secret, mechanism=MECHANISM))
     return secret
 
 
-async def revoke(admin: KafkaAccess, who: Principal) -> bool:
+async def until_usable(access: KafkaAccess, timeout: float = 15.0) -> None:
+    """Wait until ``access`` can log in: the broker applies a new credential asynchronously."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        client = AIOKafkaAdminClient(**access.client_options(), request_timeout_ms=5000)
+        try:
+            await client.start()
+            return
+        except KafkaError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+        finally:
+            await client.close()
+
+
+async def revoke(admin: KafkaAccess, who: Principal, journal: Journal | None = None) -> bool:
     """Delete ``who``'s credential and every ACL; False when it did not exist."""
     async with KafkaAdmin(admin) as kafka:
         deleted = await kafka.delete_acls(who.principal)
         existed = await kafka.delete_user(who.user)
+    if journal is not None:
+        journal(who.user, None)
     return existed or deleted > 0
 
 

@@ -20,7 +20,7 @@ from typing import TypeVar
 from urllib.parse import unquote, urlparse
 
 from certlife.domain.errors import CertlifeError
-from certlife.services.infra.kafka_access import PLAINTEXT, SASL_SSL, KafkaAccess
+from certlife.services.infra.kafka_access import MECHANISM, PLAINTEXT, SASL_SSL, KafkaAccess
 from certlife.services.infra.secret import Secret
 from certlife.services.infra.stack.secrets import read_secret
 from certlife.services.infra.stack.settings import StackSettings
@@ -290,7 +290,9 @@ def kafka_access_from_env(env: Mapping[str, str], stack: StackSettings, principa
         if password is None:
             stored = read_secret(stack.state, "kafka", principal)
             password = Secret(stored) if stored else None
-    return KafkaAccess(bootstrap, username, password, ca)
+    # The local stack's admin logs in with PLAIN (over TLS), not SCRAM (stack/credentials.py).
+    mechanism = "PLAIN" if username == ADMIN and bootstrap == stack.kafka_bootstrap else MECHANISM
+    return KafkaAccess(bootstrap, username, password, ca, mechanism=mechanism)
 
 
 def partner_access(env: Mapping[str, str] | None = None) -> KafkaAccess:

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from certlife.contracts import topics
 from certlife.contracts.verification import CheckpointInput
-from certlife.services.infra.kafka_access import KafkaAccess, describe_kafka_failure
+from certlife.services.infra.kafka_access import KafkaAccess, KafkaAccessError, describe_kafka_failure
 from certlife.services.infra.settings import partner_access
 from certlife.services.partner.inputs import LogSource, SourceError
 
@@ -57,7 +57,11 @@ async def _start(access: KafkaAccess) -> Any:
 
     from certlife.projections.committed import committed_consumer
 
-    consumer = committed_consumer(access.client_options(), auto_offset_reset="earliest")
+    try:
+        client = access.client_options()
+    except KafkaAccessError as exc:  # no credentials, unreadable CA: an input error (exit 2)
+        raise SourceError(str(exc)) from None
+    consumer = committed_consumer(client, auto_offset_reset="earliest")
     try:
         await asyncio.wait_for(consumer.start(), _START_TIMEOUT)
     except (TimeoutError, KafkaError, OSError) as exc:

@@ -100,7 +100,7 @@ def run_mirror(args: argparse.Namespace) -> dict[str, Any]:
     import asyncpg
 
     from certlife.contracts.verification import VerificationError
-    from certlife.services.infra.kafka_access import describe_kafka_failure
+    from certlife.services.infra.kafka_access import KafkaAccessError, describe_kafka_failure
     from certlife.services.infra.settings import partner_access
     from certlife.services.partner.sources import SourceError, read_trust_file
 
@@ -131,6 +131,8 @@ def run_mirror(args: argparse.Namespace) -> dict[str, Any]:
         result = asyncio.run(go())
     except KafkaError as exc:
         raise SourceError(describe_kafka_failure(exc, access)) from None
+    except KafkaAccessError as exc:  # no credentials, unreadable CA: an input error (exit 2)
+        raise SourceError(str(exc)) from None
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise SourceError(f"cannot use the mirror database or Kafka: {exc or type(exc).__name__}") from None
     except ValueError as exc:

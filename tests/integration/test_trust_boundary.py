@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError
 
 from certlife.contracts import topics
 from certlife.services.infra import principals
-from certlife.services.infra.kafka_access import KafkaAccess
+from certlife.services.infra.kafka_access import MECHANISM, KafkaAccess
 from certlife.services.infra.kafka_admin import Acl, KafkaAdmin, Operation, ResourceType, missing_grants
 from certlife.services.infra.kit import read_kit_env
 from certlife.services.infra.secret import Secret
@@ -60,7 +60,7 @@ async def _end_offset(topic: str) -> int:
 
 async def _as(who: principals.Principal) -> KafkaAccess:
     secret = await principals.add(admin(), who)
-    return replace(admin(), username=who.user, password=secret)
+    return replace(admin(), username=who.user, password=secret, mechanism=MECHANISM)
 
 
 async def _produce(access: KafkaAccess, topic: str) -> str:
@@ -191,12 +191,7 @@ async def test_a_revoked_partner_is_cut_off_on_open_connections_and_refused_on_r
 ) -> None:
     p = deployment
     kit = _kit(tmp_path / "kit", "lab-e", p)
-    env = read_kit_env(kit)
-    lab = replace(
-        admin(),
-        username=env["CERTLIFE_KAFKA_USERNAME"],
-        password=Secret((kit / "password").read_text().strip()),
-    )
+    lab = partner_access_of(kit)
     consumer = AIOKafkaConsumer(**lab.client_options(), request_timeout_ms=8000)
     await consumer.start()
     try:
@@ -297,3 +292,58 @@ def test_the_broker_speaks_tls_with_a_certificate_for_127_0_0_1(kafka_bootstrap:
         context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
     ):
         assert tls.version() in ("TLSv1.3", "TLSv1.2")
+
+
+def test_clis_name_a_refused_login_in_one_line_without_the_password(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CERTLIFE_KAFKA_")}
+    wrong = {**base, **admin_env(), "CERTLIFE_KAFKA_PASSWORD": "wrong-pass-4711"}
+    del wrong["CERTLIFE_KAFKA_PASSWORD_FILE"]
+    result = subprocess.run(
+        [sys.executable, "-m", "certlife.services.cli.certctl", "clients", "list"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, env=wrong,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "certctl: error: Kafka at 127.0.0.1:9092 refused principal User:admin: authentication failed "
+        "(wrong username or password, or the principal was revoked): check CERTLIFE_KAFKA_USERNAME and "
+        "CERTLIFE_KAFKA_PASSWORD_FILE"
+    ]
+    assert "wrong-pass-4711" not in result.stdout + result.stderr
+    (tmp_path / "trust.json").write_bytes(LogBuilder().trust().to_bytes())
+    anonymous = subprocess.run(
+        [sys.executable, "-m", "certlife.services.partner.certverify", "log", "kafka://127.0.0.1:9092",
+         "--trust", str(tmp_path / "trust.json")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, env=base,
+    )  # fmt: skip
+    assert anonymous.returncode == 2, anonymous.stderr
+    assert anonymous.stderr.startswith("certverify: error: no Kafka credentials for 127.0.0.1:9092")
+    assert len(anonymous.stderr.strip().splitlines()) == 1
+
+
+async def test_principals_survive_a_broker_restart(deployment: str, tmp_path: Path) -> None:
+    from certlife.services.infra.stack import kafka as broker
+
+    stack = StackSettings.from_env()
+    assert broker.running(stack), "this test restarts the native local stack's broker"
+    kit = _kit(tmp_path / "kit", "lab-f", deployment)
+    lab = partner_access_of(kit)
+    assert await _consume(lab, deployment + topics.LOG) == "ok"
+    await asyncio.to_thread(broker.stop, stack)
+    assert await asyncio.to_thread(broker.start, stack)  # restores every kept credential
+    assert await _consume(lab, deployment + topics.LOG) == "ok"
+    # and a kit's trust file must be one: anything else is refused before a principal exists
+    bad = subprocess.run(
+        [sys.executable, "-m", "certlife.services.cli.certctl", "partners", "add", "lab-g", "--kit",
+         str(tmp_path / "kit-g"), "--trust", str(kit / "README.txt")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env={**os.environ, **admin_env(), "CERTLIFE_TOPIC_PREFIX": deployment},
+    )  # fmt: skip
+    assert bad.returncode == 2 and "malformed trust file" in bad.stderr, bad.stderr
+    assert not (tmp_path / "kit-g").exists()
+
+
+def partner_access_of(kit: Path) -> KafkaAccess:
+    """The access a partner gets from its kit alone."""
+    from certlife.services.infra.settings import partner_access
+
+    return partner_access(read_kit_env(kit))

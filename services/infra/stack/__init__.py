@@ -35,7 +35,8 @@ def up(settings: StackSettings | None = None, prefix: str | None = None) -> Endp
         if not kafka.running(settings):
             kafka.preflight(settings)
         postgres.start(settings)
-        kafka.start(settings)
+        if kafka.start(settings):  # the listeners are fixed at start: open or close the unsafe one's ACLs
+            _anonymous(settings)
         provision(settings, os.environ.get("CERTLIFE_TOPIC_PREFIX", "") if prefix is None else prefix)
     except OSError as exc:
         if exc.errno == 28:
@@ -50,13 +51,12 @@ def provision(settings: StackSettings, prefix: str = "") -> None:
     Each principal's password is made once and kept in ``state/secrets/kafka``
     (0600), where ``Settings.from_env(role=...)`` finds it; running again
     re-applies exactly the grants of ``certlife.services.infra.principals``.
-    With the unsafe plaintext listener on, its anonymous principal may do
-    everything (it exists for benchmarks only).
     """
     import asyncio
 
     from certlife.services.infra import principals
     from certlife.services.infra.secret import Secret
+    from certlife.services.infra.stack import credentials
     from certlife.services.infra.stack.secrets import ensure_secret
 
     admin = kafka.admin_access(settings)
@@ -67,10 +67,19 @@ def provision(settings: StackSettings, prefix: str = "") -> None:
         await ensure_topics(admin, certlife_topics(4, prefix))
         for role in principals.SERVICES:
             who = principals.service(role, prefix)
-            await principals.add(admin, who, Secret(ensure_secret(settings.state, "kafka", who.user)))
-        await principals.open_to_anonymous(admin, bool(settings.plaintext_port))
+            secret = Secret(ensure_secret(settings.state, "kafka", who.user))
+            await principals.add(admin, who, secret, journal=credentials.journal(settings.state))
 
     asyncio.run(apply())
+
+
+def _anonymous(settings: StackSettings) -> None:
+    """Unsafe plaintext listener on: its anonymous principal may do anything; off: its ACLs go."""
+    import asyncio
+
+    from certlife.services.infra import principals
+
+    asyncio.run(principals.open_to_anonymous(kafka.admin_access(settings), bool(settings.plaintext_port)))
 
 
 def resolve_endpoints() -> tuple[str, str]:

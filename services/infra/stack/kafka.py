@@ -15,6 +15,7 @@ from pathlib import Path
 from certlife.services.infra.fileio import write_file_atomic
 from certlife.services.infra.kafka_access import MECHANISM, KafkaAccess
 from certlife.services.infra.secret import Secret
+from certlife.services.infra.stack import credentials
 from certlife.services.infra.stack.errors import StackError
 from certlife.services.infra.stack.procs import port_open, read_pid, stop_pid
 from certlife.services.infra.stack.secrets import ensure_secret, read_secret
@@ -94,12 +95,16 @@ def _properties(settings: StackSettings, data: Path, admin_password: str) -> str
             f"controller.listener.names={CONTROLLER}",
             f"listener.security.protocol.map={','.join(protocols)}",
             f"inter.broker.listener.name={CLIENT}",
-            # Clients and the broker itself: SCRAM-SHA-512 over TLS.
-            "sasl.enabled.mechanisms=SCRAM-SHA-512",
-            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
-            f"listener.name.{CLIENT.lower()}.sasl.enabled.mechanisms=SCRAM-SHA-512",
+            # Clients: SCRAM-SHA-512 over TLS. The admin (and the broker's own inter-broker
+            # connections, as admin): PLAIN over TLS against this 0600 file, so that the
+            # launcher never depends on the SCRAM store (see stack/credentials.py).
+            "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
+            "sasl.mechanism.inter.broker.protocol=PLAIN",
+            f"listener.name.{CLIENT.lower()}.sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
             f"listener.name.{CLIENT.lower()}.scram-sha-512.sasl.jaas.config="
-            + _jaas("scram.ScramLoginModule", admin),
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            f"listener.name.{CLIENT.lower()}.plain.sasl.jaas.config="
+            + _jaas("plain.PlainLoginModule", {**admin, f"user_{ADMIN}": admin_password}),
             # The controller listener: PLAIN over TLS, one user (the admin), kept in this file;
             # SCRAM cannot serve it (its credentials live in the metadata the controller serves).
             f"listener.name.{CONTROLLER.lower()}.sasl.enabled.mechanisms=PLAIN",
@@ -163,30 +168,14 @@ def admin_access(settings: StackSettings) -> KafkaAccess:
     password = read_secret(settings.state, "kafka", ADMIN)
     if password is None:
         raise StackError("the local broker's admin password is missing: run certctl stack up")
-    return KafkaAccess(settings.kafka_bootstrap, ADMIN, Secret(password), settings.ca_file)
+    return KafkaAccess(settings.kafka_bootstrap, ADMIN, Secret(password), settings.ca_file, mechanism="PLAIN")
 
 
-def _format(java: str, classpath: str, props: Path, home: Path, admin_password: str) -> None:
-    """Format the storage with the admin's SCRAM credential (the args go through a 0600 @argfile)."""
+def _format(java: str, classpath: str, props: Path) -> None:
+    """Format the storage (no credential goes into it: the admin is checked against props)."""
     cluster_id = uuid.uuid4().hex[:22]
-    argfile = home / ".format.args"
-    args = [
-        "-cp",
-        classpath,
-        "kafka.tools.StorageTool",
-        "format",
-        "-t",
-        cluster_id,
-        "-c",
-        str(props),
-        "--add-scram",
-        f"{MECHANISM}=[name={ADMIN},password={admin_password}]",
-    ]
-    write_file_atomic(argfile, "\n".join(f'"{a}"' for a in args).encode(), mode=0o600)
-    try:
-        fmt = subprocess.run([java, f"@{argfile}"], capture_output=True, text=True, check=False)
-    finally:
-        argfile.unlink(missing_ok=True)
+    args = ["-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)]
+    fmt = subprocess.run([java, *args], capture_output=True, text=True, check=False)
     if fmt.returncode != 0:
         raise StackError(f"formatting the Kafka storage failed: {fmt.stderr.strip()[-300:]}")
 
@@ -214,7 +203,7 @@ def start(settings: StackSettings) -> bool:
         raise StackError(f"cannot write the broker's files under {home} ({exc.strerror})") from None
     classpath = f"{libs}/*"
     if not (data / "meta.properties").exists():
-        _format(java, classpath, props, home, admin_password)
+        _format(java, classpath, props)
         (data / _SECURE_MARKER).write_text("SASL_SSL, SCRAM-SHA-512, StandardAuthorizer\n")
     log4j = resources.files("certlife.services.infra.stack") / "log4j2.properties"
     with resources.as_file(log4j) as log4j_path, open(home / "stdout.log", "ab") as out:
@@ -238,11 +227,30 @@ def start(settings: StackSettings) -> bool:
         )
     pid_file.write_text(f"{proc.pid}\n")
     _wait_ready(settings, proc, home)
+    asyncio.run(credentials.restore(settings.state, admin_access(settings), _known_login(settings)))
     return True
 
 
+def _known_login(settings: StackSettings) -> KafkaAccess | None:
+    """A service principal whose password the launcher keeps (to see restored credentials take effect)."""
+    from dataclasses import replace
+
+    password = read_secret(settings.state, "kafka", "certlife-commands")
+    if password is None:
+        return None
+    return replace(
+        admin_access(settings), username="certlife-commands", password=Secret(password), mechanism=MECHANISM
+    )
+
+
+#: Seconds the broker may take to accept a produce request (it loads every partition first).
+READY_TIMEOUT = 300
+
+
 def _wait_ready(settings: StackSettings, proc: subprocess.Popen[bytes], home: Path) -> None:
-    deadline = time.monotonic() + 90
+    start = time.monotonic()
+    deadline = start + READY_TIMEOUT
+    told = False
     access = admin_access(settings)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -251,9 +259,14 @@ def _wait_ready(settings: StackSettings, proc: subprocess.Popen[bytes], home: Pa
             )
         if port_open(settings.kafka_port) and _produce_probe(access):
             return
+        if not told and time.monotonic() - start > 20:
+            told = True
+            print(f"certctl: waiting for the Kafka broker to load its partitions (see {home}/server.log)")
         time.sleep(0.5)
     stop_pid(proc.pid)
-    raise StackError(f"the Kafka broker did not accept a produce request within 90 s; see {home}/server.log")
+    raise StackError(
+        f"the Kafka broker did not accept a produce request within {READY_TIMEOUT} s; see {home}/server.log"
+    )
 
 
 def _produce_probe(access: KafkaAccess) -> bool:
