@@ -39,6 +39,13 @@ def kafka_connector(settings: Settings) -> Kafka:
     return Kafka(settings.kafka)
 
 
+def identity(settings: Settings) -> str:
+    """Who the process is on Kafka and PostgreSQL (for its first log line; no secret)."""
+    from urllib.parse import urlparse
+
+    return f"Kafka principal {settings.kafka.principal} and PostgreSQL role {urlparse(settings.database_url).username}"
+
+
 async def preflight(settings: Settings, role: str | None = None) -> None:
     """Check that PostgreSQL accepts our credentials, that the Kafka broker answers and,
     for a service ``role``, that its principal holds every grant the service uses.

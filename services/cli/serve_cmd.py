@@ -14,7 +14,6 @@ import asyncio
 import logging
 import os
 import signal
-from urllib.parse import urlparse
 
 from aiokafka.errors import KafkaError
 
@@ -42,12 +41,9 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(role=args.service)
     # Unreachable or misconfigured endpoints are one line, not a traceback from deep inside.
     asyncio.run(_preflight(settings, args.service))
-    log.info(
-        "%s runs as Kafka principal %s and PostgreSQL role %s",
-        args.service,
-        settings.kafka.principal,
-        urlparse(settings.database_url).username,
-    )
+    from certlife.services import bootstrap
+
+    log.info("%s runs as %s", args.service, bootstrap.identity(settings))
     try:
         if args.service == "relay":
             return asyncio.run(_run_relay(settings))

@@ -111,10 +111,11 @@ class Kafka:
         """The access's settings for faststream (SCRAM-SHA-512 over TLS; None in plaintext)."""
         if self.access.plaintext:
             return None
-        from faststream.security import SASLScram512
+        from faststream.security import SASLPlaintext, SASLScram512
 
         username, password = self.access.require_credentials()
-        return SASLScram512(
+        scheme = SASLPlaintext if self.access.mechanism == "PLAIN" else SASLScram512
+        return scheme(
             username=username, password=password.reveal(), ssl_context=self.access.ssl_context, use_ssl=True
         )
 

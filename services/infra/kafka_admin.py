@@ -518,3 +518,23 @@ async def missing_grants(access: KafkaAccess, needed: Iterable[Acl]) -> list[Acl
         if ops < 0 or not ops & (1 << acl.operation):
             missing.append(acl)
     return missing
+
+
+async def until_usable(access: KafkaAccess, timeout: float = 15.0) -> None:
+    """Wait until ``access`` can log in: the broker applies a new credential asynchronously."""
+    import asyncio
+
+    from aiokafka.errors import KafkaError
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        client = AIOKafkaAdminClient(**access.client_options(), request_timeout_ms=5000)
+        try:
+            await client.start()
+            return
+        except KafkaError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+        finally:
+            await client.close()

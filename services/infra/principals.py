@@ -17,7 +17,6 @@ No principal may create topics (the operator's admin creates them,
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from certlife.services.infra.kafka_admin import (
     Pattern,
     ResourceType,
     ScramCredential,
+    until_usable,
 )
 from certlife.services.infra.secret import Secret
 
@@ -183,25 +183,6 @@ async def add(
         journal(who.user, credential)
     await until_usable(replace(admin, username=who.user, password=secret, mechanism=MECHANISM))
     return secret
-
-
-async def until_usable(access: KafkaAccess, timeout: float = 15.0) -> None:
-    """Wait until ``access`` can log in: the broker applies a new credential asynchronously."""
-    from aiokafka.admin import AIOKafkaAdminClient
-    from aiokafka.errors import KafkaError
-
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        client = AIOKafkaAdminClient(**access.client_options(), request_timeout_ms=5000)
-        try:
-            await client.start()
-            return
-        except KafkaError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.2)
-        finally:
-            await client.close()
 
 
 async def revoke(admin: KafkaAccess, who: Principal, journal: Journal | None = None) -> bool:

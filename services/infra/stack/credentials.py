@@ -16,8 +16,8 @@ from pathlib import Path
 
 from certlife.services.infra.fileio import write_file_atomic
 from certlife.services.infra.kafka_access import KafkaAccess
-from certlife.services.infra.kafka_admin import KafkaAdmin, ScramCredential
-from certlife.services.infra.principals import Journal, until_usable
+from certlife.services.infra.kafka_admin import KafkaAdmin, ScramCredential, until_usable
+from certlife.services.infra.principals import Journal
 
 
 def _folder(state: Path) -> Path:
