@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -74,47 +75,89 @@ def _jaas(module: str, options: dict[str, str]) -> str:
     return f"org.apache.kafka.common.security.{module} required {quoted};"
 
 
-def _properties(settings: StackSettings, data: Path, admin_password: str) -> str:
-    """server.properties (0600: it holds the admin password for the broker's own connections)."""
+@dataclass(frozen=True)
+class Layout:
+    """Where a broker listens and keeps its files: the native stack's, or compose's (stack/compose.py)."""
+
+    #: ``(listener name, bind host:port, advertised host:port)`` of the SASL_SSL client listeners.
+    clients: tuple[tuple[str, str, str], ...]
+    controller: str
+    keystore: Path
+    truststore: Path
+    data: Path
+    #: The unsafe plaintext listener's port on 127.0.0.1 (None: none).
+    plaintext_port: int | None = None
+
+    @property
+    def inter_broker(self) -> str:
+        """The listener the broker uses to reach itself (the last client listener)."""
+        return self.clients[-1][0]
+
+
+def native_layout(settings: StackSettings, data: Path) -> Layout:
+    """The native stack: one client listener and the controller on 127.0.0.1."""
     k, c = settings.kafka_port, settings.controller_port
-    listeners = [f"{CLIENT}://127.0.0.1:{k}", f"{CONTROLLER}://127.0.0.1:{c}"]
-    advertised = [f"{CLIENT}://127.0.0.1:{k}"]
-    protocols = [f"{CLIENT}:SASL_SSL", f"{CONTROLLER}:SASL_SSL"]
-    if settings.plaintext_port:
-        listeners.append(f"{UNSAFE}://127.0.0.1:{settings.plaintext_port}")
-        advertised.append(f"{UNSAFE}://127.0.0.1:{settings.plaintext_port}")
+    address = f"127.0.0.1:{k}"
+    return Layout(
+        ((CLIENT, address, address),),
+        f"127.0.0.1:{c}",
+        broker_keystore(settings.state),
+        settings.ca_file,
+        data,
+        settings.plaintext_port,
+    )
+
+
+def _properties(settings: StackSettings, data: Path, admin_password: str) -> str:
+    """The native broker's server.properties."""
+    return broker_properties(native_layout(settings, data), admin_password)
+
+
+def broker_properties(layout: Layout, admin_password: str) -> str:
+    """server.properties (0600: it holds the admin password for the broker's own connections)."""
+    listeners = [f"{name}://{bind}" for name, bind, _ in layout.clients]
+    listeners.append(f"{CONTROLLER}://{layout.controller}")
+    advertised = [f"{name}://{shown}" for name, _, shown in layout.clients]
+    protocols = [f"{name}:SASL_SSL" for name, _, _ in layout.clients] + [f"{CONTROLLER}:SASL_SSL"]
+    if layout.plaintext_port:
+        listeners.append(f"{UNSAFE}://127.0.0.1:{layout.plaintext_port}")
+        advertised.append(f"{UNSAFE}://127.0.0.1:{layout.plaintext_port}")
         protocols.append(f"{UNSAFE}:PLAINTEXT")
     admin = {"username": ADMIN, "password": admin_password}
+    plain = _jaas("plain.PlainLoginModule", {**admin, f"user_{ADMIN}": admin_password})
+    client_sasl = []
+    for name, _, _ in layout.clients:
+        client_sasl += [
+            # Clients: SCRAM-SHA-512 over TLS. The admin (and the broker's own inter-broker
+            # connections, as admin): PLAIN over TLS against this 0600 file, so that the
+            # launcher never depends on the SCRAM store (see stack/credentials.py).
+            f"listener.name.{name.lower()}.sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
+            f"listener.name.{name.lower()}.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            f"listener.name.{name.lower()}.plain.sasl.jaas.config=" + plain,
+        ]
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{c}",
+            f"controller.quorum.voters=1@{layout.controller}",
             f"listeners={','.join(listeners)}",
             f"advertised.listeners={','.join(advertised)}",
             f"controller.listener.names={CONTROLLER}",
             f"listener.security.protocol.map={','.join(protocols)}",
-            f"inter.broker.listener.name={CLIENT}",
-            # Clients: SCRAM-SHA-512 over TLS. The admin (and the broker's own inter-broker
-            # connections, as admin): PLAIN over TLS against this 0600 file, so that the
-            # launcher never depends on the SCRAM store (see stack/credentials.py).
+            f"inter.broker.listener.name={layout.inter_broker}",
             "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
             "sasl.mechanism.inter.broker.protocol=PLAIN",
-            f"listener.name.{CLIENT.lower()}.sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
-            f"listener.name.{CLIENT.lower()}.scram-sha-512.sasl.jaas.config="
-            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-            f"listener.name.{CLIENT.lower()}.plain.sasl.jaas.config="
-            + _jaas("plain.PlainLoginModule", {**admin, f"user_{ADMIN}": admin_password}),
+            *client_sasl,
             # The controller listener: PLAIN over TLS, one user (the admin), kept in this file;
             # SCRAM cannot serve it (its credentials live in the metadata the controller serves).
             f"listener.name.{CONTROLLER.lower()}.sasl.enabled.mechanisms=PLAIN",
-            f"listener.name.{CONTROLLER.lower()}.plain.sasl.jaas.config="
-            + _jaas("plain.PlainLoginModule", {**admin, f"user_{ADMIN}": admin_password}),
+            f"listener.name.{CONTROLLER.lower()}.plain.sasl.jaas.config=" + plain,
             "sasl.mechanism.controller.protocol=PLAIN",
             "ssl.keystore.type=PEM",
-            f"ssl.keystore.location={broker_keystore(settings.state)}",
+            f"ssl.keystore.location={layout.keystore}",
             "ssl.truststore.type=PEM",
-            f"ssl.truststore.location={settings.ca_file}",
+            f"ssl.truststore.location={layout.truststore}",
             "ssl.endpoint.identification.algorithm=https",
             "ssl.protocol=TLSv1.3",
             "ssl.enabled.protocols=TLSv1.3,TLSv1.2",
@@ -124,7 +167,7 @@ def _properties(settings: StackSettings, data: Path, admin_password: str) -> str
             f"super.users=User:{ADMIN}",
             f"connections.max.reauth.ms={REAUTH_MS}",
             "auto.create.topics.enable=false",
-            f"log.dirs={data}",
+            f"log.dirs={layout.data}",
             "num.partitions=1",
             "offsets.topic.replication.factor=1",
             "offsets.topic.num.partitions=4",
