@@ -51,5 +51,5 @@ async def restore(state: Path, admin: KafkaAccess, probe: KafkaAccess | None = N
         for path in files:
             await kafka.restore(path.name[: -len(".json")], ScramCredential.from_json(path.read_text()))
     if probe is not None and (_folder(state) / f"{probe.username}.json").exists():
-        await until_usable(probe)
+        await until_usable(probe, timeout=60.0)
     return len(files)

@@ -270,7 +270,14 @@ def start(settings: StackSettings) -> bool:
         )
     pid_file.write_text(f"{proc.pid}\n")
     _wait_ready(settings, proc, home)
-    asyncio.run(credentials.restore(settings.state, admin_access(settings), _known_login(settings)))
+    from aiokafka.errors import KafkaError
+
+    try:
+        asyncio.run(credentials.restore(settings.state, admin_access(settings), _known_login(settings)))
+    except KafkaError as exc:
+        raise StackError(
+            f"the Kafka broker started but refused the restored credentials ({exc}); see {home}/server.log"
+        ) from None
     return True
 
 
