@@ -27,11 +27,12 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import endpoints, provision_deployment
+from bench.common import endpoints
 from certlife.contracts import topics
 from certlife.projections.committed import committed_consumer
 from certlife.services.demo.scenario import generate_commands
 from certlife.services.infra.settings import Settings
+from certlife.services.infra.stack import provision_if_local
 from certlife.services.infra.topics import certlife_topics, ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +80,7 @@ async def measure(
     prefix, schema = f"bench{token}.", f"bench_{token}"
     await _run_sql(settings.database_url, f'CREATE SCHEMA "{schema}"')
     await ensure_topics(settings.kafka, certlife_topics(settings.command_partitions, prefix))
-    await asyncio.to_thread(provision_deployment, settings.kafka_bootstrap, prefix)  # the service's principal
+    await asyncio.to_thread(provision_if_local, settings.kafka_bootstrap, prefix)  # the service's principal
     env = {
         **os.environ,
         "CERTLIFE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,

@@ -29,13 +29,14 @@ import asyncpg
 from aiokafka import AIOKafkaProducer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.common import endpoints, provision_deployment
+from bench.common import endpoints
 from certlife.contracts.merkle import MerkleFrontier, leaf_hash
 from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
 from certlife.contracts.records import RecordSigner, build_certificate_record, record_hash
 from certlife.projections.committed import committed_consumer
 from certlife.services.bootstrap import kafka_connector, postgres_connector, projection_config
 from certlife.services.infra.settings import Settings
+from certlife.services.infra.stack import provision_if_local
 from certlife.services.infra.topics import certlife_topics, ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +87,7 @@ def _cert(number: str, event: str) -> dict[str, object]:
 async def publish(settings: Settings, records: list[bytes], notes: list[tuple[int, bytes]]) -> None:
     """Publish records and checkpoints in transactions of 1,000 records (like the relay)."""
     await ensure_topics(settings.kafka, certlife_topics(1, settings.topic_prefix))
-    await asyncio.to_thread(provision_deployment, settings.kafka_bootstrap, settings.topic_prefix)
+    await asyncio.to_thread(provision_if_local, settings.kafka_bootstrap, settings.topic_prefix)
     producer = AIOKafkaProducer(
         **settings.kafka.client_options(), transactional_id=f"{settings.topic_prefix}bench",
         enable_idempotence=True, linger_ms=5, max_batch_size=1 << 20, max_request_size=8 << 20,

@@ -31,7 +31,6 @@ from bench.common import (
     fresh_names,
     kafka_access,
     plaintext_env,
-    provision_deployment,
     report,
     rss_mib,
 )
@@ -39,6 +38,7 @@ from certlife.contracts.commands import parse_command
 from certlife.projections.committed import committed_consumer
 from certlife.services.bootstrap import build_application
 from certlife.services.infra.settings import Settings
+from certlife.services.infra.stack import provision_if_local
 from certlife.services.infra.topics import TopicSpec, ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,7 +180,7 @@ def measure(base: dict[str, str], database: str, events: int) -> tuple[float, fl
         "CERTLIFE_KEY_PASSPHRASE": base.get("CERTLIFE_KEY_PASSPHRASE", "bench-only-passphrase"),
         "CERTLIFE_RELAY_BATCH": str(BATCH),
     }
-    provision_deployment(base["CERTLIFE_KAFKA_BOOTSTRAP"], prefix)  # topics, the relay's own principal
+    provision_if_local(base["CERTLIFE_KAFKA_BOOTSTRAP"], prefix)  # topics, the relay's own principal
     settings = Settings.from_env(env)
     print(f"storing {events:,} events ...", file=sys.stderr)
     fill_event_store(settings, events)

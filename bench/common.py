@@ -100,15 +100,6 @@ def kafka_access(bootstrap: str, env: Mapping[str, str] | None = None) -> KafkaA
     ).kafka
 
 
-def provision_deployment(bootstrap: str, prefix: str) -> None:
-    """On the local stack: the deployment's topics and its services' own principals."""
-    from certlife.services.infra.stack import StackSettings, provision
-
-    stack = StackSettings.from_env()
-    if bootstrap == stack.kafka_bootstrap:
-        provision(stack, prefix)
-
-
 def plaintext_env(env: Mapping[str, str]) -> dict[str, str] | None:
     """``env`` pointed at the local stack's unsafe plaintext listener, or None when it has none."""
     from certlife.services.infra.stack import StackSettings

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 
 from certlife.services.infra.settings import Settings
-from certlife.services.infra.stack import provision
+from certlife.services.infra.stack import provision_if_local
 from certlife.services.infra.stack.settings import StackSettings
 from certlife.services.infra.supervisor import ServiceProcess
 from certlife.services.relay.keystore import KeyStore
@@ -74,10 +74,8 @@ class DemoRun:
         The services then run as ``<prefix>certlife-<role>`` (their grants only),
         not as whatever principal the caller's environment names.
         """
-        stack = StackSettings.from_env()
-        if self.settings.kafka_bootstrap != stack.kafka_bootstrap:
+        if not provision_if_local(self.settings.kafka_bootstrap, self.settings.topic_prefix):
             return  # an external cluster: its operator provisions principals
-        provision(stack, self.settings.topic_prefix)
         for name in ("CERTLIFE_KAFKA_USERNAME", "CERTLIFE_KAFKA_PASSWORD", "CERTLIFE_KAFKA_PASSWORD_FILE"):
             self.env.pop(name, None)
 

@@ -110,19 +110,24 @@ _DENIED = {
 }
 
 
+def _first_server(access: KafkaAccess) -> tuple[str, int]:
+    """Host and port of the first bootstrap server (ValueError when it has no port)."""
+    host, _, port = access.bootstrap.split(",")[0].strip().rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 def tls_problem(access: KafkaAccess) -> str | None:
     """Why a TLS handshake with the first bootstrap server fails (None: it succeeds or cannot be tried)."""
     import socket
 
     if access.plaintext:
         return None
-    host, _, port = access.bootstrap.split(",")[0].strip().rpartition(":")
-    host = host.strip("[]")
     try:
+        host, port = _first_server(access)
         context = access.ssl_context
         assert context is not None
         with (
-            socket.create_connection((host, int(port)), timeout=5) as raw,
+            socket.create_connection((host, port), timeout=5) as raw,
             context.wrap_socket(raw, server_hostname=host),
         ):
             return None
@@ -134,8 +139,8 @@ def tls_problem(access: KafkaAccess) -> str | None:
         return None
 
 
-def auth_problem(access: KafkaAccess) -> str | None:
-    """Why SASL authentication of ``access`` fails (None: it succeeds or cannot be tried).
+def login_refused(access: KafkaAccess) -> bool:
+    """True when the broker refuses the SASL login of ``access``.
 
     aiokafka reports a refused login at bootstrap only as "Unable to bootstrap";
     this one connection attempt (on its own thread and loop) finds the cause.
@@ -144,25 +149,23 @@ def auth_problem(access: KafkaAccess) -> str | None:
     import threading
 
     if access.plaintext:
-        return None
-    host, _, port = access.bootstrap.split(",")[0].strip().rpartition(":")
-    found: list[str] = []
+        return False
+    found: list[bool] = []
 
     async def probe() -> None:
         from aiokafka.conn import create_conn
 
         options = {k: v for k, v in access.client_options().items() if k != "bootstrap_servers"}
         try:
-            conn = await asyncio.wait_for(create_conn(host.strip("[]"), int(port), **options), 10)
+            conn = await asyncio.wait_for(create_conn(*_first_server(access), **options), 10)
             conn.close()
         except Exception as exc:
-            if is_denial(exc):
-                found.append("authentication failed")
+            found.append(is_denial(exc))
 
     worker = threading.Thread(target=lambda: asyncio.run(probe()), daemon=True)
     worker.start()
     worker.join(15)
-    return found[0] if found else None
+    return any(found)
 
 
 def is_denial(exc: BaseException) -> bool:
@@ -183,18 +186,19 @@ def describe_kafka_failure(exc: BaseException, access: KafkaAccess, resource: st
             f"Kafka at {access.bootstrap} denied {who} access to {what}: "
             "the operator grants it (certctl clients|partners add; README 'who may do what')"
         )
-    if "Sasl" in name or "Authentication" in name or "authentication" in str(exc).lower():
+    refused = is_denial(exc) or "authentication" in str(exc).lower()
+    if not refused:
+        problem = tls_problem(access)
+        if problem:
+            return (
+                f"cannot connect to Kafka at {access.bootstrap}: {problem}: set CERTLIFE_KAFKA_CA_FILE "
+                "to the CA certificate of your kit (ca.pem)"
+            )
+        refused = name == "KafkaConnectionError" and login_refused(access)
+    if refused:
         return (
             f"Kafka at {access.bootstrap} refused {who}: authentication failed (wrong username or "
             "password, or the principal was revoked): check CERTLIFE_KAFKA_USERNAME and "
             "CERTLIFE_KAFKA_PASSWORD_FILE"
         )
-    problem = tls_problem(access)
-    if problem:
-        return (
-            f"cannot connect to Kafka at {access.bootstrap}: {problem}: set CERTLIFE_KAFKA_CA_FILE "
-            "to the CA certificate of your kit (ca.pem)"
-        )
-    if name == "KafkaConnectionError" and auth_problem(access):
-        return describe_kafka_failure(PermissionError("authentication failed"), access, resource)
     return f"cannot reach Kafka at {access.bootstrap} as {who}: {exc or name}"

@@ -390,27 +390,38 @@ class KafkaAdmin:
 
     async def delete_acl(self, acl: Acl) -> int:
         """Delete the one binding ``acl``; return how many were deleted (0 or 1)."""
-        response = await self._send(
-            _DeleteAcls,
-            [(acl.resource, acl.name, acl.pattern, acl.principal, "*", acl.operation, ALLOW, {})],
+        row: tuple[Any, ...] = (
+            acl.resource,
+            acl.name,
+            acl.pattern,
+            acl.principal,
+            "*",
+            acl.operation,
+            ALLOW,
             {},
         )
-        deleted = 0
-        for code, message, matching, _ in response.filter_results:
-            _check(code, message, f"deleting {acl}")
-            deleted += len(matching)
-        return deleted
+        return await self._delete(row, f"deleting {acl}")
 
     async def delete_acls(self, principal: str) -> int:
         """Delete every binding of ``principal``; return how many were deleted."""
-        response = await self._send(
-            _DeleteAcls,
-            [(ResourceType.ANY, None, Pattern.ANY, principal, None, Operation.ANY, ANY_PERMISSION, {})],
+        row: tuple[Any, ...] = (
+            ResourceType.ANY,
+            None,
+            Pattern.ANY,
+            principal,
+            None,
+            Operation.ANY,
+            ANY_PERMISSION,
             {},
         )
+        return await self._delete(row, f"deleting the ACLs of {principal}")
+
+    async def _delete(self, row: tuple[Any, ...], what: str) -> int:
+        """Delete the bindings matching the filter ``row``; how many."""
+        response = await self._send(_DeleteAcls, [row], {})
         deleted = 0
         for code, message, matching, _ in response.filter_results:
-            _check(code, message, f"deleting the ACLs of {principal}")
+            _check(code, message, what)
             deleted += len(matching)
         return deleted
 

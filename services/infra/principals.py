@@ -35,6 +35,7 @@ from certlife.services.infra.kafka_admin import (
     until_usable,
 )
 from certlife.services.infra.secret import Secret
+from certlife.services.infra.settings import local_principal
 
 #: The services' roles, as ``Settings.from_env(role=...)`` names them.
 SERVICES = ("commands", "relay", "projections")
@@ -65,7 +66,7 @@ class Principal:
     def user(self) -> str:
         """The SCRAM user name (services: ``certlife-ROLE``; others: ``KIND.NAME``), after the prefix."""
         if self.kind in SERVICES:
-            return f"{self.prefix}certlife-{self.kind}"
+            return local_principal(self.kind, self.prefix)  # the one naming rule, also used by Settings
         return f"{self.prefix}{self.kind}.{self.name}"
 
     @property
@@ -208,18 +209,15 @@ async def listing(admin: KafkaAccess, kind: str, prefix: str = "") -> list[tuple
 async def open_to_anonymous(admin: KafkaAccess, open_: bool) -> None:
     """Unsafe, benchmarks only: the plaintext listener's ``User:ANONYMOUS`` may do everything
     (``open_``), or nothing again (its ACLs deleted)."""
+    anyone = "User:ANONYMOUS"
     everything = [
-        Acl("User:ANONYMOUS", kind, "*", Operation.ALL)
-        for kind in (
-            ResourceType.TOPIC,
-            ResourceType.GROUP,
-            ResourceType.TRANSACTIONAL_ID,
-            ResourceType.CLUSTER,
-        )
+        Acl(anyone, ResourceType.TOPIC, "*", Operation.ALL),
+        Acl(anyone, ResourceType.GROUP, "*", Operation.ALL),
+        Acl(anyone, ResourceType.TRANSACTIONAL_ID, "*", Operation.ALL),
+        Acl(anyone, ResourceType.CLUSTER, "kafka-cluster", Operation.ALL),
     ]
-    everything[-1] = Acl("User:ANONYMOUS", ResourceType.CLUSTER, "kafka-cluster", Operation.ALL)
     async with KafkaAdmin(admin) as kafka:
         if open_:
             await kafka.create_acls(everything)
         else:
-            await kafka.delete_acls("User:ANONYMOUS")
+            await kafka.delete_acls(anyone)

@@ -17,8 +17,7 @@ from certlife.services.infra.stack.compose import (
 )
 from certlife.services.infra.stack.kafka import broker_properties, native_layout
 from certlife.services.infra.stack.secrets import secret_path
-from certlife.services.infra.stack.settings import KAFKA_VERSION, StackSettings
-from certlife.services.infra.stack.tls import ca_file
+from certlife.services.infra.stack.settings import KAFKA_VERSION, StackSettings, ca_file
 
 pytestmark = pytest.mark.unit
 

@@ -46,31 +46,25 @@ def up(settings: StackSettings | None = None, prefix: str | None = None) -> Endp
 
 
 def provision(settings: StackSettings, prefix: str = "") -> None:
-    """Create a deployment's topics and its three service principals on the local broker.
-
-    Each principal's password is made once and kept in ``state/secrets/kafka``
-    (0600), where ``Settings.from_env(role=...)`` finds it; running again
-    re-applies exactly the grants of ``certlife.services.infra.principals``.
-    """
+    """Create a deployment's topics and its three service principals on the local broker
+    (``credentials.provision_services``; each credential is kept for restarts)."""
     import asyncio
 
-    from certlife.services.infra import principals
-    from certlife.services.infra.secret import Secret
     from certlife.services.infra.stack import credentials
-    from certlife.services.infra.stack.secrets import ensure_secret
 
     admin = kafka.admin_access(settings)
+    asyncio.run(
+        credentials.provision_services(settings.state, admin, prefix, credentials.journal(settings.state))
+    )
 
-    async def apply() -> None:
-        from certlife.services.infra.topics import certlife_topics, ensure_topics
 
-        await ensure_topics(admin, certlife_topics(4, prefix))
-        for role in principals.SERVICES:
-            who = principals.service(role, prefix)
-            secret = Secret(ensure_secret(settings.state, "kafka", who.user))
-            await principals.add(admin, who, secret, journal=credentials.journal(settings.state))
-
-    asyncio.run(apply())
+def provision_if_local(bootstrap: str, prefix: str) -> bool:
+    """:func:`provision` when ``bootstrap`` is the local stack's; False for another cluster (its operator's job)."""
+    settings = StackSettings.from_env()
+    if bootstrap != settings.kafka_bootstrap:
+        return False
+    provision(settings, prefix)
+    return True
 
 
 def _anonymous(settings: StackSettings) -> None:

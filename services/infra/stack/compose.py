@@ -18,10 +18,11 @@ from pathlib import Path
 
 from certlife.services.infra.fileio import write_file_atomic
 from certlife.services.infra.kafka_access import KafkaAccess
-from certlife.services.infra.secret import Secret
-from certlife.services.infra.stack.kafka import ADMIN, CLIENT, Layout, broker_properties
+from certlife.services.infra.stack.credentials import provision_services
+from certlife.services.infra.stack.kafka import ADMIN, CLIENT, Layout, admin_at, broker_properties
 from certlife.services.infra.stack.secrets import ensure_secret
-from certlife.services.infra.stack.tls import broker_keystore, ca_file, ensure_tls
+from certlife.services.infra.stack.settings import broker_keystore, ca_file
+from certlife.services.infra.stack.tls import ensure_tls
 
 #: Where the apache/kafka image reads server.properties (the ``stack`` volume is mounted there).
 BROKER_CONFIG = Path("/mnt/shared/config")
@@ -66,24 +67,9 @@ def compose_init(directory: Path) -> list[str]:
 
 def compose_admin(directory: Path, bootstrap: str = INTERNAL_BOOTSTRAP) -> KafkaAccess:
     """The admin's access from the volume (PLAIN over TLS, like the native stack's)."""
-    password = (directory / "secrets" / "kafka" / ADMIN).read_text().strip()
-    return KafkaAccess(bootstrap, ADMIN, Secret(password), ca_file(directory), mechanism="PLAIN")
+    return admin_at(directory, bootstrap)
 
 
 def compose_provision(directory: Path, prefix: str = "", bootstrap: str = INTERNAL_BOOTSTRAP) -> list[str]:
     """Topics and the three service principals (passwords kept in ``directory``); their user names."""
-    from certlife.services.infra import principals
-    from certlife.services.infra.topics import certlife_topics, ensure_topics
-
-    admin = compose_admin(directory, bootstrap)
-
-    async def apply() -> list[str]:
-        await ensure_topics(admin, certlife_topics(4, prefix))
-        users = []
-        for role in principals.SERVICES:
-            who = principals.service(role, prefix)
-            await principals.add(admin, who, Secret(ensure_secret(directory, "kafka", who.user)))
-            users.append(who.user)
-        return users
-
-    return asyncio.run(apply())
+    return asyncio.run(provision_services(directory, compose_admin(directory, bootstrap), prefix))

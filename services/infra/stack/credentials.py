@@ -53,3 +53,25 @@ async def restore(state: Path, admin: KafkaAccess, probe: KafkaAccess | None = N
     if probe is not None and (_folder(state) / f"{probe.username}.json").exists():
         await until_usable(probe, timeout=60.0)
     return len(files)
+
+
+async def provision_services(
+    state: Path, admin: KafkaAccess, prefix: str, journal: Journal | None = None
+) -> list[str]:
+    """A deployment's topics and its three service principals; their user names.
+
+    Each password is made once and kept in ``state/secrets/kafka`` (0600), where
+    the services find it; running again re-applies exactly their grants.
+    """
+    from certlife.services.infra import principals
+    from certlife.services.infra.secret import Secret
+    from certlife.services.infra.stack.secrets import ensure_secret
+    from certlife.services.infra.topics import certlife_topics, ensure_topics
+
+    await ensure_topics(admin, certlife_topics(4, prefix))
+    users = []
+    for role in principals.SERVICES:
+        who = principals.service(role, prefix)
+        await principals.add(admin, who, Secret(ensure_secret(state, "kafka", who.user)), journal=journal)
+        users.append(who.user)
+    return users

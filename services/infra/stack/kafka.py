@@ -16,12 +16,10 @@ from pathlib import Path
 from certlife.services.infra.fileio import write_file_atomic
 from certlife.services.infra.kafka_access import MECHANISM, KafkaAccess
 from certlife.services.infra.secret import Secret
-from certlife.services.infra.stack import credentials
 from certlife.services.infra.stack.errors import StackError
 from certlife.services.infra.stack.procs import port_open, read_pid, stop_pid
 from certlife.services.infra.stack.secrets import ensure_secret, read_secret
-from certlife.services.infra.stack.settings import StackSettings
-from certlife.services.infra.stack.tls import broker_keystore, ensure_tls
+from certlife.services.infra.stack.settings import StackSettings, broker_keystore, ca_file
 
 _MARKER = ".complete"
 #: The topic the launcher writes to see that the broker accepts produces.
@@ -208,10 +206,18 @@ _SECURE_MARKER = "certlife.secure"
 
 def admin_access(settings: StackSettings) -> KafkaAccess:
     """The launcher's admin principal on the local broker (the only super user)."""
-    password = read_secret(settings.state, "kafka", ADMIN)
+    return admin_at(settings.state, settings.kafka_bootstrap)
+
+
+def admin_at(state: Path, bootstrap: str) -> KafkaAccess:
+    """The admin of the broker whose files are under ``state`` (native: the stack folder; compose: its volume).
+
+    It logs in with PLAIN over TLS, checked against the broker's properties file.
+    """
+    password = read_secret(state, "kafka", ADMIN)
     if password is None:
-        raise StackError("the local broker's admin password is missing: run certctl stack up")
-    return KafkaAccess(settings.kafka_bootstrap, ADMIN, Secret(password), settings.ca_file, mechanism="PLAIN")
+        raise StackError(f"the broker's admin password is missing under {state}: run certctl stack up")
+    return KafkaAccess(bootstrap, ADMIN, Secret(password), ca_file(state), mechanism="PLAIN")
 
 
 def _format(java: str, classpath: str, props: Path) -> None:
@@ -225,6 +231,9 @@ def _format(java: str, classpath: str, props: Path) -> None:
 
 def start(settings: StackSettings) -> bool:
     """Start the broker unless ours already runs; True when this call started it."""
+    from certlife.services.infra.stack import credentials
+    from certlife.services.infra.stack.tls import ensure_tls
+
     home = settings.state / "kafka"
     pid_file = home / "kafka.pid"
     if running(settings):

@@ -17,6 +17,21 @@ KAFKA_VERSION = "4.1.1"
 POSTGRES_DEFAULT_VERSION = "15"
 
 
+def tls_dir(state: Path) -> Path:
+    """Folder of the CA and broker certificate files (``stack/tls.py`` makes them)."""
+    return state / "tls"
+
+
+def ca_file(state: Path) -> Path:
+    """The CA certificate (PEM) clients trust."""
+    return tls_dir(state) / "ca.pem"
+
+
+def broker_keystore(state: Path) -> Path:
+    """The broker's PEM keystore: PKCS#8 private key followed by its certificate chain."""
+    return tls_dir(state) / "broker.pem"
+
+
 @dataclass(frozen=True)
 class StackSettings:
     """Ports, credentials and folders of the native local stack."""
@@ -50,7 +65,7 @@ class StackSettings:
     @property
     def ca_file(self) -> Path:
         """The local stack's CA certificate (PEM), which clients trust (``stack/tls.py`` makes it)."""
-        return self.state / "tls" / "ca.pem"
+        return ca_file(self.state)
 
     @property
     def kafka_bootstrap(self) -> str:

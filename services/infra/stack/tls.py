@@ -18,25 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certlife.services.infra.fileio import write_file_atomic
+from certlife.services.infra.stack.settings import broker_keystore, ca_file, tls_dir
 
 #: Names the broker certificate is valid for.
 BROKER_DNS = ("localhost", "kafka")
 BROKER_IPS = ("127.0.0.1", "::1")
-
-
-def tls_dir(state: Path) -> Path:
-    """Folder of the CA and broker certificate files."""
-    return state / "tls"
-
-
-def ca_file(state: Path) -> Path:
-    """The CA certificate (PEM) clients trust."""
-    return tls_dir(state) / "ca.pem"
-
-
-def broker_keystore(state: Path) -> Path:
-    """The broker's PEM keystore: PKCS#8 private key followed by its certificate chain."""
-    return tls_dir(state) / "broker.pem"
 
 
 def _now() -> dt.datetime:
