@@ -31,6 +31,7 @@ from bench.common import (
     fresh_names,
     kafka_access,
     plaintext_env,
+    profile,
     report,
     rss_mib,
 )
@@ -114,6 +115,7 @@ def run_relay(env: dict[str, str], topic: str, events: int) -> tuple[float, list
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
     )
+    spy = profile(proc, f"relay-{env.get('CERTLIFE_KAFKA_SECURITY', 'sasl_ssl')}")
     samples: list[tuple[int, float]] = []
     first = last = 0.0
     try:
@@ -133,6 +135,8 @@ def run_relay(env: dict[str, str], topic: str, events: int) -> tuple[float, list
     finally:
         proc.terminate()
         proc.wait(30)
+        if spy is not None:
+            spy.wait(30)
     return last - first, samples
 
 

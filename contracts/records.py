@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certlife.contracts import record_checks as chk
@@ -69,8 +71,19 @@ class RecordSigner:
         """Return the 64-byte Ed25519 signature of ``message``."""
         return self._key.sign(message)
 
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        """Pickle support, so the relay's own builder process can sign (never written to disk)."""
+        raw = self._key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+        return _signer_from_raw, (raw,)
+
     def __repr__(self) -> str:
         return f"RecordSigner(key_id={self.key_id!r})"
+
+
+def _signer_from_raw(raw: bytes) -> RecordSigner:
+    return RecordSigner(Ed25519PrivateKey.from_private_bytes(raw))
 
 
 @dataclass(frozen=True)
@@ -173,9 +186,12 @@ def _finish(record: dict[str, Any], signer: RecordSigner, co_signer: RecordSigne
     record["sig"] = _b64(signer.sign(message))
     if co_signer is not None:
         record["newKeySig"] = _b64(co_signer.sign(message))
-    # signing_input already walked every value through the I-JSON checks.
+    # signing_input already walked every value through the I-JSON checks, so
+    # encode_parsed's output is the canonical encoding (no need to re-check that);
+    # never emit a record our own verifier would reject: its member checks, on
+    # the record exactly as a reader decodes it.
     encoded = encode_parsed(record)
-    parse_record(encoded)  # never emit a record our own verifier would reject
+    chk.check_record(orjson.loads(encoded))
     return encoded
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 from eventsourcing.utils import get_topic
 
 from certlife.contracts.admission import AdmissionError, ascii_shown
@@ -47,18 +47,31 @@ class BuiltBatch:
     refused: InadmissibleEvent | None = None
 
 
-def cloudevent(
-    origin: str, index: int, event: Certificate.Event
-) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+class EventSource(NamedTuple):
+    """What a record and its public event are built from: one stored certificate event.
+
+    Plain data (picklable), so that building can run in another process
+    (``certlife.services.relay.builder``).
+    """
+
+    #: ``Certificate.Event.record_fields()``: the record members the event determines.
+    fields: dict[str, Any]
+    #: The event's version in its certificate's history (the record's ``seq``).
+    version: int
+    #: The certificate aggregate's id (the public event's ``certificateId``).
+    certificate_id: str
+
+    @classmethod
+    def of(cls, event: Certificate.Event) -> EventSource:
+        """The source of ``event``."""
+        return cls(event.record_fields(), event.originator_version, str(event.originator_id))
+
+
+def cloudevent(origin: str, index: int, source: EventSource) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """A public domain event in CloudEvents binary mode: (key, value, headers)."""
-    fields = event.record_fields()
+    fields = source.fields
     number = fields["certificate"]["number"]
-    body = {
-        "certificateId": str(event.originator_id),
-        "version": event.originator_version,
-        "index": index,
-        **fields,
-    }
+    body = {"certificateId": source.certificate_id, "version": source.version, "index": index, **fields}
     headers = [
         ("ce_specversion", b"1.0"),
         ("ce_id", f"{origin}/{index}".encode()),
@@ -68,12 +81,11 @@ def cloudevent(
         ("ce_time", fields["recordedAt"].encode()),
         ("content-type", b"application/json"),
     ]
-    value = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return number.encode(), value, headers
+    return number.encode(), orjson.dumps(body), headers
 
 
 def build_records(
-    events: Sequence[Certificate.Event],
+    sources: Sequence[EventSource],
     heads: dict[str, Head],
     state: RelayState,
     signer: RecordSigner,
@@ -85,11 +97,11 @@ def build_records(
     ends before it and ``refused`` says why.
     """
     out = BuiltBatch()
-    for event in events:
-        fields: dict[str, Any] = event.record_fields()
+    for source in sources:
+        fields = source.fields
         number = fields["certificate"]["number"]
         head = out.heads.get(number) or heads.get(number)
-        seq = event.originator_version
+        seq = source.version
         expected = 1 if head is None else head.seq + 1
         if seq != expected:
             raise ChainBroken(
@@ -122,5 +134,5 @@ def build_records(
         state.frontier.append(leaf_hash(record))
         out.heads[number] = Head(seq, record_hash(record), index)
         out.records.append(record)
-        out.events.append(cloudevent(origin, index, event))
+        out.events.append(cloudevent(origin, index, source))
     return out

@@ -21,12 +21,13 @@ from certlife.services.infra.settings import Settings
 from certlife.services.infra.topics import certlife_topics
 from certlife.services.infra.transactions import Outbound, TransactionalPublisher
 from certlife.services.relay import keys as key_transitions
+from certlife.services.relay.builder import RecordBuilder
 from certlife.services.relay.kafka_side import last_committed_state
 from certlife.services.relay.keystore import KeyStore
-from certlife.services.relay.records import CERTIFICATE_EVENT_TOPICS, BuiltBatch, build_records
+from certlife.services.relay.records import CERTIFICATE_EVENT_TOPICS, BuiltBatch, EventSource
 from certlife.services.relay.recovery import reconcile
 from certlife.services.relay.state import RelayState
-from certlife.services.relay.store import RelayStore
+from certlife.services.relay.store import Head, RelayStore
 
 log = logging.getLogger("certlife.relay")
 
@@ -42,6 +43,20 @@ class RelayOptions:
     checkpoint_every: int = 1000
     checkpoint_interval: float = 5.0
     poll_interval: float = 1.0
+    #: Batches relayed back to back (each built while the previous one publishes)
+    #: before key transition requests are looked at again.
+    pipeline: int = 8
+    #: Build and sign in a worker process (another core) rather than a thread.
+    build_in_process: bool = True
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One batch read from the event store: notification ids, event sources and chain heads."""
+
+    ids: list[int]
+    sources: list[EventSource]
+    heads: dict[str, Head]
 
 
 class Relay:
@@ -77,6 +92,7 @@ class Relay:
         self._publisher: TransactionalPublisher | None = None
         self._signer: RecordSigner | None = None
         self._note_signer: NoteSigner | None = None
+        self._builder = RecordBuilder(self.origin, in_process=options.build_in_process)
 
     def topic(self, name: str) -> str:
         """This deployment's name of contract topic ``name``."""
@@ -96,10 +112,11 @@ class Relay:
             await self.session.add_listener(store.channel, lambda *_: self._wake.set())
             while not stop.is_set():
                 await key_transitions.process_requests(self, store)
-                if not await self._step(store):
+                if not await self._relay_available(store, stop):
                     await self._idle(store, stop)
             await self._checkpoint_if_behind(store, force=True)
         finally:
+            self._builder.close()
             if self._publisher is not None:
                 await self._publisher.stop()
 
@@ -139,31 +156,68 @@ class Relay:
         """Switch to a new record key (after a committed rotation)."""
         self._signer = signer
 
-    async def _step(self, store: RelayStore) -> bool:
-        """Relay one batch; False when there was nothing new."""
+    async def _fetch(self, store: RelayStore, after: RelayState, pending: dict[str, Head]) -> Fetched | None:
+        """The next batch of stored events after ``after``, with their chain heads; None when none.
+
+        ``pending`` holds the heads of a built batch not yet applied to the store.
+        """
         notifications = await asyncio.to_thread(
             self.app.recorder.select_notifications,
-            self.state.notification_id + 1,
+            after.notification_id + 1,
             self.options.batch_size,
             None,
             CERTIFICATE_EVENT_TOPICS,
         )
         if not notifications:
+            return None
+        sources = [
+            EventSource.of(cast(Certificate.Event, self.app.mapper.to_domain_event(n))) for n in notifications
+        ]
+        numbers = {s.fields["certificate"]["number"] for s in sources}
+        heads = await store.heads(numbers - pending.keys())
+        heads.update((n, pending[n]) for n in numbers & pending.keys())
+        return Fetched([n.id for n in notifications], sources, heads)
+
+    async def _relay_available(self, store: RelayStore, stop: asyncio.Event) -> bool:
+        """Relay up to ``options.pipeline`` batches; False when there was nothing new.
+
+        While batch N's Kafka transaction runs, batch N+1 is fetched and built
+        (in the builder's process). Nothing is in flight when this returns, so key
+        transitions always see the published state.
+        """
+        fetched = await self._fetch(store, self.state, {})
+        if fetched is None:
             return False
-        events = [cast(Certificate.Event, self.app.mapper.to_domain_event(n)) for n in notifications]
-        numbers = [e.certificate["number"] for e in events]
-        heads = await store.heads(numbers)
-        new = self.state.copy()
-        built = await asyncio.to_thread(build_records, events, heads, new, self.signer, self.origin)
-        if built.refused is not None:
-            if built.records:  # publish what precedes the refused event, then stop before it
-                new.notification_id = notifications[len(built.records) - 1].id
-                await self.publish(store, new, built, force_checkpoint=True)
-            else:  # anchor what is already published: the relay stops here
-                await self._checkpoint_if_behind(store, force=True)
-            raise built.refused
-        new.notification_id = notifications[-1].id
-        await self.publish(store, new, built)
+        building = asyncio.ensure_future(
+            self._builder.build(fetched.sources, fetched.heads, self.state, self.signer)
+        )
+        for turn in range(self.options.pipeline):
+            built, new = await building
+            # A checkpoint published meanwhile is part of the published state.
+            new.checkpoint_size, new.checkpoint_at = self.state.checkpoint_size, self.state.checkpoint_at
+            if built.refused is not None:
+                if built.records:  # publish what precedes the refused event, then stop before it
+                    new.notification_id = fetched.ids[len(built.records) - 1]
+                    await self.publish(store, new, built, force_checkpoint=True)
+                else:  # anchor what is already published: the relay stops here
+                    await self._checkpoint_if_behind(store, force=True)
+                raise built.refused
+            new.notification_id = fetched.ids[-1]
+            last = turn + 1 == self.options.pipeline or stop.is_set()
+            following = None if last else await self._fetch(store, new, built.heads)
+            if following is not None:
+                building = asyncio.ensure_future(
+                    self._builder.build(following.sources, following.heads, new, self.signer)
+                )
+            try:
+                await self.publish(store, new, built)
+            except BaseException:
+                if following is not None:
+                    building.cancel()
+                raise
+            if following is None:
+                break
+            fetched = following
         return True
 
     def _checkpoint_due(self, state: RelayState, force: bool) -> bool:

@@ -35,7 +35,7 @@ from certlife.domain.certificate import Certificate
 from certlife.projections.mapping import current_row, history_row
 from certlife.services.commands.application import CertificateApplication
 from certlife.services.commands.batch import COMMAND_ID_HEADER, Inbound, process_batch
-from certlife.services.relay.records import InadmissibleEvent, build_records
+from certlife.services.relay.records import EventSource, InadmissibleEvent, build_records
 from certlife.services.relay.state import RelayState
 
 pytestmark = pytest.mark.unit
@@ -171,7 +171,7 @@ def test_relay_refuses_an_inadmissible_stored_event_instead_of_publishing() -> N
         assert outcome.status == "accepted"
         event = app.history("CQC-0001", ISSUER)[0]
         object.__setattr__(event, "certificate", {**event.certificate, "holder": "nul\x00"})
-        built = build_records([event], {}, RelayState(), SIGNER, ORIGIN)
+        built = build_records([EventSource.of(event)], {}, RelayState(), SIGNER, ORIGIN)
         assert built.records == [] and isinstance(built.refused, InadmissibleEvent)
         assert "CQC-0001" in str(built.refused) and "U+0000" in str(built.refused)
     finally:
@@ -286,7 +286,7 @@ def test_any_text_in_any_field_is_rejected_or_readable_by_every_consumer(
             return
         # Accepted: the record it becomes is readable by the relay, certverify and the projections.
         events = app.history(outcomes[0]["number"], ISSUER)
-        built = build_records(events, {}, RelayState(), SIGNER, ORIGIN)
+        built = build_records([EventSource.of(e) for e in events], {}, RelayState(), SIGNER, ORIGIN)
     finally:
         app.close()
     (record_bytes,) = built.records
