@@ -62,18 +62,28 @@ class Figure:
     unit: str
     baseline_name: str
     baseline: float
+    #: The ratio issue 12 asks for (value / baseline at least this), or None.
+    target: float | None = None
 
     @property
     def ratio(self) -> float:
         """value / baseline."""
         return self.value / self.baseline if self.baseline else float("nan")
 
+    @property
+    def met(self) -> bool | None:
+        """Whether the ratio reaches the target (None without a target)."""
+        return None if self.target is None else self.ratio >= self.target
+
     def line(self) -> str:
-        """A printable row."""
-        return (
+        """A printable row; with a target, whether it is met."""
+        row = (
             f"{self.name:<44} {self.value:>12,.0f} {self.unit:<10} | {self.baseline_name:<40} "
             f"{self.baseline:>12,.0f} | ratio {self.ratio:6.2f}"
         )
+        if self.target is not None:
+            row += f" | target >= {self.target:g}: {'met' if self.met else 'NOT MET'}"
+        return row
 
 
 def report(title: str, figures: list[Figure], extra: dict[str, object], out: Path | None) -> None:
@@ -85,7 +95,11 @@ def report(title: str, figures: list[Figure], extra: dict[str, object], out: Pat
         print(f"{key}: {value}")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"title": title, "figures": [asdict(f) | {"ratio": f.ratio} for f in figures], **extra}
+        payload = {
+            "title": title,
+            "figures": [asdict(f) | {"ratio": f.ratio, "met": f.met} for f in figures],
+            **extra,
+        }
         out.write_text(json.dumps(payload, indent=2, default=str))
 
 
@@ -125,5 +139,17 @@ def profile(proc: subprocess.Popen[bytes], name: str) -> subprocess.Popen[bytes]
     Path(folder).mkdir(parents=True, exist_ok=True)
     spy = Path(sys.executable).with_name("py-spy")
     out = Path(folder) / f"{name}.txt"
-    argv = [str(spy), "record", "--subprocesses", "--format", "raw", "--rate", "100", "-o", str(out), "--pid", str(proc.pid)]
+    argv = [
+        str(spy),
+        "record",
+        "--subprocesses",
+        "--format",
+        "raw",
+        "--rate",
+        "100",
+        "-o",
+        str(out),
+        "--pid",
+        str(proc.pid),
+    ]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
