@@ -126,30 +126,19 @@ def plaintext_env(env: Mapping[str, str]) -> dict[str, str] | None:
     return {**env, "CERTLIFE_KAFKA_SECURITY": "plaintext", "CERTLIFE_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}"}
 
 
-def profile(proc: subprocess.Popen[bytes], name: str) -> subprocess.Popen[bytes] | None:
-    """Attach ``py-spy record`` to ``proc`` when ``CERTLIFE_BENCH_PROFILE`` names a folder.
+def profile(pid: int | None, name: str) -> subprocess.Popen[bytes] | None:
+    """Attach ``py-spy record`` to process ``pid`` (and its children) when ``CERTLIFE_BENCH_PROFILE``
+    names a folder.
 
     The profile (py-spy's raw collapsed stacks) goes to ``FOLDER/NAME.txt`` when
-    ``proc`` exits; summarise it with ``python -m bench.profile FOLDER/NAME.txt``.
-    Returns the py-spy process (wait for it after ``proc`` ends), or None.
+    the process exits; summarise it with ``python -m bench.profile FOLDER/NAME.txt``.
+    Returns the py-spy process (wait for it after the profiled one ends), or None.
     """
     folder = os.environ.get("CERTLIFE_BENCH_PROFILE")
-    if not folder:
+    if not folder or pid is None:
         return None
     Path(folder).mkdir(parents=True, exist_ok=True)
     spy = Path(sys.executable).with_name("py-spy")
     out = Path(folder) / f"{name}.txt"
-    argv = [
-        str(spy),
-        "record",
-        "--subprocesses",
-        "--format",
-        "raw",
-        "--rate",
-        "100",
-        "-o",
-        str(out),
-        "--pid",
-        str(proc.pid),
-    ]
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [str(spy), "record", "--subprocesses", "--format", "raw", "--rate", "100", "-o", str(out)]
+    return subprocess.Popen([*argv, "--pid", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
