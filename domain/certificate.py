@@ -14,6 +14,7 @@ a relay can publish it without reloading the aggregate: see
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -138,6 +139,7 @@ class Certificate(Aggregate):
         self.status_effective_at: datetime
 
     @staticmethod
+    @lru_cache(maxsize=1 << 14)  # a batch asks for each of its ids several times
     def create_id(issuer: str, number: str) -> UUID:
         """Deterministic id: uuid5 over ``issuer`` and ``number`` (unique per issuer)."""
         return uuid5(CERTIFICATE_NAMESPACE, f"{issuer}\n{number}")

@@ -8,6 +8,7 @@ same ``save()`` as the events the command caused, so both commit or neither.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -56,6 +57,7 @@ class CommandReceipt(Aggregate):
         return self.digest is not None and self.digest != digest
 
     @staticmethod
+    @lru_cache(maxsize=1 << 14)  # a batch asks for each of its ids several times
     def create_id(command_id: str) -> UUID:
         """Deterministic receipt id: uuid5 over the command id."""
         return uuid5(RECEIPT_NAMESPACE, command_id)

@@ -22,9 +22,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
+from eventsourcing.persistence import RecordConflictError, Recording
+from eventsourcing.utils import Environment, EnvType, get_topic
 
 from certlife.contracts.commands import (
     Accepted,
@@ -59,6 +60,8 @@ from certlife.domain.values import (
 )
 from certlife.services.commands.legacy import register_legacy_topics
 from certlife.services.commands.preload import INDEX_AGGREGATES, IndexCache, preload
+from certlife.services.commands.recorder import CopyApplicationRecorder
+from certlife.services.commands.transcoder import OrjsonTranscoder
 
 Outcome = Accepted | Rejected
 register_legacy_topics()
@@ -85,7 +88,7 @@ A = TypeVar("A", bound=Aggregate)
 class _Session:
     """Aggregates loaded or created while handling commands; saved together."""
 
-    def __init__(self, app: Application[UUID], index_cache: IndexCache) -> None:
+    def __init__(self, app: CertificateApplication, index_cache: IndexCache) -> None:
         self._app = app
         self._index_cache = index_cache
         self._aggregates: dict[UUID, Aggregate] = {}
@@ -168,6 +171,41 @@ class CertificateApplication(Application[UUID]):
             "withdraw": self._withdraw,
             "expire-due": self._expire_due,
         }
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """eventsourcing's environment, defaulting to the faster transcoder and PostgreSQL recorder.
+
+        Both store exactly what eventsourcing's own would (see their modules); an
+        explicit ``TRANSCODER_TOPIC`` or ``APPLICATION_RECORDER_TOPIC`` still wins.
+        """
+        environment = super().construct_env(name, env)
+        environment.setdefault("TRANSCODER_TOPIC", get_topic(OrjsonTranscoder))
+        if environment.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+            environment.setdefault("APPLICATION_RECORDER_TOPIC", get_topic(CopyApplicationRecorder))
+        return environment
+
+    def save(
+        self,
+        *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None,
+        **kwargs: Any,
+    ) -> list[Recording[UUID]]:
+        """``Application.save``, without its per-object protocol checks when given only aggregates.
+
+        ``Application.save`` tells aggregates from events with ``isinstance``
+        against runtime protocols, which costs more than storing an event; the
+        command handlers save only aggregates. Recording, snapshots and
+        notification are ``Application``'s own.
+        """
+        if kwargs or not all(isinstance(obj, Aggregate) for obj in objs):
+            return super().save(*objs, **kwargs)
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for aggregate in cast(tuple[Aggregate, ...], objs):
+            processing_event.events.extend(aggregate.collect_events())
+            processing_event.aggregates[aggregate.id] = aggregate
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
 
     # -- public commands ---------------------------------------------------------------
 
@@ -263,6 +301,7 @@ class CertificateApplication(Application[UUID]):
     # -- the unit of work ----------------------------------------------------------------
 
     def _run(self, commands: Sequence[Command | Unreadable], now: datetime) -> list[Outcome]:
+        now = instant(now)  # once, not in every decision (the domain's ``instant`` keeps it as is)
         session = _Session(self, self._index_cache)
         try:
             if len(commands) > 1:
