@@ -134,13 +134,17 @@ class RelayStore:
 
     async def apply_heads(self, heads: dict[str, Head]) -> None:
         """Upsert chain heads; an older head never replaces a newer one."""
-        if heads:
-            await self.conn.executemany(
-                f"INSERT INTO {self._s}.relay_heads AS h VALUES ($1, $2, $3, $4) "
+        if heads:  # one statement for the whole batch (one number per row: the keys are unique)
+            await self.conn.execute(
+                f"INSERT INTO {self._s}.relay_heads AS h "
+                "SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::bigint[]) "
                 "ON CONFLICT (number) DO UPDATE SET seq = EXCLUDED.seq, "
                 "record_hash = EXCLUDED.record_hash, log_index = EXCLUDED.log_index "
                 "WHERE h.log_index < EXCLUDED.log_index",
-                [(cid, h.seq, h.record_hash, h.log_index) for cid, h in heads.items()],
+                list(heads),
+                [h.seq for h in heads.values()],
+                [h.record_hash for h in heads.values()],
+                [h.log_index for h in heads.values()],
             )
 
     async def pending_key_requests(self) -> list[KeyRequest]:
