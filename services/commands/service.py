@@ -41,6 +41,12 @@ def _inbound(msg: KafkaMessage) -> list[Inbound]:
     return [Inbound(r.topic, r.partition, r.offset, r.key, r.value) for r in raw]
 
 
+async def _undecoded(msg: KafkaMessage) -> None:
+    """The batch's decoder: none. The handler reads the raw records (``_inbound``); faststream's
+    default would build a message object for every record and try ``json.loads`` on its body."""
+    return None
+
+
 def _failed(what: str, size: int, attempt: int) -> None:
     """Log a failed attempt; after the last one, crash: nothing uncommitted is lost."""
     log.exception("%s a batch of %d commands failed (attempt %d)", what, size, attempt)
@@ -109,6 +115,7 @@ def build_command_service(
         auto_offset_reset="earliest",
         isolation_level=READ_COMMITTED,
         ack_policy=AckPolicy.MANUAL,
+        decoder=_undecoded,
         description="Lifecycle commands (contracts/schemas/command.v1.json), keyed by number.",
     )
     async def on_commands(msg: KafkaMessage) -> None:

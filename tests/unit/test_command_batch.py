@@ -174,3 +174,17 @@ def test_scenario_traffic_yields_one_outcome_per_readable_message(app: Certifica
         if isinstance(e, Certificate.Event)
     }
     assert stored == {cid: b["version"] for cid, b in accepted.items()}
+
+
+def test_outcome_bodies_are_compact_unescaped_json(app: CertificateApplication) -> None:
+    values: list[bytes | dict[str, Any]] = [
+        _issue("c-1", "CCC-2030-0001"),
+        _cmd("revoke", "c-2", "CCC-2030-0001", reason="Prüfbericht zurückgezogen 撤销 \u2028 \"quoted\" \\ \t"),
+        _cmd("suspend", "c-3", "CCC-2030-0001", reason="after revocation: rejected"),
+        _cmd("withdraw", "c-4", "CCC-2030-0001", reason="auf Wunsch des Inhabers 注销"),
+    ]
+    out = process_batch(app, _batch(values), NOW, results_topic=RESULTS, dead_letter_topic=DLQ)
+    assert [m.key for m in out if m.topic == RESULTS] == [b"c-1", b"c-2", b"c-3", b"c-4"]
+    for message in (m for m in out if m.topic == RESULTS):
+        decoded = json.loads(message.value)
+        assert message.value == json.dumps(decoded, ensure_ascii=False, separators=(",", ":")).encode()
