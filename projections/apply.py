@@ -9,12 +9,18 @@ import asyncpg
 
 from certlife.contracts.records import Record
 from certlife.projections.base import Projection
-from certlife.projections.batch import Message, select_new
+from certlife.projections.batch import Message, read_messages, select_read
 from certlife.projections.config import ProjectionConfig
 from certlife.projections.parked import store_parked
 from certlife.projections.parking import PARKABLE_ERRORS, Parked
 from certlife.projections.savepoints import write_or_park
-from certlife.projections.tracking import Position, live_generation, load_position, save_position
+from certlife.projections.tracking import (
+    Position,
+    live_generation,
+    load_position,
+    lock_live_positions,
+    save_position,
+)
 
 BeforeCommit = Callable[[], Awaitable[None]]
 #: What a failed COPY of a chunk raises when a record's values are refused (COPY encodes
@@ -89,16 +95,38 @@ async def apply_batch(
     before_commit: BeforeCommit | None = None,
 ) -> BatchResult:
     """Write what is new in ``messages`` to the live generation; return the stored position."""
+    return (await apply_batches(conn, config, [projection], messages, before_commit))[projection.name]
+
+
+async def apply_batches(
+    conn: asyncpg.Connection,
+    config: ProjectionConfig,
+    projections: Sequence[Projection],
+    messages: Sequence[Message],
+    before_commit: BeforeCommit | None = None,
+) -> dict[str, BatchResult]:
+    """Apply ``messages`` to every projection of ``projections`` in one transaction.
+
+    Each message is parsed once; each projection takes what is new to it after
+    its own stored position, writes it to its live generation and stores its
+    new position, all before the one COMMIT (a redelivered batch is harmless).
+    """
     s = config.schema_sql
+    reads = read_messages(messages, config.log_topic, config.checkpoints_topic)
+    results: dict[str, BatchResult] = {}
     async with conn.transaction():
-        generation = await live_generation(conn, s, projection.name, lock=True)
-        position = await load_position(conn, s, projection.name, generation, lock=True)
-        records, parked, new = select_new(messages, position, config.log_topic, config.checkpoints_topic)
-        first_time = await write_with_parking(conn, config, projection, generation, records, parked)
-        await save_position(conn, s, projection.name, new)
+        positions = await lock_live_positions(conn, s, [p.name for p in projections])
+        for projection in projections:
+            position = positions[projection.name]
+            records, parked, new = select_read(reads, position)
+            first_time = await write_with_parking(
+                conn, config, projection, position.generation, records, parked
+            )
+            await save_position(conn, s, projection.name, new)
+            results[projection.name] = BatchResult(new, first_time)
         if before_commit is not None:
             await before_commit()
-    return BatchResult(new, first_time)
+    return results
 
 
 async def stored_offsets(

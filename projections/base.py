@@ -53,7 +53,7 @@ class Projection(abc.ABC):
         records: Sequence[Record],
         issuer: str,
     ) -> None:
-        """Apply a live batch with executemany; idempotent per log index."""
+        """Apply a live batch (one statement per table); idempotent per log index."""
 
     @abc.abstractmethod
     async def write_bulk(

@@ -1,5 +1,10 @@
 """Choose what of a consumed batch is new, given the stored position (pure, no IO).
 
+A batch is *read* once (:func:`read_messages`: every log message parsed and its
+content checked, every checkpoint note sized) and then *selected* against the
+position of each projection it feeds (:func:`select_read`), so several read
+models fed by one consumer parse each record once.
+
 Two guards make redelivery harmless: a message below the stored next offset of
 its partition is dropped, and a log record at or below the last applied index
 is dropped. A log record past the next expected index means records are
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from certlife.contracts.errors import ContractError
@@ -40,43 +45,83 @@ class Message:
     value: bytes
 
 
-def select_new(
-    messages: Iterable[Message], position: Position, log_topic: str, checkpoints_topic: str
-) -> tuple[list[Record], list[Parked], Position]:
-    """The new records to apply and the new records to park, in index order, and the position after them."""
-    new = copy.deepcopy(position)
-    records: list[Record] = []
-    parked: list[Parked] = []
+@dataclass(frozen=True)
+class Read:
+    """One consumed message as read once for every projection (exactly one outcome is set).
+
+    A log message is ``record`` (``problem`` when its content is inadmissible)
+    or ``error`` (it does not parse; ``claimed`` is its readable index, if any);
+    a checkpoint note is ``size`` (None when it has no tree size); a message of
+    another topic has none.
+    """
+
+    msg: Message
+    record: Record | None = None
+    problem: Parked | None = None
+    error: ContractError | None = None
+    claimed: int | None = None
+    size: int | None = None
+
+
+def read_messages(messages: Iterable[Message], log_topic: str, checkpoints_topic: str) -> list[Read]:
+    """Parse ``messages`` once, in (topic, partition, offset) order."""
+    out: list[Read] = []
     for msg in sorted(messages, key=lambda m: (m.topic, m.partition, m.offset)):
-        key = (msg.topic, msg.partition)
-        if msg.offset < new.offsets.get(key, 0):
-            continue
-        new.offsets[key] = msg.offset + 1
         if msg.topic == checkpoints_topic:
             try:
-                size = checkpoint_size(msg.value)
+                out.append(Read(msg, size=checkpoint_size(msg.value)))
             except ValueError as exc:
                 log.warning("%s[%d] offset %d skipped: %s", msg.topic, msg.partition, msg.offset, exc)
-                continue
-            new.checkpoint_size = max(size, new.checkpoint_size or 0)
+                out.append(Read(msg))
         elif msg.topic == log_topic:
             try:
                 record = parse_record(msg.value)
             except ContractError as exc:
-                claimed = claimed_index(msg.value)
-                if claimed is not None and claimed <= new.log_index:
-                    continue
-                new.log_index += 1
-                parked.append(unparsed_parked(msg.value, new.log_index, exc))
+                out.append(Read(msg, error=exc, claimed=claimed_index(msg.value)))
                 continue
+            out.append(Read(msg, record=record, problem=content_parked(record)))
+        else:
+            out.append(Read(msg))
+    return out
+
+
+def select_read(reads: Sequence[Read], position: Position) -> tuple[list[Record], list[Parked], Position]:
+    """The new records to apply and the new records to park, in index order, and the position after them.
+
+    ``reads`` come from :func:`read_messages` (sorted); ``position`` is not changed.
+    """
+    new = copy.deepcopy(position)
+    records: list[Record] = []
+    parked: list[Parked] = []
+    for read in reads:
+        msg = read.msg
+        key = (msg.topic, msg.partition)
+        if msg.offset < new.offsets.get(key, 0):
+            continue
+        new.offsets[key] = msg.offset + 1
+        if read.size is not None:
+            new.checkpoint_size = max(read.size, new.checkpoint_size or 0)
+        elif read.error is not None:
+            if read.claimed is not None and read.claimed <= new.log_index:
+                continue
+            new.log_index += 1
+            parked.append(unparsed_parked(msg.value, new.log_index, read.error))
+        elif read.record is not None:
+            record = read.record
             if record.index <= new.log_index:
                 continue
             if record.index != new.log_index + 1:
                 raise LogGap(f"expected log index {new.log_index + 1}, got {record.index}")
-            problem = content_parked(record)
-            if problem is None:
+            if read.problem is None:
                 records.append(record)
             else:
-                parked.append(problem)
+                parked.append(read.problem)
             new.log_index = record.index
     return records, parked, new
+
+
+def select_new(
+    messages: Iterable[Message], position: Position, log_topic: str, checkpoints_topic: str
+) -> tuple[list[Record], list[Parked], Position]:
+    """:func:`select_read` of :func:`read_messages` (one projection's batch)."""
+    return select_read(read_messages(messages, log_topic, checkpoints_topic), position)

@@ -1,10 +1,18 @@
-"""The projection process: one faststream batch subscriber per projection.
+"""The projection process: one faststream batch subscriber feeding every projection.
+
+One consumer group reads the log and checkpoint topics once; each batch is
+parsed once and applied to every projection in one PostgreSQL transaction
+(``certlife.projections.apply.apply_batches``), each projection after its own
+stored position. The batch is handed over as the raw aiokafka records (no
+per-message faststream objects, no body decoding) and applied as soon as
+``getmany`` returns: whatever is buffered, never waiting for a batch to fill.
 
 Offsets live in PostgreSQL, never in Kafka (``AckPolicy.MANUAL``, nothing is
 acknowledged). faststream's ``ConsumerRebalanceListener`` hook does not hand
 over the consumer, so the listener holds the subscriber and, on assignment,
-seeks its aiokafka consumer to the offsets stored with the live generation.
-A batch that fails (or finds a gap in the log) seeks back to the stored
+seeks its aiokafka consumer to the lowest offset stored for each partition by
+the live generations (a projection that is further on drops what it already
+has). A batch that fails (or finds a gap in the log) seeks back to the stored
 offsets, so nothing is skipped. A record that cannot be applied does not fail
 its batch: it is parked (``certlife.projections.parking``) and logged once, when the
 batch that parked it commits.
@@ -19,15 +27,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.message import KafkaAckableMessage
 
-from certlife.projections.apply import apply_batch, stored_offsets
+from certlife.projections.apply import apply_batches, stored_offsets
 from certlife.projections.base import Projection
 from certlife.projections.batch import Message
 from certlife.projections.committed import READ_COMMITTED
@@ -37,8 +47,10 @@ from certlife.projections.tracking import create_tracking, ensure_projection
 
 log = logging.getLogger("certlife.projections")
 
-#: Sessions of the process's pool: one batch per projection at a time, plus seeks and start-up.
+#: Sessions of the process's pool: one batch at a time, plus seeks and start-up.
 POOL_MIN_SIZE, POOL_MAX_SIZE = 1, 4
+#: The one consumer group (``ProjectionConfig.group_id``) reading the topics for every projection.
+LIVE_GROUP = "live"
 
 
 class Runtime:
@@ -68,12 +80,12 @@ class Runtime:
 
 
 class SeekToStored(ConsumerRebalanceListener):
-    """On assignment, resume each partition at the offset stored in PostgreSQL."""
+    """On assignment, resume each partition at the lowest offset stored in PostgreSQL."""
 
-    def __init__(self, runtime: Runtime, projection: Projection) -> None:
+    def __init__(self, runtime: Runtime, projections: Sequence[Projection]) -> None:
         """``subscriber`` is set once faststream has created it."""
         self.runtime = runtime
-        self.projection = projection
+        self.projections = projections
         self.subscriber: Any = None
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -81,29 +93,32 @@ class SeekToStored(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         """Seek to the stored offsets (0 where nothing is stored yet)."""
-        await seek_to_stored(self.runtime, self.projection, self.subscriber.consumer, assigned)
+        await seek_to_stored(self.runtime, self.projections, self.subscriber.consumer, assigned)
 
 
 async def seek_to_stored(
-    runtime: Runtime, projection: Projection, consumer: Any, partitions: set[TopicPartition]
+    runtime: Runtime, projections: Sequence[Projection], consumer: Any, partitions: set[TopicPartition]
 ) -> None:
-    """Seek ``consumer`` on ``partitions`` to the live generation's stored offsets."""
+    """Seek ``consumer`` on ``partitions`` to the lowest next offset the live generations store."""
     async with runtime.pool.acquire() as conn:
-        offsets = await stored_offsets(conn, runtime.config, projection)
+        stored = [await stored_offsets(conn, runtime.config, p) for p in projections]
+    names = ", ".join(p.name for p in projections)
     for tp in partitions:
-        offset = offsets.get((tp.topic, tp.partition), 0)
+        offset = min(offsets.get((tp.topic, tp.partition), 0) for offsets in stored)
         consumer.seek(tp, offset)
-        log.info("%s: %s[%d] resumes at offset %d", projection.name, tp.topic, tp.partition, offset)
+        log.info("%s: %s[%d] resumes at offset %d", names, tp.topic, tp.partition, offset)
 
 
-async def _rewind(runtime: Runtime, projection: Projection, consumer: Any, messages: list[Message]) -> None:
+async def _rewind(
+    runtime: Runtime, projections: Sequence[Projection], consumer: Any, messages: list[Message]
+) -> None:
     """After a failed batch: back to the stored offsets, or to the batch's start."""
     if consumer is None:
         return
     try:
-        await seek_to_stored(runtime, projection, consumer, set(consumer.assignment()))
+        await seek_to_stored(runtime, projections, consumer, set(consumer.assignment()))
     except Exception:
-        log.exception("%s: cannot read stored offsets; re-reading the failed batch", projection.name)
+        log.exception("cannot read stored offsets; re-reading the failed batch")
         for msg in messages:
             tp = TopicPartition(msg.topic, msg.partition)
             if tp in consumer.assignment():
@@ -113,26 +128,56 @@ async def _rewind(runtime: Runtime, projection: Projection, consumer: Any, messa
                 )
 
 
+class _NoCommit:
+    """The consumer a batch message acknowledges to: offsets live in PostgreSQL, nothing is committed."""
+
+    async def commit(self) -> None:
+        """Never called (``AckPolicy.MANUAL``); commits nothing."""
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        """Never called; seeks are done on the subscriber's consumer (:func:`seek_to_stored`)."""
+
+
+_NO_COMMIT = _NoCommit()
+
+
+async def parse_records(records: tuple[ConsumerRecord, ...]) -> KafkaAckableMessage:
+    """faststream parser: the batch as its raw aiokafka records (no per-message headers or body)."""
+    first, last = records[0], records[-1]
+    return KafkaAckableMessage(
+        body=b"",
+        raw_message=records,
+        message_id=f"{first.offset}-{last.offset}-{first.timestamp}",
+        consumer=_NO_COMMIT,
+    )
+
+
+async def decode_nothing(message: Any) -> None:
+    """faststream decoder: nothing to decode (the handler reads the raw records)."""
+
+
 def _messages(msg: KafkaMessage) -> list[Message]:
     raw = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
     return [Message(r.topic, r.partition, r.offset, r.value) for r in raw if r.value is not None]
 
 
-def _subscribe(broker: KafkaBroker, runtime: Runtime, projection: Projection) -> None:
+def _subscribe(broker: KafkaBroker, runtime: Runtime, projections: Sequence[Projection]) -> None:
     config = runtime.config
-    listener = SeekToStored(runtime, projection)
+    listener = SeekToStored(runtime, projections)
     subscriber = broker.subscriber(
         config.log_topic,
         config.checkpoints_topic,
         batch=True,
         max_records=config.batch_max_records,
         batch_timeout_ms=config.batch_timeout_ms,
-        group_id=config.group_id(projection.name),
+        group_id=config.group_id(LIVE_GROUP),
         auto_offset_reset="earliest",
         isolation_level=READ_COMMITTED,
         ack_policy=AckPolicy.MANUAL,
         listener=listener,
-        description=f"Read model {projection.name}: log records and checkpoints.",
+        parser=parse_records,
+        decoder=decode_nothing,
+        description=f"Read models {', '.join(p.name for p in projections)}: log records and checkpoints.",
     )
     listener.subscriber = subscriber
 
@@ -141,15 +186,16 @@ def _subscribe(broker: KafkaBroker, runtime: Runtime, projection: Projection) ->
         messages = _messages(msg)
         try:
             async with runtime.pool.acquire() as conn:
-                result = await apply_batch(conn, config, projection, messages, runtime.before_commit)
+                results = await apply_batches(conn, config, projections, messages, runtime.before_commit)
         except Exception:
-            log.exception("%s: batch failed; seeking back to the stored offsets", projection.name)
+            log.exception("batch failed; seeking back to the stored offsets")
             await asyncio.sleep(1.0)
-            await _rewind(runtime, projection, subscriber.consumer, messages)
+            await _rewind(runtime, projections, subscriber.consumer, messages)
             return
-        for parked in result.parked:
-            log.warning("%s: %s", projection.name, parked.describe())
-        log.debug("%s: applied up to index %d", projection.name, result.position.log_index)
+        for name, result in results.items():
+            for parked in result.parked:
+                log.warning("%s: %s", name, parked.describe())
+            log.debug("%s: applied up to index %d", name, result.position.log_index)
 
 
 def build_projection_app(config: ProjectionConfig, broker: KafkaBroker, pool: asyncpg.Pool) -> FastStream:
@@ -159,8 +205,7 @@ def build_projection_app(config: ProjectionConfig, broker: KafkaBroker, pool: as
     (whoever opened it closes it).
     """
     runtime = Runtime(config, pool)
-    for projection in PROJECTIONS.values():
-        _subscribe(broker, runtime, projection)
+    _subscribe(broker, runtime, list(PROJECTIONS.values()))
     app = FastStream(broker, logger=log)
     app.on_startup(runtime.start)
     return app

@@ -14,12 +14,13 @@ forward; when the suspension happened in an earlier batch the row carries
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
+
+import orjson
 
 from certlife.contracts.records import Record
 from certlife.domain.certificate import Certificate
@@ -41,9 +42,8 @@ def checkpoint_size(note: bytes) -> int:
     return int(lines[1])
 
 
-@dataclass(frozen=True)
-class CurrentRow:
-    """The newest state of one certificate (a row of ``certificates``)."""
+class CurrentRow(NamedTuple):
+    """The newest state of one certificate (a row of ``certificates``, in ``CURRENT_COLUMNS`` order)."""
 
     number: str
     certificate_id: UUID
@@ -70,12 +70,11 @@ class CurrentRow:
 
     def as_tuple(self) -> tuple[Any, ...]:
         """Values in ``CURRENT_COLUMNS`` order."""
-        return tuple(getattr(self, name) for name in CURRENT_COLUMNS)
+        return tuple(self)
 
 
-@dataclass(frozen=True)
-class HistoryRow:
-    """One certificate record (a row of ``certificate_history``)."""
+class HistoryRow(NamedTuple):
+    """One certificate record (a row of ``certificate_history``, in ``HISTORY_COLUMNS`` order)."""
 
     log_index: int
     number: str
@@ -90,31 +89,47 @@ class HistoryRow:
 
     def as_tuple(self) -> tuple[Any, ...]:
         """Values in ``HISTORY_COLUMNS`` order."""
-        return tuple(getattr(self, name) for name in HISTORY_COLUMNS)
+        return tuple(self)
 
 
-CURRENT_COLUMNS = tuple(CurrentRow.__dataclass_fields__)
-HISTORY_COLUMNS = tuple(HistoryRow.__dataclass_fields__)
+CURRENT_COLUMNS = CurrentRow._fields
+HISTORY_COLUMNS = HistoryRow._fields
+#: A certificate's suspension as the current row carries it: (``suspended_at``, ``suspension_reason``).
+Suspension = tuple[datetime | None, str | None]
+_NO_SUSPENSION: Suspension = (None, None)
 
 
-def _certificate_json(cert: dict[str, Any]) -> str:
-    return json.dumps(cert, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+@functools.lru_cache(maxsize=65536)
+def certificate_id(issuer: str, number: str) -> UUID:
+    """``Certificate.create_id`` (a uuid5), remembered for the numbers seen lately."""
+    return Certificate.create_id(issuer, number)
+
+
+def certificate_json(cert: dict[str, Any]) -> str:
+    """The certificate as JSON text for a ``jsonb`` column (``jsonb`` orders the keys itself).
+
+    Raises ``ValueError`` (a parkable error) for a value JSON cannot hold.
+    """
+    try:
+        return orjson.dumps(cert).decode("utf-8")
+    except orjson.JSONEncodeError as exc:
+        raise ValueError(f"certificate not encodable as JSON: {exc}") from None
 
 
 def history_row(record: Record, issuer: str) -> HistoryRow:
     """The history row of one certificate record."""
     cert = record.certificate
     return HistoryRow(
-        log_index=record.index,
-        number=cert["number"],
-        certificate_id=Certificate.create_id(issuer, cert["number"]),
-        seq=record.seq,
-        event=record.event,
-        status=record.status,
-        reason=record.reason,
-        effective_at=instant(record.effective_at),
-        recorded_at=instant(record.recorded_at),
-        certificate=_certificate_json(cert),
+        record.index,
+        cert["number"],
+        certificate_id(issuer, cert["number"]),
+        record.seq,
+        record.event,
+        record.status,
+        record.reason,
+        instant(record.effective_at),
+        instant(record.recorded_at),
+        certificate_json(cert),
     )
 
 
@@ -123,47 +138,60 @@ def history_rows(records: Iterable[Record], issuer: str) -> list[HistoryRow]:
     return [history_row(r, issuer) for r in records if r.kind == "certificate"]
 
 
+def _suspension(record: Record, before: Suspension | None) -> Suspension:
+    """The suspension after ``record``; ``before`` is the one earlier in the batch (None: none there)."""
+    if record.event == SUSPENDED:
+        return instant(record.effective_at), record.reason
+    if record.status == SUSPENDED and before is not None:
+        return before
+    return _NO_SUSPENSION
+
+
 def current_row(record: Record, issuer: str, before: CurrentRow | None) -> CurrentRow:
     """The certificate's state after ``record``; ``before`` is its state earlier in the batch."""
+    earlier = None if before is None else (before.suspended_at, before.suspension_reason)
+    return _current_row(record, issuer, _suspension(record, earlier))
+
+
+def _current_row(record: Record, issuer: str, suspension: Suspension) -> CurrentRow:
     cert = record.certificate
-    suspended_at: datetime | None = None
-    suspension_reason: str | None = None
-    if record.event == SUSPENDED:
-        suspended_at, suspension_reason = instant(record.effective_at), record.reason
-    elif record.status == SUSPENDED and before is not None:
-        suspended_at, suspension_reason = before.suspended_at, before.suspension_reason
     return CurrentRow(
-        number=cert["number"],
-        certificate_id=Certificate.create_id(issuer, cert["number"]),
-        scheme=cert["scheme"],
-        holder=cert["holder"],
-        manufacturer=cert["manufacturer"],
-        product=cert["product"],
-        scope=cert["scope"],
-        factories=list(cert["factories"]),
-        models=list(cert["models"]),
-        standards=list(cert["standards"]),
-        valid_from=instant(cert["validFrom"]),
-        valid_until=instant(cert["validUntil"]),
-        status=record.status,
-        event=record.event,
-        seq=record.seq,
-        reason=record.reason,
-        effective_at=instant(record.effective_at),
-        recorded_at=instant(record.recorded_at),
-        log_index=record.index,
-        suspended_at=suspended_at,
-        suspension_reason=suspension_reason,
-        certificate=_certificate_json(cert),
+        cert["number"],
+        certificate_id(issuer, cert["number"]),
+        cert["scheme"],
+        cert["holder"],
+        cert["manufacturer"],
+        cert["product"],
+        cert["scope"],
+        list(cert["factories"]),
+        list(cert["models"]),
+        list(cert["standards"]),
+        instant(cert["validFrom"]),
+        instant(cert["validUntil"]),
+        record.status,
+        record.event,
+        record.seq,
+        record.reason,
+        instant(record.effective_at),
+        instant(record.recorded_at),
+        record.index,
+        suspension[0],
+        suspension[1],
+        certificate_json(cert),
     )
 
 
 def fold_current(records: Iterable[Record], issuer: str) -> dict[str, CurrentRow]:
-    """The newest row per certificate number after ``records`` (in index order)."""
-    rows: dict[str, CurrentRow] = {}
+    """The newest row per certificate number after ``records`` (in index order).
+
+    Only each certificate's newest record becomes a row; the earlier ones of the
+    batch carry its suspension forward (``_suspension``).
+    """
+    newest: dict[str, tuple[Record, Suspension]] = {}
     for record in records:
         if record.kind != "certificate":
             continue
         number = record.certificate["number"]
-        rows[number] = current_row(record, issuer, rows.get(number))
-    return rows
+        earlier = newest.get(number)
+        newest[number] = (record, _suspension(record, None if earlier is None else earlier[1]))
+    return {number: _current_row(record, issuer, s) for number, (record, s) in newest.items()}

@@ -10,6 +10,7 @@ generation parked.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -126,40 +127,68 @@ async def load_position(
     conn: asyncpg.Connection, schema_sql: str, name: str, generation: int, *, lock: bool = False
 ) -> Position:
     """The stored position of one generation (locked ``FOR UPDATE`` when ``lock``)."""
-    suffix = " FOR UPDATE" if lock else ""
-    row = await conn.fetchrow(
-        f"SELECT log_index, checkpoint_size, updated_at FROM {schema_sql}.projection_state "
-        f"WHERE name = $1 AND generation = $2{suffix}",
-        name,
-        generation,
+    return (await _load_positions(conn, schema_sql, {name: generation}, lock=lock))[name]
+
+
+async def lock_live_positions(
+    conn: asyncpg.Connection, schema_sql: str, names: Sequence[str]
+) -> dict[str, Position]:
+    """The positions of the live generations of ``names``, locked for one batch (two round trips).
+
+    Takes each ``projection_live`` row ``FOR SHARE`` (a rebuild's swap waits for the
+    batch), then each live ``projection_state`` row ``FOR UPDATE`` (batches of a
+    projection are serialised); call inside the batch's transaction.
+    """
+    rows = await conn.fetch(
+        f"SELECT name, generation FROM {schema_sql}.projection_live WHERE name = ANY($1::text[]) "
+        "ORDER BY name FOR SHARE",
+        list(names),
     )
-    position = Position(generation)
-    if row is not None:
-        position.log_index, position.checkpoint_size = row["log_index"], row["checkpoint_size"]
-        position.updated_at = row["updated_at"]
-    for r in await conn.fetch(
-        f"SELECT topic, partition, next_offset FROM {schema_sql}.projection_offsets "
-        "WHERE name = $1 AND generation = $2",
-        name,
-        generation,
-    ):
-        position.offsets[(r["topic"], r["partition"])] = r["next_offset"]
-    return position
+    live = {r["name"]: int(r["generation"]) for r in rows}
+    missing = [n for n in names if n not in live]
+    if missing:
+        raise LookupError(f"projection {missing[0]} is not initialised")
+    return await _load_positions(conn, schema_sql, live, lock=True)
+
+
+async def _load_positions(
+    conn: asyncpg.Connection, schema_sql: str, generations: dict[str, int], *, lock: bool
+) -> dict[str, Position]:
+    """Position of each (name, generation) in one query (state rows ``FOR UPDATE`` when ``lock``)."""
+    join, suffix = ("JOIN", " ORDER BY s.name FOR UPDATE OF s") if lock else ("LEFT JOIN", "")
+    rows = await conn.fetch(
+        f"SELECT w.name, s.log_index, s.checkpoint_size, s.updated_at, ARRAY("
+        f"SELECT ROW(o.topic, o.partition, o.next_offset) FROM {schema_sql}.projection_offsets o "
+        "WHERE o.name = w.name AND o.generation = w.generation) AS offsets "
+        "FROM unnest($1::text[], $2::int[]) AS w(name, generation) "
+        f"{join} {schema_sql}.projection_state s USING (name, generation){suffix}",
+        list(generations),
+        list(generations.values()),
+    )
+    positions = {name: Position(generation) for name, generation in generations.items()}
+    for row in rows:
+        position = positions[row["name"]]
+        if row["log_index"] is not None:
+            position.log_index, position.checkpoint_size = row["log_index"], row["checkpoint_size"]
+            position.updated_at = row["updated_at"]
+        position.offsets = {(t, p): o for t, p, o in row["offsets"]}
+    return positions
 
 
 async def save_position(conn: asyncpg.Connection, schema_sql: str, name: str, position: Position) -> None:
-    """Store ``position`` (call inside the transaction that wrote the view rows)."""
+    """Store ``position`` in one statement (call inside the transaction that wrote the view rows)."""
+    offsets = position.offsets.items()
     await conn.execute(
-        f"UPDATE {schema_sql}.projection_state SET log_index = $3, checkpoint_size = $4, updated_at = now() "
-        "WHERE name = $1 AND generation = $2",
+        f"WITH state AS (UPDATE {schema_sql}.projection_state "
+        "SET log_index = $3, checkpoint_size = $4, updated_at = now() WHERE name = $1 AND generation = $2) "
+        f"INSERT INTO {schema_sql}.projection_offsets (name, generation, topic, partition, next_offset) "
+        "SELECT $1, $2, * FROM unnest($5::text[], $6::int[], $7::bigint[]) "
+        "ON CONFLICT (name, generation, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
         name,
         position.generation,
         position.log_index,
         position.checkpoint_size,
-    )
-    await conn.executemany(
-        f"INSERT INTO {schema_sql}.projection_offsets (name, generation, topic, partition, next_offset) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name, generation, topic, partition) "
-        "DO UPDATE SET next_offset = EXCLUDED.next_offset",
-        [(name, position.generation, t, p, o) for (t, p), o in position.offsets.items()],
+        [t for (t, _), _ in offsets],
+        [p for (_, p), _ in offsets],
+        [o for _, o in offsets],
     )
