@@ -10,7 +10,13 @@ stack by default), each with its own topic prefix and schema:
 * live: ``certctl serve projections`` as a subprocess applying both
   projections (executemany, one transaction per batch), timed from its first
   applied batch to the last record (group join and start-up excluded);
-* rebuild: ``certlife.projections.rebuild`` of each projection (COPY, then indexes).
+* rebuild: ``certlife.projections.rebuild`` of each projection (COPY, then indexes);
+* latency at low load: with the projection process idle, ``--probes`` more
+  records published one per Kafka transaction, ``--probe-gap`` ms apart; each
+  is timed from the start of its publish to both read models' positions
+  reaching it (polled every 2 ms), so the median shows work, not poll waits.
+
+Target (issue 12): live ≥ 10,000 events/s.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -41,6 +49,8 @@ from certlife.services.infra.topics import certlife_topics, ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGIN = "bench.certlife.example/log"
+#: Issue 12's target for live projection throughput (events/s, both projections).
+TARGET_LIVE = 10_000
 ROUNDS = (("issued", "valid"), ("suspended", "suspended"), ("reinstated", "valid"),
           ("amended", "valid"), ("revoked", "revoked"))  # fmt: skip
 
@@ -84,14 +94,19 @@ def _cert(number: str, event: str) -> dict[str, object]:
     }  # fmt: skip
 
 
+def _producer(settings: Settings) -> AIOKafkaProducer:
+    """The bench's transactional producer (like the relay's)."""
+    return AIOKafkaProducer(
+        **settings.kafka.client_options(), transactional_id=f"{settings.topic_prefix}bench",
+        enable_idempotence=True, linger_ms=5, max_batch_size=1 << 20, max_request_size=8 << 20,
+    )  # fmt: skip
+
+
 async def publish(settings: Settings, records: list[bytes], notes: list[tuple[int, bytes]]) -> None:
     """Publish records and checkpoints in transactions of 1,000 records (like the relay)."""
     await ensure_topics(settings.kafka, certlife_topics(1, settings.topic_prefix))
     await asyncio.to_thread(provision_if_local, settings.kafka_bootstrap, settings.topic_prefix)
-    producer = AIOKafkaProducer(
-        **settings.kafka.client_options(), transactional_id=f"{settings.topic_prefix}bench",
-        enable_idempotence=True, linger_ms=5, max_batch_size=1 << 20, max_request_size=8 << 20,
-    )  # fmt: skip
+    producer = _producer(settings)
     await producer.start()
     try:
         by_size = dict(notes)
@@ -125,8 +140,32 @@ async def raw_consume(settings: Settings, events: int) -> float:
         await consumer.stop()
 
 
-async def live(settings: Settings, env: dict[str, str], events: int, log_dir: Path) -> tuple[float, int]:
-    """(seconds, records) the projection process took from its first applied batch to the end."""
+@dataclass
+class Live:
+    """What the live run measured."""
+
+    seconds: float
+    records: int
+    #: Publish → both read models, per probe record at low load (seconds).
+    latencies: list[float]
+
+
+async def _applied(conn: asyncpg.Connection, s: str) -> int | None:
+    """The lowest log index both live generations have applied (None before the tables exist)."""
+    try:
+        low = await conn.fetchval(
+            f"SELECT min(s.log_index) FROM {s}.projection_state s JOIN {s}.projection_live l "
+            "USING (name, generation)"
+        )
+    except asyncpg.UndefinedTableError:
+        return None
+    return None if low is None else int(low)
+
+
+async def live(
+    settings: Settings, env: dict[str, str], events: int, probes: list[bytes], gap: float, log_dir: Path
+) -> Live:
+    """Run the projection process: throughput over the published log, then latency of ``probes``."""
     s = f'"{settings.db_schema}"'
     log = open(log_dir / "certlife.projections.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
@@ -139,24 +178,46 @@ async def live(settings: Settings, env: dict[str, str], events: int, log_dir: Pa
         while True:
             if proc.poll() is not None:
                 raise SystemExit(f"projection process exited; see {log_dir / 'certlife.projections.log'}")
-            try:
-                low = await conn.fetchval(
-                    f"SELECT min(s.log_index) FROM {s}.projection_state s JOIN {s}.projection_live l "
-                    "USING (name, generation)"
-                )
-            except asyncpg.UndefinedTableError:
-                low = None
+            low = await _applied(conn, s)
             now = time.perf_counter()
             if low is not None and low >= 0 and first is None:
                 first = (now, low + 1)
             if low is not None and low >= events - 1 and first is not None:
-                return now - first[0], events - first[1]
+                seconds, records = now - first[0], events - first[1]
+                break
             await asyncio.sleep(0.02)
+        latencies = await _probe(settings, conn, s, events, probes, gap)
+        return Live(seconds, records, latencies)
     finally:
         proc.terminate()
         proc.wait(30)
         log.close()
         await conn.close()
+
+
+async def _probe(
+    settings: Settings, conn: asyncpg.Connection, s: str, first: int, probes: list[bytes], gap: float
+) -> list[float]:
+    """Publish ``probes`` (log indexes from ``first``) one transaction each; time each to both read models."""
+    producer = _producer(settings)
+    await producer.start()
+    latencies: list[float] = []
+    try:
+        for index, raw in enumerate(probes, first):
+            await asyncio.sleep(gap)
+            started = time.perf_counter()
+            async with producer.transaction():
+                await producer.send(
+                    settings.topic("certlife.log.v1"), raw, key=str(index).encode(), partition=0
+                )
+            while ((await _applied(conn, s)) or 0) < index:
+                if time.perf_counter() - started > 30:
+                    raise SystemExit(f"probe record {index} not applied within 30 s")
+                await asyncio.sleep(0.002)
+            latencies.append(time.perf_counter() - started)
+    finally:
+        await producer.stop()
+    return latencies
 
 
 async def drop_schema(settings: Settings) -> None:
@@ -168,7 +229,7 @@ async def drop_schema(settings: Settings) -> None:
         await conn.close()
 
 
-async def main_async(events: int) -> None:
+async def main_async(events: int, probes: int, gap_ms: float) -> None:
     """Run every measurement and print the figures."""
     from certlife.projections.rebuild import rebuild
 
@@ -183,14 +244,15 @@ async def main_async(events: int) -> None:
     await conn.close()
     try:
         t0 = time.perf_counter()
-        records, notes = build_log(events)
-        await publish(settings, records, notes)
+        records, notes = build_log(events + probes)
+        records, tail = records[:events], records[events:]
+        await publish(settings, records, [n for n in notes if n[0] <= events])
         print(
             f"log of {events} records + {len(notes)} checkpoints written in {time.perf_counter() - t0:.1f}s"
         )
         raw_s = await raw_consume(settings, events)
         with tempfile.TemporaryDirectory() as tmp:
-            live_s, live_n = await live(settings, env, events, Path(tmp))
+            measured = await live(settings, env, events, tail, gap_ms / 1000, Path(tmp))
         config = projection_config(settings)
         conn = await postgres_connector(settings).connect()
         try:
@@ -202,10 +264,17 @@ async def main_async(events: int) -> None:
             await conn.close()
     finally:
         await drop_schema(settings)
-    raw_rate, live_rate = events / raw_s, live_n / live_s
+    raw_rate, live_rate = events / raw_s, measured.records / measured.seconds
+    live_s, live_n = measured.seconds, measured.records
     print(f"raw aiokafka consume        {raw_rate:>10,.0f} records/s  ({raw_s:.2f}s)")
     print(f"live, both projections      {live_rate:>10,.0f} events/s   ({live_n} in {live_s:.2f}s)  "
           f"ratio to raw {live_rate / raw_rate:.3f}")  # fmt: skip
+    print(f"target: live >= {TARGET_LIVE:,} events/s: {'met' if live_rate >= TARGET_LIVE else 'NOT MET'}")
+    if measured.latencies:
+        ms = sorted(x * 1000 for x in measured.latencies)
+        p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
+        print(f"latency publish -> both read models at low load ({len(ms)} records, one per {gap_ms:g} ms): "
+              f"p50 {statistics.median(ms):.1f} ms, p99 {p99:.1f} ms, max {ms[-1]:.1f} ms")  # fmt: skip
     for name, r in rebuilt.items():
         rate = r.records / r.bulk_seconds
         print(f"rebuild {name:<13} COPY {rate:>10,.0f} events/s   ({r.records} in {r.bulk_seconds:.2f}s, "
@@ -216,8 +285,10 @@ def main() -> None:
     """Entry point: ``python -m bench.bench_projections --events N``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20000, help="records in the log")
+    parser.add_argument("--probes", type=int, default=50, help="records published one by one at low load")
+    parser.add_argument("--probe-gap", type=float, default=50, help="ms between two probe records")
     args = parser.parse_args()
-    asyncio.run(main_async(args.events))
+    asyncio.run(main_async(args.events, args.probes, args.probe_gap))
 
 
 if __name__ == "__main__":
