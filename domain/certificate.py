@@ -55,6 +55,42 @@ def _reason(reason: str | None, *, required: bool) -> str | None:
     return reason
 
 
+class _PublicForms:
+    """The ``CertificateData`` behind the public form built last for a new event, matched by identity.
+
+    Applying an event rebuilds the certificate's data from the event's public form
+    (``CertificateData.from_public``, which validates it all again). For an event
+    this module has just triggered, the data it was built from is known and equal
+    to that rebuild (its texts passed the same checks; its validity is read back
+    from the form and compared), so it is taken instead. The form is matched by
+    identity and kept referenced here, so no other dict can be mistaken for it; a
+    replayed event (a new dict, decoded from the store) is rebuilt as before.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[dict[str, Any], CertificateData] | None = None
+
+    def public(self, data: CertificateData) -> dict[str, Any]:
+        """``data.to_public()``, remembered for :meth:`data`."""
+        public = data.to_public()
+        self._last = (public, data)
+        return public
+
+    def data(self, public: dict[str, Any]) -> CertificateData:
+        """The certificate data of an event's public form (``CertificateData.from_public``)."""
+        last = self._last
+        if last is not None and last[0] is public:
+            # Only the validity goes through text: it must read back as it was written.
+            data = last[1]
+            valid_from, valid_until = parse_instant(public["validFrom"]), parse_instant(public["validUntil"])
+            if (valid_from, valid_until) == (data.validity.valid_from, data.validity.valid_until):
+                return data
+        return CertificateData.from_public(public)
+
+
+_PUBLIC_FORMS = _PublicForms()
+
+
 class Certificate(Aggregate):
     """A product certificate (CCC, CQC mark, IECEE CB, E-mark, ...) and its lifecycle."""
 
@@ -148,7 +184,7 @@ class Certificate(Aggregate):
         status = Status(event.status)
         if not hasattr(self, "status") or status != self.status:
             self.status_effective_at = parse_instant(event.effective_at)
-        self.data = CertificateData.from_public(event.certificate)
+        self.data = _PUBLIC_FORMS.data(event.certificate)
         self.status = status
         if status != Status.SUSPENDED:
             self.review_date = None
@@ -181,7 +217,7 @@ class Certificate(Aggregate):
             issuer=issuer,
             test_reports=[t.to_dict() for t in test_reports],
             command_id=command_id,
-            certificate=data.to_public(),
+            certificate=_PUBLIC_FORMS.public(data),
             status=status.value,
             reason=None,
             effective_at=format_instant(effective),
@@ -375,7 +411,7 @@ class Certificate(Aggregate):
             event_class,
             timestamp=recorded,
             command_id=command_id,
-            certificate=data.to_public(),
+            certificate=_PUBLIC_FORMS.public(data),
             status=status.value,
             reason=reason,
             effective_at=format_instant(effective),

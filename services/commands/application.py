@@ -16,7 +16,7 @@ Expiry sweep: see ``certlife.domain.expiry`` (day buckets plus a schedule aggreg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar, cast
@@ -59,7 +59,7 @@ from certlife.domain.values import (
     instant,
 )
 from certlife.services.commands.legacy import register_legacy_topics
-from certlife.services.commands.preload import INDEX_AGGREGATES, IndexCache, preload
+from certlife.services.commands.preload import INDEX_AGGREGATES, IndexCache, newer_events, replay
 from certlife.services.commands.recorder import CopyApplicationRecorder
 from certlife.services.commands.transcoder import OrjsonTranscoder
 
@@ -94,30 +94,42 @@ class _Session:
         self._aggregates: dict[UUID, Aggregate] = {}
         self._absent: set[UUID] = set()
 
-    def preload(self, ids: Sequence[UUID]) -> None:
-        """Load the given aggregates in bulk where the recorder allows it."""
-        found = preload(self._app, ids)
-        for aggregate_id, aggregate in (found or {}).items():
-            if aggregate is None:
+    def preload(self, ids: Iterable[UUID], index_ids: Iterable[UUID]) -> None:
+        """Load the given aggregates, and bring the given index aggregates up to date, in one
+        query where the recorder allows it."""
+        index_ids = set(index_ids)
+        after = dict.fromkeys(ids, 0) | {i: self._index_cache.version(i) for i in index_ids}
+        events = newer_events(self._app, after)
+        if events is None:
+            return
+        for aggregate_id in after:
+            new = events.get(aggregate_id, ())
+            if aggregate_id in index_ids:
+                found = self._index_cache.advance(aggregate_id, new)
+            else:
+                found = replay(None, new)
+            if found is None:
                 self._absent.add(aggregate_id)
             else:
-                self._aggregates[aggregate_id] = aggregate
+                self._aggregates[aggregate_id] = found
 
     def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         """Return the aggregate from this session or the store, or None."""
-        if aggregate_id not in self._aggregates and kind in INDEX_AGGREGATES:
+        if aggregate_id in self._aggregates:
+            return cast(A, self._aggregates[aggregate_id])
+        if aggregate_id in self._absent:
+            return None
+        if kind in INDEX_AGGREGATES:
             found = self._index_cache.get(aggregate_id, self._app)
-            if found is None:
-                return None
-            self._aggregates[aggregate_id] = found
-        if aggregate_id not in self._aggregates:
-            if aggregate_id in self._absent:
-                return None
+        else:
             try:
-                self._aggregates[aggregate_id] = self._app.repository.get(aggregate_id)
+                found = self._app.repository.get(aggregate_id)
             except AggregateNotFoundError:
-                return None
-        return cast(A, self._aggregates[aggregate_id])
+                found = None
+        if found is None:
+            return None
+        self._aggregates[aggregate_id] = found
+        return cast(A, found)
 
     def add(self, aggregate: Aggregate) -> None:
         """Include a new aggregate in the next save."""
@@ -305,7 +317,7 @@ class CertificateApplication(Application[UUID]):
         session = _Session(self, self._index_cache)
         try:
             if len(commands) > 1:
-                session.preload(self._ids_of(commands))
+                session.preload(self._ids_of(commands), self._index_ids_of(commands))
             outcomes = [self._decide(session, command, now) for command in commands]
             session.save()
         except BaseException:
@@ -319,6 +331,15 @@ class CertificateApplication(Application[UUID]):
         ids += [
             Certificate.create_id(c.issuer, c.number) for c in commands if isinstance(c, CertificateCommand)
         ]
+        return ids
+
+    @staticmethod
+    def _index_ids_of(commands: Sequence[Command | Unreadable]) -> set[UUID]:
+        """The expiry index aggregates the commands will read (see ``_schedule_expiry``)."""
+        ids = {ExpirySchedule.ID}
+        for c in commands:
+            if isinstance(c, IssueCertificate | RenewCertificate):
+                ids.add(ExpiryBucket.create_id(instant(c.valid_until).date().isoformat()))
         return ids
 
     def _decide(self, session: _Session, command: Command | Unreadable, now: datetime) -> Outcome:

@@ -1,16 +1,18 @@
 """Load many aggregates with one query (the command service's hot path).
 
-Handling a batch of commands needs each command's receipt (usually absent) and
-its certificate. Loading them one ``repository.get`` at a time costs two round
-trips per command; on PostgreSQL this reads all their events at once instead.
-Other recorders (in-memory) fall back to per-aggregate loading.
+Handling a batch of commands needs each command's receipt (usually absent), its
+certificate and the expiry index aggregates it touches. Loading them one
+``repository.get`` at a time costs a round trip each; on PostgreSQL
+``newer_events`` reads all their events at once instead -- for the index
+aggregates kept by ``IndexCache``, only the events newer than the cached
+version. Other recorders (in-memory) fall back to per-aggregate loading.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from typing import Any, cast
+from collections.abc import Iterable, Mapping
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -18,21 +20,27 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
 
-def preload(app: Application[UUID], ids: Iterable[UUID]) -> dict[UUID, Aggregate | None] | None:
-    """Aggregates for ``ids`` (None where none exists), or None when unsupported here."""
+def newer_events(app: Application[UUID], after: Mapping[UUID, int]) -> dict[UUID, list[Any]] | None:
+    """Each aggregate's events newer than its version in ``after`` (0: all), oldest first, in one
+    query; None when the recorder is not PostgreSQL's (then aggregates are loaded one by one)."""
     recorder: Any = app.recorder
     datastore = getattr(recorder, "datastore", None)
     if datastore is None or not hasattr(recorder, "events_table_name"):
         return None
     from psycopg.sql import SQL, Identifier
 
-    wanted = list(set(ids))
     statement = SQL(
-        "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
-        "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
-    ).format(schema=Identifier(datastore.schema), table=Identifier(recorder.events_table_name))
+        "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+        "FROM unnest(%s::{id_type}[], %s::bigint[]) AS w(id, after) "
+        "JOIN {schema}.{table} AS e ON e.originator_id = w.id AND e.originator_version > w.after "
+        "ORDER BY e.originator_id, e.originator_version"
+    ).format(
+        id_type=SQL(datastore.originator_id_type),
+        schema=Identifier(datastore.schema),
+        table=Identifier(recorder.events_table_name),
+    )
     with datastore.get_connection() as conn, conn.cursor() as curs:
-        curs.execute(statement, [wanted], prepare=True)
+        curs.execute(statement, [list(after), list(after.values())], prepare=True)
         rows = curs.fetchall()
     events: dict[UUID, list[Any]] = defaultdict(list)
     for row in rows:
@@ -43,13 +51,14 @@ def preload(app: Application[UUID], ids: Iterable[UUID]) -> dict[UUID, Aggregate
             state=bytes(row["state"]),
         )
         events[row["originator_id"]].append(app.mapper.to_domain_event(stored))
-    found: dict[UUID, Aggregate | None] = dict.fromkeys(wanted)
-    for aggregate_id, domain_events in events.items():
-        aggregate: Aggregate | None = None
-        for event in domain_events:
-            aggregate = event.mutate(aggregate)
-        found[aggregate_id] = aggregate
-    return found
+    return events
+
+
+def replay(aggregate: Aggregate | None, events: Iterable[Any]) -> Aggregate | None:
+    """``aggregate`` (None: not yet created) with ``events`` applied."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 class IndexCache:
@@ -74,11 +83,22 @@ class IndexCache:
             except AggregateNotFoundError:
                 return None
         else:
-            for event in app.events.get(aggregate_id, gt=cached.version):
-                cached = cast(Any, event).mutate(cached)
+            cached = replay(cached, app.events.get(aggregate_id, gt=cached.version))
             assert cached is not None
         self._cached[aggregate_id] = cached
         return cached
+
+    def version(self, aggregate_id: UUID) -> int:
+        """The version of the cached aggregate (0 when none is cached)."""
+        cached = self._cached.get(aggregate_id)
+        return 0 if cached is None else cached.version
+
+    def advance(self, aggregate_id: UUID, events: Iterable[Any]) -> Aggregate | None:
+        """The cached aggregate with ``events`` (those after :meth:`version`) applied; None if none exists."""
+        found = replay(self._cached.get(aggregate_id), events)
+        if found is not None:
+            self._cached[aggregate_id] = found
+        return found
 
     def clear(self) -> None:
         """Forget everything (after a failed batch)."""
