@@ -114,7 +114,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CERTLIFE_CHECKPOINT_INTERVAL", "5", "relay: checkpoint after T seconds (and on shutdown)"),
     Variable("CERTLIFE_POLL_INTERVAL", "1", "relay: longest idle wait (s) before polling the event store"),
     Variable("CERTLIFE_PROJECTION_BATCH", "2000", "projections: records per batch (one transaction)"),
-    Variable("CERTLIFE_PROJECTION_BATCH_TIMEOUT_MS", "100", "projections: longest wait (ms) to fill a batch"),
+    Variable("CERTLIFE_PROJECTION_BATCH_TIMEOUT_MS", "10", "projections: idle poll (ms), no wait to fill"),
     Variable("CERTLIFE_PROJECTION_CRASH_IN_BATCH", "0", "tests only: exit inside the N-th batch (0: never)"),
 )
 VARIABLE: Mapping[str, Variable] = {v.name: v for v in VARIABLES}
