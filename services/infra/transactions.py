@@ -54,7 +54,9 @@ class TransactionalPublisher:
             transactional_id=self.transactional_id,
             enable_idempotence=True,
             acks="all",
-            linger_ms=5,
+            # No linger: a transaction's messages are all appended before its first
+            # await, so they batch anyway, and lingering only delays each commit.
+            linger_ms=0,
             max_batch_size=1 << 20,
             max_request_size=8 << 20,
         )
