@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import struct
 from collections import Counter
 from collections.abc import Collection
 
+from certlife.contracts.verification.codes import ENTRY, STATUS_CODES, STATUS_NAMES
 from certlife.contracts.verification.facts import RecordFacts
 from certlife.contracts.verification.failures import Check, fail
 from certlife.domain.errors import InvalidTransition
-from certlife.domain.lifecycle import TRANSITIONS, LifecycleEvent, Status, next_status
-
-#: ``(status before or None, event) -> status after`` of every legal transition, as plain strings.
-STEPS: dict[tuple[str | None, str], str] = {
-    (None if before is None else before.value, event.value): after.value
-    for (before, event), after in TRANSITIONS.items()
-}
-#: Status names by the one-byte code a packed chain entry holds, and back.
-STATUS_NAMES: tuple[str, ...] = tuple(s.value for s in Status)
-STATUS_CODES: dict[str, int] = {name: code for code, name in enumerate(STATUS_NAMES)}
-#: A certificate's chain entry, packed (one small object per certificate):
-#: SHA-256 of its latest record, the status code after it, its seq.
-ENTRY = struct.Struct("<32sBQ")
+from certlife.domain.lifecycle import LifecycleEvent, Status, next_status
 
 
 class CertificateChains:
@@ -32,7 +20,7 @@ class CertificateChains:
     """
 
     def __init__(self, watch: Collection[str] = ()) -> None:
-        #: number -> ``ENTRY``-packed (SHA-256 of the latest record, status code after it, seq).
+        #: number -> ``ENTRY``-packed (SHA-256 of the latest record, its seq, status code after it).
         self.state: dict[str, bytes] = {}
         self.watch = frozenset(watch)
         self.latest: dict[str, RecordFacts] = {}
@@ -47,7 +35,7 @@ class CertificateChains:
         entry = self.state.get(number)
         state = None
         if entry is not None:
-            digest, code, seq = ENTRY.unpack(entry)
+            digest, seq, code = ENTRY.unpack(entry)
             state = (seq, digest, Status(STATUS_NAMES[code]))
         # Step: chain — seq counts this certificate's records, prev hashes the previous one.
         if state is None:
@@ -95,6 +83,6 @@ class CertificateChains:
                 position=f.position,
             )
         checks[Check.TRANSITION] += 1
-        self.state[number] = ENTRY.pack(f.digest, STATUS_CODES[after], f.seq)
+        self.state[number] = ENTRY.pack(f.digest, f.seq, STATUS_CODES[after])
         if number in self.watch:
             self.latest[number] = f

@@ -9,30 +9,30 @@ sequential checks then consume the facts in input order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from certlife.contracts.notes import NoteVerifier
 from certlife.contracts.trust import TrustFile
 from certlife.contracts.verification.checkpoints import CheckpointInput, open_checkpoint
-from certlife.contracts.verification.facts import BatchChunk, CompactFacts, RecordFacts, batch_for_chunk
+from certlife.contracts.verification.facts import BatchChunk, Facts, runs_for_chunk
 from certlife.contracts.verification.log import LogVerifier
 from certlife.contracts.verification.report import VerificationReport, reporting
 
-#: Maps :func:`batch_for_chunk` over chunks, yielding results in chunk order.
-FactMapper = Callable[[Iterable[BatchChunk]], Iterator[list[RecordFacts | CompactFacts]]]
+#: Maps :func:`runs_for_chunk` (or ``batch_for_chunk``) over chunks, yielding results in chunk order.
+FactMapper = Callable[[Iterable[BatchChunk]], Iterator[Sequence[Facts]]]
 #: Builds units of work other than :data:`BatchChunk` (e.g. byte ranges of a file that
 #: workers read themselves) from the verifier: it must call ``verifier.announce`` on every
 #: record before yielding the unit holding it, and pass ``verifier.directory`` along.
 WorkPlanner = Callable[[LogVerifier], Iterable[Any]]
 #: Maps a planner's units to facts, yielding results in unit order.
-UnitMapper = Callable[[Iterable[Any]], Iterator[list[RecordFacts | CompactFacts]]]
+UnitMapper = Callable[[Iterable[Any]], Iterator[Sequence[Facts]]]
 CHUNK_SIZE = 1000
 
 
-def serial_mapper(chunks: Iterable[BatchChunk]) -> Iterator[list[RecordFacts | CompactFacts]]:
+def serial_mapper(chunks: Iterable[BatchChunk]) -> Iterator[Sequence[Facts]]:
     """Compute facts in this process, one chunk at a time."""
-    return map(batch_for_chunk, chunks)
+    return map(runs_for_chunk, chunks)
 
 
 def _chunks(records: Iterable[tuple[int, bytes]], verifier: LogVerifier, size: int) -> Iterator[BatchChunk]:

@@ -1,9 +1,11 @@
 """Per-record work that needs no log state: parse, canonical check, signature, hashes.
 
 This is the part of log verification that runs in parallel (one chunk of
-input lines per task): it returns compact :class:`RecordFacts`, and the
-sequential checks (index, chain, transitions, keys in force, Merkle tree)
-run on those facts in one place, in order.
+input lines per task): it returns :class:`FastRun` runs of plain records
+(recognised on their bytes by :mod:`certlife.contracts.verification.plain`)
+and :class:`RecordFacts` for every other record, and the sequential checks
+(index, chain, transitions, keys in force, Merkle tree) run on those facts
+in one place, in order.
 """
 
 from __future__ import annotations
@@ -11,17 +13,14 @@ from __future__ import annotations
 import binascii
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
-
-import orjson
-from nacl.bindings import crypto_sign_open
-from nacl.exceptions import BadSignatureError
+from typing import Any, NamedTuple, cast
 
 from certlife.contracts.errors import ContractError, SignatureError
 from certlife.contracts.keys import verify_ed25519
 from certlife.contracts.merkle import leaf_hash
-from certlife.contracts.record_checks import plain_certificate_record
 from certlife.contracts.records import SIGNING_PREFIX, Record, parse_record, verify_record_signature
+from certlife.contracts.verification.codes import EVENT_CODES, EVENT_NAMES, ROW, STATUS_CODES, STATUS_NAMES
+from certlife.contracts.verification.plain import CompactFacts, compact_facts, recognise
 
 #: ``keyId -> raw public key`` of every key that may have signed a record.
 KeyDirectory = Mapping[str, bytes]
@@ -30,18 +29,29 @@ Chunk = tuple[Sequence[tuple[int, bytes]], KeyDirectory, bool]
 
 #: What ``batch_for_chunk`` works on: a chunk plus the trusted origin.
 BatchChunk = tuple[Iterable[tuple[int, bytes]], KeyDirectory, bool, str]
-#: The facts of a plain certificate record of the trusted origin, as a plain tuple
-#: (cheap to pickle): ``(position, index, keyId, sig_ok, number, event, status,
-#: seq, prev, recordedAt, effectiveAt, leaf, digest)``, fields as in RecordFacts.
-CompactFacts = tuple[int, int, str, "bool | None", str, str, str, int, "bytes | None", str, str, bytes, bytes]
-
 _PARSE_CODES = frozenset({"not-json", "not-canonical", "record-format"})
 _ROTATION_MARK = b'"newKey"'
 _SIG_MEMBER = b',"sig":"'
-_SIG_START = len(_SIG_MEMBER)
-_SORT = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
-_SUPPLEMENTARY_LEADS = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
-_sha256 = hashlib.sha256
+_NO_PREV = bytes(32)
+_STATUS_BYTES = {name.encode("ascii"): code for name, code in STATUS_CODES.items()}
+_EVENT_BYTES = {name.encode("ascii"): code << 4 for name, code in EVENT_CODES.items()}
+
+__all__ = [
+    "BatchChunk",
+    "Chunk",
+    "CompactFacts",
+    "Facts",
+    "FastRun",
+    "KeyDirectory",
+    "RecordFacts",
+    "announced_key",
+    "batch_for_chunk",
+    "compact_facts",
+    "facts_for_chunk",
+    "group_runs",
+    "record_facts",
+    "runs_for_chunk",
+]  # fmt: skip
 
 
 class RecordFacts(NamedTuple):
@@ -140,76 +150,167 @@ def record_facts(position: int, raw: bytes, keys: KeyDirectory, check_signature:
     )
 
 
-def compact_facts(
-    position: int, raw: bytes, keys: KeyDirectory, check_signature: bool, origin: str
-) -> CompactFacts | None:
-    """The facts of a plain certificate record of ``origin`` as a tuple, or None.
+class FastRun(NamedTuple):
+    """Consecutive plain certificate records of the trusted origin (see :mod:`.plain`).
 
-    None means "not the common case" (not canonical, not plain, another
-    origin, a key record, an unknown key): :func:`record_facts` then does the
-    full work and names any problem. A tuple means the bytes are canonical
-    (``orjson``'s sorted re-encoding equals them and, with every value plain
-    and no supplementary character, that is the JCS encoding) and
-    :func:`~certlife.contracts.record_checks.check_record` accepts them.
+    Their input positions and log indexes count up by one from ``position``
+    and ``log_index``; one key signed them all, and ``sig_ok`` is True for all
+    (signatures checked) or None for all (not checked). Per record, in order:
+    ``numbers``, ``recorded`` and ``effective`` hold the certificate number,
+    ``recordedAt`` and ``effectiveAt`` (``\\n``-separated: none of them can
+    hold a control character), and ``rows`` one :data:`~.codes.ROW` each.
+    Compact to pickle: a few strings and one bytes object per run.
     """
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if type(obj) is not dict or obj.get("kind") != "certificate" or not plain_certificate_record(obj):
-        return None
-    if obj["origin"] != origin or (not raw.isascii() and any(lead in raw for lead in _SUPPLEMENTARY_LEADS)):
-        return None
-    try:
-        if orjson.dumps(obj, option=_SORT) != raw:
-            return None
-    except orjson.JSONEncodeError:
-        return None
-    key_id, sig_ok = obj["keyId"], None
-    if check_signature:
-        public = keys.get(key_id)
-        sig = obj["sig"].encode("ascii")
-        start = raw.find(_SIG_MEMBER)
-        end = start + _SIG_START + len(sig)
-        if public is None or start < 0 or raw[start + _SIG_START : end + 1] != sig + b'"':
-            return None
-        signed = b"".join((binascii.a2b_base64(sig), SIGNING_PREFIX, raw[:start], raw[end + 1 :]))
-        try:  # crypto_sign_open checks signature || message, as verify_ed25519 does
-            crypto_sign_open(signed, public)
-            sig_ok = True
-        except (BadSignatureError, ValueError):
-            sig_ok = False
-    prev = obj["prev"]
-    return (
-        position,
-        obj["index"],
-        key_id,
-        sig_ok,
-        obj["certificate"]["number"],
-        obj["event"],
-        obj["status"],
-        obj["seq"],
-        None if prev is None else bytes.fromhex(prev),
-        obj["recordedAt"],
-        obj["effectiveAt"],
-        _sha256(b"\x00" + raw).digest(),
-        _sha256(raw).digest(),
-    )
+
+    position: int
+    log_index: int
+    key_id: str
+    sig_ok: bool | None
+    numbers: str
+    recorded: str
+    effective: str
+    rows: bytes
+
+    @property
+    def size(self) -> int:
+        """Number of records in the run."""
+        return len(self.rows) // ROW.size
+
+    def facts(self, t: int, origin: str) -> RecordFacts:
+        """The :class:`RecordFacts` of the run's record ``t`` (a record of ``origin``)."""
+        prev, _, digest, seq, code, event_status, leaf = ROW.unpack_from(self.rows, t * ROW.size)
+        return RecordFacts(
+            self.position + t, None, self.log_index + t, "certificate", origin, self.key_id, self.sig_ok,
+            _nth(self.numbers, t), EVENT_NAMES[event_status >> 4], STATUS_NAMES[code], seq,
+            None if seq == 1 else prev, _nth(self.recorded, t), _nth(self.effective, t), leaf, digest, None,
+        )  # fmt: skip
 
 
-def expand(item: CompactFacts, origin: str) -> RecordFacts:
-    """The :class:`RecordFacts` of compact facts of a record of ``origin``."""
-    position, index, key_id, sig_ok, number, event, status, seq, prev, recorded, effective, leaf, digest = (
-        item
-    )
-    return RecordFacts(
-        position, None, index, "certificate", origin, key_id, sig_ok, number, event, status, seq, prev,
-        recorded, effective, leaf, digest, None,
-    )  # fmt: skip
+#: What the sequential checks take: full facts, a plain record's compact facts, or a run of them.
+Facts = RecordFacts | CompactFacts | FastRun
+
+
+def _nth(text: str, t: int) -> str:
+    return text.split("\n", t + 1)[t]
+
+
+class _Runs:
+    """The facts of a chunk in order, consecutive plain records packed into :class:`FastRun` runs.
+
+    A record joins the open run while positions and indexes count up by one
+    and the keyId and ``sig_ok`` stay the same. Text parts may be ``str`` or
+    (UTF-8) ``bytes``, the same kind within a chunk.
+    """
+
+    __slots__ = ("effective", "first", "follows", "numbers", "out", "recorded", "rows")
+
+    def __init__(self) -> None:
+        self.out: list[RecordFacts | FastRun] = []
+        self.numbers: list[Any] = []
+        self.recorded: list[Any] = []
+        self.effective: list[Any] = []
+        self.rows: list[bytes] = []
+        self.first: tuple[int, int, Any, bool | None] = (0, 0, "", None)
+        self.follows: tuple[int, int, Any, bool | None] | None = None
+
+    def add(
+        self,
+        position: int,
+        index: int,
+        key: Any,
+        sig_ok: bool | None,
+        number: Any,
+        at: Any,
+        effective: Any,
+        row: bytes,
+    ) -> None:
+        """Append one plain record (``row`` packed as :data:`~.codes.ROW`)."""
+        if (position, index, key, sig_ok) != self.follows:
+            self._flush()
+            self.first = (position, index, key, sig_ok)
+        self.follows = (position + 1, index + 1, key, sig_ok)
+        self.numbers.append(number)
+        self.recorded.append(at)
+        self.effective.append(effective)
+        self.rows.append(row)
+
+    def other(self, facts: RecordFacts | FastRun) -> None:
+        """Append facts that are not a plain record's (they end the open run)."""
+        self._flush()
+        self.follows = None
+        self.out.append(facts)
+
+    def done(self) -> list[RecordFacts | FastRun]:
+        """The facts, in order."""
+        self._flush()
+        return self.out
+
+    def _flush(self) -> None:
+        if self.rows:
+            position, index, key, sig_ok = self.first
+            self.out.append(
+                FastRun(
+                    position,
+                    index,
+                    _text([key]),
+                    sig_ok,
+                    _text(self.numbers),
+                    _text(self.recorded),
+                    _text(self.effective),
+                    b"".join(self.rows),
+                )
+            )
+            self.numbers, self.recorded, self.effective, self.rows = [], [], [], []
+
+
+def _text(parts: list[Any]) -> str:
+    return "\n".join(parts) if type(parts[0]) is str else b"\n".join(parts).decode("utf-8")
+
+
+def group_runs(items: Iterable[Facts]) -> list[RecordFacts | FastRun]:
+    """Pack consecutive compact facts into runs; RecordFacts and runs pass through, in order."""
+    runs, pack, codes, event_codes = _Runs(), ROW.pack, STATUS_CODES, EVENT_CODES
+    for item in items:
+        if type(item) is not tuple:
+            runs.other(cast(RecordFacts | FastRun, item))
+            continue
+        position, index, key_id, sig_ok, number, event, status, seq, prev, at, effective, leaf, digest = cast(
+            CompactFacts, item
+        )
+        code = codes[status]
+        row = pack(prev or _NO_PREV, seq - 1, digest, seq, code, event_codes[event] << 4 | code, leaf)
+        runs.add(position, index, key_id, sig_ok, number, at, effective, row)
+    return runs.done()
+
+
+def runs_for_chunk(chunk: BatchChunk) -> list[RecordFacts | FastRun]:
+    """Facts of the lines of a chunk, plain records packed into runs (what workers send back).
+
+    The same facts as ``group_runs(batch_for_chunk(chunk))``, without the
+    per-record tuples: plain records (:func:`~.plain.recognise`) go straight
+    into rows (a run of records whose signature does not verify is checked
+    one by one, and fails), any other record gets :func:`record_facts`.
+    """
+    lines, keys, check_signatures, origin = chunk
+    runs, pack, sha256 = _Runs(), ROW.pack, hashlib.sha256
+    codes, event_codes, a2b_hex = _STATUS_BYTES, _EVENT_BYTES, binascii.a2b_hex
+    for position, raw in lines:
+        found = recognise(raw, keys, check_signatures, origin)
+        if found is None:
+            runs.other(record_facts(position, raw, keys, check_signatures))
+            continue
+        number, effective, event, index, key, prev, at, seq_text, _, status, sig_ok = found
+        seq, code = int(seq_text), codes[status]
+        row = pack(
+            _NO_PREV if prev is None else a2b_hex(prev), seq - 1, sha256(raw).digest(), seq, code,
+            event_codes[event] | code, sha256(b"\x00" + raw).digest(),
+        )  # fmt: skip
+        runs.add(position, int(index), key, sig_ok, number, at, effective, row)
+    return runs.done()
 
 
 def batch_for_chunk(chunk: BatchChunk) -> list[RecordFacts | CompactFacts]:
-    """Facts of every line of a chunk: compact tuples for plain records, RecordFacts otherwise."""
+    """Facts of every line of a chunk, one per line: compact tuples for plain records, RecordFacts otherwise."""
     lines, keys, check_signatures, origin = chunk
     out: list[RecordFacts | CompactFacts] = []
     append = out.append

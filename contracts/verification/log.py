@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
+from functools import partial
 from typing import cast
 
 from certlife.contracts.merkle import MerkleFrontier
 from certlife.contracts.trust import KeyRing, TrustedKey, TrustFile
-from certlife.contracts.verification.chains import ENTRY, STATUS_CODES, STATUS_NAMES, STEPS, CertificateChains
+from certlife.contracts.verification.chains import CertificateChains
 from certlife.contracts.verification.checkpoints import CheckpointChain, CheckpointInput, VerifiedCheckpoint
-from certlife.contracts.verification.facts import CompactFacts, RecordFacts, announced_key, expand
+from certlife.contracts.verification.codes import LEGAL, LINK_SIZE, NO_ENTRY, ROW_VIEW
+from certlife.contracts.verification.facts import Facts, FastRun, RecordFacts, announced_key, group_runs
 from certlife.contracts.verification.failures import Check, Where, fail
 from certlife.contracts.verification.keyuse import KeyUse
 from certlife.contracts.verification.report import VerificationReport
@@ -87,7 +89,7 @@ class LogVerifier:
                 for at in range(0, 32 * cp.size, 32):
                     frontier.append(bytes(self._leaves[at : at + 32]))
                 cp.time = self._last_time if cp.size == self.size else None
-                self._check_root(cp, frontier.root(), None)
+                self._check_root(cp, frontier.root(), lambda: None)
         self._pending = deque(sorted(self._pending, key=lambda c: c.size))
 
     def announce(self, raw: bytes) -> bool:
@@ -135,62 +137,63 @@ class LogVerifier:
         while self._pending and self._pending[0].size == self.size:
             cp = self._pending.popleft()
             cp.time = f.recorded_at
-            self._check_root(cp, self._frontier.root(), f)
+            self._check_root(cp, self._frontier.root(), lambda: f)
 
-    def feed_batch(self, batch: Iterable[RecordFacts | CompactFacts]) -> None:
-        """Run the sequential checks on the next records' facts, full or compact.
+    def feed_batch(self, batch: Iterable[Facts]) -> None:
+        """Run the sequential checks on the next records' facts: full, compact or runs of them.
 
-        The common case (a compact record whose index is the next one, signed
-        by the key that last passed step 4, whose chain and transition hold)
-        is checked inline, with the check counts added up in bulk; anything
-        else goes through :meth:`feed`, which runs and counts every step.
+        Compact facts are packed into runs first (:func:`group_runs`). The
+        common case (a run's records whose index is the next one, signed by
+        the key that last passed step 4, whose chain and transition hold) is
+        checked inline, with the check counts added up in bulk; any other
+        record goes through :meth:`feed`, which runs and counts every step.
         """
-        state, steps, watch = self.chains.state, STEPS, self.chains.watch
-        pack, unpack, names, codes = ENTRY.pack, ENTRY.unpack, STATUS_NAMES, STATUS_CODES
-        frontier, leaves, pending = self._frontier, self._leaves, self._pending
-        need_sig = self.check_all
-        run_key, run_start, run = "", 0, 0
-        for item in batch:
-            fast_key = self._fast_key
-            if type(item) is tuple and fast_key is not None:
-                compact = cast("CompactFacts", item)
-                _, index, key_id, sig_ok, number, event, status, seq, prev, recorded, _, leaf, digest = (
-                    compact
-                )
+        for item in group_runs(batch):
+            if type(item) is FastRun:
+                self._feed_run(item)
+            else:
+                self.feed(cast(RecordFacts, item))
+
+    def _feed_run(self, run: FastRun) -> None:
+        """Check a run's records in order: stretches inline, the others one by one through :meth:`feed`."""
+        state, watch, legal, get = self.chains.state, self.chains.watch, LEGAL, self.chains.state.get
+        frontier, leaves, pending, append = self._frontier, self._leaves, self._pending, self._frontier.append
+        numbers, recorded = run.numbers.split("\n"), run.recorded.split("\n")
+        rows = list(ROW_VIEW.iter_unpack(run.rows))
+        signed = run.sig_ok is True or not self.check_all
+        base, count, t = run.log_index, len(rows), 0
+        while t < count:
+            fast_key, stop = self._fast_key, t
+            if signed and fast_key is not None and fast_key[0] == run.key_id and base + t == frontier.size:
+                stop = min(count, fast_key[1] - base)
+            start, next_cp = t, pending[0].size if pending else -1
+            while t < stop:
+                link, entry, event_status, leaf = rows[t]
+                number = numbers[t]
+                old = get(number, NO_ENTRY)
                 if (
-                    index == frontier.size
-                    and key_id == fast_key[0]
-                    and index < fast_key[1]
-                    and (sig_ok is True or not need_sig)
-                    and number not in watch
+                    old[:LINK_SIZE] != link
+                    or not legal[old[LINK_SIZE] << 8 | event_status]
+                    or number in watch
                 ):
-                    old = state.get(number)
-                    if old is None:
-                        ok, before = seq == 1, None
-                    else:
-                        old_digest, old_code, old_seq = unpack(old)
-                        ok, before = seq == old_seq + 1 and prev == old_digest, names[old_code]
-                    if ok and steps.get((before, event)) == status:
-                        if run == 0:
-                            run_key, run_start = key_id, index
-                        run += 1
-                        state[number] = pack(digest, codes[status], seq)
-                        frontier.append(leaf)
-                        leaves += leaf
-                        self._last_time = recorded
-                        if pending and pending[0].size == frontier.size:
-                            self._count_run(run_key, run_start, run)
-                            run = 0
-                            cp = pending.popleft()
-                            cp.time = recorded
-                            self._check_root(cp, frontier.root(), expand(compact, self.origin))
-                        continue
-            if run:
-                self._count_run(run_key, run_start, run)
-                run = 0
-            self.feed(item if isinstance(item, RecordFacts) else expand(item, self.origin))
-        if run:
-            self._count_run(run_key, run_start, run)
+                    break
+                state[number] = entry
+                append(leaf)
+                leaves += leaf
+                t += 1
+                if base + t == next_cp:
+                    self._count_run(run.key_id, base + start, t - start)
+                    start = t
+                    cp = pending.popleft()
+                    cp.time = self._last_time = recorded[t - 1]
+                    self._check_root(cp, frontier.root(), partial(run.facts, t - 1, self.origin))
+                    next_cp = pending[0].size if pending else -1
+            if t > start:
+                self._count_run(run.key_id, base + start, t - start)
+                self._last_time = recorded[t - 1]
+            if t < count:
+                self.feed(run.facts(t, self.origin))
+                t += 1
 
     def _count_run(self, key_id: str, start: int, count: int) -> None:
         """Account for ``count`` records from index ``start`` that passed every step inline."""
@@ -240,8 +243,12 @@ class LogVerifier:
         if f.kind == "certificate":
             self._fast_key = (f.key_id, _covered_until(key, f.log_index))
 
-    def _check_root(self, cp: VerifiedCheckpoint, root: bytes, f: RecordFacts | None) -> None:
+    def _check_root(
+        self, cp: VerifiedCheckpoint, root: bytes, where: Callable[[], RecordFacts | None]
+    ) -> None:
+        """Step 8 for ``cp``; ``where`` gives the facts of the record that completed its tree."""
         if root != cp.root:
+            f = where()
             raise fail(
                 "root-mismatch",
                 f"the log's first {cp.size} records do not hash to the checkpoint's root",

@@ -10,12 +10,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from certlife.contracts.verification.engine import UnitMapper
-from certlife.contracts.verification.facts import CompactFacts, RecordFacts, batch_for_chunk
+from certlife.contracts.verification.facts import Facts, runs_for_chunk
 
 _WORKER_MODULES = ["certlife.contracts.verification.facts", "certlife.services.partner.ranges"]
 
@@ -31,9 +31,9 @@ def default_jobs() -> int:
 def pool_mapper(
     jobs: int,
     in_flight: int | None = None,
-    worker: Callable[[Any], list[RecordFacts | CompactFacts]] = batch_for_chunk,
+    worker: Callable[[Any], Sequence[Facts]] = runs_for_chunk,
 ) -> UnitMapper:
-    """Return a mapper running ``worker`` (:func:`batch_for_chunk`) in ``jobs`` processes.
+    """Return a mapper running ``worker`` (:func:`runs_for_chunk`) in ``jobs`` processes.
 
     ``forkserver`` workers: the parent may run a Kafka reader thread, and
     forking a process with threads is unsafe. A worker that dies breaks the
@@ -41,12 +41,12 @@ def pool_mapper(
     """
     limit = in_flight or 2 * jobs + 2
 
-    def run(chunks: Iterable[Any]) -> Iterator[list[RecordFacts | CompactFacts]]:
+    def run(chunks: Iterable[Any]) -> Iterator[Sequence[Facts]]:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(_WORKER_MODULES)
         pool = ProcessPoolExecutor(jobs, mp_context=context)
         try:
-            pending: deque[Future[list[RecordFacts | CompactFacts]]] = deque()
+            pending: deque[Future[Sequence[Facts]]] = deque()
             for chunk in chunks:
                 pending.append(pool.submit(worker, chunk))
                 if len(pending) >= limit:

@@ -7,8 +7,8 @@ records announce; each unit of work is ``(path, start, end, first
 line number, key directory, check all signatures, origin)``. A worker reads
 its range with ``pread``, splits it into lines exactly as
 :func:`certlife.services.partner.limits.bounded_lines` does and runs
-:func:`~certlife.contracts.verification.facts.batch_for_chunk`, so line bytes never go
-through a pipe; only the compact facts come back.
+:func:`~certlife.contracts.verification.facts.runs_for_chunk`, so line bytes never go
+through a pipe; only the compact facts (runs of packed rows) come back.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 
 from certlife.contracts.records import MAX_RECORD_BYTES
 from certlife.contracts.verification import KeyDirectory, LogVerifier
-from certlife.contracts.verification.facts import CompactFacts, RecordFacts, batch_for_chunk
+from certlife.contracts.verification.facts import FastRun, RecordFacts, runs_for_chunk
 from certlife.services.partner.limits import truncated_line
 from certlife.services.partner.sources import SourceError
 
@@ -130,7 +130,7 @@ def plan_ranges(
     return plan
 
 
-def batch_for_range(task: RangeTask) -> list[RecordFacts | CompactFacts]:
+def batch_for_range(task: RangeTask) -> list[RecordFacts | FastRun]:
     """Facts of every line of one planned range (the function the workers run)."""
     path, start, end, first, keys, check_signatures, origin = task
     try:
@@ -145,4 +145,4 @@ def batch_for_range(task: RangeTask) -> list[RecordFacts | CompactFacts]:
         raise SourceError(f"{path}: the log changed while it was read")
     lines = data.split(_NEWLINE)
     lines.pop()  # the empty piece after the range's last newline
-    return batch_for_chunk((enumerate(lines, first), keys, check_signatures, origin))
+    return runs_for_chunk((enumerate(lines, first), keys, check_signatures, origin))
