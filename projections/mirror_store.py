@@ -22,6 +22,7 @@ import asyncpg
 from certlife.contracts.records import Record
 from certlife.contracts.verification.status import UNAVAILABLE
 from certlife.projections.ddl import run_ddl
+from certlife.projections.mirror_rows import rows_of
 from certlife.projections.parked import ParkedSummary, parked_json
 from certlife.projections.parking import Parked
 from certlife.projections.savepoints import write_or_park
@@ -119,52 +120,32 @@ class MirrorStore:
         return first_time
 
     async def _write(self, records: Sequence[Record], checkpoint_size: int) -> None:
-        certs: dict[str, Record] = {}
-        for rec in records:
-            if rec.kind == "certificate" and rec.number is not None:
-                certs[rec.number] = rec
-        await self.conn.executemany(
+        """Insert the history rows and upsert each certificate's newest row: two statements, any size."""
+        rows = rows_of(records)
+        if not rows:
+            return
+        newest = list({row.number: row for row in rows}.values())
+        await self.conn.execute(
             f"INSERT INTO {self._s}.mirror_history "
             "(log_index, number, seq, event, status, reason, effective_at, recorded_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (log_index) DO NOTHING",
-            [
-                (
-                    r.index,
-                    r.number,
-                    r.data["seq"],
-                    r.data["event"],
-                    r.data["status"],
-                    r.data["reason"],
-                    r.data["effectiveAt"],
-                    r.data["recordedAt"],
-                )
-                for r in records
-                if r.kind == "certificate"
-            ],
+            "SELECT * FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::text[], "
+            "$6::text[], $7::text[], $8::text[]) ON CONFLICT (log_index) DO NOTHING",
+            *_columns(rows, 8),
         )
-        await self.conn.executemany(
+        await self.conn.execute(
             f"INSERT INTO {self._s}.mirror_certificates AS c (number, status, seq, log_index, event, "
             "certificate, effective_at, recorded_at, checkpoint_size) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "SELECT r.number, r.status, r.seq, r.log_index, r.event, r.certificate::jsonb, "
+            "r.effective_at, r.recorded_at, $9 FROM unnest($1::bigint[], $2::text[], $3::integer[], "
+            "$4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) "
+            "AS r(log_index, number, seq, event, status, certificate, effective_at, recorded_at) "
             "ON CONFLICT (number) DO UPDATE SET status = EXCLUDED.status, seq = EXCLUDED.seq, "
             "log_index = EXCLUDED.log_index, event = EXCLUDED.event, "
             "certificate = EXCLUDED.certificate, effective_at = EXCLUDED.effective_at, "
             "recorded_at = EXCLUDED.recorded_at, checkpoint_size = EXCLUDED.checkpoint_size, "
             "parked_index = NULL WHERE c.log_index < EXCLUDED.log_index",
-            [
-                (
-                    n,
-                    r.data["status"],
-                    r.data["seq"],
-                    r.index,
-                    r.data["event"],
-                    json.dumps(r.data["certificate"]),
-                    r.data["effectiveAt"],
-                    r.data["recordedAt"],
-                    checkpoint_size,
-                )
-                for n, r in certs.items()
-            ],
+            *_columns([(*row[:5], row.certificate, *row[6:8]) for row in newest], 8),
+            checkpoint_size,
         )
 
     async def _park(self, parked: Sequence[Parked], checkpoint_size: int) -> list[Parked]:
@@ -237,3 +218,9 @@ class MirrorStore:
                 f"SELECT NULL AS parked_index, NULL AS parked_code, NULL AS parked_message, {common}", number
             )
         return None if row is None else dict(row)
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """The first ``width`` values of ``rows`` as column lists (the arrays ``unnest`` turns back into rows)."""
+    columns = [list(column) for column in zip(*rows, strict=True)][:width]
+    return columns or [[] for _ in range(width)]

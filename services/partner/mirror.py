@@ -20,6 +20,16 @@ The mirror opens nothing itself: ``certverify mirror``'s composition
 (``certlife.services.partner.mirror_cmd.open_mirror``) opens the partner's
 PostgreSQL session and a started read-committed consumer, hands them to
 :class:`PartnerMirror`, and closes both after the run.
+
+How it runs (the guarantees above do not depend on it): messages are read in
+chunks; each chunk's per-record work (parse, canonical check, signature, the
+row to store or the content parking: ``certlife.services.partner.mirror_work``)
+runs on all cores while more is read (``certlife.services.partner.mirror_pool``;
+in this process while the backlog is short). The sequential checks then run
+in log order in this process, and each checkpoint's records are handed to a
+writer task (``certlife.services.partner.ordered_writer``) that applies them in
+one transaction with the new position, as set-based statements, while the
+next records are verified.
 """
 
 from __future__ import annotations
@@ -28,20 +38,36 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from certlife.contracts import topics
-from certlife.contracts.records import Record, parse_record
 from certlife.contracts.trust import TrustFile
-from certlife.contracts.verification import Failure, LogVerifier, VerificationError, record_facts
+from certlife.contracts.verification import (
+    Failure,
+    LogVerifier,
+    RecordFacts,
+    VerificationError,
+    VerifiedCheckpoint,
+)
+from certlife.contracts.verification.facts import CompactFacts
+from certlife.projections.mirror_rows import MirrorRow, RowBatch
 from certlife.projections.mirror_store import MirrorStore
 from certlife.projections.parked import ParkedSummary
-from certlife.projections.parking import split_admissible
+from certlife.projections.parking import Parked
+from certlife.services.partner.inputs import SERIAL_BELOW_RECORDS
+from certlife.services.partner.mirror_pool import ChunkPool
+from certlife.services.partner.mirror_work import Prepared, prepare_chunk
+from certlife.services.partner.ordered_writer import OrderedWriter
+from certlife.services.partner.parallel import default_jobs
 
 log = logging.getLogger("certlife.mirror")
+
+#: Messages per unit of per-record work.
+CHUNK = 1000
 
 
 @dataclass
@@ -67,14 +93,65 @@ class _Topic:
         self.consumer = consumer
         self.tp = TopicPartition(topic, 0)
 
-    async def fetch(self) -> list[bytes]:
-        """Whatever is committed beyond what was read (may be empty)."""
-        end = (await self.consumer.end_offsets([self.tp]))[self.tp]
+    async def position(self) -> int:
+        """The next offset to read."""
+        return await self.consumer.position(self.tp)
+
+    async def take(self, limit: int, end: int) -> list[bytes]:
+        """Up to ``limit`` more messages, or none once the position reached ``end``."""
+        while await self.position() < end:
+            batch = await self.consumer.getmany(self.tp, timeout_ms=500, max_records=limit)
+            out = [m.value for m in batch.get(self.tp, []) if m.value is not None]
+            if out:
+                return out
+        return []
+
+    async def fetch(self, end: int) -> list[bytes]:
+        """Every message before ``end`` not read yet (may be none)."""
         out: list[bytes] = []
-        while await self.consumer.position(self.tp) < end:
-            batch = await self.consumer.getmany(self.tp, timeout_ms=500, max_records=5000)
-            out += [m.value for m in batch.get(self.tp, []) if m.value is not None]
+        while chunk := await self.take(5000, end):
+            out += chunk
         return out
+
+
+async def _ends(consumer: AIOKafkaConsumer, *parts: _Topic) -> list[int]:
+    """The end of what is committed now in each topic (one request)."""
+    ends = await consumer.end_offsets([part.tp for part in parts])
+    return [ends[part.tp] for part in parts]
+
+
+@dataclass
+class _Ready:
+    """A chunk whose per-record work is done; ``at`` is the first message not yet checked in order."""
+
+    raws: Sequence[bytes]
+    prepared: Prepared
+    at: int = 0
+
+    @property
+    def left(self) -> int:
+        return len(self.raws) - self.at
+
+
+@dataclass
+class _Anchoring:
+    """The records verified since the last checkpoint, waiting for the next one."""
+
+    #: Records accepted (new indexes), applied before or not.
+    accepted: int = 0
+    #: Records to apply (index not applied by an earlier run), rows and parkings included.
+    count: int = 0
+    rows: list[MirrorRow] = field(default_factory=list)
+    raws: list[bytes] = field(default_factory=list)
+    parked: list[Parked] = field(default_factory=list)
+
+
+#: A dispatched chunk: its messages and the future of their facts and outcomes.
+_InFlight = tuple[Sequence[bytes], "asyncio.Future[Prepared]"]
+
+
+def _index(facts: RecordFacts | CompactFacts) -> int:
+    return facts.log_index if isinstance(facts, RecordFacts) else facts[1]
 
 
 class PartnerMirror:
@@ -89,8 +166,14 @@ class PartnerMirror:
         schema: str = "certlife_mirror",
         topic_prefix: str = "",
         poll_interval: float = 0.5,
+        jobs: int = 0,
+        parallel_from: int = SERIAL_BELOW_RECORDS,
     ) -> None:
-        """Wire the mirror to an open session ``conn`` and a started committed ``consumer`` (not subscribed)."""
+        """Wire the mirror to an open session ``conn`` and a started committed ``consumer`` (not subscribed).
+
+        ``jobs`` worker processes verify records (default: all CPUs; 1: all in
+        this process) once a round finds ``parallel_from`` or more unread messages.
+        """
         self.conn = conn
         self.consumer = consumer
         self.trust = trust
@@ -99,76 +182,184 @@ class PartnerMirror:
         self.poll_interval = poll_interval
         self.verifier = LogVerifier(trust)
         self.result = MirrorResult()
-        self._waiting: deque[bytes] = deque()
-        self._anchored: list[Record] = []
+        self._pool = ChunkPool(jobs or default_jobs())
+        self._parallel_from = parallel_from
+        self._unchecked = 0
+        self._ready: deque[_Ready] = deque()
+        self._anchoring = _Anchoring()
+        self._applied = 0
         self._position = 0
 
     async def run(self, stop: asyncio.Event | None = None, *, follow: bool = True) -> MirrorResult:
         """Mirror until ``stop`` (or, with ``follow=False``, until caught up)."""
         stop = stop or asyncio.Event()
         store = MirrorStore(self.conn, self.schema)
-        await store.create(self.trust.origin)
-        applied = await store.applied_size()
         records = _Topic(self.consumer, self.prefix + topics.LOG)
         notes = _Topic(self.consumer, self.prefix + topics.CHECKPOINTS)
         self.consumer.assign([records.tp, notes.tp])
         for tp in (records.tp, notes.tp):
             self.consumer.seek(tp, 0)
         try:
+            await self._prepare(store, records)
+            await self._mirror(store, records, notes, stop, follow)
+        finally:
+            self._pool.close()
+        self.result.pending = self._unchecked + sum(r.left for r in self._ready) + self._anchoring.accepted
+        self.result.checks = dict(self.verifier.checks)
+        self.result.parked_records = await store.parked()
+        return self.result
+
+    async def _prepare(self, store: MirrorStore, records: _Topic) -> None:
+        """Create the tables and read the position; for a long log, start the workers meanwhile."""
+        (end,) = await _ends(self.consumer, records)
+        starting = None
+        if end >= self._parallel_from:
+            starting = asyncio.create_task(asyncio.to_thread(self._pool.start))
+        try:
+            await store.create(self.trust.origin)
+            self._applied = await store.applied_size()
+        finally:
+            if starting is not None:
+                await starting
+
+    async def _mirror(
+        self, store: MirrorStore, records: _Topic, notes: _Topic, stop: asyncio.Event, follow: bool
+    ) -> None:
+        """Run rounds; at a violation, apply what was anchored before it and store the failure."""
+
+        async def apply(item: tuple[VerifiedCheckpoint, _Anchoring]) -> None:
+            await self._apply(store, *item)
+
+        writer = OrderedWriter(apply, depth=2)
+        try:
             while not stop.is_set():
-                progressed = await self._round(store, records, notes, applied)
-                applied = max(applied, self.result.checkpoint_size)
+                progressed = await self._round(writer, records, notes, stop)
                 if not progressed and not follow:
                     break
                 if not progressed:
                     await _sleep(stop, self.poll_interval)
         except VerificationError as exc:
+            await writer.close()  # everything anchored before the violation is applied
             self.result.failure = exc.failure
             await store.record_failure(exc.failure.to_json())
             log.error(
-                "verification failed; nothing past the last good record applied: %s",
-                exc.failure.describe(),
+                "verification failed; nothing past the last good record applied: %s", exc.failure.describe()
             )
-        self.result.pending = len(self._waiting) + len(self._anchored)
-        self.result.checks = dict(self.verifier.checks)
-        self.result.parked_records = await store.parked()
-        return self.result
+        else:
+            await writer.close()
+        finally:
+            await writer.cancel()  # only does something when an error left it running
 
-    async def _round(self, store: MirrorStore, records: _Topic, notes: _Topic, applied: int) -> bool:
-        new_notes = await notes.fetch()
+    async def _round(
+        self,
+        writer: OrderedWriter[tuple[VerifiedCheckpoint, _Anchoring]],
+        records: _Topic,
+        notes: _Topic,
+        stop: asyncio.Event,
+    ) -> bool:
+        notes_end, end = await _ends(self.consumer, notes, records)
+        new_notes = await notes.fetch(notes_end)
         if new_notes:
             self.verifier.extend_checkpoints([(None, n.decode("utf-8", "replace")) for n in new_notes])
-        self._waiting.extend(await records.fetch())
         progressed = bool(new_notes)
+        if end - await records.position() >= self._parallel_from:
+            self._pool.start()
+        depth = 2 * self._pool.jobs + 2 if self._pool.parallel else 1
+        chunks: asyncio.Queue[_InFlight | BaseException | None] = asyncio.Queue(depth)
+        reader = asyncio.create_task(self._read(records, end, chunks))
+        try:
+            while not stop.is_set() and (item := await chunks.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                raws, prepared = item
+                self._ready.append(_Ready(raws, await prepared))
+                progressed = await self._anchor(writer) or progressed
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            while not chunks.empty():  # stopped early: these were read, not checked
+                item = chunks.get_nowait()
+                if isinstance(item, tuple):
+                    self._unchecked += len(item[0])
+        return await self._anchor(writer) or progressed
+
+    async def _read(
+        self, records: _Topic, end: int, chunks: asyncio.Queue[_InFlight | BaseException | None]
+    ) -> None:
+        """Read messages up to ``end`` and dispatch them in chunks (a task, so reading overlaps checking)."""
+        try:
+            while raws := await records.take(CHUNK, end):
+                await chunks.put(self._dispatch(raws))
+        except Exception as exc:  # raised where the chunks are consumed
+            await chunks.put(exc)
+        else:
+            await chunks.put(None)
+
+    def _dispatch(self, raws: Sequence[bytes]) -> _InFlight:
+        """Send a chunk to the workers (after showing the verifier any key it announces)."""
+        verifier = self.verifier
+        for raw in raws:
+            verifier.announce(raw)
+        chunk = (self._position, raws, verifier.directory, verifier.check_all, verifier.origin)
+        self._position += len(raws)
+        return raws, self._pool.submit(prepare_chunk, chunk)
+
+    async def _anchor(self, writer: OrderedWriter[tuple[VerifiedCheckpoint, _Anchoring]]) -> bool:
+        """Check ready records in order up to each pending checkpoint; queue what each one anchors."""
+        progressed = False
         for cp in self.verifier.pending_checkpoints():
-            while self.verifier.size < cp.size and self._waiting:
-                self._feed(self._waiting.popleft())
+            while self.verifier.size < cp.size and self._ready:
+                self._check_until(cp.size)
             if self.verifier.size < cp.size:
-                break  # its records are not committed yet
-            batch = [r for r in self._anchored if r.index >= applied]
-            if cp.size > applied:  # on a restart, the first checkpoints were applied before
-                applicable, inadmissible = split_admissible(batch)
-                parked = await store.apply(applicable, cp.size, cp.root, cp.time, inadmissible)
-                for p in parked:
-                    log.warning("%s", p.describe())
-                self.result.applied += len(batch) - len(parked)
-                self.result.parked += len(parked)
-                applied = cp.size
+                break  # its records are not committed (or not prepared) yet
+            anchored, self._anchoring = self._anchoring, _Anchoring()
+            if cp.size > self._applied:  # on a restart, the first checkpoints were applied before
+                self._applied = cp.size
+                await writer.put((cp, anchored))
             self.result.checkpoint_size = cp.size
-            progressed = True
-            self._anchored = []
             progressed = True
         return progressed
 
-    def _feed(self, raw: bytes) -> None:
-        self.verifier.announce(raw)
-        facts = record_facts(self._position, raw, self.verifier.directory, True)
-        self._position += 1
-        before = self.verifier.size
-        self.verifier.feed(facts)
-        if self.verifier.size > before:  # a new record, not an accepted repeat
-            self._anchored.append(parse_record(raw))
-            self.result.verified += 1
+    def _check_until(self, size: int) -> None:
+        """Run the sequential checks on the first ready chunk, stopping once the log has ``size`` records."""
+        ready = self._ready[0]
+        facts, outcomes = ready.prepared
+        start = stop = ready.at
+        last = size - 1
+        while stop < len(facts):
+            stop += 1
+            if _index(facts[stop - 1]) == last:
+                break
+        before = expected = self.verifier.size
+        self.verifier.feed_batch(facts[start:stop])
+        batch, applied = self._anchoring, self._applied
+        for at in range(start, stop):
+            if _index(facts[at]) != expected:
+                continue  # an exact repeat of an accepted record
+            expected += 1
+            if expected <= applied:
+                continue
+            batch.count += 1
+            outcome = outcomes[at]
+            if isinstance(outcome, MirrorRow):
+                batch.rows.append(outcome)
+                batch.raws.append(ready.raws[at])
+            elif outcome is not None:
+                batch.parked.append(outcome)
+        batch.accepted += expected - before
+        self.result.verified += expected - before
+        ready.at = stop
+        if stop == len(facts):
+            self._ready.popleft()
+
+    async def _apply(self, store: MirrorStore, cp: VerifiedCheckpoint, batch: _Anchoring) -> None:
+        """Apply one checkpoint's records, park what cannot be, advance the position: one transaction."""
+        parked = await store.apply(RowBatch(batch.rows, batch.raws), cp.size, cp.root, cp.time, batch.parked)
+        for p in parked:
+            log.warning("%s", p.describe())
+        self.result.applied += batch.count - len(parked)
+        self.result.parked += len(parked)
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from certlife.services.partner.mirror import PartnerMirror
 
 DEFAULT_SCHEMA = "certlife_mirror"
+#: Bytes of the log one fetch may return (aiokafka's default, 1 MiB, is about a thousand records).
+FETCH_BYTES = 8 << 20
+#: How long the broker may hold a fetch with nothing new. Requests on a connection are answered
+#: in order, so this also bounds how long the end-offset query of each round and stopping wait.
+FETCH_WAIT_MS = 100
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,7 +90,12 @@ async def open_mirror(
 
     conn = await asyncpg.connect(database)
     try:
-        consumer = committed_consumer(access.client_options(), auto_offset_reset="earliest")
+        consumer = committed_consumer(
+            access.client_options(),
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=FETCH_BYTES,
+            fetch_max_wait_ms=FETCH_WAIT_MS,
+        )
         try:
             await consumer.start()
             yield PartnerMirror(conn, consumer, trust, schema=schema, topic_prefix=topic_prefix)

@@ -1,0 +1,72 @@
+"""The mirror's per-record work, run by its workers: the verifier's facts plus the row to store.
+
+:func:`prepare_chunk` runs exactly the verifier's per-record step
+(:func:`~certlife.contracts.verification.facts.batch_for_chunk`: parse,
+canonical check, signature) on a chunk of Kafka messages and, for each
+certificate record, what applying it needs: its
+:class:`~certlife.projections.mirror_rows.MirrorRow`, or its
+:class:`~certlife.projections.parking.Parked` when its content is
+inadmissible (``certlife.projections.parking.content_parked``). Whether a
+record is applied at all is decided later, in order, by the sequential
+checks in the parent (:class:`~certlife.contracts.verification.LogVerifier`)
+and the checkpoints.
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import orjson
+
+from certlife.contracts.errors import ContractError
+from certlife.contracts.records import Record, parse_record
+from certlife.contracts.verification import KeyDirectory, RecordFacts
+from certlife.contracts.verification.facts import CompactFacts, batch_for_chunk
+from certlife.projections.mirror_rows import MirrorRow, mirror_row
+from certlife.projections.parking import PARKABLE_ERRORS, Parked, content_parked, refused_parked
+
+#: ``(position of the first message, message bytes, key directory, check all signatures, origin)``.
+MirrorChunk = tuple[int, Sequence[bytes], KeyDirectory, bool, str]
+#: What applying one record takes: its row, its parking, or nothing (a key record, a bad record).
+Outcome = MirrorRow | Parked | None
+
+
+class Prepared(NamedTuple):
+    """A chunk's facts (for the sequential checks) and outcomes (for the store), one per message."""
+
+    facts: list[RecordFacts | CompactFacts]
+    outcomes: list[Outcome]
+
+
+def _plain_record(raw: bytes) -> Record:
+    """The record of bytes ``compact_facts`` accepted (canonical, plain): ``parse_record``'s result, cheaply."""
+    data = orjson.loads(raw)
+    return Record(raw, data["index"], data["kind"], data["keyId"], binascii.a2b_base64(data["sig"]), data)
+
+
+def _outcome(facts: RecordFacts | CompactFacts, raw: bytes) -> Outcome:
+    if type(facts) is tuple:  # compact: a plain, canonical certificate record of the origin
+        record = _plain_record(raw)
+    elif isinstance(facts, RecordFacts) and facts.error is None and facts.kind == "certificate":
+        try:
+            record = parse_record(raw)
+        except ContractError:  # cannot happen after clean facts; the checks will say what is wrong
+            return None
+    else:
+        return None
+    parked = content_parked(record)
+    if parked is not None:
+        return parked
+    try:
+        return mirror_row(record)
+    except PARKABLE_ERRORS as exc:  # as when the store maps it: parked as unmappable
+        return refused_parked(record, exc)
+
+
+def prepare_chunk(chunk: MirrorChunk) -> Prepared:
+    """Facts and outcomes of every message of ``chunk`` (the function the mirror's workers run)."""
+    first, raws, keys, check_signatures, origin = chunk
+    facts = batch_for_chunk((enumerate(raws, first), keys, check_signatures, origin))
+    return Prepared(facts, [_outcome(f, raw) for f, raw in zip(facts, raws, strict=True)])
