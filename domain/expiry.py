@@ -12,6 +12,7 @@ reloads each listed certificate and expires only those that are really due.
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -49,6 +50,7 @@ class ExpiryBucket(Aggregate):
         self.listed: set[UUID] = set()
 
     @staticmethod
+    @lru_cache(maxsize=1 << 12)  # asked for by every issue and renewal
     def create_id(day: str) -> UUID:
         """Deterministic bucket id for a ``YYYY-MM-DD`` day."""
         return uuid5(_NAMESPACE, f"bucket\n{day}")
