@@ -9,7 +9,7 @@ import asyncpg
 
 from certlife.contracts.records import Record
 from certlife.projections.base import Projection
-from certlife.projections.batch import Message, read_messages, select_read
+from certlife.projections.batch import Message, Read, read_messages, select_read
 from certlife.projections.config import ProjectionConfig
 from certlife.projections.parked import store_parked
 from certlife.projections.parking import PARKABLE_ERRORS, Parked
@@ -95,24 +95,24 @@ async def apply_batch(
     before_commit: BeforeCommit | None = None,
 ) -> BatchResult:
     """Write what is new in ``messages`` to the live generation; return the stored position."""
-    return (await apply_batches(conn, config, [projection], messages, before_commit))[projection.name]
+    reads = read_messages(messages, config.log_topic, config.checkpoints_topic)
+    return (await apply_reads(conn, config, [projection], reads, before_commit))[projection.name]
 
 
-async def apply_batches(
+async def apply_reads(
     conn: asyncpg.Connection,
     config: ProjectionConfig,
     projections: Sequence[Projection],
-    messages: Sequence[Message],
+    reads: Sequence[Read],
     before_commit: BeforeCommit | None = None,
 ) -> dict[str, BatchResult]:
-    """Apply ``messages`` to every projection of ``projections`` in one transaction.
+    """Apply a batch, read once (``batch.read_messages``), to every projection in one transaction.
 
-    Each message is parsed once; each projection takes what is new to it after
-    its own stored position, writes it to its live generation and stores its
-    new position, all before the one COMMIT (a redelivered batch is harmless).
+    Each projection takes what is new to it after its own stored position,
+    writes it to its live generation and stores its new position, all before
+    the one COMMIT (a redelivered batch is harmless).
     """
     s = config.schema_sql
-    reads = read_messages(messages, config.log_topic, config.checkpoints_topic)
     results: dict[str, BatchResult] = {}
     async with conn.transaction():
         positions = await lock_live_positions(conn, s, [p.name for p in projections])

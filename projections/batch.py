@@ -63,10 +63,15 @@ class Read:
     size: int | None = None
 
 
+def consumption_order(msg: Message) -> tuple[str, int, int]:
+    """Sort key of messages: (topic, partition, offset)."""
+    return msg.topic, msg.partition, msg.offset
+
+
 def read_messages(messages: Iterable[Message], log_topic: str, checkpoints_topic: str) -> list[Read]:
-    """Parse ``messages`` once, in (topic, partition, offset) order."""
+    """Parse ``messages`` once, in :func:`consumption_order`."""
     out: list[Read] = []
-    for msg in sorted(messages, key=lambda m: (m.topic, m.partition, m.offset)):
+    for msg in sorted(messages, key=consumption_order):
         if msg.topic == checkpoints_topic:
             try:
                 out.append(Read(msg, size=checkpoint_size(msg.value)))

@@ -2,10 +2,12 @@
 
 One consumer group reads the log and checkpoint topics once; each batch is
 parsed once and applied to every projection in one PostgreSQL transaction
-(``certlife.projections.apply.apply_batches``), each projection after its own
+(``certlife.projections.apply.apply_reads``), each projection after its own
 stored position. The batch is handed over as the raw aiokafka records (no
 per-message faststream objects, no body decoding) and applied as soon as
 ``getmany`` returns: whatever is buffered, never waiting for a batch to fill.
+The next batch is parsed while the previous one is written
+(``certlife.projections.inflight``); they are applied one at a time, in order.
 
 Offsets live in PostgreSQL, never in Kafka (``AckPolicy.MANUAL``, nothing is
 acknowledged). faststream's ``ConsumerRebalanceListener`` hook does not hand
@@ -37,11 +39,12 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.message import KafkaAckableMessage
 
-from certlife.projections.apply import apply_batches, stored_offsets
+from certlife.projections.apply import apply_reads, stored_offsets
 from certlife.projections.base import Projection
-from certlife.projections.batch import Message
+from certlife.projections.batch import Message, Read, consumption_order, read_messages
 from certlife.projections.committed import READ_COMMITTED
 from certlife.projections.config import ProjectionConfig
+from certlife.projections.inflight import InFlight
 from certlife.projections.registry import PROJECTIONS
 from certlife.projections.tracking import create_tracking, ensure_projection
 
@@ -51,6 +54,8 @@ log = logging.getLogger("certlife.projections")
 POOL_MIN_SIZE, POOL_MAX_SIZE = 1, 4
 #: The one consumer group (``ProjectionConfig.group_id``) reading the topics for every projection.
 LIVE_GROUP = "live"
+#: Messages parsed between two yields to the event loop while a batch is in flight.
+READ_SLICE = 250
 
 
 class Runtime:
@@ -82,14 +87,16 @@ class Runtime:
 class SeekToStored(ConsumerRebalanceListener):
     """On assignment, resume each partition at the lowest offset stored in PostgreSQL."""
 
-    def __init__(self, runtime: Runtime, projections: Sequence[Projection]) -> None:
+    def __init__(self, runtime: Runtime, projections: Sequence[Projection], inflight: InFlight) -> None:
         """``subscriber`` is set once faststream has created it."""
         self.runtime = runtime
         self.projections = projections
+        self.inflight = inflight
         self.subscriber: Any = None
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Nothing to flush: every batch commits before the next poll."""
+        """Let the batch in flight commit (or fail) before the partitions move."""
+        await self.inflight.settle()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         """Seek to the stored offsets (0 where nothing is stored yet)."""
@@ -161,9 +168,22 @@ def _messages(msg: KafkaMessage) -> list[Message]:
     return [Message(r.topic, r.partition, r.offset, r.value) for r in raw if r.value is not None]
 
 
-def _subscribe(broker: KafkaBroker, runtime: Runtime, projections: Sequence[Projection]) -> None:
+async def read_batch(config: ProjectionConfig, messages: list[Message]) -> list[Read]:
+    """``read_messages`` in slices of ``READ_SLICE``, yielding between them (the batch in flight moves on)."""
+    ordered = sorted(messages, key=consumption_order)
+    reads: list[Read] = []
+    for start in range(0, len(ordered), READ_SLICE):
+        reads += read_messages(
+            ordered[start : start + READ_SLICE], config.log_topic, config.checkpoints_topic
+        )
+        await asyncio.sleep(0)
+    return reads
+
+
+def _subscribe(broker: KafkaBroker, runtime: Runtime, projections: Sequence[Projection]) -> InFlight:
     config = runtime.config
-    listener = SeekToStored(runtime, projections)
+    inflight = InFlight()
+    listener = SeekToStored(runtime, projections, inflight)
     subscriber = broker.subscriber(
         config.log_topic,
         config.checkpoints_topic,
@@ -181,21 +201,42 @@ def _subscribe(broker: KafkaBroker, runtime: Runtime, projections: Sequence[Proj
     )
     listener.subscriber = subscriber
 
-    @subscriber
-    async def on_batch(msg: KafkaMessage) -> None:
-        messages = _messages(msg)
+    rewinds = 0  # a batch read before the latest rewind is read again after it
+
+    async def rewind(messages: list[Message]) -> None:
+        nonlocal rewinds
+        await asyncio.sleep(1.0)
+        await _rewind(runtime, projections, subscriber.consumer, messages)
+        rewinds += 1
+
+    async def apply(messages: list[Message], reads: list[Read], read_after: int) -> None:
+        if read_after != rewinds:
+            return
         try:
             async with runtime.pool.acquire() as conn:
-                results = await apply_batches(conn, config, projections, messages, runtime.before_commit)
+                results = await apply_reads(conn, config, projections, reads, runtime.before_commit)
         except Exception:
             log.exception("batch failed; seeking back to the stored offsets")
-            await asyncio.sleep(1.0)
-            await _rewind(runtime, projections, subscriber.consumer, messages)
+            await rewind(messages)
             return
         for name, result in results.items():
             for parked in result.parked:
                 log.warning("%s: %s", name, parked.describe())
             log.debug("%s: applied up to index %d", name, result.position.log_index)
+
+    @subscriber
+    async def on_batch(msg: KafkaMessage) -> None:
+        messages, read_after = _messages(msg), rewinds
+        try:
+            reads = await read_batch(config, messages)
+        except Exception:
+            log.exception("batch not readable; seeking back to the stored offsets")
+            await inflight.settle()
+            await rewind(messages)
+            return
+        await inflight.start(apply(messages, reads, read_after))
+
+    return inflight
 
 
 def build_projection_app(config: ProjectionConfig, broker: KafkaBroker, pool: asyncpg.Pool) -> FastStream:
@@ -205,7 +246,8 @@ def build_projection_app(config: ProjectionConfig, broker: KafkaBroker, pool: as
     (whoever opened it closes it).
     """
     runtime = Runtime(config, pool)
-    _subscribe(broker, runtime, list(PROJECTIONS.values()))
+    inflight = _subscribe(broker, runtime, list(PROJECTIONS.values()))
     app = FastStream(broker, logger=log)
     app.on_startup(runtime.start)
+    app.after_shutdown(inflight.settle)
     return app
