@@ -90,6 +90,9 @@ class _PublicForms:
 
 _PUBLIC_FORMS = _PublicForms()
 
+#: ``Status`` by value, without the enum's call machinery (every applied event looks one up).
+_STATUSES: dict[str, Status] = {status.value: status for status in Status}
+
 
 class Certificate(Aggregate):
     """A product certificate (CCC, CQC mark, IECEE CB, E-mark, ...) and its lifecycle."""
@@ -181,7 +184,7 @@ class Certificate(Aggregate):
         return uuid5(CERTIFICATE_NAMESPACE, f"{issuer}\n{number}")
 
     def _adopt(self, event: Certificate.Event) -> None:
-        status = Status(event.status)
+        status = _STATUSES.get(event.status) or Status(event.status)
         if not hasattr(self, "status") or status != self.status:
             self.status_effective_at = parse_instant(event.effective_at)
         self.data = _PUBLIC_FORMS.data(event.certificate)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from certlife.domain.errors import InvalidCertificateData
@@ -47,7 +48,11 @@ def instant(value: datetime) -> datetime:
 
 def format_instant(value: datetime) -> str:
     """Format an instant as RFC 3339 UTC with ``Z`` at second precision."""
-    value = instant(value)
+    return _format_utc(instant(value))
+
+
+@lru_cache(maxsize=4096)  # a batch formats the same few instants (its ``now``) for every event
+def _format_utc(value: datetime) -> str:
     if value.year < 1000:  # isoformat would pad the year; keep strftime's form
         return value.strftime("%Y-%m-%dT%H:%M:%SZ")
     return value.replace(tzinfo=None).isoformat() + "Z"
