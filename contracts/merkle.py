@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from certlife.contracts.errors import ProofError
@@ -54,14 +54,24 @@ class MerkleFrontier:
 
     def append(self, leaf: bytes) -> None:
         """Append a leaf *hash* (see :func:`leaf_hash`) as the next leaf."""
-        if len(leaf) != HASH_SIZE:
-            raise ValueError("a leaf hash must be 32 bytes")
-        hashes, size, h = self._hashes, self._size, leaf
-        while size & 1:  # merge with complete subtrees of equal height
-            h = node_hash(hashes.pop(), h)
-            size >>= 1
-        hashes.append(h)
-        self._size += 1
+        self.extend((leaf,))
+
+    def extend(self, leaves: Iterable[bytes]) -> None:
+        """Append leaf hashes in order, as :meth:`append` does one by one."""
+        hashes, size, node = self._hashes, self._size, node_hash
+        pop, push = hashes.pop, hashes.append
+        try:
+            for h in leaves:
+                if len(h) != HASH_SIZE:
+                    raise ValueError("a leaf hash must be 32 bytes")
+                n = size
+                while n & 1:  # merge with complete subtrees of equal height
+                    h = node(pop(), h)
+                    n >>= 1
+                push(h)
+                size += 1
+        finally:
+            self._size = size
 
     def root(self) -> bytes:
         """Return the Merkle tree hash of the leaves appended so far."""

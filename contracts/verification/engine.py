@@ -22,8 +22,9 @@ from certlife.contracts.verification.report import VerificationReport, reporting
 #: Maps :func:`runs_for_chunk` (or ``batch_for_chunk``) over chunks, yielding results in chunk order.
 FactMapper = Callable[[Iterable[BatchChunk]], Iterator[Sequence[Facts]]]
 #: Builds units of work other than :data:`BatchChunk` (e.g. byte ranges of a file that
-#: workers read themselves) from the verifier: it must call ``verifier.announce`` on every
-#: record before yielding the unit holding it, and pass ``verifier.directory`` along.
+#: workers read themselves) from the verifier, passing ``verifier.directory`` along (the
+#: verifier learns keys from rotation records as it checks them, and checks again the
+#: records whose facts were computed before it knew their key).
 WorkPlanner = Callable[[LogVerifier], Iterable[Any]]
 #: Maps a planner's units to facts, yielding results in unit order.
 UnitMapper = Callable[[Iterable[Any]], Iterator[Sequence[Facts]]]
@@ -38,7 +39,6 @@ def serial_mapper(chunks: Iterable[BatchChunk]) -> Iterator[Sequence[Facts]]:
 def _chunks(records: Iterable[tuple[int, bytes]], verifier: LogVerifier, size: int) -> Iterator[BatchChunk]:
     batch: list[tuple[int, bytes]] = []
     for item in records:
-        verifier.announce(item[1])
         batch.append(item)
         if len(batch) >= size:
             yield batch, verifier.directory, verifier.check_all, verifier.origin

@@ -62,7 +62,9 @@ class RecordFacts(NamedTuple):
     True or False when the signature was checked under the directory's key
     for ``key_id``, and None when it was not checked. ``leaf`` is the Merkle
     leaf hash, ``digest`` the SHA-256 of the bytes (what the next record of
-    the certificate names as ``prev``). ``raw`` is kept for key records only.
+    the certificate names as ``prev``). ``raw`` is kept for key records and
+    for records whose signature was to be checked but whose key the
+    directory did not hold (the verifier checks them again once it knows it).
     """
 
     position: int
@@ -146,7 +148,7 @@ def record_facts(position: int, raw: bytes, keys: KeyDirectory, check_signature:
         record.effective_at,
         leaf_hash(raw),
         hashlib.sha256(raw).digest(),
-        raw if is_key else None,
+        raw if is_key or (sig_ok is None and check_signature) else None,
     )
 
 

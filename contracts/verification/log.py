@@ -20,7 +20,14 @@ from certlife.contracts.trust import KeyRing, TrustedKey, TrustFile
 from certlife.contracts.verification.chains import CertificateChains
 from certlife.contracts.verification.checkpoints import CheckpointChain, CheckpointInput, VerifiedCheckpoint
 from certlife.contracts.verification.codes import LEGAL, LINK_SIZE, NO_ENTRY, ROW_VIEW
-from certlife.contracts.verification.facts import Facts, FastRun, RecordFacts, announced_key, group_runs
+from certlife.contracts.verification.facts import (
+    Facts,
+    FastRun,
+    RecordFacts,
+    announced_key,
+    group_runs,
+    record_facts,
+)
 from certlife.contracts.verification.failures import Check, Where, fail
 from certlife.contracts.verification.keyuse import KeyUse
 from certlife.contracts.verification.report import VerificationReport
@@ -86,14 +93,18 @@ class LogVerifier:
                 self._pending.append(cp)
             else:  # the log is already past it: rebuild that root from the kept leaf hashes
                 frontier = MerkleFrontier()
-                for at in range(0, 32 * cp.size, 32):
-                    frontier.append(bytes(self._leaves[at : at + 32]))
+                frontier.extend(bytes(self._leaves[at : at + 32]) for at in range(0, 32 * cp.size, 32))
                 cp.time = self._last_time if cp.size == self.size else None
                 self._check_root(cp, frontier.root(), lambda: None)
         self._pending = deque(sorted(self._pending, key=lambda c: c.size))
 
     def announce(self, raw: bytes) -> bool:
-        """Learn a key a rotation record introduces, for checks dispatched after it."""
+        """Learn a key a rotation record introduces, for checks dispatched after it.
+
+        :meth:`feed` does this for every key record it checks; a caller may
+        do it earlier (when it dispatches the record) to spare the redoing of
+        the records after it whose facts were computed without the key.
+        """
         found = announced_key(raw)
         if found is None or found[0] in self.directory:
             return False
@@ -101,7 +112,18 @@ class LogVerifier:
         return True
 
     def feed(self, f: RecordFacts) -> None:
-        """Run the sequential checks on the next input record's facts."""
+        """Run the sequential checks on the next input record's facts.
+
+        Facts computed without the key of a record whose signature must be
+        checked (its key was announced by a rotation record dispatched with or
+        after it) are computed again, now with the key, from the bytes they keep.
+        """
+        raw = f.raw
+        if raw is not None and f.error is None:
+            if f.sig_ok is None and (self.check_all or f.kind == "key") and f.key_id in self.directory:
+                f = record_facts(f.position, raw, self.directory, self.check_all)
+            if f.kind == "key":
+                self.announce(raw)
         self.report.inputs += 1
         # Step 1: canonical, well-formed record.
         if f.error is not None:
@@ -155,45 +177,49 @@ class LogVerifier:
                 self.feed(cast(RecordFacts, item))
 
     def _feed_run(self, run: FastRun) -> None:
-        """Check a run's records in order: stretches inline, the others one by one through :meth:`feed`."""
+        """Check a run's records in order: stretches inline, the others one by one through :meth:`feed`.
+
+        A stretch runs while the chain step passes, up to the key's end and the
+        next checkpoint; its leaves then go into the tree at once and the
+        checkpoint's root is checked, as if appended and checked one by one.
+        """
         state, watch, legal, get = self.chains.state, self.chains.watch, LEGAL, self.chains.state.get
-        frontier, leaves, pending, append = self._frontier, self._leaves, self._pending, self._frontier.append
+        frontier, pending = self._frontier, self._pending
         numbers, recorded = run.numbers.split("\n"), run.recorded.split("\n")
         rows = list(ROW_VIEW.iter_unpack(run.rows))
         signed = run.sig_ok is True or not self.check_all
-        base, count, t = run.log_index, len(rows), 0
+        key_id, base, count, t = run.key_id, run.log_index, len(rows), 0
         while t < count:
-            fast_key, stop = self._fast_key, t
-            if signed and fast_key is not None and fast_key[0] == run.key_id and base + t == frontier.size:
-                stop = min(count, fast_key[1] - base)
-            start, next_cp = t, pending[0].size if pending else -1
-            while t < stop:
-                link, entry, event_status, leaf = rows[t]
-                number = numbers[t]
-                old = get(number, NO_ENTRY)
-                if (
-                    old[:LINK_SIZE] != link
-                    or not legal[old[LINK_SIZE] << 8 | event_status]
-                    or number in watch
-                ):
-                    break
-                state[number] = entry
-                append(leaf)
-                leaves += leaf
-                t += 1
-                if base + t == next_cp:
-                    self._count_run(run.key_id, base + start, t - start)
-                    start = t
-                    cp = pending.popleft()
-                    cp.time = self._last_time = recorded[t - 1]
-                    self._check_root(cp, frontier.root(), partial(run.facts, t - 1, self.origin))
-                    next_cp = pending[0].size if pending else -1
-            if t > start:
-                self._count_run(run.key_id, base + start, t - start)
-                self._last_time = recorded[t - 1]
-            if t < count:
-                self.feed(run.facts(t, self.origin))
-                t += 1
+            fast_key = self._fast_key
+            if signed and fast_key is not None and fast_key[0] == key_id and base + t == frontier.size:
+                stop = min(count, fast_key[1] - base, pending[0].size - base if pending else count)
+                r = t
+                while r < stop:
+                    link, entry, event_status, _ = rows[r]
+                    number = numbers[r]
+                    old = get(number, NO_ENTRY)
+                    if (
+                        not old.startswith(link)
+                        or not legal[old[LINK_SIZE] << 8 | event_status]
+                        or number in watch
+                    ):
+                        break
+                    state[number] = entry
+                    r += 1
+                if r > t:
+                    new = [row[3] for row in rows[t:r]]
+                    frontier.extend(new)
+                    self._leaves += b"".join(new)
+                    self._count_run(key_id, base + t, r - t)
+                    self._last_time = recorded[r - 1]
+                    t = r
+                    while pending and pending[0].size == frontier.size:
+                        cp = pending.popleft()
+                        cp.time = recorded[t - 1]
+                        self._check_root(cp, frontier.root(), partial(run.facts, t - 1, self.origin))
+                    continue
+            self.feed(run.facts(t, self.origin))
+            t += 1
 
     def _count_run(self, key_id: str, start: int, count: int) -> None:
         """Account for ``count`` records from index ``start`` that passed every step inline."""

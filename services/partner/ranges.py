@@ -2,9 +2,10 @@
 
 The parent reads ``log.jsonl`` in blocks of at most ``MAX_RECORD_BYTES + 1``
 bytes only to cut them at a newline, count lines (a record's position is its
-line number), stop at an oversized line and learn the keys that rotation
-records announce; each unit of work is ``(path, start, end, first
-line number, key directory, check all signatures, origin)``. A worker reads
+line number) and stop at an oversized line; each unit of work is ``(path,
+start, end, first line number, key directory, check all signatures,
+origin)`` (the verifier learns the keys rotation records announce as it
+checks them). A worker reads
 its range with ``pread``, splits it into lines exactly as
 :func:`certlife.services.partner.limits.bounded_lines` does and runs
 :func:`~certlife.contracts.verification.facts.runs_for_chunk`, so line bytes never go
@@ -27,19 +28,7 @@ RANGE_BYTES = 2 << 20
 #: ``(path, start, end, first line number, keys, check all signatures, origin)``.
 RangeTask = tuple[str, int, int, int, KeyDirectory, bool, str]
 
-_ROTATION_MARK = b'"newKey"'
 _NEWLINE = b"\n"
-
-
-def _announce(verifier: LogVerifier, block: bytes, end: int) -> None:
-    """Show the verifier every line of ``block[:end]`` that may be a rotation record, in order."""
-    at = block.find(_ROTATION_MARK, 0, end)
-    while at >= 0:
-        start = block.rfind(_NEWLINE, 0, at) + 1
-        stop = block.find(_NEWLINE, at, end)
-        stop = end if stop < 0 else stop
-        verifier.announce(block[start:stop])
-        at = block.find(_ROTATION_MARK, stop, end)
 
 
 def _cut(block: bytes, lines: int) -> int:
@@ -113,7 +102,6 @@ def plan_ranges(
                 if max_records is not None and position + lines > max_records + 1:
                     lines = max_records + 1 - position
                     end = _cut(block, lines)
-                _announce(verifier, block, end)
                 offset, position, size = offset + end, position + lines, block_bytes
                 if offset - start >= range_bytes:
                     yield task(start, offset, first)
