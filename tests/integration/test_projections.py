@@ -280,3 +280,42 @@ async def test_writes_are_idempotent_per_log_index_and_bulk_equals_live(
         assert by_number["C-0003"]["seq"] == 3  # issued, suspended, reinstated
     finally:
         await conn.close()
+
+
+async def test_live_unnest_writes_keep_every_array_element_and_value_exactly(
+    database_url: str, pg_schema: str
+) -> None:
+    """Text arrays travel as array literals: quotes, backslashes, commas, braces and 'NULL' come back as sent."""
+    from certlife.contracts.records import parse_record
+    from certlife.projections.mapping import fold_current, history_rows
+    from certlife.projections.registry import PROJECTIONS
+    from certlife.projections.tracking import create_generation, create_tracking
+    from tests.unit.logbuilder import LogBuilder, certificate
+
+    tricky = ['DC "60"', "back\\slash", "a,b", "{braces}", "NULL", "two  spaces", "ünï€ode"]
+    b = LogBuilder()
+    cert = certificate("T-1") | {"models": tricky, "factories": [], "standards": ["IEC 61851-1:2017"]}
+    b.add("T-1", "issued", "valid", certificate=cert)
+    b.add("T-2", "issued", "valid")
+    records = [parse_record(r) for r in b.records]
+    s = f'"{pg_schema}"'
+    conn = await asyncpg.connect(database_url)
+    try:
+        await create_tracking(conn, s)
+        for p in PROJECTIONS.values():
+            await create_generation(conn, s, p, 1, with_indexes=True)
+            async with conn.transaction():
+                await p.write_live(conn, s, 1, records, ISSUER)
+        current = {r["number"]: dict(r) for r in await conn.fetch(f"SELECT * FROM {s}.certificates_g1")}
+        history = [dict(r) for r in await conn.fetch(f"SELECT * FROM {s}.certificate_history_g1 ORDER BY 1")]
+    finally:
+        await conn.close()
+    assert current["T-1"]["models"] == tricky and current["T-1"]["factories"] == []
+    expected = {n: r._asdict() for n, r in fold_current(records, ISSUER).items()}
+    for row in current.values():
+        want = expected[row["number"]]
+        assert {k: v for k, v in row.items() if k not in ("certificate", "parked_index")} == {
+            k: v for k, v in want.items() if k != "certificate"
+        }
+        assert json.loads(row["certificate"]) == json.loads(want["certificate"])
+    assert [h["log_index"] for h in history] == [r.log_index for r in history_rows(records, ISSUER)]
