@@ -96,50 +96,62 @@ def fill_event_store(settings: Settings, events: int) -> None:
     app.close()
 
 
-async def log_end(env: dict[str, str], topic: str) -> int:
-    """Committed end offset of the log topic (read_committed)."""
+async def watch_log(
+    env: dict[str, str], topic: str, events: int, pid: int
+) -> tuple[float, list[tuple[int, float]]]:
+    """Poll the log's committed end every 0.2 s through one consumer (one TLS + SCRAM login,
+    not one per sample); seconds from the first record to the ``events``-th, and RSS samples."""
     consumer = committed_consumer(kafka_access(env["CERTLIFE_KAFKA_BOOTSTRAP"], env).client_options())
     await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        return (await consumer.end_offsets([tp]))[tp]
-    except Exception:
-        return 0
-    finally:
-        await consumer.stop()
-
-
-def run_relay(env: dict[str, str], topic: str, events: int) -> tuple[float, list[tuple[int, float]]]:
-    """Seconds from the first to the last record, and RSS samples (records, MiB)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "certlife.services.cli.certctl", "serve", "relay", "--log-level", "WARNING"],
-        env=env,
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-    )
-    spy = profile(proc.pid, f"relay-{env.get('CERTLIFE_KAFKA_SECURITY', 'sasl_ssl')}")
+    tp = TopicPartition(topic, 0)
     samples: list[tuple[int, float]] = []
     first = last = 0.0
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            done = asyncio.run(log_end(env, topic))
+            try:
+                done = (await consumer.end_offsets([tp]))[tp]
+            except Exception:  # the relay has not created the topic yet
+                done = 0
             now = time.monotonic()
             if done > 0 and not first:
                 first = now
             if done:
-                samples.append((done, rss_mib(proc.pid)))
+                samples.append((done, rss_mib(pid)))
             # offsets include one transaction marker per batch
             if done >= events:
                 last = now
                 break
-            time.sleep(0.2)
+            await asyncio.sleep(0.2)
+    finally:
+        await consumer.stop()
+    return last - first, samples
+
+
+def run_relay(env: dict[str, str], topic: str, events: int) -> tuple[float, list[tuple[int, float]]]:
+    """Seconds from the first to the last record, and RSS samples (records, MiB)."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "certlife.services.cli.certctl",
+            "serve",
+            "relay",
+            "--log-level",
+            os.environ.get("BENCH_RELAY_LOG", "WARNING"),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
+    spy = profile(proc.pid, f"relay-{env.get('CERTLIFE_KAFKA_SECURITY', 'sasl_ssl')}")
+    try:
+        return asyncio.run(watch_log(env, topic, events, proc.pid))
     finally:
         proc.terminate()
         proc.wait(30)
         if spy is not None:
             spy.wait(30)
-    return last - first, samples
 
 
 async def raw_baseline(env: dict[str, str], topic: str, events: int, size: int) -> float:

@@ -192,7 +192,9 @@ class Relay:
             self._builder.build(fetched.sources, fetched.heads, self.state, self.signer)
         )
         for turn in range(self.options.pipeline):
+            waited = time.perf_counter()
             built, new = await building
+            waited = time.perf_counter() - waited
             # A checkpoint published meanwhile is part of the published state.
             new.checkpoint_size, new.checkpoint_at = self.state.checkpoint_size, self.state.checkpoint_at
             if built.refused is not None:
@@ -204,7 +206,9 @@ class Relay:
                 raise built.refused
             new.notification_id = fetched.ids[-1]
             last = turn + 1 == self.options.pipeline or stop.is_set()
+            fetch_started = time.perf_counter()
             following = None if last else await self._fetch(store, new, built.heads)
+            fetch_done = time.perf_counter()
             if following is not None:
                 building = asyncio.ensure_future(
                     self._builder.build(following.sources, following.heads, new, self.signer)
@@ -215,6 +219,15 @@ class Relay:
                 if following is not None:
                     building.cancel()
                 raise
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "batch of %d records: waited %.1f ms for the builder, fetched the next in %.1f ms, "
+                    "published in %.1f ms",
+                    len(built.records),
+                    waited * 1000,
+                    (fetch_done - fetch_started) * 1000,
+                    (time.perf_counter() - fetch_done) * 1000,
+                )
             if following is None:
                 break
             fetched = following
