@@ -59,7 +59,7 @@ from certlife.domain.values import (
     instant,
 )
 from certlife.services.commands.legacy import register_legacy_topics
-from certlife.services.commands.preload import INDEX_AGGREGATES, IndexCache, newer_events, replay
+from certlife.services.commands.preload import CACHED_AGGREGATES, AggregateCache, newer_events, replay
 from certlife.services.commands.recorder import CopyApplicationRecorder
 from certlife.services.commands.transcoder import OrjsonTranscoder
 
@@ -88,26 +88,31 @@ A = TypeVar("A", bound=Aggregate)
 class _Session:
     """Aggregates loaded or created while handling commands; saved together."""
 
-    def __init__(self, app: CertificateApplication, index_cache: IndexCache) -> None:
+    def __init__(self, app: CertificateApplication, cache: AggregateCache) -> None:
         self._app = app
-        self._index_cache = index_cache
+        self._cache = cache
         self._aggregates: dict[UUID, Aggregate] = {}
         self._absent: set[UUID] = set()
 
-    def preload(self, ids: Iterable[UUID], index_ids: Iterable[UUID]) -> None:
-        """Load the given aggregates, and bring the given index aggregates up to date, in one
-        query where the recorder allows it."""
-        index_ids = set(index_ids)
-        after = dict.fromkeys(ids, 0) | {i: self._index_cache.version(i) for i in index_ids}
+    @property
+    def aggregates(self) -> list[Aggregate]:
+        """Every aggregate of the session."""
+        return list(self._aggregates.values())
+
+    def preload(self, ids: Iterable[UUID], cached_ids: Iterable[UUID]) -> None:
+        """Load the given aggregates, and take the given cached ones (certificates, index) and bring
+        them up to date, in one query where the recorder allows it."""
+        cached_ids = set(cached_ids)
+        taken = {i: a for i in cached_ids if (a := self._cache.take(i)) is not None}
+        after = (
+            dict.fromkeys(ids, 0) | dict.fromkeys(cached_ids, 0) | {i: a.version for i, a in taken.items()}
+        )
         events = newer_events(self._app, after)
         if events is None:
+            self._cache.keep(taken.values())  # not taken after all: loaded one by one
             return
         for aggregate_id in after:
-            new = events.get(aggregate_id, ())
-            if aggregate_id in index_ids:
-                found = self._index_cache.advance(aggregate_id, new)
-            else:
-                found = replay(None, new)
+            found = replay(taken.get(aggregate_id), events.get(aggregate_id, ()))
             if found is None:
                 self._absent.add(aggregate_id)
             else:
@@ -119,8 +124,8 @@ class _Session:
             return cast(A, self._aggregates[aggregate_id])
         if aggregate_id in self._absent:
             return None
-        if kind in INDEX_AGGREGATES:
-            found = self._index_cache.get(aggregate_id, self._app)
+        if kind in CACHED_AGGREGATES:
+            found = self._cache.get(aggregate_id, self._app)
         else:
             try:
                 found = self._app.repository.get(aggregate_id)
@@ -169,7 +174,7 @@ class CertificateApplication(Application[UUID]):
         """Build with eventsourcing ``env`` settings and the issuer's lifecycle policy."""
         super().__init__(env)
         self.policy = policy or LifecyclePolicy()
-        self._index_cache = IndexCache()
+        self._cache = AggregateCache()
         self.max_attempts = max_attempts
         #: Issuer assumed by ``get_certificate``/``history`` when none is given.
         self.default_issuer = self.env.get("CERTLIFE_ISSUER")
@@ -314,30 +319,30 @@ class CertificateApplication(Application[UUID]):
 
     def _run(self, commands: Sequence[Command | Unreadable], now: datetime) -> list[Outcome]:
         now = instant(now)  # once, not in every decision (the domain's ``instant`` keeps it as is)
-        session = _Session(self, self._index_cache)
+        session = _Session(self, self._cache)
         try:
             # One query for all the batch reads (also for one command: it replaces up to four).
-            session.preload(self._ids_of(commands), self._index_ids_of(commands))
+            session.preload(self._receipt_ids_of(commands), self._cached_ids_of(commands))
             outcomes = [self._decide(session, command, now) for command in commands]
             session.save()
         except BaseException:
-            # Cached index aggregates may hold events that were never saved.
-            self._index_cache.clear()
+            # Cached aggregates may hold events that were never saved.
+            self._cache.clear()
             raise
+        self._cache.keep(session.aggregates)
         return outcomes
 
-    def _ids_of(self, commands: Sequence[Command | Unreadable]) -> list[UUID]:
-        ids = [CommandReceipt.create_id(c.command_id) for c in commands]
-        ids += [
-            Certificate.create_id(c.issuer, c.number) for c in commands if isinstance(c, CertificateCommand)
-        ]
-        return ids
+    @staticmethod
+    def _receipt_ids_of(commands: Sequence[Command | Unreadable]) -> list[UUID]:
+        return [CommandReceipt.create_id(c.command_id) for c in commands]
 
     @staticmethod
-    def _index_ids_of(commands: Sequence[Command | Unreadable]) -> set[UUID]:
-        """The expiry index aggregates the commands will read (see ``_schedule_expiry``)."""
+    def _cached_ids_of(commands: Sequence[Command | Unreadable]) -> set[UUID]:
+        """The certificates and expiry index aggregates the commands will read (see ``_schedule_expiry``)."""
         ids = {ExpirySchedule.ID}
         for c in commands:
+            if isinstance(c, CertificateCommand):
+                ids.add(Certificate.create_id(c.issuer, c.number))
             if isinstance(c, IssueCertificate | RenewCertificate):
                 ids.add(ExpiryBucket.create_id(instant(c.valid_until).date().isoformat()))
         return ids

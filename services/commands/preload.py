@@ -3,14 +3,15 @@
 Handling a batch of commands needs each command's receipt (usually absent), its
 certificate and the expiry index aggregates it touches. Loading them one
 ``repository.get`` at a time costs a round trip each; on PostgreSQL
-``newer_events`` reads all their events at once instead -- for the index
-aggregates kept by ``IndexCache``, only the events newer than the cached
-version. Other recorders (in-memory) fall back to per-aggregate loading.
+``newer_events`` reads all their events at once instead -- for the
+certificates and index aggregates kept by ``AggregateCache``, only the events
+newer than the cached version. Other recorders (in-memory) fall back to
+per-aggregate loading.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
@@ -61,55 +62,61 @@ def replay(aggregate: Aggregate | None, events: Iterable[Any]) -> Aggregate | No
     return aggregate
 
 
-class IndexCache:
-    """Keeps the expiry index aggregates between batches and fast-forwards them.
+class AggregateCache:
+    """Keeps certificates and expiry index aggregates between batches; a batch takes them out.
 
-    ``ExpiryBucket`` and ``ExpirySchedule`` are read by every issue and renewal
-    and can hold many events; replaying them for each batch is quadratic work.
-    Cached objects are brought up to date with only the newer events, and the
-    cache is cleared whenever a batch fails (it may hold unsaved changes).
+    A certificate's commands usually arrive over several batches, and
+    ``ExpiryBucket``/``ExpirySchedule`` are read by every issue and renewal and
+    can hold many events: replaying them for each batch is repeated (for the
+    index, quadratic) work. A batch *takes* the aggregates it needs out of the
+    cache and brings them up to date with only the events the store has beyond
+    their version (another writer's included); the aggregates of a saved batch
+    are kept again, as saved. So a cached object is never one that a batch is
+    changing: a failed batch's objects are simply not kept (and the cache is
+    cleared), and a concurrent batch loads its own copy from the store. At most
+    ``size`` aggregates are kept, the least recently used go first.
     """
 
-    def __init__(self) -> None:
-        """Start empty."""
-        self._cached: dict[UUID, Aggregate] = {}
+    def __init__(self, size: int = 20_000) -> None:
+        """Start empty; keep at most ``size`` aggregates."""
+        self.size = size
+        self._cached: OrderedDict[UUID, Aggregate] = OrderedDict()
+
+    def take(self, aggregate_id: UUID) -> Aggregate | None:
+        """Remove and return the cached aggregate (as it was when kept), or None."""
+        return self._cached.pop(aggregate_id, None)
 
     def get(self, aggregate_id: UUID, app: Application[UUID]) -> Aggregate | None:
-        """The aggregate, up to date with the store, or None if it does not exist."""
-        cached = self._cached.get(aggregate_id)
-        if cached is None:
-            try:
-                cached = app.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                return None
-        else:
-            cached = replay(cached, app.events.get(aggregate_id, gt=cached.version))
-            assert cached is not None
-        self._cached[aggregate_id] = cached
-        return cached
-
-    def version(self, aggregate_id: UUID) -> int:
-        """The version of the cached aggregate (0 when none is cached)."""
-        cached = self._cached.get(aggregate_id)
-        return 0 if cached is None else cached.version
-
-    def advance(self, aggregate_id: UUID, events: Iterable[Any]) -> Aggregate | None:
-        """The cached aggregate with ``events`` (those after :meth:`version`) applied; None if none exists."""
-        found = replay(self._cached.get(aggregate_id), events)
-        if found is not None:
-            self._cached[aggregate_id] = found
+        """Take the aggregate, up to date with the store, or None if it does not exist."""
+        cached = self.take(aggregate_id)
+        if cached is not None:
+            return replay(cached, app.events.get(aggregate_id, gt=cached.version))
+        try:
+            found: Aggregate = app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
         return found
+
+    def keep(self, aggregates: Iterable[Aggregate]) -> None:
+        """Keep the aggregates of a saved batch (those of the cached kinds), as saved."""
+        for aggregate in aggregates:
+            if isinstance(aggregate, CACHED_AGGREGATES):
+                self._cached[aggregate.id] = aggregate
+                self._cached.move_to_end(aggregate.id)
+        while len(self._cached) > self.size:
+            self._cached.popitem(last=False)
 
     def clear(self) -> None:
         """Forget everything (after a failed batch)."""
         self._cached.clear()
 
 
-def _index_kinds() -> tuple[type[Aggregate], ...]:
+def _cached_kinds() -> tuple[type[Aggregate], ...]:
+    from certlife.domain.certificate import Certificate
     from certlife.domain.expiry import ExpiryBucket, ExpirySchedule
 
-    return (ExpiryBucket, ExpirySchedule)
+    return (Certificate, ExpiryBucket, ExpirySchedule)
 
 
-#: Aggregate classes kept by :class:`IndexCache`.
-INDEX_AGGREGATES = _index_kinds()
+#: Aggregate classes kept by :class:`AggregateCache` (receipts are read once: not kept).
+CACHED_AGGREGATES = _cached_kinds()
