@@ -22,7 +22,7 @@ import asyncpg
 from certlife.contracts.records import Record
 from certlife.contracts.verification.status import UNAVAILABLE
 from certlife.projections.ddl import run_ddl
-from certlife.projections.mirror_rows import rows_of
+from certlife.projections.mirror_rows import MirrorRow, rows_of
 from certlife.projections.parked import ParkedSummary, parked_json
 from certlife.projections.parking import Parked
 from certlife.projections.savepoints import write_or_park
@@ -47,6 +47,27 @@ CREATE TABLE IF NOT EXISTS {s}.mirror_parked (
     raw bytea NOT NULL, checkpoint_size bigint NOT NULL,
     parked_at timestamptz NOT NULL DEFAULT now());
 """
+#: Rows as arrays, one per MirrorRow field, then the checkpoint size: every history row is inserted
+#: and each certificate's newest row (highest log index) upserted, in one statement.
+_WRITE_SQL = """
+WITH r AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[],
+        $7::text[], $8::text[], $9::text[])
+        AS r(log_index, number, seq, event, status, reason, effective_at, recorded_at, certificate)),
+h AS (
+    INSERT INTO {s}.mirror_history (log_index, number, seq, event, status, reason, effective_at, recorded_at)
+    SELECT log_index, number, seq, event, status, reason, effective_at, recorded_at FROM r
+    ON CONFLICT (log_index) DO NOTHING)
+INSERT INTO {s}.mirror_certificates AS c (number, status, seq, log_index, event, certificate,
+    effective_at, recorded_at, checkpoint_size)
+SELECT DISTINCT ON (number) number, status, seq, log_index, event, certificate::jsonb, effective_at,
+    recorded_at, $10 FROM r ORDER BY number, log_index DESC
+ON CONFLICT (number) DO UPDATE SET status = EXCLUDED.status, seq = EXCLUDED.seq,
+    log_index = EXCLUDED.log_index, event = EXCLUDED.event, certificate = EXCLUDED.certificate,
+    effective_at = EXCLUDED.effective_at, recorded_at = EXCLUDED.recorded_at,
+    checkpoint_size = EXCLUDED.checkpoint_size, parked_index = NULL
+    WHERE c.log_index < EXCLUDED.log_index
+"""
 # Mirrors created by an older release: the same columns as above (idempotent).
 _UPGRADE_SQL = """
 ALTER TABLE {s}.mirror_certificates ADD COLUMN IF NOT EXISTS parked_index bigint,
@@ -66,6 +87,7 @@ class MirrorStore:
         """Use ``conn`` (owned by the caller) and tables in ``schema``."""
         self.conn = conn
         self._s = f'"{schema}"'
+        self._write_sql = _WRITE_SQL.format(s=self._s)
 
     async def create(self, origin: str) -> None:
         """Create (or bring up to date) the tables; refuse a schema that mirrors another origin."""
@@ -120,33 +142,10 @@ class MirrorStore:
         return first_time
 
     async def _write(self, records: Sequence[Record], checkpoint_size: int) -> None:
-        """Insert the history rows and upsert each certificate's newest row: two statements, any size."""
+        """Insert the history rows and upsert each certificate's newest row: one statement, any size."""
         rows = rows_of(records)
-        if not rows:
-            return
-        newest = list({row.number: row for row in rows}.values())
-        await self.conn.execute(
-            f"INSERT INTO {self._s}.mirror_history "
-            "(log_index, number, seq, event, status, reason, effective_at, recorded_at) "
-            "SELECT * FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::text[], "
-            "$6::text[], $7::text[], $8::text[]) ON CONFLICT (log_index) DO NOTHING",
-            *_columns(rows, 8),
-        )
-        await self.conn.execute(
-            f"INSERT INTO {self._s}.mirror_certificates AS c (number, status, seq, log_index, event, "
-            "certificate, effective_at, recorded_at, checkpoint_size) "
-            "SELECT r.number, r.status, r.seq, r.log_index, r.event, r.certificate::jsonb, "
-            "r.effective_at, r.recorded_at, $9 FROM unnest($1::bigint[], $2::text[], $3::integer[], "
-            "$4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) "
-            "AS r(log_index, number, seq, event, status, certificate, effective_at, recorded_at) "
-            "ON CONFLICT (number) DO UPDATE SET status = EXCLUDED.status, seq = EXCLUDED.seq, "
-            "log_index = EXCLUDED.log_index, event = EXCLUDED.event, "
-            "certificate = EXCLUDED.certificate, effective_at = EXCLUDED.effective_at, "
-            "recorded_at = EXCLUDED.recorded_at, checkpoint_size = EXCLUDED.checkpoint_size, "
-            "parked_index = NULL WHERE c.log_index < EXCLUDED.log_index",
-            *_columns([(*row[:5], row.certificate, *row[6:8]) for row in newest], 8),
-            checkpoint_size,
-        )
+        if rows:
+            await self.conn.execute(self._write_sql, *_columns(rows, len(MirrorRow._fields)), checkpoint_size)
 
     async def _park(self, parked: Sequence[Parked], checkpoint_size: int) -> list[Parked]:
         """Keep ``parked`` and mark their certificates unavailable; return those not kept before."""
@@ -221,6 +220,5 @@ class MirrorStore:
 
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """The first ``width`` values of ``rows`` as column lists (the arrays ``unnest`` turns back into rows)."""
-    columns = [list(column) for column in zip(*rows, strict=True)][:width]
-    return columns or [[] for _ in range(width)]
+    """``rows`` (``width`` values each) as column lists (the arrays ``unnest`` turns back into rows)."""
+    return [list(column) for column in zip(*rows, strict=True)] or [[] for _ in range(width)]

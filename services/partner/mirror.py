@@ -46,19 +46,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from certlife.contracts import topics
 from certlife.contracts.trust import TrustFile
-from certlife.contracts.verification import (
-    Failure,
-    LogVerifier,
-    RecordFacts,
-    VerificationError,
-    VerifiedCheckpoint,
-)
-from certlife.contracts.verification.facts import CompactFacts
-from certlife.projections.mirror_rows import MirrorRow, RowBatch
+from certlife.contracts.verification import Check, Failure, LogVerifier, VerificationError, VerifiedCheckpoint
+from certlife.projections.mirror_rows import RowBatch
 from certlife.projections.mirror_store import MirrorStore
 from certlife.projections.parked import ParkedSummary
-from certlife.projections.parking import Parked
 from certlife.services.partner.inputs import SERIAL_BELOW_RECORDS
+from certlife.services.partner.mirror_chunks import Anchored, ReadyChunk, anchor
 from certlife.services.partner.mirror_pool import ChunkPool
 from certlife.services.partner.mirror_work import Prepared, prepare_chunk
 from certlife.services.partner.ordered_writer import OrderedWriter
@@ -120,38 +113,8 @@ async def _ends(consumer: AIOKafkaConsumer, *parts: _Topic) -> list[int]:
     return [ends[part.tp] for part in parts]
 
 
-@dataclass
-class _Ready:
-    """A chunk whose per-record work is done; ``at`` is the first message not yet checked in order."""
-
-    raws: Sequence[bytes]
-    prepared: Prepared
-    at: int = 0
-
-    @property
-    def left(self) -> int:
-        return len(self.raws) - self.at
-
-
-@dataclass
-class _Anchoring:
-    """The records verified since the last checkpoint, waiting for the next one."""
-
-    #: Records accepted (new indexes), applied before or not.
-    accepted: int = 0
-    #: Records to apply (index not applied by an earlier run), rows and parkings included.
-    count: int = 0
-    rows: list[MirrorRow] = field(default_factory=list)
-    raws: list[bytes] = field(default_factory=list)
-    parked: list[Parked] = field(default_factory=list)
-
-
 #: A dispatched chunk: its messages and the future of their facts and outcomes.
 _InFlight = tuple[Sequence[bytes], "asyncio.Future[Prepared]"]
-
-
-def _index(facts: RecordFacts | CompactFacts) -> int:
-    return facts.log_index if isinstance(facts, RecordFacts) else facts[1]
 
 
 class PartnerMirror:
@@ -168,11 +131,13 @@ class PartnerMirror:
         poll_interval: float = 0.5,
         jobs: int = 0,
         parallel_from: int = SERIAL_BELOW_RECORDS,
+        chunk: int = CHUNK,
     ) -> None:
         """Wire the mirror to an open session ``conn`` and a started committed ``consumer`` (not subscribed).
 
         ``jobs`` worker processes verify records (default: all CPUs; 1: all in
-        this process) once a round finds ``parallel_from`` or more unread messages.
+        this process) once a round finds ``parallel_from`` or more unread
+        messages; each unit of their work is up to ``chunk`` messages.
         """
         self.conn = conn
         self.consumer = consumer
@@ -184,9 +149,10 @@ class PartnerMirror:
         self.result = MirrorResult()
         self._pool = ChunkPool(jobs or default_jobs())
         self._parallel_from = parallel_from
+        self._chunk = chunk
         self._unchecked = 0
-        self._ready: deque[_Ready] = deque()
-        self._anchoring = _Anchoring()
+        self._ready: deque[ReadyChunk] = deque()
+        self._anchoring = Anchored()
         self._applied = 0
         self._position = 0
 
@@ -227,7 +193,7 @@ class PartnerMirror:
     ) -> None:
         """Run rounds; at a violation, apply what was anchored before it and store the failure."""
 
-        async def apply(item: tuple[VerifiedCheckpoint, _Anchoring]) -> None:
+        async def apply(item: tuple[VerifiedCheckpoint, Anchored]) -> None:
             await self._apply(store, *item)
 
         writer = OrderedWriter(apply, depth=2)
@@ -252,7 +218,7 @@ class PartnerMirror:
 
     async def _round(
         self,
-        writer: OrderedWriter[tuple[VerifiedCheckpoint, _Anchoring]],
+        writer: OrderedWriter[tuple[VerifiedCheckpoint, Anchored]],
         records: _Topic,
         notes: _Topic,
         stop: asyncio.Event,
@@ -272,7 +238,7 @@ class PartnerMirror:
                 if isinstance(item, BaseException):
                     raise item
                 raws, prepared = item
-                self._ready.append(_Ready(raws, await prepared))
+                self._ready.append(ReadyChunk(raws, await prepared))
                 progressed = await self._anchor(writer) or progressed
         finally:
             reader.cancel()
@@ -289,7 +255,7 @@ class PartnerMirror:
     ) -> None:
         """Read messages up to ``end`` and dispatch them in chunks (a task, so reading overlaps checking)."""
         try:
-            while raws := await records.take(CHUNK, end):
+            while raws := await records.take(self._chunk, end):
                 await chunks.put(self._dispatch(raws))
         except Exception as exc:  # raised where the chunks are consumed
             await chunks.put(exc)
@@ -305,55 +271,40 @@ class PartnerMirror:
         self._position += len(raws)
         return raws, self._pool.submit(prepare_chunk, chunk)
 
-    async def _anchor(self, writer: OrderedWriter[tuple[VerifiedCheckpoint, _Anchoring]]) -> bool:
-        """Check ready records in order up to each pending checkpoint; queue what each one anchors."""
+    async def _anchor(self, writer: OrderedWriter[tuple[VerifiedCheckpoint, Anchored]]) -> bool:
+        """Check ready records in order up to the newest verified checkpoint; queue what each one anchors.
+
+        At a violation, every checkpoint verified before it is still queued
+        with its records before the error goes up.
+        """
         progressed = False
-        for cp in self.verifier.pending_checkpoints():
-            while self.verifier.size < cp.size and self._ready:
-                self._check_until(cp.size)
-            if self.verifier.size < cp.size:
-                break  # its records are not committed (or not prepared) yet
-            anchored, self._anchoring = self._anchoring, _Anchoring()
-            if cp.size > self._applied:  # on a restart, the first checkpoints were applied before
-                self._applied = cp.size
-                await writer.put((cp, anchored))
-            self.result.checkpoint_size = cp.size
-            progressed = True
+        verifier, roots = self.verifier, self.verifier.checks
+        while self._ready and (pending := verifier.pending_checkpoints()):
+            chunk = self._ready[0]
+            start, before, verified_roots = chunk.at, verifier.size, roots[Check.CHECKPOINT_ROOT]
+            failure = None
+            try:
+                chunk.check(verifier, pending[-1].size)
+            except VerificationError as exc:
+                failure = exc
+            verified = pending[: roots[Check.CHECKPOINT_ROOT] - verified_roots]
+            done, self._anchoring = anchor(
+                chunk, start, before, verifier.size, verified, self._anchoring, self._applied
+            )
+            self.result.verified += verifier.size - before
+            for cp, anchored in done:
+                if cp.size > self._applied:  # on a restart, the first checkpoints were applied before
+                    self._applied = cp.size
+                    await writer.put((cp, anchored))
+                self.result.checkpoint_size = cp.size
+                progressed = True
+            if failure is not None:
+                raise failure
+            if not chunk.left:
+                self._ready.popleft()
         return progressed
 
-    def _check_until(self, size: int) -> None:
-        """Run the sequential checks on the first ready chunk, stopping once the log has ``size`` records."""
-        ready = self._ready[0]
-        facts, outcomes = ready.prepared
-        start = stop = ready.at
-        last = size - 1
-        while stop < len(facts):
-            stop += 1
-            if _index(facts[stop - 1]) == last:
-                break
-        before = expected = self.verifier.size
-        self.verifier.feed_batch(facts[start:stop])
-        batch, applied = self._anchoring, self._applied
-        for at in range(start, stop):
-            if _index(facts[at]) != expected:
-                continue  # an exact repeat of an accepted record
-            expected += 1
-            if expected <= applied:
-                continue
-            batch.count += 1
-            outcome = outcomes[at]
-            if isinstance(outcome, MirrorRow):
-                batch.rows.append(outcome)
-                batch.raws.append(ready.raws[at])
-            elif outcome is not None:
-                batch.parked.append(outcome)
-        batch.accepted += expected - before
-        self.result.verified += expected - before
-        ready.at = stop
-        if stop == len(facts):
-            self._ready.popleft()
-
-    async def _apply(self, store: MirrorStore, cp: VerifiedCheckpoint, batch: _Anchoring) -> None:
+    async def _apply(self, store: MirrorStore, cp: VerifiedCheckpoint, batch: Anchored) -> None:
         """Apply one checkpoint's records, park what cannot be, advance the position: one transaction."""
         parked = await store.apply(RowBatch(batch.rows, batch.raws), cp.size, cp.root, cp.time, batch.parked)
         for p in parked:

@@ -65,6 +65,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     add_kit_option(mirror)
     mirror.add_argument("--once", action="store_true", help="stop when caught up instead of following")
+
     mirror.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
     mirror.set_defaults(handler=run_mirror)
 
@@ -77,11 +78,13 @@ async def open_mirror(
     *,
     schema: str = DEFAULT_SCHEMA,
     topic_prefix: str = "",
+    **options: Any,
 ) -> AsyncIterator[PartnerMirror]:
     """A :class:`~certlife.services.partner.mirror.PartnerMirror` on its own session and consumer.
 
     Opens the session to ``database`` and a started read-committed consumer of
     ``access``; both are closed when the block ends (also when opening fails).
+    ``options`` go to the mirror (``jobs``, ``parallel_from``, ``chunk``).
     """
     import asyncpg
 
@@ -98,7 +101,7 @@ async def open_mirror(
         )
         try:
             await consumer.start()
-            yield PartnerMirror(conn, consumer, trust, schema=schema, topic_prefix=topic_prefix)
+            yield PartnerMirror(conn, consumer, trust, schema=schema, topic_prefix=topic_prefix, **options)
         finally:
             await consumer.stop()
     finally:

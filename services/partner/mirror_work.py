@@ -1,8 +1,9 @@
 """The mirror's per-record work, run by its workers: the verifier's facts plus the row to store.
 
 :func:`prepare_chunk` runs exactly the verifier's per-record step
-(:func:`~certlife.contracts.verification.facts.batch_for_chunk`: parse,
-canonical check, signature) on a chunk of Kafka messages and, for each
+(:func:`~certlife.contracts.verification.facts.runs_for_chunk`: parse,
+canonical check, signature; plain records packed into runs) on a chunk of
+Kafka messages and, for each
 certificate record, what applying it needs: its
 :class:`~certlife.projections.mirror_rows.MirrorRow`, or its
 :class:`~certlife.projections.parking.Parked` when its content is
@@ -23,7 +24,7 @@ import orjson
 from certlife.contracts.errors import ContractError
 from certlife.contracts.records import Record, parse_record
 from certlife.contracts.verification import KeyDirectory, RecordFacts
-from certlife.contracts.verification.facts import CompactFacts, batch_for_chunk
+from certlife.contracts.verification.facts import FastRun, runs_for_chunk
 from certlife.projections.mirror_rows import MirrorRow, mirror_row
 from certlife.projections.parking import PARKABLE_ERRORS, Parked, content_parked, refused_parked
 
@@ -34,28 +35,20 @@ Outcome = MirrorRow | Parked | None
 
 
 class Prepared(NamedTuple):
-    """A chunk's facts (for the sequential checks) and outcomes (for the store), one per message."""
+    """A chunk's facts (for the sequential checks) and outcomes (for the store, one per message)."""
 
-    facts: list[RecordFacts | CompactFacts]
+    facts: list[RecordFacts | FastRun]
     outcomes: list[Outcome]
 
 
 def _plain_record(raw: bytes) -> Record:
-    """The record of bytes ``compact_facts`` accepted (canonical, plain): ``parse_record``'s result, cheaply."""
+    """The record of bytes the verifier recognised as plain (their exact JCS encoding): ``parse_record``'s
+    result, cheaply."""
     data = orjson.loads(raw)
     return Record(raw, data["index"], data["kind"], data["keyId"], binascii.a2b_base64(data["sig"]), data)
 
 
-def _outcome(facts: RecordFacts | CompactFacts, raw: bytes) -> Outcome:
-    if type(facts) is tuple:  # compact: a plain, canonical certificate record of the origin
-        record = _plain_record(raw)
-    elif isinstance(facts, RecordFacts) and facts.error is None and facts.kind == "certificate":
-        try:
-            record = parse_record(raw)
-        except ContractError:  # cannot happen after clean facts; the checks will say what is wrong
-            return None
-    else:
-        return None
+def _outcome(record: Record) -> Outcome:
     parked = content_parked(record)
     if parked is not None:
         return parked
@@ -65,8 +58,26 @@ def _outcome(facts: RecordFacts | CompactFacts, raw: bytes) -> Outcome:
         return refused_parked(record, exc)
 
 
+def _other_outcome(facts: RecordFacts, raw: bytes) -> Outcome:
+    if facts.error is not None or facts.kind != "certificate":
+        return None
+    try:
+        return _outcome(parse_record(raw))
+    except ContractError:  # cannot happen after clean facts; the checks will say what is wrong
+        return None
+
+
 def prepare_chunk(chunk: MirrorChunk) -> Prepared:
     """Facts and outcomes of every message of ``chunk`` (the function the mirror's workers run)."""
     first, raws, keys, check_signatures, origin = chunk
-    facts = batch_for_chunk((enumerate(raws, first), keys, check_signatures, origin))
-    return Prepared(facts, [_outcome(f, raw) for f, raw in zip(facts, raws, strict=True)])
+    facts = runs_for_chunk((enumerate(raws, first), keys, check_signatures, origin))
+    outcomes: list[Outcome] = []
+    at = 0
+    for item in facts:
+        if isinstance(item, FastRun):
+            outcomes += [_outcome(_plain_record(raw)) for raw in raws[at : at + item.size]]
+            at += item.size
+        else:
+            outcomes.append(_other_outcome(item, raws[at]))
+            at += 1
+    return Prepared(facts, outcomes)

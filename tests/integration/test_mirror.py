@@ -36,19 +36,22 @@ def _key(path: Path) -> Ed25519PrivateKey:
     return key
 
 
-async def publish(bootstrap: str, prefix: str, records: list[bytes], notes: list[str]) -> None:
-    """A raw producer writes a (possibly tampered) log onto fresh topics."""
-    admin = AIOKafkaAdminClient(**client(bootstrap))
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [
-                NewTopic(prefix + "certlife.log.v1", 1, 1),
-                NewTopic(prefix + "certlife.checkpoints.v1", 1, 1),
-            ]
-        )
-    finally:
-        await admin.close()
+async def publish(
+    bootstrap: str, prefix: str, records: list[bytes], notes: list[str], *, create: bool = True
+) -> None:
+    """A raw producer writes a (possibly tampered) log onto fresh topics (``create=False``: appends)."""
+    if create:
+        admin = AIOKafkaAdminClient(**client(bootstrap))
+        await admin.start()
+        try:
+            await admin.create_topics(
+                [
+                    NewTopic(prefix + "certlife.log.v1", 1, 1),
+                    NewTopic(prefix + "certlife.checkpoints.v1", 1, 1),
+                ]
+            )
+        finally:
+            await admin.close()
     producer = AIOKafkaProducer(**client(bootstrap), enable_idempotence=True)
     await producer.start()
     try:
@@ -61,9 +64,21 @@ async def publish(bootstrap: str, prefix: str, records: list[bytes], notes: list
         await producer.stop()
 
 
-async def mirror_once(kafka_bootstrap: str, database_url: str, export: Path, prefix: str, schema: str):  # type: ignore[no-untyped-def]
+#: Mirror options of the serial path (a short log) and of the worker pool (small chunks, so
+#: checkpoints fall inside chunks and runs straddle them).
+MODES = {"serial": {}, "parallel": {"jobs": 2, "parallel_from": 0, "chunk": 16}}
+
+
+async def mirror_once(
+    kafka_bootstrap: str, database_url: str, export: Path, prefix: str, schema: str, **options
+):  # type: ignore[no-untyped-def]
     async with open_mirror(
-        admin(kafka_bootstrap), database_url, read_trust(export), schema=schema, topic_prefix=prefix
+        admin(kafka_bootstrap),
+        database_url,
+        read_trust(export),
+        schema=schema,
+        topic_prefix=prefix,
+        **options,
     ) as mirror:
         return await mirror.run(follow=False)
 
@@ -80,13 +95,19 @@ def good_log(export: Path) -> tuple[list[bytes], list[str]]:
     return [v for _, v in read_log_lines(export)], [note for _, note in read_checkpoints(export)]
 
 
+@pytest.mark.parametrize("mode", list(MODES))
 async def test_mirror_applies_a_verified_log_and_resumes(
-    kafka_bootstrap: str, database_url: str, pg_schema: str, export: Path, unique_name: Callable[[str], str]
+    kafka_bootstrap: str,
+    database_url: str,
+    pg_schema: str,
+    export: Path,
+    unique_name: Callable[[str], str],
+    mode: str,
 ) -> None:
     records, notes = good_log(export)
     prefix = unique_name("mirror") + "."
     await publish(kafka_bootstrap, prefix, records, notes)
-    first = await mirror_once(kafka_bootstrap, database_url, export, prefix, pg_schema)
+    first = await mirror_once(kafka_bootstrap, database_url, export, prefix, pg_schema, **MODES[mode])
     assert first.failure is None
     assert first.applied == len(records) == first.checkpoint_size
     assert await history_indexes(database_url, pg_schema) == [
@@ -105,8 +126,31 @@ async def test_mirror_applies_a_verified_log_and_resumes(
         await conn.close()
     assert rows == latest
     # A restart re-verifies everything and applies nothing twice.
-    again = await mirror_once(kafka_bootstrap, database_url, export, prefix, pg_schema)
+    again = await mirror_once(kafka_bootstrap, database_url, export, prefix, pg_schema, **MODES[mode])
     assert again.failure is None and again.applied == 0 and again.verified == len(records)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+async def test_records_past_the_newest_checkpoint_wait_for_the_next(
+    kafka_bootstrap: str,
+    database_url: str,
+    pg_schema: str,
+    export: Path,
+    unique_name: Callable[[str], str],
+    mode: str,
+) -> None:
+    records, notes = good_log(export)
+    sizes = [size for size, _ in read_checkpoints(export)]
+    prefix = unique_name("wait") + "."
+    await publish(kafka_bootstrap, prefix, records, notes[:-1])
+    first = await mirror_once(kafka_bootstrap, database_url, export, prefix, pg_schema, **MODES[mode])
+    assert first.failure is None and first.checkpoint_size == sizes[-2]
+    assert first.applied == sizes[-2] and first.pending == len(records) - sizes[-2]
+    assert max(await history_indexes(database_url, pg_schema)) < sizes[-2]
+    await publish(kafka_bootstrap, prefix, [], notes[-1:], create=False)
+    second = await mirror_once(kafka_bootstrap, database_url, export, prefix, pg_schema, **MODES[mode])
+    assert second.failure is None and second.pending == 0
+    assert second.applied == len(records) - sizes[-2] and second.checkpoint_size == len(records)
 
 
 def _tampered_bad_signature(
@@ -161,6 +205,7 @@ def _tampered_reinstated_revocation(
     return [*records, forged], [*notes, note], index
 
 
+@pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize(
     ("tamper", "code"),
     [
@@ -177,17 +222,20 @@ async def test_mirror_rejects_injected_records(
     unique_name: Callable[[str], str],
     tamper,
     code: str,  # type: ignore[no-untyped-def]
+    mode: str,
 ) -> None:
     records, notes, bad_index = tamper(*good_log(export), export)
     prefix = unique_name("tamper") + "."
     await publish(kafka_bootstrap, prefix, records, notes)
-    result = await mirror_once(kafka_bootstrap, database_url, export, prefix, pg_schema)
+    result = await mirror_once(kafka_bootstrap, database_url, export, prefix, pg_schema, **MODES[mode])
     assert result.failure is not None, "the tampered log was accepted"
     assert result.failure.code == code
     assert result.failure.index == (bad_index + 1 if code == "index-gap" else bad_index)
     applied = await history_indexes(database_url, pg_schema)
     assert applied, "nothing was applied before the violation"
     assert max(applied) < bad_index, "a record at or past the violation was applied"
+    anchored = max(size for size, _ in read_checkpoints(export) if size <= bad_index)
+    assert result.checkpoint_size == anchored, "a checkpoint verified before the violation was not applied"
     conn = await asyncpg.connect(database_url)
     try:
         failure = await conn.fetchval(f'SELECT failure FROM "{pg_schema}".mirror_state')
