@@ -1,19 +1,24 @@
 """certverify throughput in both signature modes, beside raw Ed25519 and SHA-256 on all cores.
 
-``python -m bench.bench_verify --records N [--seed S] [--jobs J] [--out FILE]``
+``python -m bench.bench_verify --records N [--seed S] [--jobs J] [--rounds R] [--out FILE]``
 
 The export (``certctl fixtures``) is generated once into
-``$CERTLIFE_HOME/bench/`` and reused (also by runs over fewer records). Verification runs as ``certverify log``
-does (export readers, worker pool, sequential checks) over the first N
-records. The baselines use the same records in the same run: PyNaCl
-``crypto_sign_open`` over their signing inputs and SHA-256 over their bytes,
-each in a warmed process pool of the same size (in a child process, so its
-sample does not count in the verifier's memory), measured before and after the
-verification runs (the mean is the baseline; both are printed). Peak memory:
-the sampled sum of the resident memory of the process running one verification
-(a fresh child per signature mode, as one ``certverify log`` run) and all its
-descendants (forkserver workers included), and ``getrusage`` (self; children =
-the largest finished child).
+``$CERTLIFE_HOME/bench/`` and reused (also by runs over fewer records).
+Verification runs as ``certverify log`` does (export readers, worker pool,
+sequential checks) over the first N records. The baselines use the same
+records in the same run: PyNaCl ``crypto_sign_open`` over their signing
+inputs and SHA-256 over their bytes, each in a warmed process pool of the
+same size (in a child process, so its sample does not count in the
+verifier's memory), measured before and after the verification runs (the
+mean is the baseline; both are printed). Each figure is also given per CPU
+second (the process tree's user + system time, ``bench.cputime``): on a
+shared machine the wall-clock rates move with the other load, the CPU cost
+per record much less. ``--rounds`` repeats baselines and runs and reports
+medians. Peak memory: the sampled sum of the resident memory of the process
+running one verification (a fresh child per signature mode, as one
+``certverify log`` run) and all its descendants (forkserver workers
+included), and ``getrusage`` (self; children = the largest finished child).
+The issue 12 targets are printed with the figures they apply to.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from typing import Any, NamedTuple
 
 from bench.common import Figure, median, report
 from bench.cputime import tree_cpu_seconds
-from bench.rss import RssSampler
+from bench.proctree import TreeRssSampler
 
 CHUNK = 1000
 BASELINE_SAMPLE = 50_000
@@ -163,7 +168,7 @@ def verify_rate(path: Path, records: int, mode: str, jobs: int) -> Run:
 
     trust = read_trust(path)
     checkpoints = [(size, note) for size, note in read_checkpoints(path) if size <= records]
-    sampler = RssSampler()
+    sampler = TreeRssSampler()
     sampler.start()
     cpu, start = tree_cpu_seconds(), time.perf_counter()
     if jobs > 1:  # as ``certverify log DIR``: workers read the export file themselves

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bench.proctree import descendants
+
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -21,20 +23,6 @@ def _stat_fields(pid: int) -> list[str] | None:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-
-
-def _descendants(root: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            fields = _stat_fields(int(entry.name))
-            if fields is not None:
-                parents[int(entry.name)] = int(fields[1])
-    tree, frontier = set(), {root}
-    while frontier:
-        frontier = {pid for pid, ppid in parents.items() if ppid in frontier and pid not in tree}
-        tree.update(frontier)
-    return tree
 
 
 def tree_cpu_seconds(root: int | None = None) -> float:
@@ -48,7 +36,7 @@ def tree_cpu_seconds(root: int | None = None) -> float:
     own = _stat_fields(root)
     if own is not None:
         ticks += int(own[11]) + int(own[12])  # utime, stime (fields 14, 15)
-    for pid in _descendants(root):
+    for pid in descendants(root):
         fields = _stat_fields(pid)
         if fields is not None:  # utime, stime, cutime, cstime (fields 14-17)
             ticks += sum(int(value) for value in fields[11:15])
