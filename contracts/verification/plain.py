@@ -1,13 +1,17 @@
 """The common record, recognised on its bytes: a plain certificate record of the trusted origin.
 
-:func:`compact_facts` matches a record's bytes against one regular
-expression, :func:`plain_record_pattern`, that spells out the exact RFC 8785
-(JCS) encoding of a certificate record whose every value is plain, and
-returns its facts without building a JSON object. A match is a promise that
-the full path (``parse_record``: ``orjson`` parse, ``canonical_bytes``
-equality, ``check_record``) accepts the same bytes and derives the same
-facts; anything else returns None and takes the full path, which names the
-problem. Why a match keeps that promise:
+:func:`recognise` matches a record's bytes against a regular expression
+(:func:`plain_record_patterns`) that spells out the exact RFC 8785 (JCS)
+encoding of a certificate record whose every value is plain, and returns its
+fields without building a JSON object (:func:`compact_facts` gives them as
+``RecordFacts`` would; the workers pack them into runs). Bytes holding no
+backslash and no control character (one ``translate`` pass) are matched by a
+variant whose strings are a single fast scan to the next ``"``; any others by
+the general pattern. A match is a promise that the full path
+(``parse_record``: ``orjson`` parse, ``canonical_bytes`` equality,
+``check_record``) accepts the same bytes and derives the same facts; anything
+else returns None and takes the full path, which names the problem. Why a
+match keeps that promise:
 
 * members: exactly the certificate record's and the certificate's members,
   in JCS order (ASCII names, so UTF-16 and byte order agree), each once;
@@ -24,6 +28,7 @@ problem. Why a match keeps that promise:
   ``reason`` is null or a non-empty string; ``prev`` is null exactly when
   ``seq`` is 1, which is exactly the ``issued`` event (checked after the match).
 
+``tests/unit/test_plain_bytes.py`` holds the recogniser to that promise.
 """
 
 from __future__ import annotations
