@@ -348,6 +348,8 @@ def test_relay_options_are_the_relay_settings() -> None:
         "checkpoint_every": 500,
         "checkpoint_interval": 0.5,
         "poll_interval": 0.25,
+        "pipeline": 8,  # not settings: the loop's structure
+        "build_in_process": True,
     }
 
 
