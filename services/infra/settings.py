@@ -88,6 +88,12 @@ VARIABLES: tuple[Variable, ...] = (
         None,
         "local stack: also open an unsafe plaintext listener on this port (benchmarks only)",
     ),
+    Variable(
+        "CERTLIFE_BENCH_PROFILE",
+        None,
+        "benchmarks: attach `py-spy record` to each measured service process and write its profile "
+        "to this folder (`python -m bench.profile FILE` summarises it)",
+    ),
     Variable("CERTLIFE_KAFKA_CONTROLLER_PORT", "9093", "local stack: Kafka KRaft controller port"),
     Variable("CERTLIFE_POSTGRES_PORT", "5432", "local stack: PostgreSQL port"),
     Variable("CERTLIFE_DB_SCHEMA", "public", "schema of the event store and read models"),
