@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_mirror", description=__doc__.splitlines()[0])
     parser.add_argument("--certificates", type=int, default=20_000)
     parser.add_argument(
-        "--repeat", type=int, default=3, help="alternating runs of each measurement (medians)"
+        "--repeat", type=int, default=5, help="alternating runs of each measurement (medians)"
     )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)

@@ -21,15 +21,17 @@ The mirror opens nothing itself: ``certverify mirror``'s composition
 PostgreSQL session and a started read-committed consumer, hands them to
 :class:`PartnerMirror`, and closes both after the run.
 
-How it runs (the guarantees above do not depend on it): messages are read in
-chunks; each chunk's per-record work (parse, canonical check, signature, the
-row to store or the content parking: ``certlife.services.partner.mirror_work``)
-runs on all cores while more is read (``certlife.services.partner.mirror_pool``;
-in this process while the backlog is short). The sequential checks then run
-in log order in this process, and each checkpoint's records are handed to a
-writer task (``certlife.services.partner.ordered_writer``) that applies them in
-one transaction with the new position, as set-based statements, while the
-next records are verified.
+How it runs (the guarantees above do not depend on it): a reader task reads
+messages in chunks; each chunk's per-record work (the verifier's parse,
+canonical check and signature, plus the row to store or the content parking:
+``certlife.services.partner.mirror_work``) runs on all cores while more is read
+(``certlife.services.partner.mirror_pool``; in this process while the backlog
+is short). The sequential checks then run in log order in this process, never
+past the newest verified checkpoint (``certlife.services.partner.mirror_chunks``),
+and each checkpoint's records are handed to a writer task
+(``certlife.services.partner.ordered_writer``) that applies them in one
+transaction with the new position, in one set-based statement, while the next
+records are verified.
 """
 
 from __future__ import annotations
