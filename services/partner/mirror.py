@@ -231,7 +231,7 @@ class PartnerMirror:
             self.verifier.extend_checkpoints([(None, n.decode("utf-8", "replace")) for n in new_notes])
         progressed = bool(new_notes)
         if end - await records.position() >= self._parallel_from:
-            self._pool.start()
+            await asyncio.to_thread(self._pool.start)  # no-op once started
         depth = 2 * self._pool.jobs + 2 if self._pool.parallel else 1
         chunks: asyncio.Queue[_InFlight | BaseException | None] = asyncio.Queue(depth)
         reader = asyncio.create_task(self._read(records, end, chunks))
