@@ -14,7 +14,8 @@ stops if fewer than 80 % were accepted. Issue 12's target: batched at least
 50 times one transaction per command. With ``CERTLIFE_BENCH_PROFILE=DIR`` the
 batched service is recorded with py-spy (``DIR/commands.txt``; summarise with
 ``python -m bench.profile``). After the batched run, ``--probes`` commands are
-sent one at a time to the idle service and timed from publish to outcome
+sent one at a time to the idle service, ``--probe-gap`` ms apart on average
+(at random phases of its poll loop), and timed from publish to outcome
 (latency at low load: work, not waits).
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -99,9 +101,11 @@ async def measure(
     extra: dict[str, str],
     profile_as: str | None = None,
     probes: list[tuple[bytes, bytes]] | None = None,
+    probe_gap: float = 0.1,
 ) -> Result:
     """Run one service subprocess over ``messages`` and time publish -> last outcome; then, with
-    the service idle, publish each of ``probes`` alone and time it to its outcome.
+    the service idle, publish each of ``probes`` alone (about ``probe_gap`` seconds apart) and
+    time it to its outcome.
 
     With ``profile_as``, py-spy records the service from after its warm-up (see ``bench.common.profile``).
     """
@@ -156,6 +160,7 @@ async def measure(
         seconds = time.perf_counter() - started
         latencies = []
         for key, value in probes or ():
+            await asyncio.sleep(probe_gap * random.uniform(0.5, 1.5))  # arrive at any phase of the poll loop
             sent = time.perf_counter()
             await producer.send_and_wait(prefix + topics.COMMANDS, value, key=key)
             await _collect(consumer, 1, proc, log, timeout=60)
@@ -206,7 +211,9 @@ def _decided(result: Result) -> str:
     return ", ".join(f"{status} {n}" for status, n in sorted(result.statuses.items()))
 
 
-async def main_async(n: int, seed: int, single_limit: int | None, probes: int, out: Path | None) -> None:
+async def main_async(
+    n: int, seed: int, single_limit: int | None, probes: int, probe_gap_ms: float, out: Path | None
+) -> None:
     """Run both measurements and print them with their ratio and the target."""
     bootstrap, database = await asyncio.to_thread(endpoints)  # starts the local stack if needed
     settings = Settings.from_env(
@@ -220,6 +227,7 @@ async def main_async(n: int, seed: int, single_limit: int | None, probes: int, o
         {},
         profile_as="commands",
         probes=workload(probes, seed + 1) if probes else None,
+        probe_gap=probe_gap_ms / 1000,
     )
     single_msgs = messages[: single_limit or n]
     single = await measure(
@@ -246,7 +254,7 @@ async def main_async(n: int, seed: int, single_limit: int | None, probes: int, o
         ms = sorted(1000 * x for x in batched.latencies)
         extra["lone command publish -> outcome (service idle)"] = (
             f"p50 {ms[len(ms) // 2]:.1f} ms, p99 {ms[min(len(ms) - 1, int(len(ms) * 0.99))]:.1f} ms, "
-            f"{len(ms)} commands one at a time"
+            f"{len(ms)} commands one at a time, {probe_gap_ms:g} ms apart on average"
         )
     report(
         f"command service, {n:,} commands (one per transaction: {len(single_msgs):,})", [figure], extra, out
@@ -269,9 +277,12 @@ def main(argv: list[str] | None = None) -> int:
         default=50,
         help="commands then sent one at a time to the idle service (latency)",
     )
+    parser.add_argument("--probe-gap", type=float, default=100, help="mean ms between two probe commands")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
-    asyncio.run(main_async(args.commands, args.seed, args.single_limit, args.probes, args.json))
+    asyncio.run(
+        main_async(args.commands, args.seed, args.single_limit, args.probes, args.probe_gap, args.json)
+    )
     return 0
 
 
