@@ -14,8 +14,8 @@ record is parked.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from typing import NamedTuple, overload
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, NamedTuple, overload
 
 import orjson
 
@@ -43,11 +43,10 @@ def _json_text(value: object) -> str:
         return json.dumps(value)
 
 
-def mirror_row(record: Record) -> MirrorRow:
-    """The row of a certificate record."""
-    data = record.data
+def mirror_row(data: Mapping[str, Any]) -> MirrorRow:
+    """The row of a certificate record, given its parsed members (``Record.data``)."""
     return MirrorRow(
-        record.index,
+        data["index"],
         data["certificate"]["number"],
         data["seq"],
         data["event"],
@@ -96,4 +95,4 @@ def rows_of(records: Sequence[Record]) -> Sequence[MirrorRow]:
     """The rows of ``records`` (a :class:`RowBatch` has them; key records have none)."""
     if isinstance(records, RowBatch):
         return records.rows
-    return [mirror_row(r) for r in records if r.kind == "certificate"]
+    return [mirror_row(r.data) for r in records if r.kind == "certificate"]

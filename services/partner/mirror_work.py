@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import orjson
 
+from certlife.contracts.admission import record_content_problem
 from certlife.contracts.errors import ContractError
 from certlife.contracts.records import Record, parse_record
 from certlife.contracts.verification import KeyDirectory, RecordFacts
@@ -48,12 +49,23 @@ def _plain_record(raw: bytes) -> Record:
     return Record(raw, data["index"], data["kind"], data["keyId"], binascii.a2b_base64(data["sig"]), data)
 
 
+def _plain_outcome(raw: bytes) -> Outcome:
+    """:func:`_outcome` of a plain record: parsed once, a :class:`Record` built only to park it."""
+    data = orjson.loads(raw)
+    if record_content_problem(data) is None:
+        try:
+            return mirror_row(data)
+        except PARKABLE_ERRORS:
+            pass
+    return _outcome(_plain_record(raw))
+
+
 def _outcome(record: Record) -> Outcome:
     parked = content_parked(record)
     if parked is not None:
         return parked
     try:
-        return mirror_row(record)
+        return mirror_row(record.data)
     except PARKABLE_ERRORS as exc:  # as when the store maps it: parked as unmappable
         return refused_parked(record, exc)
 
@@ -75,7 +87,7 @@ def prepare_chunk(chunk: MirrorChunk) -> Prepared:
     at = 0
     for item in facts:
         if isinstance(item, FastRun):
-            outcomes += [_outcome(_plain_record(raw)) for raw in raws[at : at + item.size]]
+            outcomes += [_plain_outcome(raw) for raw in raws[at : at + item.size]]
             at += item.size
         else:
             outcomes.append(_other_outcome(item, raws[at]))
