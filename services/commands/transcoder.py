@@ -23,6 +23,8 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import JSONTranscoder
 
+from certlife.domain.errors import CertlifeError
+
 #: Types the ``json`` module writes as they are (``bool`` before ``int``: exact types only).
 _PLAIN: frozenset[type] = frozenset({str, int, bool, type(None)})
 
@@ -30,8 +32,8 @@ _PLAIN: frozenset[type] = frozenset({str, int, bool, type(None)})
 _FALLBACK = (orjson.JSONEncodeError, orjson.JSONDecodeError, TypeError, ValueError, RecursionError)
 
 
-class _Refused(ValueError):
-    """A value the fast path leaves to ``JSONTranscoder`` (a float, an unregistered type)."""
+class _Refused(CertlifeError, ValueError, code="transcoder-fallback"):
+    """A value the fast path leaves to ``JSONTranscoder`` (a float, an unregistered type); never escapes."""
 
 
 class OrjsonTranscoder(JSONTranscoder):
