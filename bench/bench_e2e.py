@@ -37,6 +37,9 @@ class RateResult:
     offered: float
     published: int
     accepted_per_s: float
+    #: publish -> the command's outcome (the command service's share of the path).
+    outcome_p50_ms: float
+    outcome_p99_ms: float
     log_p50_ms: float
     log_p99_ms: float
     model_p50_ms: float
@@ -139,7 +142,8 @@ async def _watch_model(run: DemoRun, tag: str, seen: dict[str, float], stop: asy
         await conn.close()
 
 
-async def _accepted(run: DemoRun, tag: str, stop: asyncio.Event, times: list[float]) -> None:
+async def _accepted(run: DemoRun, tag: str, stop: asyncio.Event, outcomes: dict[str, float]) -> None:
+    """Record when each of this rate's commands got its ``accepted`` outcome (by number)."""
     consumer = committed_consumer(
         run.settings.kafka.client_options(),
         run.settings.topic(topics.COMMAND_RESULTS),
@@ -151,12 +155,13 @@ async def _accepted(run: DemoRun, tag: str, stop: asyncio.Event, times: list[flo
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=50)
             now = time.monotonic()
-            times += [
-                now
-                for msgs in batch.values()
-                for m in msgs
-                if m.value and marker in m.value and b'"accepted"' in m.value
-            ]
+            for msgs in batch.values():
+                for m in msgs:
+                    value = m.value or b""
+                    at = value.find(marker)
+                    if at >= 0 and b'"accepted"' in value:
+                        start = at + len('"e2e-')
+                        outcomes.setdefault(value[start : value.index(b'"', start)].decode(), now)
     finally:
         await consumer.stop()
 
@@ -167,7 +172,7 @@ async def measure_rate(run: DemoRun, rate: float | None, duration: float, settle
     sent: dict[str, float] = {}
     on_log: dict[str, float] = {}
     on_model: dict[str, float] = {}
-    accepted: list[float] = []
+    accepted: dict[str, float] = {}
     stop = asyncio.Event()
     watchers = [
         asyncio.create_task(_watch_log(run, on_log, stop)),
@@ -184,11 +189,14 @@ async def measure_rate(run: DemoRun, rate: float | None, duration: float, settle
     await asyncio.gather(*watchers)
     log_lat = [on_log[n] - t for n, t in sent.items() if n in on_log]
     model_lat = [on_model[n] - t for n, t in sent.items() if n in on_model]
-    span = (max(accepted) - t0) if accepted else float("nan")
+    outcome_lat = [accepted[n] - t for n, t in sent.items() if n in accepted]
+    span = (max(accepted.values()) - t0) if accepted else float("nan")
     return RateResult(
         offered=rate or 0.0,
         published=len(sent),
         accepted_per_s=len(accepted) / span if accepted else 0.0,
+        outcome_p50_ms=_pct(outcome_lat, 0.5),
+        outcome_p99_ms=_pct(outcome_lat, 0.99),
         log_p50_ms=_pct(log_lat, 0.5),
         log_p99_ms=_pct(log_lat, 0.99),
         model_p50_ms=_pct(model_lat, 0.5),
@@ -252,6 +260,7 @@ async def run_rates(
                 f"[{label:>9}] offered {offered:>8}  published {result.published:>7,}  "
                 f"accepted {result.accepted_per_s:8,.0f}/s "
                 f"(ratio to offered {result.accepted_per_s / rate if rate else float('nan'):4.2f})  "
+                f"outcome p50/p99 {result.outcome_p50_ms:5.0f}/{result.outcome_p99_ms:5.0f} ms  "
                 f"log p50/p99 {result.log_p50_ms:7.0f}/{result.log_p99_ms:7.0f} ms  "
                 f"read model p50/p99 {result.model_p50_ms:7.0f}/{result.model_p99_ms:7.0f} ms"
                 + (
