@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from datetime import UTC, datetime
 
 from faststream import AckPolicy, FastStream
@@ -119,11 +120,20 @@ def build_command_service(
         description="Lifecycle commands (contracts/schemas/command.v1.json), keyed by number.",
     )
     async def on_commands(msg: KafkaMessage) -> None:
+        started = time.perf_counter()
         batch = _inbound(msg)
         out = await store(batch)
+        stored = time.perf_counter()
         if in_flight:
             await in_flight.pop()
         in_flight.append(asyncio.create_task(publish(out, batch)))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "batch of %d commands: stored in %.1f ms, waited %.1f ms for the previous publish",
+                len(batch),
+                (stored - started) * 1000,
+                (time.perf_counter() - stored) * 1000,
+            )
 
     stream = FastStream(broker, logger=log)
 

@@ -114,7 +114,11 @@ VARIABLES: tuple[Variable, ...] = (
         shown="oldest key on disk",
     ),
     Variable("CERTLIFE_BATCH_MAX_RECORDS", "2000", "command service: commands per batch (one transaction)"),
-    Variable("CERTLIFE_BATCH_TIMEOUT_MS", "50", "command service: longest wait (ms) to fill a batch"),
+    Variable(
+        "CERTLIFE_BATCH_TIMEOUT_MS",
+        "10",
+        "command service: idle poll (ms); a batch is whatever has arrived, no wait to fill",
+    ),
     Variable("CERTLIFE_RELAY_BATCH", "1000", "relay: stored events signed and published per transaction"),
     Variable("CERTLIFE_CHECKPOINT_EVERY", "1000", "relay: checkpoint after N records (and on shutdown)"),
     Variable("CERTLIFE_CHECKPOINT_INTERVAL", "5", "relay: checkpoint after T seconds (and on shutdown)"),

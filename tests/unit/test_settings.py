@@ -187,7 +187,7 @@ def test_defaults_come_from_the_registry_and_the_local_stack(tmp_path: Path) -> 
         "certlife.example",
         "certlife.example/log",
     )
-    assert (settings.batch_max_records, settings.batch_timeout_ms) == (2000, 50)
+    assert (settings.batch_max_records, settings.batch_timeout_ms) == (2000, 10)
     assert settings.keys == KeySettings(directory=tmp_path / "keys")
     assert settings.relay == RelaySettings(
         batch_size=1000, checkpoint_every=1000, checkpoint_interval=5.0, poll_interval=1.0
