@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,9 +24,11 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from bench.common import endpoints, plaintext_env, profile
+from bench.cputime import tree_cpu_seconds
 from certlife.contracts import topics
 from certlife.projections.committed import committed_consumer
 from certlife.services.demo.setup import DemoRun
+from certlife.services.infra.supervisor import ServiceProcess
 
 _NUMBER = b'"number":"'
 
@@ -45,6 +48,8 @@ class RateResult:
     model_p50_ms: float
     model_p99_ms: float
     complete: bool
+    #: CPU microseconds per accepted command, by process (and its descendants).
+    cpu_us_per_command: dict[str, int]
 
 
 def _issue(number: str, now: datetime) -> bytes:
@@ -166,8 +171,29 @@ async def _accepted(run: DemoRun, tag: str, stop: asyncio.Event, outcomes: dict[
         await consumer.stop()
 
 
-async def measure_rate(run: DemoRun, rate: float | None, duration: float, settle: float) -> RateResult:
+def cpu_holders(procs: list[ServiceProcess]) -> dict[str, int]:
+    """The processes whose CPU a command costs: each service, the broker and PostgreSQL."""
+    holders = {proc.service: proc.pid for proc in procs if proc.pid is not None}
+    for name, pattern in (("kafka", "kafka.Kafka"), ("postgres", "bin/postgres -D")):
+        found = subprocess.run(["pgrep", "-o", "-f", pattern], capture_output=True, text=True).stdout.split()
+        if found:
+            holders[name] = int(found[0])
+    return holders
+
+
+def cpu_snapshot(holders: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each holder and its descendants (workers, database backends),
+    and by this process alone (the load generator and the watchers; the services are its children)."""
+    return {name: tree_cpu_seconds(pid) for name, pid in holders.items()} | {
+        "load generator": time.process_time()
+    }
+
+
+async def measure_rate(
+    run: DemoRun, rate: float | None, duration: float, settle: float, holders: dict[str, int]
+) -> RateResult:
     """Offer ``rate`` commands/s (None: as fast as possible) for ``duration`` seconds."""
+    cpu_before = cpu_snapshot(holders)
     tag = f"{int(rate) if rate else 'max'}-{int(time.time())}"
     sent: dict[str, float] = {}
     on_log: dict[str, float] = {}
@@ -187,6 +213,10 @@ async def measure_rate(run: DemoRun, rate: float | None, duration: float, settle
         await asyncio.sleep(0.2)
     stop.set()
     await asyncio.gather(*watchers)
+    cpu_after = cpu_snapshot(holders)
+    per_command = {
+        name: round(1e6 * (cpu_after[name] - cpu_before[name]) / max(len(accepted), 1)) for name in cpu_after
+    }
     log_lat = [on_log[n] - t for n, t in sent.items() if n in on_log]
     model_lat = [on_model[n] - t for n, t in sent.items() if n in on_model]
     outcome_lat = [accepted[n] - t for n, t in sent.items() if n in accepted]
@@ -202,6 +232,7 @@ async def measure_rate(run: DemoRun, rate: float | None, duration: float, settle
         model_p50_ms=_pct(model_lat, 0.5),
         model_p99_ms=_pct(model_lat, 0.99),
         complete=len(on_model) == len(sent) == len(on_log),
+        cpu_us_per_command=per_command,
     )
 
 
@@ -249,11 +280,12 @@ async def run_rates(
     run.generate_keys()
     procs = run.start_services()
     label = "plaintext" if plaintext else "SASL_SSL"
+    holders = cpu_holders(procs)
     spies = [profile(proc.pid, f"e2e-{proc.service}-{label}") for proc in procs]
     try:
         results = []
         for rate in rates:
-            result = await measure_rate(run, rate, duration, settle)
+            result = await measure_rate(run, rate, duration, settle, holders)
             results.append(result)
             offered = f"{rate:,.0f}/s" if rate else "max"
             print(
@@ -268,6 +300,9 @@ async def run_rates(
                 ),
                 flush=True,
             )
+            total = sum(result.cpu_us_per_command.values())
+            shares = ", ".join(f"{name} {us:,}" for name, us in result.cpu_us_per_command.items())
+            print(f"    CPU per accepted command: {total:,} us ({shares})", flush=True)
     finally:
         for proc in reversed(procs):
             proc.stop()
