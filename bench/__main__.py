@@ -69,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         report["e2e"] = json.loads(e2e.read_text())
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
     md = [f"# certlife benchmarks ({report['when']}, 2 cores, everything local)", ""]
+    targets = [line for run in runs for line in run["output"] if "target" in line.lower()]
+    if targets:
+        md += ["## Issue 12's targets in this run", "", "```", *targets, "```", ""]
+    if (RESULTS / "e2e.png").exists() and "e2e" in names:
+        md += ["End-to-end latency by offered rate: ![e2e](e2e.png)", ""]
     for run in runs:
         md += [
             f"## {run['name']} (exit {run['exitCode']}, {run['seconds']} s)",
