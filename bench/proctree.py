@@ -49,7 +49,7 @@ def rss_mib(pids: set[int]) -> float:
 
 
 class TreeRssSampler(threading.Thread):
-    """Samples the summed VmRSS of this process and its descendants every 0.1 s (as ``bench.rss``)."""
+    """Samples the summed VmRSS of this process and its descendants every 0.1 s."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
