@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,11 +23,10 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from bench.common import endpoints, plaintext_env, profile
-from bench.cputime import tree_cpu_seconds
+from bench.cputime import cpu_snapshot, cpu_us_per_item, stack_holders
 from certlife.contracts import topics
 from certlife.projections.committed import committed_consumer
 from certlife.services.demo.setup import DemoRun
-from certlife.services.infra.supervisor import ServiceProcess
 
 _NUMBER = b'"number":"'
 
@@ -171,29 +169,11 @@ async def _accepted(run: DemoRun, tag: str, stop: asyncio.Event, outcomes: dict[
         await consumer.stop()
 
 
-def cpu_holders(procs: list[ServiceProcess]) -> dict[str, int]:
-    """The processes whose CPU a command costs: each service, the broker and PostgreSQL."""
-    holders = {proc.service: proc.pid for proc in procs if proc.pid is not None}
-    for name, pattern in (("kafka", "kafka.Kafka"), ("postgres", "bin/postgres -D")):
-        found = subprocess.run(["pgrep", "-o", "-f", pattern], capture_output=True, text=True).stdout.split()
-        if found:
-            holders[name] = int(found[0])
-    return holders
-
-
-def cpu_snapshot(holders: dict[str, int]) -> dict[str, float]:
-    """CPU seconds used so far by each holder and its descendants (workers, database backends),
-    and by this process alone (the load generator and the watchers; the services are its children)."""
-    return {name: tree_cpu_seconds(pid) for name, pid in holders.items()} | {
-        "load generator": time.process_time()
-    }
-
-
 async def measure_rate(
     run: DemoRun, rate: float | None, duration: float, settle: float, holders: dict[str, int]
 ) -> RateResult:
     """Offer ``rate`` commands/s (None: as fast as possible) for ``duration`` seconds."""
-    cpu_before = cpu_snapshot(holders)
+    cpu_before = cpu_snapshot(holders, own="load generator")
     tag = f"{int(rate) if rate else 'max'}-{int(time.time())}"
     sent: dict[str, float] = {}
     on_log: dict[str, float] = {}
@@ -213,10 +193,7 @@ async def measure_rate(
         await asyncio.sleep(0.2)
     stop.set()
     await asyncio.gather(*watchers)
-    cpu_after = cpu_snapshot(holders)
-    per_command = {
-        name: round(1e6 * (cpu_after[name] - cpu_before[name]) / max(len(accepted), 1)) for name in cpu_after
-    }
+    per_command = cpu_us_per_item(cpu_before, cpu_snapshot(holders, own="load generator"), len(accepted))
     log_lat = [on_log[n] - t for n, t in sent.items() if n in on_log]
     model_lat = [on_model[n] - t for n, t in sent.items() if n in on_model]
     outcome_lat = [accepted[n] - t for n, t in sent.items() if n in accepted]
@@ -280,7 +257,7 @@ async def run_rates(
     run.generate_keys()
     procs = run.start_services()
     label = "plaintext" if plaintext else "SASL_SSL"
-    holders = cpu_holders(procs)
+    holders = stack_holders({p.service: p.pid for p in procs if p.pid is not None})
     spies = [profile(proc.pid, f"e2e-{proc.service}-{label}") for proc in procs]
     try:
         results = []

@@ -37,6 +37,7 @@ from bench.common import (
     report,
     rss_mib,
 )
+from bench.cputime import cpu_snapshot, cpu_us_per_item, stack_holders
 from certlife.contracts.commands import parse_command
 from certlife.projections.committed import committed_consumer
 from certlife.services.bootstrap import build_application
@@ -98,14 +99,20 @@ def fill_event_store(settings: Settings, events: int) -> None:
 
 async def watch_log(
     env: dict[str, str], topic: str, events: int, pid: int
-) -> tuple[float, list[tuple[int, float]]]:
+) -> tuple[float, list[tuple[int, float]], dict[str, int]]:
     """Poll the log's committed end every 0.2 s through one consumer (one TLS + SCRAM login,
-    not one per sample); seconds from the first record to the ``events``-th, and RSS samples."""
+    not one per sample); seconds from the first record to the ``events``-th, RSS samples, and the
+    CPU microseconds per record of the relay (with its builder process), the broker and PostgreSQL
+    over the same span."""
+    holders = stack_holders({"relay": pid})
     consumer = committed_consumer(kafka_access(env["CERTLIFE_KAFKA_BOOTSTRAP"], env).client_options())
     await consumer.start()
     tp = TopicPartition(topic, 0)
     samples: list[tuple[int, float]] = []
     first = last = 0.0
+    cpu_first: dict[str, float] = {}
+    cpu_last: dict[str, float] = {}
+    first_done = 0
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
@@ -115,21 +122,27 @@ async def watch_log(
                 done = 0
             now = time.monotonic()
             if done > 0 and not first:
-                first = now
+                first, first_done, cpu_first = now, done, cpu_snapshot(holders)
             if done:
                 samples.append((done, rss_mib(pid)))
             # offsets include one transaction marker per batch
             if done >= events:
-                last = now
+                last, cpu_last = now, cpu_snapshot(holders)
                 break
             await asyncio.sleep(0.2)
     finally:
         await consumer.stop()
-    return last - first, samples
+    return (
+        last - first,
+        samples,
+        cpu_us_per_item(cpu_first, cpu_last, events - first_done) if cpu_last else {},
+    )
 
 
-def run_relay(env: dict[str, str], topic: str, events: int) -> tuple[float, list[tuple[int, float]]]:
-    """Seconds from the first to the last record, and RSS samples (records, MiB)."""
+def run_relay(
+    env: dict[str, str], topic: str, events: int
+) -> tuple[float, list[tuple[int, float]], dict[str, int]]:
+    """Seconds from the first to the last record, RSS samples (records, MiB) and CPU µs per record."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -197,7 +210,9 @@ def raw_sign_rate(count: int = 20_000, size: int = 700) -> float:
     return median(rates)
 
 
-def measure(base: dict[str, str], database: str, events: int) -> tuple[float, float, list[tuple[int, float]]]:
+def measure(
+    base: dict[str, str], database: str, events: int
+) -> tuple[float, float, list[tuple[int, float]], dict[str, int]]:
     """Relay rate, raw transactional publish rate and RSS samples on the Kafka listener of ``base``."""
     prefix, schema = fresh_names("relay")
     create_schema(database, schema)
@@ -224,13 +239,13 @@ def measure(base: dict[str, str], database: str, events: int) -> tuple[float, fl
     )
     topic = prefix + "certlife.log.v1"
     print(f"relaying ({env.get('CERTLIFE_KAFKA_SECURITY', 'sasl_ssl')}) ...", file=sys.stderr)
-    seconds, samples = run_relay(env, topic, events)
+    seconds, samples, cpu = run_relay(env, topic, events)
     if seconds <= 0:
         sys.exit(
             f"bench_relay: all {events:,} records arrived within one 0.2 s sample: too few to time; use more --events"
         )
     raw_seconds = asyncio.run(raw_baseline(env, prefix + "raw", events, 700))
-    return events / seconds, events / raw_seconds, samples
+    return events / seconds, events / raw_seconds, samples, cpu
 
 
 def main() -> None:
@@ -241,7 +256,7 @@ def main() -> None:
     args = parser.parse_args()
     bootstrap, database = endpoints()
     base = {**os.environ, "CERTLIFE_KAFKA_BOOTSTRAP": bootstrap}
-    relay_rate, raw_rate, samples = measure(base, database, args.events)
+    relay_rate, raw_rate, samples, cpu = measure(base, database, args.events)
     sign_rate = raw_sign_rate()
     figures = [
         Figure(
@@ -267,7 +282,7 @@ def main() -> None:
             file=sys.stderr,
         )
     else:
-        plain_relay, plain_raw, _ = measure(plain, database, args.events)
+        plain_relay, plain_raw, _, _ = measure(plain, database, args.events)
         figures += [
             Figure(
                 "relay records/s, SASL_SSL", relay_rate, "rec/s", "relay records/s, plaintext", plain_relay
@@ -284,7 +299,11 @@ def main() -> None:
     report(
         f"relay, {args.events:,} events",
         figures,
-        {"relay RSS MiB at (records, MiB)": [(n, round(m, 1)) for n, m in quarter]},
+        {
+            "relay RSS MiB at (records, MiB)": [(n, round(m, 1)) for n, m in quarter],
+            "CPU us per record (relay with its builder, broker, PostgreSQL), SASL_SSL": cpu,
+            "one-core signing, us per signature": round(1e6 / sign_rate),
+        },
         args.json,
     )
 

@@ -11,6 +11,8 @@ after a measured section; the difference is the section's CPU.
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from pathlib import Path
 
 from bench.proctree import descendants
@@ -41,3 +43,27 @@ def tree_cpu_seconds(root: int | None = None) -> float:
         if fields is not None:  # utime, stime, cutime, cstime (fields 14-17)
             ticks += sum(int(value) for value in fields[11:15])
     return ticks / _TICKS
+
+
+def stack_holders(services: dict[str, int]) -> dict[str, int]:
+    """``services`` (name -> pid) plus the local broker and PostgreSQL server, when found."""
+    holders = dict(services)
+    for name, pattern in (("kafka", "kafka.Kafka"), ("postgres", "bin/postgres -D")):
+        found = subprocess.run(["pgrep", "-o", "-f", pattern], capture_output=True, text=True).stdout.split()
+        if found:
+            holders[name] = int(found[0])
+    return holders
+
+
+def cpu_snapshot(holders: dict[str, int], own: str | None = None) -> dict[str, float]:
+    """CPU seconds so far of each holder with its descendants (workers, database backends), and,
+    under the name ``own``, of this process alone (whose children the holders may be)."""
+    snapshot = {name: tree_cpu_seconds(pid) for name, pid in holders.items()}
+    if own is not None:
+        snapshot[own] = time.process_time()
+    return snapshot
+
+
+def cpu_us_per_item(before: dict[str, float], after: dict[str, float], items: int) -> dict[str, int]:
+    """CPU microseconds per item of each holder between two snapshots."""
+    return {name: round(1e6 * (after[name] - before[name]) / max(items, 1)) for name in after}
