@@ -17,23 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
+from bench.common import raw_sign_rate
 from certlife.services.demo.fixtures import default_workers, generate
 
-MESSAGE_SIZE = 1000  # about one record's signing input
-
-
-def raw_sign_rate(seconds: float = 2.0) -> float:
-    """Ed25519 signatures per second on one core for a record-sized message."""
-    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
-    message, count = b"\x42" * MESSAGE_SIZE, 0
-    start = time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for _ in range(500):
-            key.sign(message)
-        count += 500
-    return count / elapsed
+RECORD_INPUT = 1000  # bytes: about one record's signing input
 
 
 def _cores() -> int:
@@ -54,13 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="default: one per core for large runs")
     args = parser.parse_args(argv)
     workers = default_workers(args.certificates) if args.workers is None else args.workers
-    before = raw_sign_rate()
+    before = raw_sign_rate(RECORD_INPUT)
     with tempfile.TemporaryDirectory(prefix="certlife-bench-") as tmp:
         start = time.perf_counter()
         summary = generate(Path(tmp) / "export", args.certificates, args.seed, workers=workers)
         elapsed = time.perf_counter() - start
         size = (Path(tmp) / "export" / "log.jsonl").stat().st_size
-    after = raw_sign_rate()
+    after = raw_sign_rate(RECORD_INPUT)
     raw, cores, rate = (before + after) / 2, _cores(), summary.records / elapsed
     own, children = _peak_rss_mb()
     rows = [

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.common import (
     Figure,
@@ -31,9 +30,9 @@ from bench.common import (
     endpoints,
     fresh_names,
     kafka_access,
-    median,
     plaintext_env,
     profile,
+    raw_sign_rate,
     report,
     rss_mib,
 )
@@ -197,19 +196,6 @@ async def raw_baseline(env: dict[str, str], topic: str, events: int, size: int) 
         await producer.stop()
 
 
-def raw_sign_rate(count: int = 20_000, size: int = 700) -> float:
-    """Ed25519 signatures/s of ``size``-byte messages on one core (median of 5 runs)."""
-    key = Ed25519PrivateKey.generate()
-    messages = [os.urandom(size) for _ in range(count // 5)]
-    rates = []
-    for _ in range(5):
-        start = time.perf_counter()
-        for message in messages:
-            key.sign(message)
-        rates.append(len(messages) / (time.perf_counter() - start))
-    return median(rates)
-
-
 def measure(
     base: dict[str, str], database: str, events: int
 ) -> tuple[float, float, list[tuple[int, float]], dict[str, int]]:
@@ -257,7 +243,7 @@ def main() -> None:
     bootstrap, database = endpoints()
     base = {**os.environ, "CERTLIFE_KAFKA_BOOTSTRAP": bootstrap}
     relay_rate, raw_rate, samples, cpu = measure(base, database, args.events)
-    sign_rate = raw_sign_rate()
+    sign_rate = raw_sign_rate(size=700)  # a record's signing input
     figures = [
         Figure(
             "relay records/s (build+sign+hash+txn publish), SASL_SSL",

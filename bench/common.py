@@ -8,6 +8,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -142,3 +143,17 @@ def profile(pid: int | None, name: str) -> subprocess.Popen[bytes] | None:
     out = Path(folder) / f"{name}.txt"
     argv = [str(spy), "record", "--subprocesses", "--format", "raw", "--rate", "100", "-o", str(out)]
     return subprocess.Popen([*argv, "--pid", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def raw_sign_rate(size: int, seconds: float = 2.0) -> float:
+    """Ed25519 signatures per second on one core (cryptography) for ``size``-byte messages."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    message, count = b"\x42" * size, 0
+    start = time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for _ in range(500):
+            key.sign(message)
+        count += 500
+    return count / elapsed

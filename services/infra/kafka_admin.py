@@ -298,6 +298,16 @@ def _check(code: int, message: str | None, what: str) -> None:
         raise error(f"{what}: {message or error.__name__}")
 
 
+def _binding(acl: Acl) -> tuple[Any, ...]:
+    """``acl`` as an ACL row of CreateAcls, and as the DeleteAcls filter matching exactly it."""
+    return (acl.resource, acl.name, acl.pattern, acl.principal, "*", acl.operation, ALLOW, {})
+
+
+def _everything_of(principal: str | None) -> tuple[Any, ...]:
+    """The ACL filter matching every ALLOW or DENY binding of ``principal`` (None: of everyone)."""
+    return (ResourceType.ANY, None, Pattern.ANY, principal, None, Operation.ANY, ANY_PERMISSION, {})
+
+
 class KafkaAdmin:
     """An admin connection (as a super user) for principals and ACLs; use ``async with``."""
 
@@ -357,9 +367,7 @@ class KafkaAdmin:
 
     async def create_acls(self, acls: Iterable[Acl]) -> None:
         """Add ALLOW bindings (adding an existing one is a no-op)."""
-        rows: list[tuple[Any, ...]] = [
-            (a.resource, a.name, a.pattern, a.principal, "*", a.operation, ALLOW, {}) for a in acls
-        ]
+        rows = [_binding(a) for a in acls]
         if not rows:
             return
         response = await self._send(_CreateAcls, rows, {})
@@ -368,17 +376,7 @@ class KafkaAdmin:
 
     async def acls(self, principal: str | None = None) -> list[Acl]:
         """The ALLOW bindings of ``principal`` (None: everyone's), sorted."""
-        response = await self._send(
-            _DescribeAcls,
-            ResourceType.ANY,
-            None,
-            Pattern.ANY,
-            principal,
-            None,
-            Operation.ANY,
-            ANY_PERMISSION,
-            {},
-        )
+        response = await self._send(_DescribeAcls, *_everything_of(principal))
         _check(response.error_code, response.error_message, "describing ACLs")
         found = [
             Acl(who, ResourceType(rtype), name, Operation(op), Pattern(pattern))
@@ -390,31 +388,11 @@ class KafkaAdmin:
 
     async def delete_acl(self, acl: Acl) -> int:
         """Delete the one binding ``acl``; return how many were deleted (0 or 1)."""
-        row: tuple[Any, ...] = (
-            acl.resource,
-            acl.name,
-            acl.pattern,
-            acl.principal,
-            "*",
-            acl.operation,
-            ALLOW,
-            {},
-        )
-        return await self._delete(row, f"deleting {acl}")
+        return await self._delete(_binding(acl), f"deleting {acl}")
 
     async def delete_acls(self, principal: str) -> int:
         """Delete every binding of ``principal``; return how many were deleted."""
-        row: tuple[Any, ...] = (
-            ResourceType.ANY,
-            None,
-            Pattern.ANY,
-            principal,
-            None,
-            Operation.ANY,
-            ANY_PERMISSION,
-            {},
-        )
-        return await self._delete(row, f"deleting the ACLs of {principal}")
+        return await self._delete(_everything_of(principal), f"deleting the ACLs of {principal}")
 
     async def _delete(self, row: tuple[Any, ...], what: str) -> int:
         """Delete the bindings matching the filter ``row``; how many."""
