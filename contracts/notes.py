@@ -1,9 +1,14 @@
 """C2SP signed notes (Ed25519, type 0x01) and tlog checkpoints.
 
 Parse first, then verify: malformed input raises ``NoteError`` ("malformed
-note: …") before any signature is looked at. Signatures by unknown keys (name
-and key hash not both matching) are ignored; an invalid signature by a known
-key rejects the whole note; a note no known key signs is rejected.
+note: …") before any signature is looked at. Every signature line must be
+``— <name> <base64>`` with a valid key name and base64 that decodes (as
+golang.org/x/mod/sumdb/note requires); signatures by unknown keys (name and key
+hash not both matching) are then ignored whatever their length or encoding. A
+known key's line must be canonical base64 of at least 5 bytes; an invalid
+signature by a known key rejects the whole note; a note no known key signs is
+rejected. :func:`note_signatures` gives every line, unverified, so that
+cosignatures (key type 0x04, never matching a note key) can be checked apart.
 
 This module is the one implementation of verifying a signed checkpoint
 (LOG.md §9): :func:`open_checkpoint_note` (step C1: signature and body) and
@@ -15,6 +20,7 @@ call the same two functions and only turn their errors into failure codes.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import re
 from collections.abc import Sequence
@@ -125,8 +131,39 @@ def sign_note(text: str, signers: Sequence[NoteSigner]) -> str:
     return text + "\n" + "".join(lines)
 
 
-def parse_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
-    """Split a note into text and (name, key hash, signature) triples, unverified."""
+@dataclass(frozen=True)
+class SignatureLine:
+    """One signature line of a note, unverified.
+
+    ``payload`` is the decoded base64 (key ID ‖ signature); ``canonical`` is
+    False when the base64 text is not the one canonical encoding of it (non-zero
+    padding bits), which only a known key's line must be.
+    """
+
+    name: str
+    payload: bytes
+    canonical: bool
+
+    @property
+    def key_id(self) -> bytes:
+        """The 4-byte key ID (shorter only for a line too short to be any key's)."""
+        return self.payload[:4]
+
+    @property
+    def signature(self) -> bytes:
+        """The signature bytes after the key ID."""
+        return self.payload[4:]
+
+    def check_known(self) -> None:
+        """The strict checks for a line of a known key: canonical base64, 5 bytes or more."""
+        if not self.canonical:
+            raise _malformed(f"signature of {self.name}: not the canonical base64 encoding")
+        if len(self.payload) < 5:
+            raise _malformed(f"signature of {self.name} is too short")
+
+
+def note_signatures(note: str) -> tuple[str, list[SignatureLine]]:
+    """Split a note into its text and every signature line, unverified (any key)."""
     if len(note) > MAX_NOTE_SIZE:
         raise _malformed("too large")
     _check_text(note)
@@ -145,26 +182,33 @@ def parse_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
         if match is None or "+" in match[1]:
             raise _malformed(f"bad signature line {line!r}")
         try:
-            raw = b64decode_strict(match[2])
-        except ValueError as exc:
-            raise _malformed(f"signature of {match[1]}: {exc}") from None
-        if len(raw) < 5:
-            raise _malformed(f"signature of {match[1]} is too short")
-        sigs.append((match[1], raw[:4], raw[4:]))
+            raw = base64.b64decode(match[2], validate=True)
+        except (binascii.Error, ValueError):
+            raise _malformed(f"signature of {match[1]}: not standard padded base64") from None
+        sigs.append(SignatureLine(match[1], raw, base64.b64encode(raw).decode("ascii") == match[2]))
     return text, sigs
+
+
+def parse_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
+    """Split a note into text and (name, key hash, signature) triples, unverified."""
+    text, lines = note_signatures(note)
+    return text, [(line.name, line.key_id, line.signature) for line in lines]
 
 
 def open_note(note: str, verifiers: Sequence[NoteVerifier]) -> Note:
     """Parse and verify a signed note against known verifier keys."""
-    text, sigs = parse_note(note)
+    text, sigs = note_signatures(note)
     known = {(v.name, v.key_hash): v for v in verifiers}
+    for line in sigs:  # parse first: every known key's line is well formed before any verifying
+        if (line.name, line.key_id) in known:
+            line.check_known()
     message = text.encode()
     verified_by: list[str] = []
-    for name, key_hash, sig in sigs:
-        verifier = known.get((name, key_hash))
+    for line in sigs:
+        name, verifier = line.name, known.get((line.name, line.key_id))
         if verifier is None:
             continue  # unknown keys are ignored, as the spec requires
-        if not verifier.verify(message, sig):
+        if not verifier.verify(message, line.signature):
             raise NoteError(f"invalid signature by known key {name}", code="bad-signature")
         if name not in verified_by:
             verified_by.append(name)
