@@ -128,13 +128,16 @@ def run_status(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_proof(args: argparse.Namespace) -> dict[str, Any]:
-    """``certverify proof BUNDLE``: a proof bundle, without the log."""
+    """``certverify proof FILE``: a proof bundle or a C2SP tlog-proof, without the log."""
     from certlife.contracts.bundle import MAX_BUNDLE_SIZE
     from certlife.contracts.verification.proof import verify_bundle
+    from certlife.services.partner.tlogproof_verify import is_tlog_proof, verify_tlog_proof_file
 
     trust = read_trust_file(args.trust)
     data = read_bytes(args.bundle, "bundle", MAX_BUNDLE_SIZE)
     known = _known_checkpoint(args.known_checkpoint)
+    if is_tlog_proof(data):  # c2sp.org/tlog-proof@v1 (BUNDLE.md §4); malformed: exit 2
+        return verify_tlog_proof_file(data, trust, known)
     return verify_bundle(data, trust, known).to_json()
 
 
