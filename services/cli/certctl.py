@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "certlife.services.cli.bundle_cmd",
     "certlife.services.cli.db_cmd",
     "certlife.services.cli.principals_cmd",
+    "certlife.services.cli.witness_cmd",
 )
 
 

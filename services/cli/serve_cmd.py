@@ -17,6 +17,7 @@ import signal
 
 from aiokafka.errors import KafkaError
 
+from certlife.services.cli import witness_cmd
 from certlife.services.cli.base import CliError
 from certlife.services.cli.exits import EXIT_FAILED, EXIT_LOCK_LOST, EXIT_OK
 from certlife.services.infra.kafka_access import describe_kafka_failure, is_denial
@@ -28,13 +29,18 @@ log = logging.getLogger("certlife.serve")
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``serve`` command group."""
     parser = sub.add_parser("serve", help="run a certlife service process until stopped")
-    parser.add_argument("service", choices=["commands", "relay", "projections"], help="which service to run")
+    parser.add_argument(
+        "service", choices=["commands", "relay", "projections", "witness"], help="which service to run"
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    witness_cmd.add_serve_options(parser)  # --port, --host, --tls-cert, --tls-key
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen service in the foreground; Ctrl-C or SIGTERM stops it cleanly."""
+    if args.service == "witness":  # no Kafka: its own composition root
+        return witness_cmd.serve(args)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aiokafka", "eventsourcing", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
