@@ -2,7 +2,8 @@
 
 Leaf hash = SHA-256(0x00 ‖ data), interior node = SHA-256(0x01 ‖ left ‖ right),
 empty tree = SHA-256(""). Proof generation follows RFC 9162 §2.1.3.1 and
-§2.1.4.1; verification follows §2.1.3.2 and §2.1.4.2 with certlife's own
+§2.1.4.1 (one algorithm over a subtree-hash callback, see :func:`inclusion_path`);
+verification follows §2.1.3.2 and §2.1.4.2 with certlife's own
 strict policy (contracts/LOG.md §8): hashes must be 32 bytes, ``0 < old_size
 <= new_size``, equal sizes need an empty proof and equal roots, and a proof
 with any extra, missing or altered element fails.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from certlife.contracts.errors import ProofError
@@ -128,42 +129,65 @@ def _mth(hashes: Sequence[bytes], lo: int, hi: int) -> bytes:
     return root_from_leaf_hashes(hashes[lo:hi])
 
 
-def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list[bytes]:
-    """Return the RFC 9162 audit path of leaf ``index`` in the tree of ``size`` leaves."""
-    if not 0 <= index < size <= len(leaf_hashes):
-        raise ValueError(f"need 0 <= index ({index}) < size ({size}) <= {len(leaf_hashes)}")
+#: ``subtree(lo, hi)`` returns MTH(D[lo:hi]); the proof algorithms below only ask for ranges whose
+#: ``lo`` is a multiple of the smallest power of two >= ``hi - lo`` (left-aligned subtrees and right edges).
+SubtreeHash = Callable[[int, int], bytes]
+
+
+def inclusion_path(subtree: SubtreeHash, index: int, size: int) -> list[bytes]:
+    """RFC 9162 §2.1.3.1 audit path of leaf ``index`` in a tree of ``size``, hashes from ``subtree``.
+
+    The one proof algorithm of certlife: :func:`inclusion_proof` serves it from a list
+    of leaf hashes, ``contracts.tiles.TiledHashes`` from tlog-tiles.
+    """
+    if not 0 <= index < size:
+        raise ValueError(f"need 0 <= index ({index}) < size ({size})")
     proof: list[bytes] = []
     lo, hi, m = 0, size, index
     while hi - lo > 1:
         k = _split(hi - lo)
         if m < k:
-            proof.append(_mth(leaf_hashes, lo + k, hi))
+            proof.append(subtree(lo + k, hi))
             hi = lo + k
         else:
-            proof.append(_mth(leaf_hashes, lo, lo + k))
+            proof.append(subtree(lo, lo + k))
             lo, m = lo + k, m - k
     proof.reverse()
     return proof
+
+
+def consistency_path(subtree: SubtreeHash, old_size: int, new_size: int) -> list[bytes]:
+    """RFC 9162 §2.1.4.1 consistency proof from ``old_size`` to ``new_size``, hashes from ``subtree``."""
+    if not 0 < old_size <= new_size:
+        raise ValueError(f"need 0 < old ({old_size}) <= new ({new_size})")
+    proof: list[bytes] = []
+    lo, hi, m, complete = 0, new_size, old_size, True
+    while m != hi - lo:
+        k = _split(hi - lo)
+        if m <= k:
+            proof.append(subtree(lo + k, hi))
+            hi = lo + k
+        else:
+            proof.append(subtree(lo, lo + k))
+            lo, m, complete = lo + k, m - k, False
+    if not complete:
+        proof.append(subtree(lo, hi))
+    proof.reverse()
+    return proof
+
+
+def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list[bytes]:
+    """Return the RFC 9162 audit path of leaf ``index`` in the tree of ``size`` leaves."""
+    if not 0 <= index < size <= len(leaf_hashes):
+        raise ValueError(f"need 0 <= index ({index}) < size ({size}) <= {len(leaf_hashes)}")
+    return inclusion_path(lambda lo, hi: _mth(leaf_hashes, lo, hi), index, size)
 
 
 def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, new_size: int) -> list[bytes]:
     """Return the RFC 9162 consistency proof from ``old_size`` to ``new_size``."""
     if not 0 < old_size <= new_size <= len(leaf_hashes):
         raise ValueError(f"need 0 < old ({old_size}) <= new ({new_size}) <= {len(leaf_hashes)}")
-    proof: list[bytes] = []
-    lo, hi, m, complete = 0, new_size, old_size, True
-    while m != hi - lo:
-        k = _split(hi - lo)
-        if m <= k:
-            proof.append(_mth(leaf_hashes, lo + k, hi))
-            hi = lo + k
-        else:
-            proof.append(_mth(leaf_hashes, lo, lo + k))
-            lo, m, complete = lo + k, m - k, False
-    if not complete:
-        proof.append(_mth(leaf_hashes, lo, hi))
-    proof.reverse()
-    return proof
+    return consistency_path(lambda lo, hi: _mth(leaf_hashes, lo, hi), old_size, new_size)
 
 
 def _check_hashes(what: str, *hashes: bytes) -> None:
