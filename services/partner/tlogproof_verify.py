@@ -18,20 +18,19 @@ if TYPE_CHECKING:
     from certlife.contracts.policy import WitnessPolicy
     from certlife.contracts.trust import TrustFile
 
-__all__ = ["MalformedTlogProof", "is_tlog_proof", "verify_tlog_proof_file"]
-
-
-class MalformedTlogProof(SourceError, code="malformed-tlog-proof"):
-    """A tlog-proof file that does not parse (an input error: exit 2, one line)."""
+__all__ = ["is_tlog_proof", "verify_tlog_proof_file"]
 
 
 def verify_tlog_proof_file(
     data: bytes, trust: TrustFile, known: str | None = None, policy: WitnessPolicy | None = None
 ) -> dict[str, Any]:
-    """Verify tlog-proof bytes; return the JSON report, or raise VerificationError / MalformedTlogProof."""
+    """Verify tlog-proof bytes; return the JSON report, or raise VerificationError.
+
+    A malformed file is a :class:`SourceError` (exit 2) keeping the code ``malformed-tlog-proof``.
+    """
     from certlife.contracts.verification.tlogproof import verify_tlog_proof
 
     try:
         return verify_tlog_proof(data, trust, known, policy).to_json()
     except TlogProofError as exc:
-        raise MalformedTlogProof(str(exc)) from None
+        raise SourceError(str(exc), code=exc.code) from None
