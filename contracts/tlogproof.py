@@ -130,7 +130,9 @@ class TlogProof:
         hashes = lines[position + 1 :]
         most = max_proof_length(checkpoint.size)
         if len(hashes) > most:
-            raise _bad(f"{len(hashes)} proof hashes; a proof in a tree of {checkpoint.size} has at most {most}")
+            raise _bad(
+                f"{len(hashes)} proof hashes; a proof in a tree of {checkpoint.size} has at most {most}"
+            )
         return cls(index, tuple(_hash(h, position + 2 + n) for n, h in enumerate(hashes)), note, extra)
 
 
