@@ -3,7 +3,9 @@
 A record verifies only under a key whose ``[validFromIndex, validUntilIndex)``
 range holds its index and whose ``compromisedFromIndex`` (if set) is greater
 than that index. ``KeyRing`` starts from a trust file and follows the key
-records found in the log (rotations and compromises).
+records found in the log (rotations and compromises). The optional
+``witnessPolicy`` member is a C2SP tlog-policy text (contracts/LOG.md §9.6):
+with it, only checkpoints cosigned by a quorum of witnesses anchor records.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from certlife.contracts.canonical import canonical_bytes
 from certlife.contracts.errors import ContractError, TrustError
 from certlife.contracts.keys import b64decode_strict, key_id
 from certlife.contracts.notes import NoteVerifier
+from certlife.contracts.policy import WitnessPolicy
 from certlife.contracts.records import Record, verify_record_signature
 
 TRUST_VERSION = 1
+_MEMBERS = {"v", "origin", "recordKeys", "noteKeys"}
 _KEY_MEMBERS = {"keyId", "publicKey", "validFromIndex", "validUntilIndex", "compromisedFromIndex"}
 
 
@@ -86,17 +91,29 @@ def _parse_key(entry: Any) -> TrustedKey:
 
 @dataclass(frozen=True)
 class TrustFile:
-    """What a partner trusts: the log origin, record keys and checkpoint note keys."""
+    """What a partner trusts: the log origin, record keys, checkpoint note keys, witness policy.
+
+    ``witness_policy`` is the tlog-policy text of the optional ``witnessPolicy``
+    member (checked when parsed); :attr:`policy` is it parsed, or None.
+    """
 
     origin: str
     record_keys: tuple[TrustedKey, ...]
     note_keys: tuple[str, ...]
+    witness_policy: str | None = None
+
+    @cached_property
+    def policy(self) -> WitnessPolicy | None:
+        """The parsed witness policy, or None when the trust file has none."""
+        return None if self.witness_policy is None else WitnessPolicy.parse(self.witness_policy)
 
     @classmethod
     def from_dict(cls, data: Any) -> TrustFile:
         """Build from a parsed JSON object, checking every member strictly."""
-        if type(data) is not dict or data.keys() != {"v", "origin", "recordKeys", "noteKeys"}:
-            raise _bad("needs exactly the members v, origin, recordKeys, noteKeys")
+        if type(data) is not dict or not _MEMBERS <= data.keys() <= {*_MEMBERS, "witnessPolicy"}:
+            raise _bad(
+                "needs exactly the members v, origin, recordKeys, noteKeys (and optionally witnessPolicy)"
+            )
         if type(data["v"]) is not int or data["v"] != TRUST_VERSION:
             raise _bad("v must be 1")
         if type(data["origin"]) is not str or not data["origin"]:
@@ -114,7 +131,15 @@ class TrustFile:
                 NoteVerifier.from_string(vkey)
             except ContractError as exc:
                 raise _bad(str(exc)) from None
-        return cls(data["origin"], record_keys, tuple(notes))
+        policy = data.get("witnessPolicy")
+        if policy is not None:
+            if type(policy) is not str:
+                raise _bad("witnessPolicy must be a string (tlog-policy text)")
+            try:
+                WitnessPolicy.parse(policy)
+            except ContractError as exc:
+                raise _bad(f"witnessPolicy: {exc}") from None
+        return cls(data["origin"], record_keys, tuple(notes), policy)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TrustFile:
@@ -135,13 +160,22 @@ class TrustFile:
         return cls.from_dict(parsed)
 
     def to_json(self) -> dict[str, Any]:
-        """Return the JSON object of ``trust.json``."""
-        return {
+        """Return the JSON object of ``trust.json`` (``witnessPolicy`` only when there is one)."""
+        data: dict[str, Any] = {
             "v": TRUST_VERSION,
             "origin": self.origin,
             "recordKeys": [k.to_json() for k in self.record_keys],
             "noteKeys": list(self.note_keys),
         }
+        if self.witness_policy is not None:
+            data["witnessPolicy"] = self.witness_policy
+        return data
+
+    def with_policy(self, text: str | None) -> TrustFile:
+        """This trust file with another witness policy (``--witness-policy``); raises on a malformed one."""
+        if text is not None:
+            WitnessPolicy.parse(text)
+        return replace(self, witness_policy=text)
 
     def to_bytes(self) -> bytes:
         """Return the canonical (JCS) encoding, without a trailing newline."""
@@ -154,6 +188,7 @@ class KeyRing:
     def __init__(self, trust: TrustFile) -> None:
         self.origin = trust.origin
         self._note_keys = trust.note_keys
+        self._witness_policy = trust.witness_policy
         self._keys = {k.key_id: k for k in trust.record_keys}
 
     def key_for(self, key_id: str, index: int) -> TrustedKey:
@@ -219,7 +254,7 @@ class KeyRing:
 
     def trust_file(self) -> TrustFile:
         """Return a trust file describing the current state of the ring."""
-        return TrustFile(self.origin, tuple(self._keys.values()), self._note_keys)
+        return TrustFile(self.origin, tuple(self._keys.values()), self._note_keys, self._witness_policy)
 
     def note_verifiers(self) -> list[NoteVerifier]:
         """Return verifiers for the checkpoint note keys."""

@@ -64,7 +64,10 @@ def verify_log(
     The error's ``report`` holds the counts of the checks performed before
     the failure and the failure itself. ``known_checkpoint`` is a signed note
     the caller saw earlier: the log must contain its tree and its source must
-    not offer only older checkpoints. With ``planner``, ``records`` is ignored:
+    not offer only older checkpoints. With a witness policy (``trust.policy``)
+    only checkpoints meeting its quorum anchor records, and the log fails
+    ``checkpoint-quorum`` before any record is read when checkpoints come but
+    none meets it. With ``planner``, ``records`` is ignored:
     the planner's units go to ``mapper`` (which must then be given).
     """
     verifier = LogVerifier(trust, signatures=signatures, watch=watch)
@@ -74,6 +77,7 @@ def verify_log(
             verifiers = [NoteVerifier.from_string(v) for v in trust.note_keys]
             known = open_checkpoint(known_checkpoint, verifiers, trust.origin, verifier.checks)
         verifier.add_checkpoints(checkpoints, known)
+        verifier.require_quorum()
         if planner is not None:
             if mapper is None:
                 raise ValueError("a planner needs a mapper")

@@ -29,6 +29,7 @@ class Check(StrEnum):
     CHECKPOINT_ORIGIN = "checkpoint-origin"
     CHECKPOINT_CONSISTENCY = "checkpoint-consistency"
     CHECKPOINT_ROOT = "checkpoint-root"
+    CHECKPOINT_WITNESSES = "checkpoint-witnesses"
     BUNDLE = "bundle"
     INCLUSION = "inclusion"
     CONSISTENCY = "consistency"
@@ -63,6 +64,7 @@ FAILURE_CODES: dict[str, Check] = {
     "checkpoint-rollback": _C.CHECKPOINT_CONSISTENCY,
     "checkpoint-fork": _C.CHECKPOINT_CONSISTENCY,
     "checkpoint-misfiled": _C.CHECKPOINT_CONSISTENCY,
+    "checkpoint-quorum": _C.CHECKPOINT_WITNESSES,
     "root-mismatch": _C.CHECKPOINT_ROOT,
     "log-truncated": _C.CHECKPOINT_ROOT,
     "bundle-format": _C.BUNDLE,

@@ -57,7 +57,10 @@ class LogVerifier:
         self._frontier = MerkleFrontier()
         self._leaves = bytearray()
         self._last_time: str | None = None
-        self._chain = CheckpointChain(self.keys.ring.note_verifiers(), self.origin, self.checks)
+        self.policy = trust.policy
+        self._chain = CheckpointChain(self.keys.ring.note_verifiers(), self.origin, self.checks, self.policy)
+        if self.policy is not None:
+            self.report.witness_quorum = self.policy.describe_quorum()
         self._pending: deque[VerifiedCheckpoint] = deque()
         #: (keyId, first index it no longer covers) of the key that last passed step 4 for a
         #: certificate record; forgotten whenever a key record changes the ring.
@@ -82,12 +85,17 @@ class LogVerifier:
         """Verify checkpoints that arrived later, continuing the order checks."""
         self._queue(self._chain.add(notes))
 
+    def require_quorum(self) -> None:
+        """With a witness policy, fail ``checkpoint-quorum`` if checkpoints came and none meets it."""
+        self._chain.require_quorum()
+
     def pending_checkpoints(self) -> list[VerifiedCheckpoint]:
         """Verified checkpoints whose root the log has not reached yet, by size."""
         return list(self._pending)
 
     def _queue(self, new: list[VerifiedCheckpoint]) -> None:
         self.report.checkpoints = self._chain.verified()
+        self.report.unwitnessed = self._chain.unwitnessed()
         for cp in new:
             if cp.size > self.size:
                 self._pending.append(cp)

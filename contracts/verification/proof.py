@@ -1,6 +1,8 @@
 """``verify_bundle``: check a proof bundle offline, in O(log n), without the log.
 
-Steps: 1 bundle format, 2 checkpoint signature and origin, 3 tree size,
+Steps: 1 bundle format, 2 checkpoint signature and origin (and, with a
+witness policy, its quorum of cosignatures: :func:`witnessed_checkpoint`, which
+any other proof format uses too), 3 tree size,
 4 record canonical and origin, 5 inclusion in the checkpoint's tree, 6 key
 records (each included, signed by a key in force, followed in index order),
 7 the record's key in force at its index, 8 its signature, 9 consistency
@@ -13,13 +15,20 @@ proof"), and the parser bounds every proof's length
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from certlife.contracts.errors import ContractError
 from certlife.contracts.merkle import leaf_hash, verify_consistency, verify_inclusion
+from certlife.contracts.policy import WitnessPolicy
 from certlife.contracts.records import Record, parse_record, verify_record_signature
 from certlife.contracts.trust import KeyRing, TrustFile
-from certlife.contracts.verification.checkpoints import VerifiedCheckpoint, open_checkpoint
+from certlife.contracts.verification.checkpoints import (
+    VerifiedCheckpoint,
+    open_checkpoint,
+    quorum_failure,
+    witness_checkpoint,
+)
 from certlife.contracts.verification.failures import Check, Where, fail
 from certlife.contracts.verification.record import record_summary
 from certlife.contracts.verification.report import StepReport, checkpoint_json, reporting
@@ -29,6 +38,25 @@ if TYPE_CHECKING:
 
 _PARSE_CODES = frozenset({"not-json", "not-canonical"})
 _KEY_CODES = frozenset({"unknown-key", "key-out-of-range", "key-compromised"})
+
+
+def witnessed_checkpoint(
+    note: str, trust: TrustFile, checks: Counter[str], policy: WitnessPolicy | None = None
+) -> VerifiedCheckpoint:
+    """Step 2 of any proof: the checkpoint note is signed by a known note key, of the trusted origin,
+    and meets the witness quorum of ``policy`` (default: the trust file's; none: no quorum).
+
+    Raises VerificationError (``checkpoint-*``; ``checkpoint-quorum`` naming who cosigned
+    and what the quorum needs). The result's ``cosigned_by`` names the witnesses.
+    """
+    cp = open_checkpoint(note, KeyRing(trust).note_verifiers(), trust.origin, checks)
+    policy = policy if policy is not None else trust.policy
+    if policy is not None:
+        witness_checkpoint(cp, note, policy)
+        if not cp.anchors:
+            raise fail("checkpoint-quorum", quorum_failure(policy, cp), checkpoint=cp.size)
+        checks[Check.CHECKPOINT_WITNESSES] += 1
+    return cp
 
 
 def _included(entry: IncludedRecord, cp: VerifiedCheckpoint, origin: str, report: StepReport) -> Record:
@@ -143,8 +171,8 @@ def verify_bundle(
         report.checks[Check.BUNDLE] += 1
         ring = KeyRing(trust)
         verifiers = ring.note_verifiers()
-        # Step 2: the checkpoint is signed by a known note key, for the trusted origin.
-        cp = open_checkpoint(bundle.checkpoint, verifiers, trust.origin, report.checks)
+        # Step 2: the checkpoint is signed by a known note key, for the trusted origin (and witnessed).
+        cp = witnessed_checkpoint(bundle.checkpoint, trust, report.checks)
         # Step 3: the proofs are for the checkpoint's tree size.
         if bundle.tree_size != cp.size:
             raise fail(

@@ -24,7 +24,9 @@ class VerificationReport:
     ``records`` is the log size verified (distinct indexes), ``inputs`` the
     number of input records read (duplicates included). ``unanchored`` is the
     number of records past the newest checkpoint: not covered by a signed
-    root, which alone is not a failure.
+    root, which alone is not a failure. With a witness policy,
+    ``witness_quorum`` describes its quorum, ``checkpoints`` holds only the
+    checkpoints meeting it and ``unwitnessed`` those that do not.
     """
 
     origin: str
@@ -37,6 +39,8 @@ class VerificationReport:
     checkpoints: list[VerifiedCheckpoint] = field(default_factory=list)
     unanchored: int = 0
     failure: Failure | None = None
+    witness_quorum: str | None = None
+    unwitnessed: list[VerifiedCheckpoint] = field(default_factory=list)
     #: Facts of the latest record of each watched certificate (not part of the JSON).
     watched: dict[str, RecordFacts] = field(default_factory=dict)
 
@@ -59,6 +63,7 @@ class VerificationReport:
     def to_json(self) -> dict[str, Any]:
         """Return the JSON report object (``--json``)."""
         latest = self.latest_checkpoint
+        witnesses = {} if self.witness_quorum is None else {"witnesses": self.witnesses_json()}
         return {
             "ok": self.ok,
             "origin": self.origin,
@@ -71,13 +76,34 @@ class VerificationReport:
             "checkpoints": len(self.checkpoints),
             "latestCheckpoint": None if latest is None else checkpoint_json(latest),
             "unanchored": self.unanchored,
+            **witnesses,
             "failure": None if self.failure is None else self.failure.to_json(),
+        }
+
+    def witnesses_json(self) -> dict[str, Any]:
+        """The ``witnesses`` member: the quorum, checkpoints without it, invalid cosignatures."""
+        invalid = [
+            {"checkpoint": cp.size, "witness": name}
+            for cp in sorted([*self.checkpoints, *self.unwitnessed], key=lambda c: c.size)
+            for name in cp.invalid_cosigners
+        ]
+        return {
+            "quorum": self.witness_quorum,
+            "withoutQuorum": len(self.unwitnessed),
+            "newestWithoutQuorum": self.unwitnessed[-1].size if self.unwitnessed else None,
+            "invalidCosignatures": invalid[:MAX_LISTED_DUPLICATES],
+            "invalidCosignatureCount": len(invalid),
         }
 
 
 def checkpoint_json(cp: VerifiedCheckpoint) -> dict[str, Any]:
-    """Return ``{"size", "root", "time"}`` for a checkpoint."""
-    return {"size": cp.size, "root": base64.b64encode(cp.root).decode(), "time": cp.time}
+    """Return ``{"size", "root", "time"}`` for a checkpoint (and ``cosignedBy`` under a witness policy)."""
+    out: dict[str, Any] = {"size": cp.size, "root": base64.b64encode(cp.root).decode(), "time": cp.time}
+    if cp.cosignatures is not None:
+        out["cosignedBy"] = list(cp.cosigned_by)
+        if cp.invalid_cosigners:
+            out["invalidCosignatures"] = list(cp.invalid_cosigners)
+    return out
 
 
 @dataclass
