@@ -1,4 +1,4 @@
-"""Where a log comes from: an export directory or ``kafka://HOST:PORT``; the trust file.
+"""Where a log comes from: an export directory, ``kafka://HOST:PORT`` or tiles at ``http(s)://``; the trust file.
 
 Every problem reading a source becomes :class:`SourceError` (exit code 2):
 it is an input/output error, not a verification failure.
@@ -25,6 +25,7 @@ __all__ = [
     "KAFKA_SCHEME",
     "SERIAL_BELOW_BYTES",
     "SERIAL_BELOW_RECORDS",
+    "TILES_SCHEMES",
     "LogSource",
     "SourceError",
     "byte_progress",
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 KAFKA_SCHEME = "kafka://"
+#: A log served as C2SP tlog-tiles (``certlife.services.partner.tiles_source``).
+TILES_SCHEMES = ("http://", "https://")
 #: Largest trust file read (as ``certlife.services.partner.export.read_trust`` allows).
 MAX_TRUST_BYTES = 16 << 20
 
@@ -71,11 +74,15 @@ def _export_lines(log: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def open_source(spec: str) -> LogSource:
-    """Open an export directory or a ``kafka://`` URL (checkpoints are read at once)."""
+    """Open an export directory, a ``kafka://`` or a tiles ``http(s)://`` URL (checkpoints are read at once)."""
     if spec.startswith(KAFKA_SCHEME):
         from certlife.services.partner.kafka_source import open_kafka
 
         return open_kafka(spec)
+    if spec.startswith(TILES_SCHEMES):
+        from certlife.services.partner.tiles_source import open_tiles
+
+        return open_tiles(spec)
     from certlife.services.partner.export import LOG_FILE, ExportError, read_checkpoints
 
     log = Path(spec) / LOG_FILE
