@@ -5,7 +5,8 @@ on what a tlog-proof carries (contracts/BUNDLE.md §4): 1 the file parses
 (:class:`~certlife.contracts.tlogproof.TlogProof`; a malformed file raises
 ``TlogProofError``, not a verification failure) and its ``extra`` line holds a
 record; 2 the checkpoint is signed by a trusted note key for the trusted
-origin; 2b with a witness policy, its cosignatures meet the quorum; 4-5 the
+origin and, with a witness policy (the trust file's, or ``policy``), its
+cosignatures meet the quorum (``checkpoint-quorum``); 4-5 the
 record is canonical, of the trusted origin, at the proof's index, and
 included in the checkpoint's tree; 7-8 its key is in force at its index under
 the trust file's keys and its signature verifies; 9 with a known checkpoint,
@@ -26,7 +27,7 @@ from certlife.contracts.tlogproof import TlogProof, TlogProofError
 from certlife.contracts.trust import KeyRing, TrustFile
 from certlife.contracts.verification.checkpoints import VerifiedCheckpoint, open_checkpoint
 from certlife.contracts.verification.failures import Check, fail
-from certlife.contracts.verification.proof import _authenticate, _included
+from certlife.contracts.verification.proof import _authenticate, _included, witnessed_checkpoint
 from certlife.contracts.verification.record import record_summary
 from certlife.contracts.verification.report import StepReport, checkpoint_json, reporting
 
@@ -45,23 +46,6 @@ def certlife_record(proof: TlogProof) -> bytes:
             "malformed tlog-proof: no extra line; a certlife tlog-proof carries the record bytes there"
         )
     return proof.extra
-
-
-def _witnessed(cp: VerifiedCheckpoint, policy: WitnessPolicy, report: StepReport) -> None:
-    # Step 2b: the checkpoint's cosignatures meet the witness policy's quorum.
-    # ISSUE-11 HOOK (H1a): the one call site of the witness policy for tlog-proofs;
-    # align the failure code with the bundle and log verifiers' once they enforce it.
-    result = policy.evaluate(cp.note)
-    report.details["witnesses"] = list(result.cosigned_by)
-    if not result.satisfied:
-        cosigned = ", ".join(result.cosigned_by) or "no witness of the policy"
-        raise fail(
-            "checkpoint-unverified",
-            f"the checkpoint does not meet the witness policy (quorum {policy.describe_quorum()}): "
-            f"cosigned by {cosigned}",
-            checkpoint=cp.size,
-        )
-    report.checks[Check.CHECKPOINT_SIGNATURE] += 1
 
 
 def _known(cp: VerifiedCheckpoint, known: VerifiedCheckpoint) -> None:
@@ -93,7 +77,8 @@ def verify_tlog_proof(
 
     A malformed file raises :class:`TlogProofError` (``malformed-tlog-proof``)
     before any step. ``known_checkpoint`` is a signed note seen before;
-    ``policy`` a witness policy the checkpoint's cosignatures must meet.
+    ``policy`` a witness policy the checkpoint's cosignatures must meet
+    (default: the trust file's ``witnessPolicy``, if any).
     """
     if not isinstance(proof, TlogProof):
         proof = TlogProof.parse(proof)
@@ -105,18 +90,16 @@ def verify_tlog_proof(
             raise fail("record-too-large", f"the record is longer than {MAX_RECORD_BYTES} bytes")
         report.checks[Check.BUNDLE] += 1
         ring = KeyRing(trust)
-        verifiers = ring.note_verifiers()
-        # Step 2: the checkpoint is signed by a known note key, for the trusted origin.
-        cp = open_checkpoint(proof.checkpoint, verifiers, trust.origin, report.checks)
-        if policy is not None:
-            _witnessed(cp, policy, report)
+        # Step 2: the checkpoint is signed by a known note key, for the trusted origin, and
+        # meets the witness quorum (the bundle's step: checkpoint-quorum, report cosignedBy).
+        cp = witnessed_checkpoint(proof.checkpoint, trust, report.checks, policy)
         # Steps 4-5: the record, and its inclusion at the proof's index.
         record = _included(IncludedRecord(proof.index, raw, proof.proof), cp, trust.origin, report)
-        report.details = {**report.details, **record_summary(record), "checkpoint": checkpoint_json(cp)}
+        report.details = {**record_summary(record), "checkpoint": checkpoint_json(cp)}
         # Steps 7-8: its key under the trust file's keys, then its signature.
         _authenticate(ring, record, report)
         if known_checkpoint is not None:
-            known = open_checkpoint(known_checkpoint, verifiers, trust.origin, report.checks)
+            known = open_checkpoint(known_checkpoint, ring.note_verifiers(), trust.origin, report.checks)
             _known(cp, known)
             report.checks[Check.CONSISTENCY] += 1
             report.details["knownCheckpoint"] = checkpoint_json(known)

@@ -221,9 +221,17 @@ def test_cosignatures_travel_verbatim_and_meet_a_witness_policy() -> None:
         f"witness w1 {w1.vkey()}\nwitness w2 {w2.vkey()}\ngroup g 1 w1 w2\nquorum g\n"
     )
     report = verify_tlog_proof(proof.to_bytes(), b.trust(), policy=policy)
-    assert report.ok and report.details["witnesses"] == ["w1"]
+    assert report.ok and report.details["checkpoint"]["cosignedBy"] == ["w1"]
+    assert report.checks["checkpoint-witnesses"] == 1
     assert verify_tlog_proof(proof, b.trust()).ok  # no policy: cosignatures of unknown keys are ignored
-    both = WitnessPolicy.parse(
-        f"witness w1 {w1.vkey()}\nwitness w2 {w2.vkey()}\ngroup g all w1 w2\nquorum g\n"
+    both = f"witness w1 {w1.vkey()}\nwitness w2 {w2.vkey()}\ngroup g all w1 w2\nquorum g\n"
+    assert _code(proof, b, policy=WitnessPolicy.parse(both)) == "checkpoint-quorum"
+    strict = b.trust().with_policy(both)  # the trust file's witnessPolicy applies by default
+    with pytest.raises(VerificationError) as caught:
+        verify_tlog_proof(proof, strict)
+    assert (
+        caught.value.failure.code == "checkpoint-quorum" and "cosigned by w1" in caught.value.failure.message
     )
-    assert _code(proof, b, policy=both) == "checkpoint-unverified"
+    twice = add_signature_lines(cosigned, [w2.cosign(body, 1_700_000_001)])
+    report = verify_tlog_proof(dataclasses.replace(proof, checkpoint=twice), strict)
+    assert report.ok and report.details["checkpoint"]["cosignedBy"] == ["w1", "w2"]

@@ -175,3 +175,31 @@ def test_key_records_a_tlog_proof_cannot_carry(tmp_path: Path, capsys: pytest.Ca
     argv = ["bundle", "C-0002", "--export", str(export), "--out", str(out), "--format", "tlog-proof"]
     assert _exit(argv) == 1
     assert "use --format bundle" in capsys.readouterr().err
+
+
+def test_a_cosigned_checkpoint_travels_and_meets_the_trust_files_witness_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from certlife.contracts.cosignature import CosignatureSigner, add_signature_lines
+    from tests.unit.logbuilder import private_key
+
+    b = LogBuilder()
+    b.issue_many(4)
+    size, note = len(b.records), b.sign_checkpoint()
+    w1 = CosignatureSigner("w1.example/witness", private_key("w1"))
+    w2 = CosignatureSigner("w2.example/witness", private_key("w2"))
+    b.checkpoints.append((size, add_signature_lines(note, [w1.cosign(note[: note.rfind("\n\n") + 1], 1)])))
+    witnesses = f"witness w1 {w1.vkey()}\nwitness w2 {w2.vkey()}\n"
+    export = b.write_export(tmp_path / "export", b.trust().with_policy(witnesses + "quorum w1\n"))
+    out = tmp_path / "w.tlog-proof"
+    assert (
+        certctl(["bundle", "C-0000", "--export", str(export), "--out", str(out), "--format", "tlog-proof"])
+        == 0
+    )
+    assert "(2 signature line(s))" in capsys.readouterr().out
+    code, (report, _) = _verify(capsys, out, export / "trust.json")
+    assert code == 0 and report["checkpoint"]["cosignedBy"] == ["w1"]
+    both = tmp_path / "both.json"
+    both.write_bytes(b.trust().with_policy(witnesses + "group g all w1 w2\nquorum g\n").to_bytes())
+    code, (report, _) = _verify(capsys, out, both)
+    assert code == 1 and report["failure"]["code"] == "checkpoint-quorum"
