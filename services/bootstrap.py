@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from certlife.projections.config import ProjectionConfig
+    from certlife.services.publisher.publisher import Publisher
     from certlife.services.relay.keystore import KeyStore
     from certlife.services.relay.relay import Relay, RelayOptions
 
@@ -197,3 +198,34 @@ async def open_projections(settings: Settings) -> AsyncIterator[FastStream]:
         yield consumer.build_projection_app(projection_config(settings), kafka.broker(consumer.log), pool)
     finally:
         await pool.close()
+
+
+@contextlib.asynccontextmanager
+async def open_publisher(settings: Settings) -> AsyncIterator[Publisher]:
+    """The publisher (log topics -> tiles -> witnesses) with its HTTP client open.
+
+    Runs as the relay's Kafka principal (``Settings.from_env(role="relay")``);
+    the tile writer resumes from ``settings.publisher.tiles_dir``; the witness
+    file, if set, is read now (a bad one is one line before anything starts).
+    """
+    import httpx
+
+    from certlife.contracts import topics
+    from certlife.services.publisher.publisher import Publisher
+    from certlife.services.publisher.witnesses import read_witnesses
+    from certlife.services.tiles.writer import TileWriter
+
+    config = settings.publisher
+    witnesses = [] if config.witnesses_file is None else read_witnesses(config.witnesses_file)
+    config.tiles_dir.mkdir(parents=True, exist_ok=True)
+    writer = TileWriter(config.tiles_dir)
+    async with httpx.AsyncClient(http2=False) as http:
+        yield Publisher(
+            kafka=kafka_connector(settings),
+            log_topic=settings.topic(topics.LOG),
+            checkpoints_topic=settings.topic(topics.CHECKPOINTS),
+            directory=config.tiles_dir,
+            writer=writer,
+            witnesses=witnesses,
+            http=http,
+        )

@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``serve`` command group."""
     parser = sub.add_parser("serve", help="run a certlife service process until stopped")
     parser.add_argument(
-        "service", choices=["commands", "relay", "projections", "witness"], help="which service to run"
+        "service",
+        choices=["commands", "relay", "projections", "witness", "publisher"],
+        help="which service to run",
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     witness_cmd.add_serve_options(parser)  # --port, --host, --tls-cert, --tls-key
@@ -44,15 +46,19 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aiokafka", "eventsourcing", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    settings = Settings.from_env(role=args.service)
+    role = _KAFKA_ROLE.get(args.service, args.service)
+    settings = Settings.from_env(role=role)
     # Unreachable or misconfigured endpoints are one line, not a traceback from deep inside.
-    asyncio.run(_preflight(settings, args.service))
+    asyncio.run(_preflight(settings, role))
     from certlife.services import bootstrap
 
     log.info("%s runs as %s", args.service, bootstrap.identity(settings))
     try:
         if args.service == "relay":
             return asyncio.run(_run_relay(settings))
+        if args.service == "publisher":
+            asyncio.run(_run_publisher(settings))
+            return EXIT_OK
         if args.service == "projections":
             asyncio.run(_run_projections(settings))
             return EXIT_OK
@@ -62,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
             raise
         # A permanent authorization error: retrying cannot help; one line and exit.
         raise CliError(describe_kafka_failure(exc, settings.kafka), EXIT_FAILED) from None
+
+
+#: Services that run as another service's Kafka principal (the publisher: the relay's).
+_KAFKA_ROLE = {"publisher": "relay"}
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -136,3 +146,12 @@ async def _run_relay(settings: Settings) -> int:
         log.critical("ALERT: the relay stopped publishing: %s", exc)
         raise CliError(f"relay refused to publish: {exc}", EXIT_FAILED) from None
     return EXIT_OK
+
+
+async def _run_publisher(settings: Settings) -> None:
+    from certlife.services import bootstrap
+
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    async with bootstrap.open_publisher(settings) as publisher:
+        await publisher.run(stop)

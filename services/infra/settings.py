@@ -126,6 +126,18 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CERTLIFE_PROJECTION_BATCH", "2000", "projections: records per batch (one transaction)"),
     Variable("CERTLIFE_PROJECTION_BATCH_TIMEOUT_MS", "10", "projections: idle poll (ms), no wait to fill"),
     Variable("CERTLIFE_PROJECTION_CRASH_IN_BATCH", "0", "tests only: exit inside the N-th batch (0: never)"),
+    Variable(
+        "CERTLIFE_TILES_DIR",
+        None,
+        "publisher: the log as C2SP tlog-tiles (static files), written as the log grows",
+        shown="`$CERTLIFE_HOME/tiles`",
+    ),
+    Variable(
+        "CERTLIFE_WITNESSES_FILE",
+        None,
+        "publisher: witnesses asked to cosign each checkpoint (tlog-policy text, `witness NAME VKEY URL` lines)",
+        shown="none: no cosigning",
+    ),
 )
 VARIABLE: Mapping[str, Variable] = {v.name: v for v in VARIABLES}
 
@@ -241,6 +253,15 @@ class RelaySettings:
 
 
 @dataclass(frozen=True)
+class PublisherSettings:
+    """Where the publisher writes the tiles and which witnesses it asks."""
+
+    tiles_dir: Path = field(default_factory=lambda: _read({}, "CERTLIFE_HOME", _path) / "tiles")
+    #: The operator's witness file; None: the publisher writes tiles only.
+    witnesses_file: Path | None = None
+
+
+@dataclass(frozen=True)
 class ProjectionSettings:
     """Tuning of the projection process (mapped onto ``ProjectionConfig`` by the composition root)."""
 
@@ -327,6 +348,7 @@ class Settings:
     keys: KeySettings = field(default_factory=KeySettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
     projections: ProjectionSettings = field(default_factory=ProjectionSettings)
+    publisher: PublisherSettings = field(default_factory=PublisherSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, role: str = ADMIN) -> Settings:
@@ -371,6 +393,10 @@ class Settings:
                 batch_max_records=_read(env, "CERTLIFE_PROJECTION_BATCH", _positive),
                 batch_timeout_ms=_read(env, "CERTLIFE_PROJECTION_BATCH_TIMEOUT_MS", _count),
                 crash_in_batch=_read(env, "CERTLIFE_PROJECTION_CRASH_IN_BATCH", _count),
+            ),
+            publisher=PublisherSettings(
+                tiles_dir=_optional(env, "CERTLIFE_TILES_DIR", _path) or stack.home / "tiles",
+                witnesses_file=_optional(env, "CERTLIFE_WITNESSES_FILE", _path),
             ),
         )
 

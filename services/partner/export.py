@@ -124,6 +124,12 @@ def read_trust(path: str | Path) -> TrustFile:
         raise ExportError(f"{file}: {exc}") from None
 
 
+def signature_count(note: str) -> int:
+    """Signature lines of a signed note (those after its last blank line); 0 without one."""
+    end = note.rfind("\n\n")
+    return 0 if end < 0 else note[end + 2 :].count("\n")
+
+
 class ExportWriter:
     """Writes an export directory (buffered); nothing claims completeness until the block succeeds.
 
@@ -161,10 +167,18 @@ class ExportWriter:
         self.records += 1
 
     def write_checkpoint(self, size: int, note: str) -> None:
-        """Stage the signed checkpoint note for tree size ``size``."""
+        """Stage the signed checkpoint note for tree size ``size``.
+
+        A size may come several times (the log's note, then the same checkpoint
+        cosigned by witnesses): the note with the most signature lines is kept,
+        so a cosigned note replaces the plain one and never the reverse.
+        """
         if type(size) is not int or size < 0:
             raise ExportError(f"checkpoint size {size!r} is not a non-negative integer")
-        (self._stage_checkpoints / str(size)).write_bytes(note.encode("utf-8"))
+        path = self._stage_checkpoints / str(size)
+        if path.exists() and signature_count(path.read_bytes().decode("utf-8")) >= signature_count(note):
+            return
+        path.write_bytes(note.encode("utf-8"))
 
     def write_trust(self, trust: TrustFile) -> None:
         """Stage ``trust.json`` (indented JSON, for people to read and edit)."""
