@@ -19,6 +19,7 @@ from pathlib import Path
 GO_DIR = Path(__file__).parent / "go"
 #: The programs: ours (./cmd/…) and torchwood's witness and its database tool.
 PROGRAMS = {
+    "gotiles": "./cmd/gotiles",
     "noteverify": "./cmd/noteverify",
     "tileclient": "./cmd/tileclient",
     "witnessclient": "./cmd/witnessclient",

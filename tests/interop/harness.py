@@ -70,3 +70,28 @@ def run_go(binary: Path, *args: str, timeout: float = 300) -> GoRun:
     done = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout)
     results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return GoRun(done.returncode, results, done.stderr)
+
+
+def go_tiles(go_bin: dict[str, Path], export: Path, keys: LogKeys, out: Path) -> dict[str, Any]:
+    """Write the export's tiles with Go's tlog (an independent rendering); return gotiles' report."""
+    run = run_go(go_bin["gotiles"], "-export", str(export), "-out", str(out), "-vkey", keys.vkey)
+    assert run.returncode == 0, run.results or run.stderr
+    return run.last
+
+
+def witness_client(
+    go_bin: dict[str, Path], tiles: Path | str, keys: LogKeys, url: str, vkey: str, *args: str
+) -> GoRun:
+    """Go's witnessclient against ``url`` with checkpoints of the log in ``tiles``."""
+    return run_go(
+        go_bin["witnessclient"],
+        "-witness",
+        url,
+        "-tiles",
+        str(tiles),
+        "-log-key",
+        keys.skey,
+        "-witness-vkey",
+        vkey,
+        *args,
+    )

@@ -6,13 +6,16 @@ hash under $CERTLIFE_HOME/interop-bin); without Go or the module proxy these tes
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certlife.contracts.notes import NoteSigner, sign_note
-from tests.interop.harness import LogKeys, run_go
+from tests.interop.harness import LogKeys, run_go, witness_client
+from tests.interop.witnesses import certctl, certlife_witness
 
 pytestmark = pytest.mark.integration
 
@@ -40,3 +43,68 @@ def test_go_note_verifier_accepts_certlife_checkpoints(
         refused = run_go(go_bin["noteverify"], "-vkey", keys.vkey, str(bad))
         assert refused.returncode == 1
         assert not refused.last["ok"] and "checkpoint note" in refused.last["error"]
+
+
+def _sizes(export: Path) -> list[int]:
+    return sorted(int(p.name) for p in (export / "checkpoints").iterdir() if p.name != "0")
+
+
+def test_go_witness_client_drives_certlife_witness(
+    go_bin: dict[str, Path],
+    certlife_log: tuple[Path, LogKeys],
+    go_tiles_dir: Path,
+    database_url: str,
+    pg_schema: str,
+    tmp_path: Path,
+) -> None:
+    export, keys = certlife_log
+    first, second, *_, last = _sizes(export)
+    with certlife_witness(
+        tmp_path / "w", "witness.interop.example/certlife", {keys.origin: keys.vkey}, database_url, pg_schema
+    ) as (witness, env):
+
+        def drive(*args: str) -> dict[str, Any]:
+            return witness_client(go_bin, go_tiles_dir, keys, witness.url, witness.vkey, *args).last
+
+        # Honest: the first checkpoint from scratch; then a later one with the client
+        # starting from size 0, so the witness answers 409 with its size and the client
+        # follows with a consistency proof computed by Go's tlog.
+        honest = drive("-mode", "honest", "-size", str(first))
+        assert honest["ok"] and [a["status"] for a in honest["attempts"]] == [200], honest
+        honest = drive("-mode", "honest", "-size", str(second), "-known", "0")
+        assert honest["ok"], honest
+        conflict, cosigned = honest["attempts"]
+        assert (conflict["status"], conflict["content_type"], conflict["body"]) == (
+            409,
+            "text/x.tlog.size",
+            f"{first}\n",
+        )
+        assert cosigned["status"] == 200 and cosigned["old"] == first and cosigned["proof_len"] > 0
+        assert honest["cosignature"].startswith("— witness.interop.example/certlife ")
+        assert 0 < honest["timestamp"] <= time.time() + 5
+
+        # Fork attempts, all signed with the log's real key: every one refused.
+        forks = {
+            "fork-same-size": ("-known", str(second)),
+            "fork-larger": ("-known", str(second), "-size", str(last)),
+            "bad-proof": ("-known", str(second), "-size", str(last)),
+            "smaller": ("-known", str(second), "-size", str(first)),
+            "rollback": ("-known", str(second), "-size", str(first)),
+        }
+        statuses = {}
+        for mode, args in forks.items():
+            result = drive("-mode", mode, *args)
+            assert result["ok"] and result["refused"], result
+            statuses[mode] = result["attempts"][-1]["status"]
+        assert statuses == {
+            "fork-same-size": 422,
+            "fork-larger": 422,
+            "bad-proof": 422,
+            "smaller": 400,
+            "rollback": 409,
+        }
+        # The refusals left the witness where it was: it still extends the true log.
+        final = drive("-mode", "honest", "-size", str(last), "-known", str(second))
+        assert final["ok"] and [a["status"] for a in final["attempts"]] == [200], final
+        listed = certctl(env, "witness", "list-logs")
+        assert f"{keys.origin}\tsize {last}\t" in listed
