@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("number", metavar="NUMBER", help="certificate number", type=certificate_number)
     parser.add_argument("--export", required=True, type=Path, metavar="DIR", help="export directory")
-    parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="file to write (the bundle or tlog-proof)")
+    parser.add_argument(
+        "--out", required=True, type=Path, metavar="FILE", help="file to write (the bundle or tlog-proof)"
+    )
     parser.add_argument(
         "--known-size", type=_size, metavar="N", help="add a consistency proof from tree size N (bundle only)"
     )
