@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,3 +96,30 @@ def witness_client(
         vkey,
         *args,
     )
+
+
+def certverify_log(export: Path, policy: Path) -> dict[str, Any]:
+    """``certverify log EXPORT --witness-policy POLICY --json``: its report."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "certlife.services.partner.certverify",
+            "log",
+            str(export),
+            "--trust",
+            str(export / "trust.json"),
+            "--witness-policy",
+            str(policy),
+            "--json",
+            "--jobs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.stdout.strip(), done.stderr[-2000:]
+    report: dict[str, Any] = json.loads(done.stdout)
+    assert done.returncode == (0 if report["ok"] else 1), done.stderr[-2000:]
+    return report

@@ -6,6 +6,7 @@ hash under $CERTLIFE_HOME/interop-bin); without Go or the module proxy these tes
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from certlife.contracts.cosignature import CosignatureSigner
 from certlife.contracts.notes import NoteSigner, sign_note
-from tests.interop.harness import LogKeys, run_go, witness_client
-from tests.interop.witnesses import certctl, certlife_witness
+from tests.interop.cosigning import cosign_in_order
+from tests.interop.harness import LogKeys, certverify_log, run_go, witness_client
+from tests.interop.witnesses import certctl, certlife_witness, litewitness
 
 pytestmark = pytest.mark.integration
 
@@ -108,3 +111,52 @@ def test_go_witness_client_drives_certlife_witness(
         assert final["ok"] and [a["status"] for a in final["attempts"]] == [200], final
         listed = certctl(env, "witness", "list-logs")
         assert f"{keys.origin}\tsize {last}\t" in listed
+
+
+def test_litewitness_cosigns_certlife_checkpoints_and_certverify_accepts_them(
+    go_bin: dict[str, Path], certlife_log: tuple[Path, LogKeys], go_tiles_dir: Path, tmp_path: Path
+) -> None:
+    export, keys = certlife_log
+    sizes = _sizes(export)
+    name = "litewitness.interop.example"
+    with litewitness(go_bin, tmp_path / "lw", name, {keys.origin: keys.vkey}) as lw:
+        # certlife's witness client (the publisher's Cosigner) asks litewitness for each
+        # checkpoint in turn, with consistency proofs certlife reads from Go-written tiles.
+        notes = [(export / "checkpoints" / str(size)).read_text() for size in sizes]
+        cosigned = cosign_in_order({name: (lw.vkey, lw.url)}, notes, go_tiles_dir)
+        # A fork of the newest size, signed by the log's key, is refused by litewitness too.
+        fork = witness_client(
+            go_bin, go_tiles_dir, keys, lw.url, lw.vkey, "-mode", "fork-same-size", "-known", str(sizes[-1])
+        )
+        assert fork.last["ok"] and fork.last["refused"] and fork.last["attempts"][0]["status"] == 422
+    assert sorted(cosigned) == sizes
+
+    copy = tmp_path / "cosigned-export"
+    shutil.copytree(export, copy)
+    for size, note in cosigned.items():
+        (copy / "checkpoints" / str(size)).write_text(note)
+    # Go's x/mod note verifier and torchwood's cosignature verifier agree with the lines.
+    check = run_go(
+        go_bin["noteverify"],
+        "-vkey",
+        keys.vkey,
+        "-cosigner",
+        lw.vkey,
+        *(str(copy / "checkpoints" / str(s)) for s in sizes),
+    )
+    assert check.returncode == 0 and all(r["cosigned_by"] == [name] for r in check.results), check.results
+
+    policy = tmp_path / "policy"
+    policy.write_text(f"log {keys.vkey}\nwitness lite {lw.vkey} {lw.url}\nquorum lite\n")
+    report = certverify_log(copy, policy)
+    assert report["ok"], report
+    assert report["records"] == sizes[-1] and report["checkpoints"] == len(sizes)
+    assert report["witnesses"]["quorum"] == "lite" and report["witnesses"]["withoutQuorum"] == 0
+    assert report["latestCheckpoint"]["cosignedBy"] == ["lite"]
+    # The same log under a policy whose witness never cosigned: nothing is anchored.
+    other = CosignatureSigner("other.interop.example", Ed25519PrivateKey.generate()).vkey()
+    policy.write_text(
+        f"witness lite {lw.vkey}\nwitness other {other}\ngroup both all lite other\nquorum both\n"
+    )
+    refused = certverify_log(copy, policy)
+    assert not refused["ok"] and refused["failure"]["code"] == "checkpoint-quorum", refused
