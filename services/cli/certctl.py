@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "certlife.services.cli.db_cmd",
     "certlife.services.cli.principals_cmd",
     "certlife.services.cli.witness_cmd",
+    "certlife.services.cli.tiles_cmd",
 )
 
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import signal
+from pathlib import Path
 
 from aiokafka.errors import KafkaError
 
@@ -31,8 +32,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("serve", help="run a certlife service process until stopped")
     parser.add_argument(
         "service",
-        choices=["commands", "relay", "projections", "witness", "publisher"],
+        choices=["commands", "relay", "projections", "witness", "publisher", "tiles"],
         help="which service to run",
+    )
+    parser.add_argument(
+        "directory", nargs="?", type=Path, metavar="TILES", help="tiles: the directory to serve"
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     witness_cmd.add_serve_options(parser)  # --port, --host, --tls-cert, --tls-key
@@ -43,6 +47,12 @@ def run(args: argparse.Namespace) -> int:
     """Run the chosen service in the foreground; Ctrl-C or SIGTERM stops it cleanly."""
     if args.service == "witness":  # no Kafka: its own composition root
         return witness_cmd.serve(args)
+    if args.service == "tiles":  # static files: no Kafka, no database
+        from certlife.services.cli import tiles_cmd
+
+        return tiles_cmd.serve(args)
+    if args.directory is not None:
+        raise CliError(f"certctl serve {args.service} takes no directory argument")
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aiokafka", "eventsourcing", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
