@@ -73,9 +73,9 @@ def run_go(binary: Path, *args: str, timeout: float = 300) -> GoRun:
     return GoRun(done.returncode, results, done.stderr)
 
 
-def go_tiles(go_bin: dict[str, Path], export: Path, keys: LogKeys, out: Path) -> dict[str, Any]:
+def go_tiles(go_bin: dict[str, Path], export: Path, keys: LogKeys, out: Path, *args: str) -> dict[str, Any]:
     """Write the export's tiles with Go's tlog (an independent rendering); return gotiles' report."""
-    run = run_go(go_bin["gotiles"], "-export", str(export), "-out", str(out), "-vkey", keys.vkey)
+    run = run_go(go_bin["gotiles"], "-export", str(export), "-out", str(out), "-vkey", keys.vkey, *args)
     assert run.returncode == 0, run.results or run.stderr
     return run.last
 

@@ -6,6 +6,8 @@ hash under $CERTLIFE_HOME/interop-bin); without Go or the module proxy these tes
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import time
 from pathlib import Path
@@ -15,10 +17,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certlife.contracts.cosignature import CosignatureSigner
+from certlife.contracts.merkle import leaf_hash
 from certlife.contracts.notes import NoteSigner, sign_note
+from certlife.contracts.tiles import tile_path
 from tests.interop.cosigning import cosign_in_order
-from tests.interop.harness import LogKeys, certverify_log, run_go, witness_client
-from tests.interop.witnesses import certctl, certlife_witness, litewitness
+from tests.interop.harness import LogKeys, certverify_log, go_tiles, run_go, witness_client
+from tests.interop.servers import certctl, certlife_witness, litewitness, tiles_server
 
 pytestmark = pytest.mark.integration
 
@@ -160,3 +164,60 @@ def test_litewitness_cosigns_certlife_checkpoints_and_certverify_accepts_them(
     )
     refused = certverify_log(copy, policy)
     assert not refused["ok"] and refused["failure"]["code"] == "checkpoint-quorum", refused
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+
+
+def test_go_tile_client_reads_certlife_tiles_and_verifies_inclusion(
+    go_bin: dict[str, Path], certlife_log: tuple[Path, LogKeys], tmp_path: Path
+) -> None:
+    export, keys = certlife_log
+    tiles = tmp_path / "tiles"
+    env = dict(os.environ)
+    certctl(env, "tiles", "build", "--export", str(export), "--out", str(tiles))
+    # Byte-identical with the same log written from scratch by Go's tlog and torchwood.
+    go_tiles(go_bin, export, keys, tmp_path / "go-tiles", "-newest-only")
+    ours, theirs = _tree(tiles), _tree(tmp_path / "go-tiles")
+    assert sorted(ours) == sorted(theirs)
+    assert [path for path in ours if ours[path] != theirs[path]] == []
+
+    records = (export / "log.jsonl").read_bytes().splitlines()
+    size = _sizes(export)[-1]
+    assert len(records) == size and size % 256, "the fixture log should end in a partial tile"
+    chosen = [0, 1, 255, 256, size // 2, size - 1]
+    with tiles_server(tiles, tmp_path / "tiles.log") as url:
+        run = run_go(
+            go_bin["tileclient"], "-tiles", url, "-vkey", keys.vkey, "-index", ",".join(map(str, chosen))
+        )
+    assert run.returncode == 0, run.results or run.stderr
+    result = run.last
+    root = (export / "checkpoints" / str(size)).read_text().split("\n")[2]
+    assert (result["origin"], result["size"], result["root"], result["count"]) == (
+        keys.origin,
+        size,
+        root,
+        size,
+    )
+    assert [v["index"] for v in result["verified"]] == chosen
+    for proven in result["verified"]:
+        record = records[proven["index"]]
+        assert bytes.fromhex(proven["record_hash"]) == leaf_hash(record)
+        assert proven["data_sha256"] == hashlib.sha256(record).hexdigest()
+    every = hashlib.sha256(b"".join(hashlib.sha256(r).digest() for r in records)).hexdigest()
+    assert result["entries_sha256"] == every
+
+    # A tampered entry bundle or hash tile: Go's client refuses the log.
+    for path, offset in (
+        ("tile/entries/000", 40),
+        ("tile/0/000", 5),
+        (tile_path(0, size // 256, size % 256), 3),
+    ):
+        copy = tmp_path / f"tampered-{path.replace('/', '-')}"
+        shutil.copytree(tiles, copy)
+        data = bytearray((copy / path).read_bytes())
+        data[offset] ^= 0x01
+        (copy / path).write_bytes(bytes(data))
+        bad = run_go(go_bin["tileclient"], "-tiles", str(copy), "-vkey", keys.vkey, "-index", f"{size - 1}")
+        assert bad.returncode == 1 and not bad.last["ok"], (path, bad.results)

@@ -3,11 +3,12 @@
 // torchwood's entry bundles: an independent rendering of the same log, to
 // compare byte for byte with certlife's tiles.
 //
-//	gotiles -export DIR -out TILES -vkey VKEY
+//	gotiles -export DIR -out TILES -vkey VKEY [-newest-only]
 //
 // Tiles are published as an incremental writer would: at each checkpoint
 // size in turn (the full and partial tiles tlog.NewTiles lists for the step),
-// then the newest checkpoint note as "checkpoint". The log's records are the
+// then the newest checkpoint note as "checkpoint". With -newest-only, only
+// the newest checkpoint's size is published (a build from scratch). The log's records are the
 // lines of DIR/log.jsonl without their newline.
 package main
 
@@ -39,13 +40,14 @@ func main() {
 	export := flag.String("export", "", "certlife export directory")
 	outDir := flag.String("out", "", "tiles directory to write")
 	vkey := flag.String("vkey", "", "the log's note verifier key")
+	newestOnly := flag.Bool("newest-only", false, "publish only the newest checkpoint's size")
 	flag.Parse()
-	if err := run(*export, *outDir, *vkey); err != nil {
+	if err := run(*export, *outDir, *vkey, *newestOnly); err != nil {
 		logview.Fail(err)
 	}
 }
 
-func run(export, outDir, vkey string) error {
+func run(export, outDir, vkey string, newestOnly bool) error {
 	v, err := note.NewVerifier(vkey)
 	if err != nil {
 		return err
@@ -75,6 +77,9 @@ func run(export, outDir, vkey string) error {
 			return err
 		}
 		stored = append(stored, hs...)
+	}
+	if newestOnly {
+		sizes = sizes[len(sizes)-1:]
 	}
 	out := output{Sizes: sizes}
 	write := func(path string, data []byte) error {

@@ -1,8 +1,8 @@
-"""Witnesses for the interop tests: certlife's (``certctl serve witness``) and torchwood's litewitness.
+"""Servers for the interop tests: certlife's witness and tiles server, torchwood's litewitness.
 
 Each runs as a child process on 127.0.0.1 with a port the system chose (certlife) or a
-free one found just before (litewitness, which takes no port 0 report); both are
-stopped, by their pid, when the ``with`` block ends.
+free one found just before (litewitness, which does not report a port 0 choice); each
+is stopped, by its pid, when the ``with`` block ends.
 """
 
 from __future__ import annotations
@@ -195,3 +195,21 @@ def litewitness(
         assert logged == vkey, f"litewitness's vkey {logged} != derived {vkey}"
         wait_for(log, r"msg=listening", proc)
         yield RunningWitness(f"http://127.0.0.1:{port}", vkey, log)
+
+
+@contextmanager
+def tiles_server(tiles: Path, log: Path) -> Iterator[str]:
+    """``certctl serve tiles TILES --port 0``; yields its base URL."""
+    argv = [
+        sys.executable,
+        "-m",
+        "certlife.services.cli.certctl",
+        "serve",
+        "tiles",
+        str(tiles),
+        "--port",
+        "0",
+    ]
+    with child(argv, log, dict(os.environ, PYTHONUNBUFFERED="1")) as proc:
+        port = wait_for(log, r"tiles: serving .* on http://127\.0\.0\.1:(\d+)/", proc)[1]
+        yield f"http://127.0.0.1:{port}"
