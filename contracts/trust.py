@@ -132,7 +132,7 @@ class TrustFile:
             except ContractError as exc:
                 raise _bad(str(exc)) from None
         policy = data.get("witnessPolicy")
-        if policy is not None:
+        if "witnessPolicy" in data:
             if type(policy) is not str:
                 raise _bad("witnessPolicy must be a string (tlog-policy text)")
             try:

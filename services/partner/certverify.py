@@ -41,9 +41,20 @@ def _jobs(text: str) -> int:
     return int(text)
 
 
+def add_witness_policy_option(parser: argparse.ArgumentParser) -> None:
+    """``--witness-policy FILE``: a C2SP tlog-policy file that replaces the trust file's ``witnessPolicy``."""
+    parser.add_argument(
+        "--witness-policy",
+        metavar="FILE",
+        help="a witness policy (C2SP tlog-policy text) replacing the trust file's witnessPolicy: "
+        "only checkpoints cosigned by its quorum of witnesses anchor records",
+    )
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust", required=True, metavar="TRUST.JSON", help="the trust file (keys, origin)")
     parser.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
+    add_witness_policy_option(parser)
 
 
 def _log_options(parser: argparse.ArgumentParser) -> None:
@@ -102,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=None)
     status.add_argument("--trust", metavar="TRUST.JSON", help="the trust file (required with SOURCE)")
     status.add_argument("--json", action="store_true", help="print one JSON report object on stdout")
+    add_witness_policy_option(status)
     status.set_defaults(handler=None)
     for name in EXTRA_COMMAND_MODULES:
         importlib.import_module(name).register(sub)

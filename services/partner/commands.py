@@ -15,6 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from certlife.contracts.errors import ContractError
+from certlife.contracts.trust import TrustFile
 from certlife.contracts.verification import (
     VerificationError,
     VerificationReport,
@@ -35,6 +37,29 @@ from certlife.services.partner.sources import (
     read_trust_file,
     with_progress,
 )
+
+#: A witness policy file larger than this is refused unread (the spec's 32 witnesses take ~5 KiB).
+MAX_POLICY_SIZE = 1 << 20
+
+
+def read_trust(args: argparse.Namespace) -> TrustFile:
+    """The trust file of ``--trust``, its witness policy replaced by ``--witness-policy FILE`` if given.
+
+    A witness policy file that is unreadable, not UTF-8 or malformed is a
+    ``SourceError`` (one line, exit 2) naming the file and the line.
+    """
+    trust = read_trust_file(args.trust)
+    path = getattr(args, "witness_policy", None)
+    if path is None:
+        return trust
+    try:
+        text = read_bytes(path, "witness policy", MAX_POLICY_SIZE).decode("utf-8")
+    except UnicodeDecodeError:
+        raise SourceError(f"{path}: witness policy is not UTF-8 text") from None
+    try:
+        return trust.with_policy(text)
+    except ContractError as exc:
+        raise SourceError(f"{path}: {exc}") from None
 
 
 def _known_checkpoint(path: str | None) -> str | None:
@@ -57,7 +82,7 @@ def run_record(args: argparse.Namespace) -> dict[str, Any]:
     """
     from certlife.contracts.records import MAX_RECORD_BYTES
 
-    trust = read_trust_file(args.trust)
+    trust = read_trust(args)  # a record carries no checkpoint: the policy is only checked to parse
     raw = read_prefix(args.file, "record file", MAX_RECORD_BYTES + 2)  # a record, its newline, one more
     if raw.endswith(b"\n") and raw.count(b"\n") == 1:
         raw = raw[:-1]  # a record file may hold one line
@@ -74,7 +99,7 @@ def _verify_source(args: argparse.Namespace, watch: tuple[str, ...] = ()) -> Ver
     """Verify the log of ``args.source``; a record over MAX_RECORD_BYTES fails where it is."""
     from certlife.services.partner.parallel import default_jobs, pool_mapper
 
-    trust = read_trust_file(args.trust)
+    trust = read_trust(args)
     known = _known_checkpoint(args.known_checkpoint)
     source: LogSource = open_source(args.source)
     limit = RecordLimit()
@@ -133,11 +158,11 @@ def run_proof(args: argparse.Namespace) -> dict[str, Any]:
     from certlife.contracts.verification.proof import verify_bundle
     from certlife.services.partner.tlogproof_verify import is_tlog_proof, verify_tlog_proof_file
 
-    trust = read_trust_file(args.trust)
+    trust = read_trust(args)
     data = read_bytes(args.bundle, "bundle", MAX_BUNDLE_SIZE)
     known = _known_checkpoint(args.known_checkpoint)
     if is_tlog_proof(data):  # c2sp.org/tlog-proof@v1 (BUNDLE.md §4); malformed: exit 2
-        return verify_tlog_proof_file(data, trust, known)
+        return verify_tlog_proof_file(data, trust, known, trust.policy)
     return verify_bundle(data, trust, known).to_json()
 
 

@@ -44,6 +44,7 @@ def human_lines(report: dict[str, Any]) -> list[str]:
                 f"checkpoints: {report['checkpoints']} verified, newest of size {latest['size']} "
                 f"(root {latest['root']}, recorded {latest['time']})"
             )
+        lines += _witness_lines(report)
         if report["duplicateCount"]:
             shown = ", ".join(f"{d['index']} at position {d['position']}" for d in report["duplicates"][:5])
             lines.append(f"duplicates accepted: {report['duplicateCount']} (index {shown})")
@@ -56,7 +57,10 @@ def human_lines(report: dict[str, Any]) -> list[str]:
         )
         checkpoint = report.get("checkpoint")
         if checkpoint is not None:
-            lines.append(f"under checkpoint of size {checkpoint['size']} (root {checkpoint['root']})")
+            lines.append(
+                f"under checkpoint of size {checkpoint['size']} (root {checkpoint['root']})"
+                + _cosigners(checkpoint)
+            )
     lines.append(f"checks: {_checks(report['checks'])}")
     answer = report.get("answer")
     if answer is not None:
@@ -69,6 +73,43 @@ def human_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"NOT VERIFIED: the answer is {answer['status'] if answer else 'not verified'}")
     else:
         lines.append("VERIFIED")
+    return lines
+
+
+def _cosigned_by(checkpoint: dict[str, Any]) -> str:
+    """``cosigned by A, B`` (and the invalid cosignatures) of a checkpoint a witness policy was applied to."""
+    text = f"cosigned by {', '.join(checkpoint['cosignedBy']) or 'no witness of the policy'}"
+    invalid = checkpoint.get("invalidCosignatures")
+    return text + (f" (invalid cosignature by {', '.join(invalid)})" if invalid else "")
+
+
+def _cosigners(checkpoint: dict[str, Any]) -> str:
+    """``, cosigned by A, B`` when a witness policy was applied to ``checkpoint``, else nothing."""
+    return f", {_cosigned_by(checkpoint)}" if "cosignedBy" in checkpoint else ""
+
+
+def _witness_lines(report: dict[str, Any]) -> list[str]:
+    """The witness policy lines of a log report: quorum, who cosigned, checkpoints without the quorum."""
+    witnesses = report.get("witnesses")
+    if witnesses is None:
+        return []
+    latest = report.get("latestCheckpoint")
+    newest = (
+        "no checkpoint meets it"
+        if latest is None
+        else f"the newest anchoring checkpoint (size {latest['size']}) is {_cosigned_by(latest)}"
+    )
+    lines = [f"witness quorum {witnesses['quorum']}: {newest}"]
+    if witnesses["withoutQuorum"]:
+        lines.append(
+            f"checkpoints without the quorum (anchor nothing): {witnesses['withoutQuorum']}, "
+            f"the newest of size {witnesses['newestWithoutQuorum']}"
+        )
+    if witnesses["invalidCosignatureCount"]:
+        shown = ", ".join(
+            f"{i['witness']} on size {i['checkpoint']}" for i in witnesses["invalidCosignatures"][:5]
+        )
+        lines.append(f"invalid cosignatures (not counted): {witnesses['invalidCosignatureCount']} ({shown})")
     return lines
 
 
