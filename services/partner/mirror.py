@@ -19,7 +19,11 @@ Only integrity failures stop the mirror.
 The mirror opens nothing itself: ``certverify mirror``'s composition
 (``certlife.services.partner.mirror_cmd.open_mirror``) opens the partner's
 PostgreSQL session and a started read-committed consumer, hands them to
-:class:`PartnerMirror`, and closes both after the run.
+:class:`PartnerMirror`, and closes both after the run. With ``--tiles URL``
+it hands a tiles fetcher instead of the consumer: the log and its checkpoint
+come from C2SP tlog-tiles, and a run resumes from the verifier state kept at
+the last applied checkpoint instead of re-reading the log
+(``certlife.services.partner.mirror_tiles``).
 
 How it runs (the guarantees above do not depend on it): a reader task reads
 messages in chunks; each chunk's per-record work (the verifier's parse,
@@ -39,9 +43,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -59,10 +65,16 @@ from certlife.services.partner.mirror_work import Prepared, prepare_chunk
 from certlife.services.partner.ordered_writer import OrderedWriter
 from certlife.services.partner.parallel import default_jobs
 
+if TYPE_CHECKING:
+    from certlife.services.partner.tiles_http import TileFetcher
+
 log = logging.getLogger("certlife.mirror")
 
 #: Messages per unit of per-record work.
 CHUNK = 1000
+#: With tiles, the verifier state is stored with an applied checkpoint at most this often (seconds),
+#: and when a run ends.
+RESUME_EVERY = 30.0
 
 
 @dataclass
@@ -125,7 +137,7 @@ class PartnerMirror:
     def __init__(
         self,
         conn: asyncpg.Connection,
-        consumer: AIOKafkaConsumer,
+        consumer: AIOKafkaConsumer | None,
         trust: TrustFile,
         *,
         schema: str = "certlife_mirror",
@@ -134,12 +146,14 @@ class PartnerMirror:
         jobs: int = 0,
         parallel_from: int = SERIAL_BELOW_RECORDS,
         chunk: int = CHUNK,
+        tiles: TileFetcher | None = None,
     ) -> None:
         """Wire the mirror to an open session ``conn`` and a started committed ``consumer`` (not subscribed).
 
         ``jobs`` worker processes verify records (default: all CPUs; 1: all in
         this process) once a round finds ``parallel_from`` or more unread
-        messages; each unit of their work is up to ``chunk`` messages.
+        messages; each unit of their work is up to ``chunk`` messages. With
+        ``tiles`` (and no ``consumer``) the log is read from tlog-tiles.
         """
         self.conn = conn
         self.consumer = consumer
@@ -157,41 +171,74 @@ class PartnerMirror:
         self._anchoring = Anchored()
         self._applied = 0
         self._position = 0
+        self._tiles = tiles
+        self._resume: Any = None  # mirror_tiles.ResumeState with tiles
+        self._snapshots: dict[int, tuple[Any, ...]] = {}
+        self._saved_at = time.monotonic()
 
     async def run(self, stop: asyncio.Event | None = None, *, follow: bool = True) -> MirrorResult:
         """Mirror until ``stop`` (or, with ``follow=False``, until caught up)."""
         stop = stop or asyncio.Event()
         store = MirrorStore(self.conn, self.schema)
-        records = _Topic(self.consumer, self.prefix + topics.LOG)
-        notes = _Topic(self.consumer, self.prefix + topics.CHECKPOINTS)
-        self.consumer.assign([records.tp, notes.tp])
-        for tp in (records.tp, notes.tp):
-            self.consumer.seek(tp, 0)
+        records: Any
+        notes: Any
+        if self._tiles is not None:
+            from certlife.services.partner.mirror_tiles import TilesNotes, TilesRecords
+
+            records = TilesRecords(self._tiles)
+            notes = TilesNotes(self._tiles, records)
+        else:
+            assert self.consumer is not None
+            records = _Topic(self.consumer, self.prefix + topics.LOG)
+            notes = _Topic(self.consumer, self.prefix + topics.CHECKPOINTS)
+            self.consumer.assign([records.tp, notes.tp])
+            for tp in (records.tp, notes.tp):
+                self.consumer.seek(tp, 0)
         try:
             await self._prepare(store, records)
             await self._mirror(store, records, notes, stop, follow)
         finally:
             self._pool.close()
+            if self._tiles is not None:
+                await records.close()
         self.result.pending = self._unchecked + sum(r.left for r in self._ready) + self._anchoring.accepted
         self.result.checks = dict(self.verifier.checks)
         self.result.parked_records = await store.parked()
         return self.result
 
-    async def _prepare(self, store: MirrorStore, records: _Topic) -> None:
+    async def _ends(self, notes: Any, records: Any) -> list[int]:
+        """The end of what is there now: ``[notes end, records end]``."""
+        if self._tiles is not None:
+            end = await notes.end()
+            return [0, end]
+        assert self.consumer is not None
+        return await _ends(self.consumer, notes, records)
+
+    async def _prepare(self, store: MirrorStore, records: Any) -> None:
         """Create the tables and read the position; for a long log, start the workers meanwhile."""
-        (end,) = await _ends(self.consumer, records)
+        end = (
+            await records.position() if self._tiles is not None else (await _ends(self.consumer, records))[0]
+        )
         starting = None
         if end >= self._parallel_from:
             starting = asyncio.create_task(asyncio.to_thread(self._pool.start))
         try:
             await store.create(self.trust.origin)
             self._applied = await store.applied_size()
+            if self._tiles is not None:
+                from certlife.services.partner.mirror_tiles import ResumeState
+
+                self._resume = ResumeState(self.conn, self.schema, self.trust)
+                await self._resume.create()
+                records.next = records.end = self._position = await self._resume.restore(
+                    self.verifier, self._applied
+                )
         finally:
             if starting is not None:
                 await starting
 
     async def _mirror(
-        self, store: MirrorStore, records: _Topic, notes: _Topic, stop: asyncio.Event, follow: bool
+        self, store: MirrorStore, records: Any, notes: Any, stop: asyncio.Event, follow: bool
     ) -> None:
         """Run rounds; at a violation, apply what was anchored before it and store the failure."""
 
@@ -215,17 +262,18 @@ class PartnerMirror:
             )
         else:
             await writer.close()
+            await self._save_resume()
         finally:
             await writer.cancel()  # only does something when an error left it running
 
     async def _round(
         self,
         writer: OrderedWriter[tuple[VerifiedCheckpoint, Anchored]],
-        records: _Topic,
-        notes: _Topic,
+        records: Any,
+        notes: Any,
         stop: asyncio.Event,
     ) -> bool:
-        notes_end, end = await _ends(self.consumer, notes, records)
+        notes_end, end = await self._ends(notes, records)
         new_notes = await notes.fetch(notes_end)
         if new_notes:
             self.verifier.extend_checkpoints([(None, n.decode("utf-8", "replace")) for n in new_notes])
@@ -253,7 +301,7 @@ class PartnerMirror:
         return await self._anchor(writer) or progressed
 
     async def _read(
-        self, records: _Topic, end: int, chunks: asyncio.Queue[_InFlight | BaseException | None]
+        self, records: Any, end: int, chunks: asyncio.Queue[_InFlight | BaseException | None]
     ) -> None:
         """Read messages up to ``end`` and dispatch them in chunks (a task, so reading overlaps checking)."""
         try:
@@ -297,6 +345,7 @@ class PartnerMirror:
             for cp, anchored in done:
                 if cp.size > self._applied:  # on a restart, the first checkpoints were applied before
                     self._applied = cp.size
+                    self._capture(cp)
                     await writer.put((cp, anchored))
                 self.result.checkpoint_size = cp.size
                 progressed = True
@@ -306,9 +355,30 @@ class PartnerMirror:
                 self._ready.popleft()
         return progressed
 
+    def _capture(self, cp: VerifiedCheckpoint) -> None:
+        """With tiles, now and then: the verifier's state at ``cp``, to store with its records."""
+        if self._resume is None or self.verifier.size != cp.size:
+            return
+        if time.monotonic() - self._saved_at >= RESUME_EVERY:
+            self._snapshots[cp.size] = self._resume.capture(self.verifier, cp.note)
+            self._saved_at = time.monotonic()
+
+    async def _save_resume(self) -> None:
+        """With tiles, at the end of a run: the verifier's state, if it stands at the applied checkpoint."""
+        latest = self.verifier.report.latest_checkpoint
+        if self._resume is None or latest is None or not self.verifier.size == self._applied == latest.size:
+            return
+        await self._resume.write(self._resume.capture(self.verifier, latest.note))
+
     async def _apply(self, store: MirrorStore, cp: VerifiedCheckpoint, batch: Anchored) -> None:
         """Apply one checkpoint's records, park what cannot be, advance the position: one transaction."""
-        parked = await store.apply(RowBatch(batch.rows, batch.raws), cp.size, cp.root, cp.time, batch.parked)
+        rows, snapshot = RowBatch(batch.rows, batch.raws), self._snapshots.pop(cp.size, None)
+        if snapshot is None:
+            parked = await store.apply(rows, cp.size, cp.root, cp.time, batch.parked)
+        else:  # with the verifier's state at cp (tiles): both or neither
+            async with self.conn.transaction():
+                parked = await store.apply(rows, cp.size, cp.root, cp.time, batch.parked)
+                await self._resume.write(snapshot)
         for p in parked:
             log.warning("%s", p.describe())
         self.result.applied += batch.count - len(parked)

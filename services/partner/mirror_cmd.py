@@ -51,6 +51,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="HOST:PORT",
         help="the Kafka bootstrap server (default: CERTLIFE_KAFKA_BOOTSTRAP, as a partner kit's kafka.env sets it)",
     )
+    mirror.add_argument(
+        "--tiles",
+        metavar="URL",
+        help="read the log from C2SP tlog-tiles at http(s)://URL instead of Kafka (fetches only what is new)",
+    )
     mirror.add_argument("--database", required=True, metavar="DSN", help="your PostgreSQL database")
     mirror.add_argument("--trust", required=True, metavar="TRUST.JSON", help="the trust file (keys, origin)")
     mirror.add_argument(
@@ -108,16 +113,41 @@ async def open_mirror(
         await conn.close()
 
 
+@contextlib.asynccontextmanager
+async def open_tiles_mirror(
+    url: str, database: str, trust: TrustFile, *, schema: str = DEFAULT_SCHEMA, **options: Any
+) -> AsyncIterator[PartnerMirror]:
+    """A :class:`~certlife.services.partner.mirror.PartnerMirror` of the tiles below ``url``, on its own session.
+
+    ``options`` go to the mirror (``jobs``, ``parallel_from``, ``chunk``).
+    """
+    import asyncpg
+
+    from certlife.services.partner.mirror import PartnerMirror
+    from certlife.services.partner.tiles_http import TileFetcher
+
+    fetcher = TileFetcher(url)
+    try:
+        conn = await asyncpg.connect(database)
+        try:
+            yield PartnerMirror(conn, None, trust, schema=schema, tiles=fetcher, **options)
+        finally:
+            await conn.close()
+    finally:
+        await fetcher.close()
+
+
 def run_mirror(args: argparse.Namespace) -> dict[str, Any]:
     """Mirror until caught up (``--once``) or until Ctrl-C / SIGTERM."""
     import asyncpg
 
-    from certlife.contracts.verification import VerificationError
     from certlife.services.infra.kafka_access import KafkaAccessError, describe_kafka_failure
     from certlife.services.infra.settings import partner_access
     from certlife.services.partner.sources import SourceError, read_trust_file
 
     trust = read_trust_file(args.trust)
+    if getattr(args, "tiles", None):
+        return _report(trust, _run_tiles(args, trust))
     if args.topic_prefix is None:
         args.topic_prefix = os.environ.get("CERTLIFE_TOPIC_PREFIX", "")
     access = partner_access()
@@ -150,6 +180,38 @@ def run_mirror(args: argparse.Namespace) -> dict[str, Any]:
         raise SourceError(f"cannot use the mirror database or Kafka: {exc or type(exc).__name__}") from None
     except ValueError as exc:
         raise SourceError(str(exc)) from None
+    return _report(trust, result)
+
+
+def _run_tiles(args: argparse.Namespace, trust: TrustFile) -> Any:
+    """``mirror --tiles URL``: the same run as from Kafka, the log read from tiles."""
+    import asyncpg
+
+    from certlife.services.partner.sources import TILES_SCHEMES, SourceError
+
+    if not args.tiles.startswith(TILES_SCHEMES):
+        raise SourceError(f"{args.tiles}: expected an http:// or https:// tiles URL")
+
+    async def go() -> Any:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with open_tiles_mirror(args.tiles, args.database, trust, schema=args.schema) as mirror:
+            return await mirror.run(stop, follow=not args.once)
+
+    try:
+        return asyncio.run(go())
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise SourceError(f"cannot use the mirror database: {exc or type(exc).__name__}") from None
+    except ValueError as exc:
+        raise SourceError(str(exc)) from None
+
+
+def _report(trust: TrustFile, result: Any) -> dict[str, Any]:
+    """The mirror report of a run; raise VerificationError (with the report) when it failed."""
+    from certlife.contracts.verification import VerificationError
+
     report: dict[str, Any] = {
         "ok": result.failure is None,
         "origin": trust.origin,
