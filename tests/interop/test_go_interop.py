@@ -6,6 +6,7 @@ hash under $CERTLIFE_HOME/interop-bin); without Go or the module proxy these tes
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import shutil
@@ -17,8 +18,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certlife.contracts.cosignature import CosignatureSigner
+from certlife.contracts.errors import NoteError
 from certlife.contracts.merkle import leaf_hash
-from certlife.contracts.notes import NoteSigner, sign_note
+from certlife.contracts.notes import NoteSigner, NoteVerifier, sign_note, verify_checkpoint
 from certlife.contracts.tiles import tile_path
 from tests.interop.cosigning import cosign_in_order
 from tests.interop.harness import LogKeys, certverify_log, go_tiles, run_go, witness_client
@@ -221,3 +223,77 @@ def test_go_tile_client_reads_certlife_tiles_and_verifies_inclusion(
         (copy / path).write_bytes(bytes(data))
         bad = run_go(go_bin["tileclient"], "-tiles", str(copy), "-vkey", keys.vkey, "-index", f"{size - 1}")
         assert bad.returncode == 1 and not bad.last["ok"], (path, bad.results)
+
+
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _noncanonical(raw: bytes) -> str:
+    """Standard padded base64 of ``raw`` (length 2 mod 3) with a padding bit set: decodes to the same bytes."""
+    assert len(raw) % 3 == 2
+    text = base64.b64encode(raw).decode()
+    return text[:-2] + _B64[_B64.index(text[-2]) | 1] + "="
+
+
+def _note_variants(note: str, keys: LogKeys) -> dict[str, tuple[str, bool]]:
+    """Variants of a signed checkpoint and whether C2SP signed-note has a verifier accept them."""
+    body, _, block = note.partition("\n\n")
+    text, log_line = body + "\n", block.splitlines()[0]
+    log_raw = base64.b64decode(log_line.split(" ")[2])
+    other_id = bytes(b ^ 0xFF for b in log_raw[:4])
+    witness = CosignatureSigner("witness.interop.example", Ed25519PrivateKey.generate())
+    sixteen = "".join(
+        f"— w{i}.interop.example {base64.b64encode(os.urandom(68)).decode()}\n" for i in range(16)
+    )
+    altered = base64.b64encode(log_raw[:10] + bytes([log_raw[10] ^ 1]) + log_raw[11:]).decode()
+    lines = text.split("\n")
+    return {
+        "plain": (note, True),
+        "unknown-key-non-canonical-base64": (
+            f"{note}— other.example/w {_noncanonical(os.urandom(68))}\n",
+            True,
+        ),
+        "log-name-other-key-id": (
+            f"{note}— {keys.origin} {base64.b64encode(other_id + os.urandom(64)).decode()}\n",
+            True,
+        ),
+        "log-key-id-other-name": (
+            f"{note}— other.example/log {base64.b64encode(log_raw[:4] + os.urandom(64)).decode()}\n",
+            True,
+        ),
+        "witness-cosignature": (note + witness.cosign(text, int(time.time())), True),
+        "sixteen-unknown-lines": (note + sixteen, True),
+        "log-line-twice": (f"{note}{log_line}\n", True),
+        "altered-log-signature": (f"{text}\n— {keys.origin} {altered}\n", False),
+        "only-unknown-lines": (f"{text}\n{sixteen}", False),
+        "altered-text": ("\n".join([lines[0], str(int(lines[1]) + 1), *lines[2:]]) + "\n" + block, False),
+        "control-character": (note.replace("\n", "\t\n", 1), False),
+        "unknown-key-not-base64": (f"{note}— other.example/w not*base64\n", False),
+    }
+
+
+def test_go_and_certlife_agree_on_which_checkpoint_notes_verify(
+    go_bin: dict[str, Path], certlife_log: tuple[Path, LogKeys], tmp_path: Path
+) -> None:
+    export, keys = certlife_log
+    note = (export / "checkpoints" / str(_sizes(export)[-1])).read_text()
+    verifier = NoteVerifier.from_string(keys.vkey)
+    variants = _note_variants(note, keys)
+    files = []
+    for name, (text, _) in variants.items():
+        (tmp_path / name).write_text(text)
+        files.append(str(tmp_path / name))
+    go = {
+        Path(r["file"]).name: r["ok"]
+        for r in run_go(go_bin["noteverify"], "-vkey", keys.vkey, *files).results
+    }
+    ours = {}
+    for name, (text, _) in variants.items():
+        try:
+            verify_checkpoint(text, [verifier], keys.origin)
+            ours[name] = True
+        except NoteError:
+            ours[name] = False
+    expected = {name: accept for name, (_, accept) in variants.items()}
+    assert go == expected
+    assert ours == expected
