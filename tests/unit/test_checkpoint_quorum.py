@@ -219,6 +219,18 @@ def test_mirror_style_verifier_waits_for_a_witnessed_checkpoint() -> None:
     for position, raw in b.lines()[:small]:
         verifier.feed(record_facts(position, raw, verifier.directory, True))
     assert verifier.pending_checkpoints() == [] and verifier.checks["checkpoint-root"] == 1
+    # A checkpoint the records already passed, cosigned later: its root is checked from the kept leaves.
+    (large, plain_large) = b.checkpoints[1]
+    verifier.extend_checkpoints([(None, plain_large)])
+    for position, raw in b.lines()[small:]:
+        verifier.feed(record_facts(position, raw, verifier.directory, True))
+    assert verifier.finish().latest_checkpoint.size == small  # type: ignore[union-attr]
+    verifier.extend_checkpoints([(None, _cosign(plain_large, W2, W1))])
+    assert verifier.checks["checkpoint-root"] == 2 and verifier.report.latest_checkpoint.size == large  # type: ignore[union-attr]
+    bad = _cosign(_resign_root(b, len(b.records), bytes(32)), W1, W2)
+    with pytest.raises(VerificationError) as caught:
+        verifier.extend_checkpoints([(None, bad)])
+    assert caught.value.failure.code == "root-mismatch"
 
 
 def test_policy_in_trust_json_and_the_override(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
