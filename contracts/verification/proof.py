@@ -43,8 +43,10 @@ _KEY_CODES = frozenset({"unknown-key", "key-out-of-range", "key-compromised"})
 def witnessed_checkpoint(
     note: str, trust: TrustFile, checks: Counter[str], policy: WitnessPolicy | None = None
 ) -> VerifiedCheckpoint:
-    """Step 2 of any proof: the checkpoint note is signed by a known note key, of the trusted origin,
-    and meets the witness quorum of ``policy`` (default: the trust file's; none: no quorum).
+    """Step 2 of any proof: the checkpoint note is signed, of the trusted origin, and witnessed.
+
+    Signed by a known note key, for the trusted origin, and meeting the witness
+    quorum of ``policy`` (default: the trust file's; neither: no quorum).
 
     Raises VerificationError (``checkpoint-*``; ``checkpoint-quorum`` naming who cosigned
     and what the quorum needs). The result's ``cosigned_by`` names the witnesses.
