@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "mirror": ["bench.bench_mirror", "--certificates", "20000"],
     "fixtures": ["bench.bench_fixtures", "--certificates", "100000"],
     "verify": ["bench.bench_verify", "--records", "1000000"],
+    "tiles": ["bench.bench_tiles", "--records", "200000"],
     "e2e": ["bench.bench_e2e", "--duration", "60"],
 }
 
