@@ -53,7 +53,7 @@ def build() -> dict[str, Path]:
     go = shutil.which("go")
     if go is None:
         raise GoUnavailable(
-            "the Go toolchain is not on PATH: install Go (1.24 or later) to run tests/interop"
+            "the Go toolchain is not on PATH: install Go (1.26 or later: golang.org/x/mod v0.43.0 needs it) to run tests/interop"
         )
     target = cache_root() / _sources_key(go)
     paths = {name: target / name for name in PROGRAMS}
@@ -62,20 +62,25 @@ def build() -> dict[str, Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
     env = dict(os.environ, GOFLAGS="-mod=readonly -buildvcs=false", CGO_ENABLED="0")
-    result = subprocess.run(
-        [go, "build", "-trimpath", "-o", f"{staging}/", *PROGRAMS.values()],
-        cwd=GO_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if result.returncode != 0:
+    try:
+        result = subprocess.run(
+            [go, "build", "-trimpath", "-o", f"{staging}/", *PROGRAMS.values()],
+            cwd=GO_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        returncode, stderr = result.returncode, result.stderr
+    except subprocess.TimeoutExpired:
+        returncode, stderr = -1, "go build did not finish within 900 s"
+    if returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
-        tail = " | ".join(result.stderr.strip().splitlines()[-6:])
+        tail = " | ".join(stderr.strip().splitlines()[-6:])
+        proxy = env.get("GOPROXY") or "https://proxy.golang.org,direct"
         raise GoUnavailable(
-            f"building the Go interop harness failed (is the Go module proxy {env.get('GOPROXY') or 'proxy.golang.org'} "
-            f"reachable for a cold module cache?): {tail}"
+            "building the Go interop harness (tests/interop/go) failed; a cold module cache "
+            f"needs the Go module proxy (GOPROXY={proxy}): {tail}"
         )
     try:
         staging.rename(target)
