@@ -69,7 +69,10 @@ def build_app(witness: Witness) -> Starlette:
         except Refusal as exc:
             _refused(request, "add-checkpoint", exc.status, str(exc))
             if exc.status == CONFLICT and exc.size is not None:
-                return Response(encode_conflict(exc.size), CONFLICT, media_type=CONFLICT_CONTENT_TYPE)
+                # Exactly the spec's type (no charset parameter, which media_type would add).
+                return Response(
+                    encode_conflict(exc.size), CONFLICT, headers={"content-type": CONFLICT_CONTENT_TYPE}
+                )
             return Response(f"{exc}\n".encode(), exc.status, media_type=TEXT)
         except DATABASE_ERRORS as exc:
             _refused(request, "add-checkpoint", UNAVAILABLE, f"state unavailable: {type(exc).__name__}")

@@ -55,7 +55,7 @@ def _bind(options: ServeOptions) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise WitnessServeError(f"cannot listen on {options.host}:{options.port}: {exc.strerror}") from None
-    sock.set_inheritable(True)
+    sock.listen(1024)  # connections queue from now on, before uvicorn serves them
     return sock
 
 
