@@ -309,3 +309,18 @@ def test_proof_bundle_needs_the_quorum(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 1 and report["failure"]["code"] == "checkpoint-quorum"
     assert main([*argv, "--witness-policy", _policy_file(tmp_path, ALPHA_ONLY, "a.txt")]) == 0
     assert ", cosigned by alpha" in capsys.readouterr().out
+
+
+def test_status_rests_on_the_newest_witnessed_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = _export(tmp_path, _log((W1, W2), (W1,)))
+    argv = ["status", "D-0000", str(export), "--trust", str(export / "trust.json")]
+    code, report, _ = _certverify(capsys, *argv, "--witness-policy", _policy_file(tmp_path, TWO_OF_TWO))
+    assert report["latestCheckpoint"]["size"] == 10 and report["witnesses"]["newestWithoutQuorum"] == 18
+    assert code == 0 and (report["answer"]["status"], report["answer"]["index"]) == ("valid", 15)
+    assert report["answer"]["checkpoint"] is None  # index 15 is past the witnessed checkpoint (10)
+    code, report, _ = _certverify(
+        capsys, *argv, "--witness-policy", _policy_file(tmp_path, "quorum none\n", "n")
+    )
+    assert code == 0 and report["latestCheckpoint"]["size"] == report["answer"]["checkpoint"]["size"] == 18
