@@ -167,6 +167,18 @@ def test_litewitness_cosigns_certlife_checkpoints_and_certverify_accepts_them(
     refused = certverify_log(copy, policy)
     assert not refused["ok"] and refused["failure"]["code"] == "checkpoint-quorum", refused
 
+    # certctl tiles build publishes the cosigned checkpoint; Go's tile client checks the
+    # litewitness cosignature on it (torchwood) and reads the log under it.
+    tiles = tmp_path / "cosigned-tiles"
+    certctl(dict(os.environ), "tiles", "build", "--export", str(copy), "--out", str(tiles))
+    read = run_go(
+        go_bin["tileclient"], "-tiles", str(tiles), "-vkey", keys.vkey, "-cosigner", lw.vkey, "-index", "0"
+    )
+    assert read.returncode == 0 and read.last["cosigned_by"] == [name], read.results
+    assert read.last["count"] == sizes[-1]
+    unsigned = run_go(go_bin["tileclient"], "-tiles", str(tiles), "-vkey", keys.vkey, "-cosigner", other)
+    assert unsigned.returncode == 1 and "cosignature by other.interop.example" in unsigned.last["error"]
+
 
 def _tree(directory: Path) -> dict[str, bytes]:
     return {p.relative_to(directory).as_posix(): p.read_bytes() for p in directory.rglob("*") if p.is_file()}

@@ -1,9 +1,10 @@
 // Command tileclient reads a C2SP tlog-tiles log with torchwood's Client and
 // TileFetcher and verifies it against its checkpoint:
 //
-//	tileclient -tiles URL|DIR -vkey VKEY [-origin O] [-index 0,5,17]
+//	tileclient -tiles URL|DIR -vkey VKEY [-origin O] [-index 0,5,17] [-cosigner VKEY]...
 //
-// It verifies the checkpoint with golang.org/x/mod/sumdb/note, reads every
+// It verifies the checkpoint with golang.org/x/mod/sumdb/note (and, for each
+// -cosigner, that witness's cosignature with torchwood), reads every
 // entry (each checked against the tree by the Client), proves the inclusion
 // of each -index record with tlog.ProveRecord and checks it with
 // tlog.CheckRecord, and prints one JSON object. Exit status 1 on any failure.
@@ -40,20 +41,28 @@ type output struct {
 	Count     int64    `json:"count"`
 	EntriesSH string   `json:"entries_sha256"` // hex SHA-256 of each entry's SHA-256, in order
 	Verified  []proven `json:"verified"`
+	Cosigned  []string `json:"cosigned_by,omitempty"`
 }
+
+type multi []string
+
+func (m *multi) String() string     { return fmt.Sprint(*m) }
+func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
 func main() {
 	base := flag.String("tiles", "", "tiles base URL (http://…) or directory")
 	vkey := flag.String("vkey", "", "the log's note verifier key")
 	origin := flag.String("origin", "", "expected origin (default: the key name)")
 	indexes := flag.String("index", "", "comma-separated record indexes to prove")
+	var cosigners multi
+	flag.Var(&cosigners, "cosigner", "witness cosigner vkey whose cosignature the checkpoint must carry (repeatable)")
 	flag.Parse()
-	if err := run(*base, *vkey, *origin, *indexes); err != nil {
+	if err := run(*base, *vkey, *origin, *indexes, cosigners); err != nil {
 		logview.Fail(err)
 	}
 }
 
-func run(base, vkey, origin, indexList string) error {
+func run(base, vkey, origin, indexList string, cosigners []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	v, err := note.NewVerifier(vkey)
@@ -64,15 +73,30 @@ func run(base, vkey, origin, indexList string) error {
 	if err != nil {
 		return err
 	}
-	_, c, err := logview.FetchCheckpoint(ctx, tr, v, origin)
+	msg, err := tr.ReadEndpoint(ctx, "checkpoint")
+	if err != nil {
+		return fmt.Errorf("reading checkpoint: %w", err)
+	}
+	_, c, err := logview.OpenCheckpoint(msg, v, origin)
 	if err != nil {
 		return err
+	}
+	var cosigned []string
+	for _, vk := range cosigners {
+		cv, err := logview.CosignatureVerifier(vk)
+		if err != nil {
+			return err
+		}
+		if _, err := note.Open(msg, note.VerifierList(cv)); err != nil {
+			return fmt.Errorf("checkpoint cosignature by %s: %w", cv.Name(), err)
+		}
+		cosigned = append(cosigned, cv.Name())
 	}
 	client, err := torchwood.NewClient(tr)
 	if err != nil {
 		return err
 	}
-	out := output{Origin: c.Origin, Size: c.N, Root: c.Hash.String()}
+	out := output{Origin: c.Origin, Size: c.N, Root: c.Hash.String(), Cosigned: cosigned}
 
 	// Every entry, each checked by the Client against the tree's hash tiles.
 	all := sha256.New()
