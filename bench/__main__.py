@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "verify": ["bench.bench_verify", "--records", "1000000"],
     "tiles": ["bench.bench_tiles", "--records", "200000"],
     "e2e": ["bench.bench_e2e", "--duration", "60"],
+    "cosign": ["bench.bench_cosign", "--checkpoints", "200"],
 }
 
 
