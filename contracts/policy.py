@@ -186,22 +186,26 @@ class WitnessPolicy:
 
     def evaluate_lines(self, body: str, lines: Iterable[SignatureLine]) -> PolicyResult:
         """Evaluate signature ``lines`` over checkpoint ``body``: which witnesses cosigned, quorum met?"""
-        by_key = {(w.verifier.name, w.verifier.key_id): w for w in self.witnesses.values()}
+        by_key: dict[tuple[str, bytes], list[PolicyWitness]] = {}
+        for w in self.witnesses.values():  # two keys may share a name and a 4-byte ID: try each
+            by_key.setdefault((w.verifier.name, w.verifier.key_id), []).append(w)
         valid: dict[str, int] = {}
         invalid: list[str] = []
         for line in lines:
-            witness = by_key.get((line.name, line.key_id))
-            if witness is None:
+            candidates = by_key.get((line.name, line.key_id), [])
+            if not candidates:
                 continue  # not a witness of the policy (or the log's own signature): ignored
-            try:
-                if not line.canonical:
-                    raise ContractError("non-canonical base64")
-                timestamp = witness.verifier.verify(body, line.payload)
-            except ContractError:
-                if witness.name not in invalid:
-                    invalid.append(witness.name)
-                continue
-            valid.setdefault(witness.name, timestamp)
+            counted = False
+            for witness in candidates:
+                try:
+                    if not line.canonical:
+                        raise ContractError("non-canonical base64")
+                    valid.setdefault(witness.name, witness.verifier.verify(body, line.payload))
+                    counted = True
+                except ContractError:
+                    continue
+            if not counted:
+                invalid += [w.name for w in candidates if w.name not in invalid]
         cosigned = tuple(name for name in self._order if name in valid)
         return PolicyResult(
             satisfied=self.witnessed(self.quorum, set(valid)),

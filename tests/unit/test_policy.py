@@ -6,6 +6,8 @@ import hashlib
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from certlife.contracts.cosignature import CosignatureSigner
 from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
@@ -160,3 +162,19 @@ def test_group_members_must_be_defined_before_the_group() -> None:
     text = f"group G any A\nwitness A {VK}\nquorum G"
     with pytest.raises(PolicyError, match="line 1: group G names 'A'"):
         WitnessPolicy.parse(text)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), noise=st.text(max_size=40))
+def test_parse_raises_only_policy_error(data: st.DataObject, noise: str) -> None:
+    """Any edit of a valid policy either parses (and round-trips) or raises PolicyError."""
+    start = data.draw(st.integers(0, len(EXAMPLE)), label="start")
+    end = data.draw(st.integers(start, len(EXAMPLE)), label="end")
+    text = EXAMPLE[:start] + noise + EXAMPLE[end:]
+    try:
+        policy = WitnessPolicy.parse(text)
+    except PolicyError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert WitnessPolicy.parse(policy.to_text()).to_text() == policy.to_text()
+    policy.evaluate(_cosigned("X1", "Y1"))
