@@ -324,3 +324,13 @@ def test_status_rests_on_the_newest_witnessed_checkpoint(
         capsys, *argv, "--witness-policy", _policy_file(tmp_path, "quorum none\n", "n")
     )
     assert code == 0 and report["latestCheckpoint"]["size"] == report["answer"]["checkpoint"]["size"] == 18
+
+
+def test_mirror_takes_the_override_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``certverify mirror --witness-policy``: a malformed file stops it before any connection (exit 2)."""
+    export = _export(tmp_path, _log((W1,), ()))
+    bad = _policy_file(tmp_path, "quorum x\n")
+    argv = ["mirror", "--database", "postgresql://127.0.0.1:1/none", "--trust", str(export / "trust.json")]
+    assert main([*argv, "--bootstrap", "127.0.0.1:1", "--once", "--witness-policy", bad]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{bad}: malformed witness policy: line 1: quorum names 'x'" in err
