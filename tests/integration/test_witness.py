@@ -15,6 +15,7 @@ import os
 import random
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -70,8 +71,8 @@ class Tree:
 class WitnessProcess:
     """``certctl serve witness --port 0`` in a child process; its URL read from its log."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env, self.log_path = env, log_path
+    def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
+        self.env, self.log_path, self.args = env, log_path, args
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -79,7 +80,16 @@ class WitnessProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "certlife.services.cli.certctl", "serve", "witness", "--port", "0"],
+                [
+                    sys.executable,
+                    "-m",
+                    "certlife.services.cli.certctl",
+                    "serve",
+                    "witness",
+                    "--port",
+                    "0",
+                    *self.args,
+                ],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -88,7 +98,7 @@ class WitnessProcess:
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            found = re.search(r"witness listening on (http://127\.0\.0\.1:\d+)", self.log()[offset:])
+            found = re.search(r"witness listening on (https?://127\.0\.0\.1:\d+)", self.log()[offset:])
             if found:
                 self.url = found[1]
                 return self
@@ -429,3 +439,82 @@ async def test_kill_9_during_add_checkpoint_keeps_every_cosignature_consistent(
         answer = await post(client, witness.url, tree.request(stored_size, min(stored_size + 1, 400)))
         assert answer.status_code == 200, answer.text
     assert "Traceback" not in witness.log()
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_tls_and_one_line_start_errors(
+    witness_env: dict[str, str], tmp_path: Path, log_signer: NoteSigner
+) -> None:
+    cert, key = self_signed(tmp_path)
+    served = WitnessProcess(
+        witness_env, tmp_path / "tls.log", "--tls-cert", str(cert), "--tls-key", str(key)
+    ).start()
+    try:
+        assert served.url.startswith("https://")
+        async with httpx.AsyncClient(verify=ssl_context(cert), timeout=30) as client:
+            answer = await post(client, served.url, Tree.grown(log_signer, 3, "t").request(0, 3))
+        assert answer.status_code == 200
+        verify_cosignature(
+            witness_env["WITNESS_VKEY"], Tree.grown(log_signer, 3, "t").note(3), answer.content
+        )
+        port = served.url.rsplit(":", 1)[1]
+        in_use = certctl(witness_env, "serve", "witness", "--port", port)
+        assert in_use.returncode == 1 and in_use.stderr.startswith(
+            f"certctl: error: cannot listen on 127.0.0.1:{port}"
+        )
+    finally:
+        served.kill()
+    for args, message in [
+        (["--tls-cert", str(cert)], "TLS needs both --tls-cert and --tls-key"),
+        (["--tls-cert", str(key), "--tls-key", str(key)], "cannot load the TLS certificate or key"),
+    ]:
+        failed = certctl(witness_env, "serve", "witness", "--port", "0", *args)
+        assert failed.returncode == 1 and failed.stderr.startswith(f"certctl: error: {message}"), (
+            failed.stderr
+        )
+    wrong = certctl({**witness_env, "CERTLIFE_KEY_PASSPHRASE": "wrong"}, "serve", "witness", "--port", "0")
+    assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr and "Traceback" not in wrong.stderr
+    empty = certctl({**witness_env, "CERTLIFE_KEYS_DIR": str(tmp_path / "none")}, "serve", "witness")
+    assert empty.returncode == 1 and "run `certctl witness init --name NAME`" in empty.stderr
+    for result in (wrong, empty):
+        assert PASSPHRASE not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def ssl_context(cert: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(cert))
