@@ -98,27 +98,14 @@ def witness_client(
     )
 
 
-def certverify_log(export: Path, policy: Path) -> dict[str, Any]:
-    """``certverify log EXPORT --witness-policy POLICY --json``: its report."""
+def certverify_log(source: Path | str, policy: Path, trust: Path | None = None) -> dict[str, Any]:
+    """``certverify log SOURCE --witness-policy POLICY --json`` (trust: the export's by default): its report."""
+    trust = trust or Path(source) / "trust.json"
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "certlife.services.partner.certverify",
-            "log",
-            str(export),
-            "--trust",
-            str(export / "trust.json"),
-            "--witness-policy",
-            str(policy),
-            "--json",
-            "--jobs",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+        [sys.executable, "-m", "certlife.services.partner.certverify", "log", str(source),
+         "--trust", str(trust), "--witness-policy", str(policy), "--json", "--jobs", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert done.stdout.strip(), done.stderr[-2000:]
     report: dict[str, Any] = json.loads(done.stdout)
     assert done.returncode == (0 if report["ok"] else 1), done.stderr[-2000:]
