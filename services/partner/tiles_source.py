@@ -92,7 +92,11 @@ class TiledLog:
             return full[: 32 * width]
 
     def _read(self, level: int, index: int, width: int) -> bytes:
-        return self._tiles.pop((level, index))
+        """``TiledHashes``' reader: the tiles fetched for it (each is read once, then cached there)."""
+        tile = self._tiles.pop((level, index), None)
+        if tile is None:
+            raise TileError(f"{tile_path(level, index, width)} was not fetched", code="tile-missing")
+        return tile
 
     async def start(self) -> None:
         """Read the right edge's partial tiles and check that they hash to the root."""

@@ -188,3 +188,113 @@ def test_tampered_full_tile_above_level_zero_fails(
     with serve_tiles(copy) as server, pytest.raises(VerificationError) as caught:
         asyncio.run(_read_all(server.url, root))
     assert caught.value.failure.code == "tile-mismatch"
+
+
+def test_partial_tiles_gone_are_read_from_full_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.unit.logbuilder import LogBuilder
+
+    log = LogBuilder()
+    log.issue_many(320)  # 534 records
+    note = log.sign_checkpoint(300)
+    write_tiles(tmp_path / "tiles", log.records[:300], note)
+    write_tiles(tmp_path / "tiles", log.records, None)  # the log grew: bundle 1 is full now
+    for gone in (entries_path(1, 44), tile_path(0, 1, 44)):  # allowed once the full tile exists
+        (tmp_path / "tiles" / gone).unlink()
+    trust = tmp_path / "trust.json"
+    trust.write_text(json.dumps(log.trust().to_json()))
+    with serve_tiles(tmp_path / "tiles") as server:
+        code, report = _json(capsys, "log", server.url, "--trust", str(trust))
+        assert server.requests[entries_path(1)] == server.requests[tile_path(0, 1)] == 1
+    assert code == 0 and report["records"] == 300
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tiles test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file
+
+
+def test_https_untrusted_is_one_line_and_trusted_verifies(
+    export: Path,
+    tiles: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    trust = str(export / "trust.json")
+    with serve_tiles(tiles) as server:
+        server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+        url = server.url.replace("http://", "https://")
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        code = main(["log", url, "--trust", trust])
+        _, err = capsys.readouterr()
+        assert code == 2 and err.count("\n") == 1 and "TLS" in err
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        code = main(["log", url, "--trust", trust])
+        out, _ = capsys.readouterr()
+    assert code == 0 and out.rstrip().endswith("VERIFIED")
+
+
+def test_reads_from_certctl_serve_tiles_app(
+    export: Path, tiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The tiles service's own app (gzip entry bundles, caching headers) through uvicorn."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from certlife.services.tiles.server import build_app
+
+    port = _free_port()
+    config = uvicorn.Config(build_app(tiles), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        code, report = _json(
+            capsys, "log", f"http://127.0.0.1:{port}/", "--trust", str(export / "trust.json")
+        )
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert code == 0 and report["records"] == 403
