@@ -136,6 +136,7 @@ class Cosigner:
         else:
             self._latest = (checkpoint, note)
             self._notes[checkpoint.size] = note
+            self._prune()  # older notes nothing is answering for: superseded
         for state in self.status.values():
             valid = self._valid_lines(state.witness, checkpoint, _signature_lines(note))
             if valid:
@@ -313,7 +314,8 @@ class Cosigner:
 
     def _prune(self) -> None:
         keep = {self.latest_size} | {s.in_flight for s in self.status.values()}
-        for size in [s for s in self._notes if s not in keep]:
+        unpublished = {s for s, n in self._notes.items() if _count_lines(n) > self._published.get(s, 0)}
+        for size in [s for s in self._notes if s not in keep | unpublished]:
             del self._notes[size]
             self._published.pop(size, None)
 

@@ -27,6 +27,7 @@ import pytest
 from certlife.contracts.cosignature import CosignatureVerifier
 from certlife.contracts.notes import Checkpoint
 from certlife.services.commands.application import CertificateApplication
+from certlife.services.infra.stack import StackSettings, provision
 from certlife.services.partner.export import read_checkpoints, read_log_lines
 from certlife.services.tiles.writer import TileWriter
 from tests.integration.logcheck import check_log, read_topic
@@ -154,9 +155,14 @@ async def test_publisher_tiles_and_cosigned_checkpoints_through_kills(
     tiles = tmp_path / "tiles"
     witness_file = tmp_path / "witnesses.txt"
     env.update(CERTLIFE_TILES_DIR=str(tiles), CERTLIFE_WITNESSES_FILE=str(witness_file))
+    # The publisher runs as the relay's own principal (its grants, not the admin's).
+    await asyncio.to_thread(provision, StackSettings.from_env(), prefix)
+    as_relay = {
+        k: v for k, v in env.items() if k not in ("CERTLIFE_KAFKA_USERNAME", "CERTLIFE_KAFKA_PASSWORD_FILE")
+    }
     app = CertificateApplication(env=pg_env)
     relay = ServiceProcess("relay", env, tmp_path).start()
-    publisher = ServiceProcess("publisher", env, tmp_path)
+    publisher = ServiceProcess("publisher", as_relay, tmp_path)
     rng = random.Random(11)
     try:
         for witness in witnesses:
@@ -206,6 +212,7 @@ async def test_publisher_tiles_and_cosigned_checkpoints_through_kills(
             await conn.close()
     assert publisher.log_text().count("publisher active") == 1 + kills
     assert "Traceback" not in publisher.log_text()
+    assert f"Kafka principal User:{prefix}certlife-relay" in publisher.log_text()
     # The checkpoints topic: the relay's notes, and the final one again with both cosignatures.
     notes = [n.decode() for n in await read_topic(kafka_bootstrap, prefix + "certlife.checkpoints.v1")]
     final = [n for n in notes if Checkpoint.parse(n[: n.rfind("\n\n") + 1]).size == expected]

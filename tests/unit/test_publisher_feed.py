@@ -129,3 +129,46 @@ def test_export_keeps_the_note_with_most_signature_lines(tmp_path: Path) -> None
         writer.write_checkpoint(3, note(3))  # a plain copy read later does not win
         writer.write_trust(TrustFile(ORIGIN, (), (SIGNER.verifier_key(),)))
     assert read_checkpoints(tmp_path) == [(3, cosigned)]
+
+
+class _Message:
+    def __init__(self, offset: int, key: bytes | None, value: bytes) -> None:
+        self.offset, self.key, self.value = offset, key, value
+
+
+class _Consumer:
+    def __init__(self) -> None:
+        self.seeks: list[tuple[str, int]] = []
+
+    def seek(self, tp: object, offset: int) -> None:
+        self.seeks.append((getattr(tp, "topic", ""), offset))
+
+
+def test_a_position_ahead_of_the_tiles_reads_the_log_again(tmp_path: Path) -> None:
+    from certlife.services.infra.connections import Kafka
+    from certlife.services.infra.kafka_access import KafkaAccess
+    from certlife.services.publisher.publisher import Publisher
+
+    feed = TileFeed(TileWriter(tmp_path), tmp_path)
+    feed_log(feed, 0, 10)
+    feed.add_checkpoint(0, note(10).encode())
+    feed.flush()
+    Position(50, 1).save(tmp_path)  # say the tiles lost records the position counted
+    publisher = Publisher(
+        kafka=Kafka(KafkaAccess("127.0.0.1:1", plaintext=True)),
+        log_topic="log",
+        checkpoints_topic="checkpoints",
+        directory=tmp_path,
+        writer=TileWriter(tmp_path),
+    )
+    consumer = _Consumer()
+    publisher._consumer = consumer  # type: ignore[assignment]
+    publisher._take({publisher.log_tp: [_Message(50, b"30", RECORDS[30])]})
+    assert consumer.seeks == [("log", 0)]
+    records = [_Message(i, str(i).encode(), RECORDS[i]) for i in range(0, 40)]
+    checkpoint = [_Message(1, b"40", note(40).encode())]
+    publisher._take({publisher.log_tp: records, publisher.checkpoints_tp: checkpoint})
+    assert publisher.writer.size == 40
+    assert Position.load(tmp_path) == Position(40, 2)
+    with pytest.raises(GapError):  # only once, right after the start
+        publisher._take({publisher.log_tp: [_Message(60, b"45", RECORDS[45])]})
