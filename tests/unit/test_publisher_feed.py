@@ -162,7 +162,7 @@ def test_a_position_ahead_of_the_tiles_reads_the_log_again(tmp_path: Path) -> No
         writer=TileWriter(tmp_path),
     )
     consumer = _Consumer()
-    publisher._consumer = consumer  # type: ignore[assignment]
+    publisher._consumer = consumer
     publisher._take({publisher.log_tp: [_Message(50, b"30", RECORDS[30])]})
     assert consumer.seeks == [("log", 0)]
     records = [_Message(i, str(i).encode(), RECORDS[i]) for i in range(0, 40)]
