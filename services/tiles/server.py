@@ -120,7 +120,16 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, stopping on SIGINT/SIGTERM without re-raising the signal afterwards."""
+    """uvicorn's server, stopping on SIGINT/SIGTERM without re-raising the signal afterwards.
+
+    ``ready`` is logged once it listens, its signal handlers in place.
+    """
+
+    ready = ""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        log.info("%s", self.ready)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -146,8 +155,9 @@ async def serve(directory: Path, host: str = "127.0.0.1", port: int = DEFAULT_PO
             timeout_graceful_shutdown=5,
         )
         shown = f"[{host}]" if ":" in host else host
-        log.info("tiles: serving %s on http://%s:%d/", directory, shown, sock.getsockname()[1])
-        await _Server(config).serve(sockets=[sock])
+        server = _Server(config)
+        server.ready = f"tiles: serving {directory} on http://{shown}:{sock.getsockname()[1]}/"
+        await server.serve(sockets=[sock])
         log.info("tiles: stopped")
     finally:
         sock.close()
