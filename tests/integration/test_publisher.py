@@ -235,3 +235,65 @@ async def test_publisher_tiles_and_cosigned_checkpoints_through_kills(
     grown = tmp_path / "grown"
     every_checkpoint(export, grown)
     assert files(grown) == published
+
+
+async def test_the_witness_client_records_a_real_witness_refusing_forks(
+    database_url: str, pg_schema: str, tmp_path: Path
+) -> None:
+    """Against ``certctl serve witness``: cosigned, then a forked log's checkpoints refused and recorded."""
+    import httpx
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from certlife.contracts.merkle import consistency_proof, leaf_hash, root_from_leaf_hashes
+    from certlife.contracts.notes import NoteSigner, sign_checkpoint
+    from certlife.services.publisher.cosigner import Cosigner, CosignerOptions
+    from certlife.services.publisher.cosigner import Witness as Asked
+
+    origin = "fork.test/log"
+    signer = NoteSigner(origin, Ed25519PrivateKey.generate())
+    honest = [leaf_hash(b"honest %d" % i) for i in range(40)]
+    forked = honest[:6] + [leaf_hash(b"forked %d" % i) for i in range(6, 40)]
+    env = stack_env("127.0.0.1:1", database_url, pg_schema, "", tmp_path / "keys")
+    process = Witness(env, tmp_path / "witness.log").setup("w.fork.test", origin, signer.verifier_key())
+    process.start()
+    published: list[tuple[int, str]] = []
+
+    async def publish(size: int, note: str) -> None:
+        published.append((size, note))
+
+    async def ask(leaves: list[bytes], size: int, known: int | None) -> dict[str, int]:
+        asked = Asked("w", CosignatureVerifier.from_string(process.vkey), process.url)
+        async with httpx.AsyncClient() as client:
+            cosigner = Cosigner(
+                [asked],
+                client,
+                lambda old, new: consistency_proof(leaves, old, new),
+                publish,
+                CosignerOptions(backoff_initial=5, backoff_cap=5),
+            )
+            cosigner.status["w"].known_size = known
+            stop = asyncio.Event()
+            task = asyncio.create_task(cosigner.run(stop))
+            cosigner.offer(
+                sign_checkpoint(Checkpoint(origin, size, root_from_leaf_hashes(leaves[:size])), signer)
+            )
+            deadline = time.monotonic() + 20
+            while not cosigner.status["w"].refusals and cosigner.status["w"].cosigned < size:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+            stop.set()
+            await task
+            return dict(cosigner.status["w"].refusals)
+
+    try:
+        assert await ask(honest, 10, None) == {}  # a new log for the witness: old size 0
+        assert published and published[-1][0] == 10
+        refused = await ask(forked, 12, 10)  # a larger tree that does not extend what it cosigned
+        assert list(refused) == ["422 Unprocessable Entity (consistency refused: a fork, or a bad proof)"]
+        refused = await ask(forked, 10, 10)  # the same size, another root
+        assert list(refused) == ["422 Unprocessable Entity (consistency refused: a fork, or a bad proof)"]
+        assert await ask(honest, 20, 10) == {}  # the honest log goes on
+        assert published[-1][0] == 20
+        assert process.log_path.read_text().count(": 422 ") == 2  # the witness's side: one line each
+    finally:
+        process.kill()
