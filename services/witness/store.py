@@ -129,6 +129,8 @@ class WitnessStore:
         )
         if row is None:
             return None
+        if lock:  # the decision under the lock needs the state only; the keys were checked before
+            return _state({**row, "vkeys": []})
         keys = await conn.fetch(
             f"SELECT vkey FROM {self._s}.witness_log_keys WHERE origin = $1 ORDER BY vkey", origin
         )
