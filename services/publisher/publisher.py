@@ -143,9 +143,11 @@ class Publisher:
                 self._may_rewind = False
                 break
             self._may_rewind = False
-        for note in self.feed.flush():
-            log.info("tiles: checkpoint %d published", self.writer.size)
-            if self.cosigner is not None:
+        published = self.feed.flush()
+        if published:
+            log.info("tiles: checkpoint %d published (%d entries)", self.feed.tiles_size, self.writer.size)
+        if self.cosigner is not None:
+            for note in published:  # the newest supersedes the others
                 self.cosigner.offer(note)
         seen, self.feed.seen = self.feed.seen, []
         if self.cosigner is not None:
