@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -25,6 +26,8 @@ from certlife.contracts.notes import Checkpoint, NoteVerifier, open_checkpoint_n
 from certlife.contracts.witness import AddCheckpoint, WitnessProtocolError, parse_add_checkpoint
 from certlife.domain.errors import CertlifeError
 from certlife.services.witness.store import LogState, WitnessStore
+
+log = logging.getLogger("certlife.witness")
 
 BAD_REQUEST, FORBIDDEN, NOT_FOUND, CONFLICT, UNPROCESSABLE = 400, 403, 404, 409, 422
 
@@ -71,7 +74,9 @@ class Witness:
             timestamp = max(int(self.clock()), 1)
             return request.note, self.signer.cosign(text, timestamp)
 
-        return await self.store.advance(checkpoint.origin, checkpoint.size, checkpoint.root_hash, decide)
+        lines = await self.store.advance(checkpoint.origin, checkpoint.size, checkpoint.root_hash, decide)
+        log.info("cosigned %s at size %d (old size %d)", checkpoint.origin, checkpoint.size, request.old_size)
+        return lines
 
 
 def _checkpoint(note: str) -> tuple[str, Checkpoint]:
