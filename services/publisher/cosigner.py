@@ -16,8 +16,6 @@ Nothing here ever waits for a witness on the log's behalf.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import time
 from collections import Counter
@@ -26,7 +24,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from certlife.contracts.cosignature import CosignatureVerifier, add_signature_lines
+from certlife.contracts.cosignature import add_signature_lines
 from certlife.contracts.errors import ContractError
 from certlife.contracts.notes import Checkpoint
 from certlife.contracts.witness import (
@@ -35,6 +33,15 @@ from certlife.contracts.witness import (
     parse_conflict,
     parse_cosignature_lines,
 )
+from certlife.services.publisher.witnesses import (
+    Witness,
+    note_body,
+    signature_count,
+    signature_lines,
+    valid_cosignatures,
+)
+
+__all__ = ["Cosigner", "CosignerOptions", "Proofs", "Publish", "Witness", "WitnessStatus"]
 
 log = logging.getLogger("certlife.publisher.cosigner")
 
@@ -49,15 +56,6 @@ _REFUSALS = {
     404: "404 Not Found (the witness does not know this log's origin)",
     422: "422 Unprocessable Entity (consistency refused: a fork, or a bad proof)",
 }
-
-
-@dataclass(frozen=True)
-class Witness:
-    """A witness to ask: its name, cosigning key and submission prefix (URL)."""
-
-    name: str
-    verifier: CosignatureVerifier
-    url: str
 
 
 @dataclass(frozen=True)
@@ -129,7 +127,7 @@ class Cosigner:
         Cosignatures it already carries from a configured witness (a note
         published before a restart) count as done for that witness.
         """
-        checkpoint = Checkpoint.parse(_body(note))
+        checkpoint = Checkpoint.parse(note_body(note))
         if self._latest is not None and checkpoint.size <= self._latest[0].size:
             if checkpoint != self._latest[0]:
                 return  # older, or not the one we hold
@@ -138,14 +136,14 @@ class Cosigner:
             self._notes[checkpoint.size] = note
             self._prune()  # older notes nothing is answering for: superseded
         for state in self.status.values():
-            valid = self._valid_lines(state.witness, checkpoint, _signature_lines(note))
+            valid = valid_cosignatures(state.witness, checkpoint, signature_lines(note))
             if valid:
                 self._notes[checkpoint.size] = add_signature_lines(self._notes[checkpoint.size], valid)
                 state.cosigned = max(state.cosigned, checkpoint.size)
                 state.known_size = max(state.known_size or 0, checkpoint.size)
             self._changed[state.witness.name].set()
         # What arrived in a note is published already.
-        published = max(self._published.get(checkpoint.size, 0), _count_lines(note))
+        published = max(self._published.get(checkpoint.size, 0), signature_count(note))
         self._published[checkpoint.size] = published
 
     def note(self, size: int) -> str | None:
@@ -227,7 +225,7 @@ class Cosigner:
         except ContractError:
             self._failed(state, "a 200 answer that is not signature lines")
             return
-        valid = self._valid_lines(state.witness, checkpoint, lines)
+        valid = valid_cosignatures(state.witness, checkpoint, lines)
         if not valid:
             self._failed(state, "no valid cosignature by its key in the 200 answer")
             return
@@ -270,24 +268,6 @@ class Cosigner:
                 self.options.backoff_cap,
             )
 
-    @staticmethod
-    def _valid_lines(witness: Witness, checkpoint: Checkpoint, lines: Sequence[str]) -> list[str]:
-        """The lines that are valid cosignatures of ``checkpoint`` by ``witness``; others ignored."""
-        body, key_id, valid = checkpoint.body(), witness.verifier.key_id, []
-        for line in lines:
-            parts = line.rstrip("\n").split(" ")
-            if len(parts) != 3 or parts[0] != "—" or parts[1] != witness.verifier.name:
-                continue
-            try:
-                raw = base64.b64decode(parts[2], validate=True)
-                if raw[:4] != key_id:
-                    continue  # another key of that name: not ours to check
-                witness.verifier.verify(body, raw)
-            except (binascii.Error, ValueError, ContractError):
-                continue
-            valid.append(line.rstrip("\n") + "\n")
-        return valid
-
     # -- publishing -------------------------------------------------------------------
 
     async def _publish_loop(self, stop: asyncio.Event) -> None:
@@ -307,28 +287,14 @@ class Cosigner:
                     break
             for size in sorted(self._notes):
                 note = self._notes[size]
-                if _count_lines(note) > self._published.get(size, 0):
+                if signature_count(note) > self._published.get(size, 0):
                     await self._publish(size, note)
-                    self._published[size] = _count_lines(note)
+                    self._published[size] = signature_count(note)
             self._prune()
 
     def _prune(self) -> None:
         keep = {self.latest_size} | {s.in_flight for s in self.status.values()}
-        unpublished = {s for s, n in self._notes.items() if _count_lines(n) > self._published.get(s, 0)}
+        unpublished = {s for s, n in self._notes.items() if signature_count(n) > self._published.get(s, 0)}
         for size in [s for s in self._notes if s not in keep | unpublished]:
             del self._notes[size]
             self._published.pop(size, None)
-
-
-def _body(note: str) -> str:
-    end = note.rfind("\n\n")
-    return note[: end + 1] if end >= 0 else note
-
-
-def _signature_lines(note: str) -> list[str]:
-    end = note.rfind("\n\n")
-    return note[end + 2 :].splitlines() if end >= 0 else []
-
-
-def _count_lines(note: str) -> int:
-    return len(_signature_lines(note))

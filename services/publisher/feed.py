@@ -21,6 +21,7 @@ from certlife.contracts.merkle import leaf_hash
 from certlife.contracts.notes import Checkpoint
 from certlife.domain.errors import CertlifeError
 from certlife.services.publisher.position import Position
+from certlife.services.publisher.witnesses import note_body, signature_count
 
 if TYPE_CHECKING:
     from certlife.services.tiles.writer import TileWriter
@@ -38,18 +39,6 @@ class PublisherError(CertlifeError, code="publisher"):
 
 class GapError(PublisherError, code="publisher-gap"):
     """A record's index is past the next one the tiles expect."""
-
-
-def note_body(note: str) -> str:
-    """The text of a signed note (up to and including the line before its blank line)."""
-    end = note.rfind("\n\n")
-    return note[: end + 1] if end >= 0 else note
-
-
-def signature_lines(note: str) -> int:
-    """How many signature lines a signed note carries."""
-    end = note.rfind("\n\n")
-    return 0 if end < 0 else note[end + 2 :].count("\n")
 
 
 class TileFeed:
@@ -165,7 +154,7 @@ class TileFeed:
             return False
         if Checkpoint.parse(note_body(note)) != self.tiles_checkpoint:
             return False
-        if signature_lines(note) <= signature_lines(self.tiles_note):
+        if signature_count(note) <= signature_count(self.tiles_note):
             return False
         self.writer.publish(note)
         self.tiles_note = note

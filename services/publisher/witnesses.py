@@ -8,12 +8,26 @@ allowed (the same file can be a partner's policy) and ignored here.
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from certlife.contracts.cosignature import CosignatureVerifier
 from certlife.contracts.errors import ContractError
+from certlife.contracts.notes import Checkpoint
 from certlife.contracts.policy import WitnessPolicy
 from certlife.domain.errors import CertlifeError
-from certlife.services.publisher.cosigner import Witness
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A witness to ask: its name (in the file), cosigning key and submission prefix (URL)."""
+
+    name: str
+    verifier: CosignatureVerifier
+    url: str
 
 
 class WitnessFileError(CertlifeError, code="witness-file"):
@@ -26,7 +40,7 @@ def parse_witnesses(text: str, source: str = "witness file") -> list[Witness]:
         policy = WitnessPolicy.parse(text)
     except ContractError as exc:
         raise WitnessFileError(f"{source}: {exc}") from None
-    found = [Witness(w.name, w.verifier, w.url) for w in policy.witnesses.values() if w.url]
+    found = [Witness(w.name, w.verifier, w.url) for w in policy.witnesses.values() if w.url is not None]
     if not found:
         raise WitnessFileError(f"{source}: no 'witness NAME VKEY URL' line with a URL to ask")
     for witness in found:
@@ -44,3 +58,42 @@ def read_witnesses(path: Path) -> list[Witness]:
     except UnicodeDecodeError:
         raise WitnessFileError(f"{path}: the witness file is not UTF-8") from None
     return parse_witnesses(text, str(path))
+
+
+def valid_cosignatures(witness: Witness, checkpoint: Checkpoint, lines: Sequence[str]) -> list[str]:
+    """The ``lines`` that are valid cosignatures of ``checkpoint`` by ``witness`` (with newlines).
+
+    Lines of other keys are ignored (C2SP tlog-witness: the client ignores
+    unknown keys); a line of this witness's key that does not verify is dropped.
+    """
+    body, key_id, valid = checkpoint.body(), witness.verifier.key_id, []
+    for line in lines:
+        parts = line.rstrip("\n").split(" ")
+        if len(parts) != 3 or parts[0] != "—" or parts[1] != witness.verifier.name:
+            continue
+        try:
+            raw = base64.b64decode(parts[2], validate=True)
+            if raw[:4] != key_id:
+                continue  # another key of that name: not ours to check
+            witness.verifier.verify(body, raw)
+        except (binascii.Error, ValueError, ContractError):
+            continue
+        valid.append(line.rstrip("\n") + "\n")
+    return valid
+
+
+def note_body(note: str) -> str:
+    """The text of a signed note (through the line before its blank line)."""
+    end = note.rfind("\n\n")
+    return note[: end + 1] if end >= 0 else note
+
+
+def signature_lines(note: str) -> list[str]:
+    """The signature lines of a signed note, without newlines."""
+    end = note.rfind("\n\n")
+    return note[end + 2 :].splitlines() if end >= 0 else []
+
+
+def signature_count(note: str) -> int:
+    """How many signature lines a signed note carries."""
+    return len(signature_lines(note))
