@@ -115,8 +115,7 @@ class MerkleFrontier:
 def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
     """Return the Merkle tree hash over ``hashes`` (leaf hashes, in order)."""
     frontier = MerkleFrontier()
-    for h in hashes:
-        frontier.append(h)
+    frontier.extend(hashes)
     return frontier.root()
 
 
