@@ -186,6 +186,7 @@ class PartnerMirror:
             from certlife.services.partner.mirror_tiles import TilesNotes, TilesRecords
 
             records = TilesRecords(self._tiles)
+            records.tolerant = follow  # following waits out an unreachable server
             notes = TilesNotes(self._tiles, records)
         else:
             assert self.consumer is not None

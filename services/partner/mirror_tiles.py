@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -31,8 +32,11 @@ import asyncpg
 from certlife.contracts.trust import TrustedKey, TrustFile
 from certlife.contracts.verification import LogVerifier
 from certlife.contracts.verification.codes import ENTRY
+from certlife.services.partner.inputs import SourceError
 from certlife.services.partner.tiles_http import TileFetcher
 from certlife.services.partner.tiles_source import TiledLog, checkpoint_of, read_checkpoint
+
+log = logging.getLogger("certlife.mirror")
 
 _RESUME_SQL = """
 CREATE TABLE IF NOT EXISTS {s}.mirror_tiles_resume (
@@ -53,7 +57,13 @@ class TilesNotes:
 
     async def end(self) -> int:
         """Read the checkpoint; a changed note is new. Returns the tree size to read records to."""
-        note = await read_checkpoint(self.fetcher)
+        try:
+            note = await read_checkpoint(self.fetcher)
+        except SourceError as exc:
+            if not self.records.waited_out(exc):
+                raise
+            return self.records.end
+        self.records.reachable()
         if note != self.note:
             self.note = note
             self._new.append(note.encode())
@@ -78,6 +88,25 @@ class TilesRecords:
         self.end = start
         self._stream: AsyncIterator[tuple[int, bytes]] | None = None
         self._tree: tuple[int, bytes] | None = None
+        self._current: tuple[int, bytes] | None = None
+        #: Following: a server that cannot be read is waited out (logged), not an error.
+        self.tolerant = False
+        self._problem: str | None = None
+
+    def waited_out(self, exc: SourceError) -> bool:
+        """Whether ``exc`` is waited out (following); logs it when it is new."""
+        if not self.tolerant:
+            return False
+        if str(exc) != self._problem:
+            log.warning("tiles: %s; trying again", exc)
+            self._problem = str(exc)
+        return True
+
+    def reachable(self) -> None:
+        """The server answered again."""
+        if self._problem is not None:
+            log.warning("tiles: reachable again")
+            self._problem = None
 
     async def follow(self, size: int, root: bytes) -> None:
         """Read the tree ``(size, root)`` from now on (a smaller one: nothing more to read).
@@ -86,7 +115,7 @@ class TilesRecords:
         """
         await self.close()
         self.end = max(size, self.next)  # a smaller tree is the verifier's rollback failure
-        self._tree = (size, root) if size > self.next else None
+        self._tree = self._current = (size, root) if size > self.next else None
 
     async def position(self) -> int:
         """The next index to read."""
@@ -94,16 +123,24 @@ class TilesRecords:
 
     async def take(self, limit: int, end: int) -> list[bytes]:
         """Up to ``limit`` more entries below ``end`` (none once there)."""
-        if self._tree is not None:
-            tree, self._tree = TiledLog(self.fetcher, *self._tree), None
-            await tree.start()
-            self._stream = tree.entries(self.next)
         out: list[bytes] = []
-        while self._stream is not None and self.next < end and len(out) < limit:
-            index, entry = await anext(self._stream)
-            assert index == self.next
-            out.append(entry)
-            self.next += 1
+        try:
+            if self._tree is not None:
+                tree, self._tree = TiledLog(self.fetcher, *self._tree), None
+                await tree.start()
+                self._stream = tree.entries(self.next)
+            while self._stream is not None and self.next < end and len(out) < limit:
+                index, entry = await anext(self._stream)
+                assert index == self.next
+                out.append(entry)
+                self.next += 1
+        except SourceError as exc:
+            if not self.waited_out(exc):
+                raise
+            await self.close()
+            self._tree = self._current  # from self.next on, next round
+            return out
+        self.reachable()
         return out
 
     async def close(self) -> None:

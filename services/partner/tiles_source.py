@@ -80,6 +80,7 @@ class TiledLog:
         self._tiles: dict[tuple[int, int], bytes] = {}
         self._hashes: TiledHashes | None = None
         self._fetching: dict[tuple[int, int], asyncio.Future[bytes]] = {}
+        self._read_once: set[tuple[int, int]] = set()  # tiles TiledHashes has read (and cached)
 
     async def _tile(self, level: int, index: int) -> bytes:
         width = tile_width(level, index, self.size)
@@ -94,6 +95,7 @@ class TiledLog:
     def _read(self, level: int, index: int, width: int) -> bytes:
         """``TiledHashes``' reader: the tiles fetched for it (each is read once, then cached there)."""
         tile = self._tiles.pop((level, index), None)
+        self._read_once.add((level, index))
         if tile is None:
             raise TileError(f"{tile_path(level, index, width)} was not fetched", code="tile-missing")
         return tile
@@ -132,8 +134,7 @@ class TiledLog:
         return task
 
     def _has(self, level: int, index: int) -> bool:
-        cached = getattr(self._hashes, "_tiles", {})
-        return (level, index) in cached or (level, index) in self._tiles
+        return (level, index) in self._read_once or (level, index) in self._tiles
 
     async def _entries(self, index: int, width: int) -> bytes:
         try:
@@ -156,9 +157,9 @@ class TiledLog:
         except TileError as exc:
             where = entries_path(index, width)
             raise tile_failure("entries-mismatch", f"{where}: {exc}", self.size, index * TILE_WIDTH) from None
-        cached = getattr(hashes, "_tiles", None)
-        if isinstance(cached, dict):
-            cached.pop((0, index), None)  # level-0 tiles are read once: keep memory flat
+        cached = getattr(hashes, "_tiles", None)  # TiledHashes keeps every tile it read; a level-0
+        if isinstance(cached, dict):  # tile is needed once here: dropped, memory stays flat
+            cached.pop((0, index), None)
         return entries
 
     async def entries(self, start: int = 0, window: int = CONCURRENCY) -> AsyncIterator[tuple[int, bytes]]:

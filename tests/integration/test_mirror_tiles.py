@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,47 @@ async def test_mirror_from_tiles_fetches_only_what_is_new(
         third = await mirror_once(server.url, database_url, log, pg_schema, **options)
         assert third.failure is None and third.applied == third.verified == 0
         assert server.bundles() == [] and list(server.requests) == ["checkpoint"]
+
+
+async def applied_size(database_url: str, schema: str, at_least: int, timeout: float = 60.0) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                size = await conn.fetchval(f'SELECT applied_size FROM "{schema}".mirror_state')
+            except asyncpg.UndefinedTableError:  # the mirror has not created its tables yet
+                size = 0
+            if (size or 0) >= at_least or time.monotonic() > deadline:
+                return int(size or 0)
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+
+
+async def test_following_mirror_picks_up_growth_and_waits_out_errors(
+    database_url: str, pg_schema: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log, tiles = LogBuilder(), tmp_path / "tiles"
+    log.issue_many(180)
+    publish(log, tiles)
+    stop = asyncio.Event()
+    with serve_tiles(tiles) as server:
+        async with open_tiles_mirror(
+            server.url, database_url, log.trust(), schema=pg_schema, poll_interval=0.05
+        ) as mirror:
+            running = asyncio.create_task(mirror.run(stop, follow=True))
+            assert await applied_size(database_url, pg_schema, 300) == 300
+            server.fail_next["checkpoint"] = 6  # more 503s than one read's attempts
+            log.issue_many(240, prefix="D")
+            publish(log, tiles)
+            assert await applied_size(database_url, pg_schema, 700) == 700
+            stop.set()
+            result = await running
+    assert result.failure is None and result.applied == 700
+    assert server.requests["checkpoint"] >= 7
+    assert "HTTP 503" in caplog.text and "reachable again" in caplog.text
+    assert await statuses(database_url, pg_schema) == expected(log, 700)
 
 
 async def test_tampered_new_bundle_stops_the_mirror(
