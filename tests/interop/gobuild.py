@@ -1,16 +1,18 @@
 """Build the Go interop programs (tests/interop/go) once, into a cache outside the repository.
 
 The binaries land in ``$CERTLIFE_HOME/interop-bin/<key>/``, the key being a hash of the Go
-sources, go.mod, go.sum and ``go version``: a change to any of them builds afresh, and
-an interrupted build never leaves a half-filled directory behind (it is built aside and
-renamed). Without Go, or without the module proxy on a cold module cache, the build
-raises :class:`GoUnavailable` with one clear line; the tests then fail (they never skip).
+sources, go.mod, go.sum and ``go version``: a change to any of them builds afresh; an
+interrupted build never leaves a half-filled directory behind (it is built aside and
+renamed), and only the newest build is kept. Without Go, or without the module proxy on a
+cold module cache, the build raises :class:`GoUnavailable` with one clear line; the tests
+then fail (they never skip).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -86,4 +88,7 @@ def build() -> dict[str, Path]:
         staging.rename(target)
     except OSError:  # another session built it meanwhile
         shutil.rmtree(staging, ignore_errors=True)
+    for old in target.parent.iterdir():  # builds of earlier sources: only the newest is kept
+        if old != target and re.fullmatch(r"[0-9a-f]{16}", old.name):
+            shutil.rmtree(old, ignore_errors=True)
     return paths

@@ -281,6 +281,7 @@ def _note_variants(note: str, keys: LogKeys) -> dict[str, tuple[str, bool]]:
         "altered-text": ("\n".join([lines[0], str(int(lines[1]) + 1), *lines[2:]]) + "\n" + block, False),
         "control-character": (note.replace("\n", "\t\n", 1), False),
         "unknown-key-not-base64": (f"{note}— other.example/w not*base64\n", False),
+        "unknown-key-four-bytes": (f"{note}— other.example/w {base64.b64encode(b'abcd').decode()}\n", True),
     }
 
 
@@ -301,11 +302,16 @@ def test_go_and_certlife_agree_on_which_checkpoint_notes_verify(
     }
     ours = {}
     for name, (text, _) in variants.items():
-        try:
+        try:  # the one implementation certverify uses (LOG.md §9, step C1 and C2)
             verify_checkpoint(text, [verifier], keys.origin)
             ours[name] = True
         except NoteError:
             ours[name] = False
     expected = {name: accept for name, (_, accept) in variants.items()}
-    assert go == expected
-    assert ours == expected
+    # One known difference, kept visible: a line of an unknown key too short to hold a key
+    # ID and a signature (4 bytes). x/mod's parser calls the note malformed; certlife
+    # ignores the line, as signed-note asks for any signature of an unknown key.
+    expected_go = {**expected, "unknown-key-four-bytes": False}
+    expected_ours = {**expected, "unknown-key-four-bytes": True}
+    assert go == expected_go
+    assert ours == expected_ours
