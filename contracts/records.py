@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -197,6 +197,49 @@ def _finish(record: dict[str, Any], signer: RecordSigner, co_signer: RecordSigne
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
+
+
+#: The largest record a producer signs: a C2SP tlog-tiles entry holds at most 65,535 bytes
+#: (TILES.md), and a record that tiles readers cannot read is never signed (LOG.md §3.2).
+MAX_SIGNED_RECORD_BYTES = 65535
+#: The origin of a deployment that names none (``CERTLIFE_ORIGIN``'s default).
+DEFAULT_ORIGIN = "certlife.example/log"
+#: A reason is at most 1,024 characters (the domain's rule): 4 UTF-8 bytes each at worst, never escaped.
+_WORST_REASON = "\U0001f600" * 1024
+_WORST_NAME = max(("issued", "suspended", "reinstated", "renewed", "amended", "revoked", "withdrawn",
+                   "expired", "valid"), key=len)  # fmt: skip
+
+
+def certificate_record_bound(origin: str) -> Callable[[Mapping[str, Any]], int]:
+    """Return ``size(certificate)``: the most bytes a certificate record of log ``origin`` can take
+    when its ``certificate`` member is ``certificate``, whatever its other members (the largest
+    index, seq, reason, event and status; any key, times and signature).
+
+    JCS writes members one after another, so the record's size is that of the same record with
+    an empty ``certificate`` plus the certificate's own encoding, less the two bytes of ``{}``.
+    """
+    worst = {
+        "v": RECORD_VERSION,
+        "origin": origin,
+        "index": 2**53 - 1,
+        "kind": "certificate",
+        "keyId": "0" * 16,
+        "certificate": {},
+        "event": _WORST_NAME,
+        "status": _WORST_NAME,
+        "seq": 2**53 - 1,
+        "prev": "0" * 64,
+        "reason": _WORST_REASON,
+        "effectiveAt": "9999-12-31T23:59:59Z",
+        "recordedAt": "9999-12-31T23:59:59Z",
+        "sig": "A" * 88,
+    }
+    base = len(canonical_bytes(worst)) - 2
+
+    def size(certificate: Mapping[str, Any]) -> int:
+        return base + len(canonical_bytes(dict(certificate)))
+
+    return size
 
 
 def build_certificate_record(

@@ -25,6 +25,7 @@ from certlife.domain.errors import (
     EffectiveInFuture,
     InvalidCertificateData,
     NotYetDue,
+    RecordTooLarge,
     RenewalGraceExpired,
 )
 from certlife.domain.lifecycle import LifecycleEvent, Status, next_status
@@ -53,6 +54,20 @@ def _reason(reason: str | None, *, required: bool) -> str | None:
     if required and reason is None:
         raise InvalidCertificateData("a reason is required")
     return reason
+
+
+def _fits(public: dict[str, Any], policy: LifecyclePolicy) -> dict[str, Any]:
+    """``public`` if every log record of a certificate of this form fits the log; else raise.
+
+    Only issuing and amending change what a record carries beyond its reason (a renewal
+    changes fixed-length dates), so those two decisions check it, with room for any later
+    reason: every later record of the certificate then fits too.
+    """
+    if policy.record_size is not None:
+        size = policy.record_size(public)
+        if size > policy.max_record_bytes:
+            raise RecordTooLarge(size, policy.max_record_bytes)
+    return public
 
 
 class _PublicForms:
@@ -220,7 +235,7 @@ class Certificate(Aggregate):
             issuer=issuer,
             test_reports=[t.to_dict() for t in test_reports],
             command_id=command_id,
-            certificate=_PUBLIC_FORMS.public(data),
+            certificate=_fits(_PUBLIC_FORMS.public(data), policy),
             status=status.value,
             reason=None,
             effective_at=format_instant(effective),
@@ -317,6 +332,7 @@ class Certificate(Aggregate):
         data = self.data.amended(amendment)
         if data == self.data and (test_reports is None or test_reports == self.test_reports):
             raise InvalidCertificateData("the amendment changes nothing")
+        _fits(data.to_public(), policy)
         self._trigger(
             self.CertificateAmended,
             status,

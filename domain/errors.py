@@ -119,3 +119,16 @@ class EffectiveInFuture(CertificateError):
     """An ``effectiveAt`` later than the time the change is recorded."""
 
     code = "effective-in-future"
+
+
+class RecordTooLarge(CertificateError):
+    """The certificate would no longer fit one log record (every reader must be able to read it)."""
+
+    code = "record-too-large"
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size, self.limit = size, limit
+        super().__init__(
+            f"the certificate's log record could reach {size} bytes, over the log's limit of {limit}: "
+            "shorten its texts or lists"
+        )

@@ -9,6 +9,7 @@ review date) are written ``YYYY-MM-DD``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -210,10 +211,16 @@ class LifecyclePolicy:
 
     ``max_backdating``: how far ``effectiveAt`` may lie before ``recordedAt``.
     ``renewal_grace``: how long after expiry an expired certificate may be renewed.
+    ``record_size``: the most bytes a log record of a certificate whose public form is
+    the argument can take (any later event, reason, index), given by the application
+    from the log's wire format; ``None`` leaves the size unchecked.
+    ``max_record_bytes``: the largest record the log signs.
     """
 
     max_backdating: timedelta = timedelta(days=30)
     renewal_grace: timedelta = timedelta(days=90)
+    record_size: Callable[[dict[str, Any]], int] | None = None
+    max_record_bytes: int = 65535
 
     def __post_init__(self) -> None:
         if self.max_backdating < timedelta(0) or self.renewal_grace < timedelta(0):

@@ -17,7 +17,7 @@ Expiry sweep: see ``certlife.domain.expiry`` (day buckets plus a schedule aggreg
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -44,6 +44,7 @@ from certlife.contracts.commands import (
     command_digest,
     outcome_from_wire,
 )
+from certlife.contracts.records import DEFAULT_ORIGIN, MAX_SIGNED_RECORD_BYTES, certificate_record_bound
 from certlife.domain.certificate import Certificate
 from certlife.domain.errors import CertificateError, CertificateNotFound, UnknownIssuer
 from certlife.domain.expiry import ExpiryBucket, ExpirySchedule
@@ -173,7 +174,12 @@ class CertificateApplication(Application[UUID]):
     ) -> None:
         """Build with eventsourcing ``env`` settings and the issuer's lifecycle policy."""
         super().__init__(env)
-        self.policy = policy or LifecyclePolicy()
+        policy = policy or LifecyclePolicy()
+        if policy.record_size is None:  # one rule with the relay: never a record readers cannot read
+            origin = self.env.get("CERTLIFE_ORIGIN") or DEFAULT_ORIGIN
+            policy = replace(policy, record_size=certificate_record_bound(origin),
+                             max_record_bytes=MAX_SIGNED_RECORD_BYTES)  # fmt: skip
+        self.policy = policy
         self._cache = AggregateCache()
         self.max_attempts = max_attempts
         #: Issuer assumed by ``get_certificate``/``history`` when none is given.

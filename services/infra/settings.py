@@ -431,4 +431,5 @@ class Settings:
             "POSTGRES_POOL_SIZE": "4",
             "CREATE_TABLE": "y",
             "CERTLIFE_ISSUER": self.issuer,
+            "CERTLIFE_ORIGIN": self.origin,
         }

@@ -1,8 +1,10 @@
 """Every record the log can sign must fit a tlog-tiles entry (65,535 bytes): "never sign what a consumer cannot read".
 
-Today it does not hold (issue 11, open): admission bounds a *command* at 64 KiB,
-not the *record* it yields. These tests are strict xfails documenting the gap;
-once admission (or the relay) refuses such commands they pass, and the marks go.
+Admission bounds a *command* at 64 KiB; the record it yields can be larger (record
+overhead, NFC expansion, amendments adding up). The domain refuses, with
+``record-too-large`` and nothing stored, an issue or amendment after which some
+record of the certificate (any later event, the longest reason) could exceed
+``MAX_SIGNED_RECORD_BYTES``; what it accepts always fits.
 """
 
 from __future__ import annotations
@@ -54,7 +56,11 @@ def largest(command: dict[str, Any], member: str, item: str) -> bytes:
 
 def submit(app: CertificateApplication, raw: bytes) -> bool:
     assert len(raw) <= MAX_COMMAND_BYTES
-    return isinstance(app.handle(parse_command(raw), T0), Accepted)
+    outcome = app.handle(parse_command(raw), T0)
+    if not isinstance(outcome, Accepted):
+        assert outcome.code == "record-too-large", outcome
+        return False
+    return True
 
 
 def last_record(app: CertificateApplication, number: str) -> bytes:
@@ -67,10 +73,6 @@ def last_record(app: CertificateApplication, number: str) -> bytes:
     )  # fmt: skip
 
 
-GAP = pytest.mark.xfail(strict=True, reason="admission bounds commands, not records (issue 11, open)")
-
-
-@GAP
 def test_one_ascii_issue_command_yields_a_record_that_fits(app: CertificateApplication) -> None:
     raw = largest(ISSUE, "models", "x" * 1020)
     cmd = json.loads(raw)  # one more, shorter item: exactly MAX_COMMAND_BYTES
@@ -80,20 +82,48 @@ def test_one_ascii_issue_command_yields_a_record_that_fits(app: CertificateAppli
         assert len(last_record(app, "N-1")) <= MAX_ENTRY_BYTES
 
 
-@GAP
 def test_nfc_expansion_yields_a_record_that_fits(app: CertificateApplication) -> None:
     # U+1D160 is 4 bytes; its NFC form is three code points of 4 bytes each.
     if submit(app, largest(ISSUE, "models", "\U0001d160" * 340)):  # ~64 KB -> ~190 KB today
         assert len(last_record(app, "N-1")) <= MAX_ENTRY_BYTES
 
 
-@GAP
-def test_amendments_yield_records_that_fit(app: CertificateApplication) -> None:
-    amend = {"type": "amend", "commandId": "a", "issuer": "cb-1", "number": "N-1"}
-    accepted = [
-        submit(app, largest(ISSUE, "factories", "f" * 1020)),
-        submit(app, largest(amend, "models", "m" * 1020)),
-        submit(app, largest({**amend, "commandId": "b"}, "standards", "s" * 1020)),
-    ]  # each command <= 64 KiB; the last record carries all three lists (~195 KB today)
-    if accepted[-1]:
-        assert len(last_record(app, "N-1")) <= MAX_ENTRY_BYTES
+def test_amendments_adding_up_are_refused_once_the_record_would_not_fit(app: CertificateApplication) -> None:
+    amend = {"type": "amend", "issuer": "cb-1", "number": "N-1"}
+    items = [f"{i:04d}" + "f" * 1000 for i in range(20)]  # about 20 KB per list
+    assert submit(app, json.dumps({**ISSUE, "factories": items}).encode())
+    assert submit(app, json.dumps({**amend, "commandId": "a", "models": items}).encode())
+    # A third 20 KB list would take the certificate past the limit: refused, state unchanged.
+    assert not submit(
+        app,
+        json.dumps({**amend, "commandId": "b", "standards": items + [i + "s" for i in items[:6]]}).encode(),
+    )
+    assert len(app.history("N-1", "cb-1")) == 2
+    assert len(last_record(app, "N-1")) <= MAX_ENTRY_BYTES
+
+
+def test_refused_commands_store_nothing_and_accepted_ones_leave_room_for_any_later_record(
+    app: CertificateApplication,
+) -> None:
+    # Too large: refused with record-too-large, and the certificate does not exist afterwards.
+    assert not submit(app, largest(ISSUE, "models", "\U0001d160" * 340))
+    with pytest.raises(Exception, match="N-1"):
+        app.get_certificate("N-1", "cb-1")
+    # Just under the limit (minus the room for the longest reason): accepted; the revocation
+    # with a 1,024-character reason of 4-byte characters still yields a record that fits.
+    for count in range(60, 0, -1):
+        models = [f"{i:03d}" + "x" * 1000 for i in range(count)]
+        if submit(app, json.dumps({**ISSUE, "commandId": f"c{count}", "models": models}).encode()):
+            break
+    else:
+        pytest.fail("no issue command was accepted")
+    revoke = {
+        "type": "revoke",
+        "commandId": "r",
+        "issuer": "cb-1",
+        "number": "N-1",
+        "reason": "\U0001f600" * 1024,
+    }
+    assert isinstance(app.handle(parse_command(json.dumps(revoke).encode()), T0), Accepted)
+    size = len(last_record(app, "N-1"))
+    assert MAX_ENTRY_BYTES - 2000 < size <= MAX_ENTRY_BYTES
