@@ -37,6 +37,8 @@ _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 class NotFound(SourceError):
     """The resource answered HTTP 404 (a partial tile may be gone once its full tile exists)."""
 
+    code = "tile-not-found"
+
 
 def _chain(exc: BaseException) -> list[BaseException]:
     """``exc`` and its causes (httpx wraps the socket's error in one or two of its own)."""
