@@ -38,14 +38,14 @@ def _run(args: argparse.Namespace) -> int:
         print(render(figures))
         print(f"\nlogs, trust.json, export and bundle: {run.directory}")
         if args.keep_running:
-            _keep_running(run)
+            _keep_running(run, figures)
         return 0 if passed(figures) else 1
     finally:
         for proc in reversed(procs):
             proc.stop()
 
 
-def _keep_running(run) -> None:
+def _keep_running(run, figures) -> None:
     env = run.env
     keys = (
         "CERTLIFE_KAFKA_BOOTSTRAP",
@@ -64,6 +64,9 @@ def _keep_running(run) -> None:
     print(
         f'  ./dev certverify status <NUMBER> --database "$CERTLIFE_DATABASE_URL" --schema {run.mirror_schema}'
     )
+    trust, policy = run.directory / "trust.json", run.directory / "partner-policy.txt"
+    print(f"  ./dev certverify log {figures['tiles url']} --trust {trust} --witness-policy {policy}")
+    print(f"  curl {figures['tiles url']}checkpoint            # the cosigned checkpoint, as tiles serve it")
     print("Ctrl-C stops everything this command started.")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

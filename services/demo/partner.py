@@ -12,9 +12,10 @@ import asyncpg
 
 from certlife.services.cli import TOOL_MODULES
 from certlife.services.demo.setup import DemoRun
+from certlife.services.demo.witnesses import Witnessing
 
 #: How many steps ``partner_steps`` plans (the summary fails a run that stopped short).
-PLANNED_STEPS = 7
+PLANNED_STEPS = 10
 
 
 @dataclass
@@ -43,12 +44,15 @@ def _cli(run: DemoRun, tool: str, *args: str) -> tuple[subprocess.CompletedProce
     return result, time.monotonic() - start
 
 
-def partner_steps(run: DemoRun, number: str) -> list[Step]:
-    """trust.json, mirror, full log verification, export, proof bundle for ``number``."""
+def partner_steps(run: DemoRun, number: str, witnessing: Witnessing) -> list[Step]:
+    """trust.json, mirror, full log verification from Kafka and from HTTP tiles, export, proof
+    bundle and tlog-proof for ``number``: every verification under the 2-of-2 witness policy."""
     d, env = run.directory, run.env
     bootstrap, prefix = env["CERTLIFE_KAFKA_BOOTSTRAP"], env["CERTLIFE_TOPIC_PREFIX"]
     trust, export, bundle = d / "trust.json", d / "export", d / "bundle.json"
+    tlog_proof = d / "proof.tlog"
     kit = d / "partner-kit"
+    policy = ["--witness-policy", str(witnessing.policy)]
     steps: list[Step] = []
     plan: list[tuple[str, str, list[str], bool]] = [
         ("trust file", "certctl", ["keys", "trust", "--out", str(trust)], False),
@@ -71,6 +75,7 @@ def partner_steps(run: DemoRun, number: str) -> list[Step]:
                 str(trust),
                 "--schema",
                 run.mirror_schema,
+                *policy,
                 "--once",
                 "--json",
             ],
@@ -86,13 +91,37 @@ def partner_steps(run: DemoRun, number: str) -> list[Step]:
                 str(kit),
                 "--trust",
                 str(trust),
+                *policy,
                 "--json",
             ],
             True,
         ),
+        (
+            "verify whole log over HTTP tiles",
+            "certverify",
+            ["log", witnessing.tiles_url, "--trust", str(trust), *policy, "--json"],
+            True,
+        ),
         ("export log", "certctl", ["export", str(export)], False),
         ("proof bundle", "certctl", ["bundle", number, "--export", str(export), "--out", str(bundle)], False),
-        ("verify proof bundle", "certverify", ["proof", str(bundle), "--trust", str(trust), "--json"], True),
+        (
+            "verify proof bundle",
+            "certverify",
+            ["proof", str(bundle), "--trust", str(trust), *policy, "--json"],
+            True,
+        ),
+        (
+            "tlog-proof (C2SP)",
+            "certctl",
+            ["bundle", number, "--export", str(export), "--format", "tlog-proof", "--out", str(tlog_proof)],
+            False,
+        ),
+        (
+            "verify tlog-proof",
+            "certverify",
+            ["proof", str(tlog_proof), "--trust", str(trust), *policy, "--json"],
+            True,
+        ),
     ]
     assert len(plan) == PLANNED_STEPS
     for name, tool, args, is_json in plan:

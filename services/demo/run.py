@@ -10,11 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from certlife.contracts.notes import NoteSigner
 from certlife.domain.values import format_instant
 from certlife.projections.queries import ReadModels
-from certlife.services.demo import partner, traffic
+from certlife.services.demo import partner, traffic, witnesses
 from certlife.services.demo.scenario import generate_commands
 from certlife.services.demo.setup import DemoRun
+from certlife.services.infra.supervisor import ServiceProcess
+from certlife.services.relay.keystore import KeyStore
 
 SHORT_LIVED = 6  # certificates issued to expire during the run, for the expiry sweep
 
@@ -85,7 +88,9 @@ async def _bundle_subject(run: DemoRun) -> str:
         await conn.close()
 
 
-async def play(certificates: int, seed: int, timeout: float) -> tuple[DemoRun, dict[str, object], list]:
+async def play(
+    certificates: int, seed: int, timeout: float
+) -> tuple[DemoRun, dict[str, object], list[ServiceProcess]]:
     """Run everything; return the run, the figures for the summary, and the service processes."""
     timings: dict[str, float] = {}
     t0 = time.monotonic()
@@ -98,7 +103,30 @@ async def play(certificates: int, seed: int, timeout: float) -> tuple[DemoRun, d
     await run.migrate()
     _, keystore = run.generate_keys()
     timings["stack + keys"] = time.monotonic() - t0
-    procs = run.start_services()
+    note_vkey = NoteSigner(run.settings.origin, keystore.ensure_note_key()).verifier_key()
+    procs: list[ServiceProcess] = []
+    try:
+        return await _play(run, keystore, note_vkey, procs, certificates, seed, timeout, timings, t0)
+    except BaseException:
+        for proc in reversed(procs):  # nothing this run started outlives a failure
+            proc.stop()
+        raise
+
+
+async def _play(
+    run: DemoRun,
+    keystore: KeyStore,
+    note_vkey: str,
+    procs: list[ServiceProcess],
+    certificates: int,
+    seed: int,
+    timeout: float,
+    timings: dict[str, float],
+    t0: float,
+) -> tuple[DemoRun, dict[str, object], list[ServiceProcess]]:
+    witnessing = await asyncio.to_thread(witnesses.start, run, note_vkey, procs)
+    procs += run.start_services()
+    await asyncio.to_thread(witnesses.start_publishing, run, witnessing)
     timings["services ready"] = time.monotonic() - t0
     settings = run.settings
     now = datetime.now(UTC).replace(microsecond=0)
@@ -123,10 +151,12 @@ async def play(certificates: int, seed: int, timeout: float) -> tuple[DemoRun, d
     timings["commands → outcomes"] = time.monotonic() - t1
     size = await traffic.wait_relayed(settings, timeout)
     timings["→ signed, checkpointed log"] = time.monotonic() - t1
+    cosigned = await asyncio.to_thread(witnessing.wait_cosigned, size, timeout)
+    timings["→ cosigned by both witnesses"] = time.monotonic() - t1
     by_status, by_scheme = await _read_models(run, size, timeout)
     timings["→ read models"] = time.monotonic() - t1
     number = await _bundle_subject(run)
-    steps = partner.partner_steps(run, number)
+    steps = partner.partner_steps(run, number, witnessing)
     total, differ = await partner.compare_statuses(run)
     figures: dict[str, object] = {
         "commands": len(messages) + 1,
@@ -138,6 +168,9 @@ async def play(certificates: int, seed: int, timeout: float) -> tuple[DemoRun, d
         "certificates": total,
         "status mismatches": differ,
         "bundle certificate": number,
+        "witnesses": witnessing.vkeys,
+        "cosigned by": cosigned,
+        "tiles url": witnessing.tiles_url,
         "timings": timings,
     }
     return run, figures, procs

@@ -56,7 +56,23 @@ def render(figures: dict[str, Any]) -> str:
         f"  [{'ok  ' if not differ else 'FAIL'}] mirror status == internal read model for "
         f"{figures['certificates']} certificates" + (f" (differs: {', '.join(differ[:5])})" if differ else "")
     )
-    lines.append(f"  proof bundle for certificate {figures['bundle certificate']}")
+    lines.append(f"  proof bundle and tlog-proof for certificate {figures['bundle certificate']}")
+    lines.append("")
+    lines.append("witnesses (split-view protection):")
+    for name, vkey in figures["witnesses"].items():
+        lines.append(f"  {name:<28} {vkey}")
+    lines.append(
+        "  newest checkpoint cosigned by: "
+        + (", ".join(figures["cosigned by"]) or "none")
+        + " (the partner lab's policy: both)"
+    )
+    for step in figures["steps"]:
+        latest = step.data.get("latestCheckpoint") if step.data else None
+        if isinstance(latest, dict) and "cosignedBy" in latest:
+            lines.append(
+                f"  {step.name:<42} checkpoint {latest['size']} cosigned by {', '.join(latest['cosignedBy'])}"
+            )
+    lines.append(f"  tiles served at {figures['tiles url']}")
     lines.append("")
     lines.append("RESULT: " + ("every check passed" if passed(figures) else "FAILED"))
     return "\n".join(lines)

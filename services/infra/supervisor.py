@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 
 class ServiceProcess:
     """``certctl serve NAME`` in a child process, logging to a file."""
 
-    def __init__(self, service: str, env: dict[str, str], log_dir: Path, tag: str = "") -> None:
-        """Prepare (not start) the process."""
+    def __init__(
+        self, service: str, env: dict[str, str], log_dir: Path, tag: str = "", args: Sequence[str] = ()
+    ) -> None:
+        """Prepare (not start) the process; ``args`` follow ``certctl serve NAME``."""
         self.service = service
         self.env = env
+        self.args = tuple(args)
         self.log_path = log_dir / f"{service}{tag}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -29,7 +34,7 @@ class ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "certlife.services.cli.certctl", "serve", self.service],
+                [sys.executable, "-m", "certlife.services.cli.certctl", "serve", self.service, *self.args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -75,3 +80,15 @@ class ServiceProcess:
                 break
             time.sleep(0.1)
         raise RuntimeError(f"{self.service}: {needle!r} not seen; log tail:\n{self.log_text()[-2000:]}")
+
+    def listening_url(self, timeout: float = 30) -> str:
+        """Wait for the ``http(s)://HOST:PORT`` a server announces in its log; return it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(r"(https?://[0-9a-zA-Z.:\[\]]+:\d+)", self.log_text())
+            if found:
+                return found[1]
+            if self.proc is not None and self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.service}: no listening address; log tail:\n{self.log_text()[-2000:]}")

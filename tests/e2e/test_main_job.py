@@ -38,8 +38,21 @@ def test_main_job_end_to_end(kafka_bootstrap: str, database_url: str) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "RESULT: every check passed" in result.stdout
-    for step in ("mirror (verify, then apply)", "verify whole log from Kafka", "verify proof bundle"):
+    steps = (
+        "mirror (verify, then apply)",
+        "verify whole log from Kafka",
+        "verify whole log over HTTP tiles",
+        "verify proof bundle",
+        "verify tlog-proof",
+    )
+    for step in steps:
         assert re.search(rf"\[ok  \] {re.escape(step)}", result.stdout), step
+    # Two partner bodies' witnesses cosigned; the partner verified Kafka and tiles under 2-of-2.
+    assert "newest checkpoint cosigned by: partner-a, partner-b" in result.stdout
+    for source in ("from Kafka with the kit", "over HTTP tiles"):
+        assert re.search(
+            rf"verify whole log {source}\s+checkpoint \d+ cosigned by partner-a, partner-b", result.stdout
+        )
     run_dir = Path(re.search(r"logs, trust.json, export and bundle: (\S+)", result.stdout).group(1))  # type: ignore[union-attr]
     assert (run_dir / "bundle.json").exists() and (run_dir / "export" / "log.jsonl").exists()
     run_id = run_dir.name
@@ -60,6 +73,9 @@ def test_main_job_end_to_end(kafka_bootstrap: str, database_url: str) -> None:
     assert oct((run_dir / "partner-kit" / "password").stat().st_mode & 0o777) == "0o600"
     for step in ("mirror (verify, then apply) with the kit", "verify whole log from Kafka with the kit"):
         assert re.search(rf"\[ok  \] {re.escape(step)}", result.stdout), step
+    assert (run_dir / "proof.tlog").read_text().startswith("c2sp.org/tlog-proof@v1\n")
+    for label in ("a", "b"):
+        assert "cosigned" in (run_dir / "logs" / f"witness-{label}.log").read_text()
     # Every service process the main job started has stopped.
     assert _processes_with(f"CERTLIFE_TOPIC_PREFIX=demo{run_id}.".encode()) == []
 
