@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from certlife.services.cli.base import certificate_number, run_guarded
 from certlife.services.partner.kit_option import add_kit_option, apply_kit
+from certlife.services.partner.policy_option import add_witness_policy_option
 
 #: Modules adding more subcommands, each with ``register(subparsers)``; the
 #: handler they set (``set_defaults(handler=...)``) returns a JSON report dict.
@@ -39,16 +40,6 @@ def _jobs(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError("--jobs must be a positive integer")
     return int(text)
-
-
-def add_witness_policy_option(parser: argparse.ArgumentParser) -> None:
-    """``--witness-policy FILE``: a C2SP tlog-policy file that replaces the trust file's ``witnessPolicy``."""
-    parser.add_argument(
-        "--witness-policy",
-        metavar="FILE",
-        help="a witness policy (C2SP tlog-policy text) replacing the trust file's witnessPolicy: "
-        "only checkpoints cosigned by its quorum of witnesses anchor records",
-    )
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

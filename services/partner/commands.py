@@ -15,8 +15,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from certlife.contracts.errors import ContractError
-from certlife.contracts.trust import TrustFile
 from certlife.contracts.verification import (
     VerificationError,
     VerificationReport,
@@ -28,38 +26,15 @@ from certlife.contracts.verification.failures import fail
 from certlife.services.cli.exits import EXIT_FAILED, EXIT_OK
 from certlife.services.partner.limits import RecordLimit, describe_size, read_prefix
 from certlife.services.partner.output import show
+from certlife.services.partner.policy_option import read_trust
 from certlife.services.partner.sources import (
     LogSource,
     SourceError,
     byte_progress,
     open_source,
     read_bytes,
-    read_trust_file,
     with_progress,
 )
-
-#: A witness policy file larger than this is refused unread (the spec's 32 witnesses take ~5 KiB).
-MAX_POLICY_SIZE = 1 << 20
-
-
-def read_trust(args: argparse.Namespace) -> TrustFile:
-    """The trust file of ``--trust``, its witness policy replaced by ``--witness-policy FILE`` if given.
-
-    A witness policy file that is unreadable, not UTF-8 or malformed is a
-    ``SourceError`` (one line, exit 2) naming the file and the line.
-    """
-    trust = read_trust_file(args.trust)
-    path = getattr(args, "witness_policy", None)
-    if path is None:
-        return trust
-    try:
-        text = read_bytes(path, "witness policy", MAX_POLICY_SIZE).decode("utf-8")
-    except UnicodeDecodeError:
-        raise SourceError(f"{path}: witness policy is not UTF-8 text") from None
-    try:
-        return trust.with_policy(text)
-    except ContractError as exc:
-        raise SourceError(f"{path}: {exc}") from None
 
 
 def _known_checkpoint(path: str | None) -> str | None:

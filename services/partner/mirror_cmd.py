@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     mirror.add_argument("--database", required=True, metavar="DSN", help="your PostgreSQL database")
     mirror.add_argument("--trust", required=True, metavar="TRUST.JSON", help="the trust file (keys, origin)")
-    from certlife.services.partner.certverify import add_witness_policy_option
+    from certlife.services.partner.policy_option import add_witness_policy_option
 
     add_witness_policy_option(mirror)  # only checkpoints meeting its quorum anchor what is applied
     mirror.add_argument(
@@ -146,7 +146,7 @@ def run_mirror(args: argparse.Namespace) -> dict[str, Any]:
 
     from certlife.services.infra.kafka_access import KafkaAccessError, describe_kafka_failure
     from certlife.services.infra.settings import partner_access
-    from certlife.services.partner.commands import read_trust
+    from certlife.services.partner.policy_option import read_trust
     from certlife.services.partner.sources import SourceError
 
     trust = read_trust(args)  # --trust, its witnessPolicy replaced by --witness-policy
