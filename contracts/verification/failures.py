@@ -67,6 +67,8 @@ FAILURE_CODES: dict[str, Check] = {
     "checkpoint-quorum": _C.CHECKPOINT_WITNESSES,
     "root-mismatch": _C.CHECKPOINT_ROOT,
     "log-truncated": _C.CHECKPOINT_ROOT,
+    "tile-mismatch": _C.CHECKPOINT_ROOT,  # a log read from tiles: a hash tile (TILES.md §7)
+    "entries-mismatch": _C.CHECKPOINT_ROOT,  # a log read from tiles: an entry bundle
     "bundle-format": _C.BUNDLE,
     "tree-size-mismatch": _C.INCLUSION,
     "inclusion-proof": _C.INCLUSION,

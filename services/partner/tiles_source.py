@@ -19,6 +19,9 @@ codes (exit 1, check ``checkpoint-root``) say which resource was wrong:
 * ``entries-mismatch`` — an entry bundle is malformed or its entries do not
   hash to the (authenticated) level-0 tile (a tampered ``tile/entries/...``).
 
+Both are registered in ``contracts.verification.failures.FAILURE_CODES`` and
+specified in LOG.md §11 ("Reading from tiles") and TILES.md §7.
+
 A partial tile or bundle that is gone (404) is read from its full tile, as
 the spec allows. Fetching happens on a background thread with its own event
 loop, a few bundles ahead of the verifier.
@@ -46,7 +49,7 @@ from certlife.contracts.tiles import (
     tile_path,
     tile_width,
 )
-from certlife.contracts.verification import Check, Failure, VerificationError
+from certlife.contracts.verification.failures import fail
 from certlife.services.partner.inputs import LogSource, SourceError
 from certlife.services.partner.tiles_http import CONCURRENCY, NotFound, TileFetcher
 
@@ -54,13 +57,6 @@ TILE_BYTES = TILE_WIDTH * 32
 BUNDLE_BYTES = TILE_WIDTH * (2 + MAX_ENTRY_BYTES)
 _DONE = object()
 _STALL_TIMEOUT = 300.0
-
-
-def tile_failure(code: str, message: str, size: int, index: int | None = None) -> VerificationError:
-    """The verification failure for a wrong tile (``tile-mismatch``) or bundle (``entries-mismatch``)."""
-    return VerificationError(
-        Failure(code, Check.CHECKPOINT_ROOT.value, message, index=index, checkpoint=size)
-    )
 
 
 def checkpoint_of(note: str) -> Checkpoint | None:
@@ -108,7 +104,7 @@ class TiledLog:
         try:
             self._hashes = TiledHashes(self._read, self.size, self.root)
         except (TileError, ValueError) as exc:
-            raise tile_failure("tile-mismatch", f"hash tiles: {exc}", self.size) from None
+            raise fail("tile-mismatch", f"hash tiles: {exc}", checkpoint=self.size) from None
 
     async def _bundle(self, index: int) -> list[bytes]:
         """Bundle ``index``'s entries, checked, once its level-0 tile and the tiles above it are read."""
@@ -150,13 +146,17 @@ class TiledLog:
         try:
             hashes.leaf_hash(index * TILE_WIDTH)  # authenticates the level-0 tile (and those above)
         except (TileError, ValueError) as exc:
-            raise tile_failure("tile-mismatch", f"hash tiles: {exc}", self.size, index * TILE_WIDTH) from None
+            raise fail(
+                "tile-mismatch", f"hash tiles: {exc}", index=index * TILE_WIDTH, checkpoint=self.size
+            ) from None
         try:
             entries = decode_entries(data)[:width] if width < TILE_WIDTH else decode_entries(data, width)
             hashes.verify_entries(index, entries)
         except TileError as exc:
             where = entries_path(index, width)
-            raise tile_failure("entries-mismatch", f"{where}: {exc}", self.size, index * TILE_WIDTH) from None
+            raise fail(
+                "entries-mismatch", f"{where}: {exc}", index=index * TILE_WIDTH, checkpoint=self.size
+            ) from None
         cached = getattr(hashes, "_tiles", None)  # TiledHashes keeps every tile it read; a level-0
         if isinstance(cached, dict):  # tile is needed once here: dropped, memory stays flat
             cached.pop((0, index), None)

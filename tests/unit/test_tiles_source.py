@@ -94,17 +94,25 @@ def test_tampered_entry_bundle_fails(export: Path, tiles: Path, capsys: pytest.C
     assert code == 1 and report["ok"] is False
     assert report["failure"]["code"] == "entries-mismatch"
     assert report["failure"]["check"] == "checkpoint-root"
+    assert (report["failure"]["index"], report["failure"]["checkpoint"]) == (0, 403)
+    assert report["failure"]["message"].startswith("tile/entries/000: ")
     assert report["records"] == 0  # nothing from the bundle reached the verifier
 
 
-@pytest.mark.parametrize("tile", [tile_path(0, 0), tile_path(0, 1, 147)])
+@pytest.mark.parametrize(
+    ("tile", "index"),
+    [(tile_path(0, 0), 0), (tile_path(0, 1, 147), None)],  # a full tile read for bundle 0; the right edge
+)
 def test_tampered_hash_tile_fails(
-    export: Path, tiles: Path, tile: str, capsys: pytest.CaptureFixture[str]
+    export: Path, tiles: Path, tile: str, index: int | None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _flip(tiles / tile, 40)
     with serve_tiles(tiles) as server:
         code, report = _json(capsys, "log", server.url, "--trust", str(export / "trust.json"))
-    assert code == 1 and report["failure"]["code"] == "tile-mismatch"
+    assert code == 1 and report["ok"] is False and report["failure"]["code"] == "tile-mismatch"
+    assert report["failure"]["check"] == "checkpoint-root"
+    assert (report["failure"]["index"], report["failure"]["checkpoint"]) == (index, 403)
+    assert report["records"] == 0
 
 
 def test_checkpoint_with_cosignatures_passes(
