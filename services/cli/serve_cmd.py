@@ -1,4 +1,4 @@
-"""``certctl serve commands|relay|projections``: run one certlife process.
+"""``certctl serve commands|relay|projections|witness|publisher|tiles``: run one certlife process.
 
 Every connection of the process is opened by the composition root
 (``certlife.services.bootstrap``); this module runs the process around them:
@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import signal
+import textwrap
 from pathlib import Path
 
 from aiokafka.errors import KafkaError
@@ -27,32 +28,75 @@ from certlife.services.infra.settings import Settings
 log = logging.getLogger("certlife.serve")
 
 
+#: What each service does (``certctl serve --help``).
+SERVICES: dict[str, str] = {
+    "commands": "apply the commands sent on Kafka to the event store (one active instance: a leader lock)",
+    "relay": "sign new events as log records and checkpoints; publish them on the log topics",
+    "projections": "keep the read models (certctl status, ...) up to date",
+    "witness": "a C2SP tlog-witness over HTTP(S): cosign checkpoints of the logs added with "
+    "`certctl witness add-log` (port 8380)",
+    "publisher": "write the log as C2SP tlog-tiles (CERTLIFE_TILES_DIR), have each checkpoint cosigned "
+    "by the witnesses of CERTLIFE_WITNESSES_FILE, publish the cosigned checkpoint",
+    "tiles": "serve a tiles directory TILES as C2SP tlog-tiles over HTTP (port 8381)",
+}
+
+#: The listening options and the services that take them (any other service refuses them).
+LISTEN_OPTIONS: dict[str, tuple[str, ...]] = {
+    "port": ("witness", "tiles"),
+    "host": ("witness", "tiles"),
+    "tls_cert": ("witness",),
+    "tls_key": ("witness",),
+}
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``serve`` command group."""
-    parser = sub.add_parser("serve", help="run a certlife service process until stopped")
-    parser.add_argument(
-        "service",
-        choices=["commands", "relay", "projections", "witness", "publisher", "tiles"],
-        help="which service to run",
+    width = max(len(name) for name in SERVICES)
+    parser = sub.add_parser(
+        "serve",
+        help="run a certlife service process until stopped",
+        description="Run one certlife service in the foreground until Ctrl-C or SIGTERM.",
+        epilog="services:\n"
+        + "\n".join(
+            textwrap.fill(
+                text, 79, initial_indent=f"  {name:<{width}}  ", subsequent_indent=" " * (width + 4)
+            )
+            for name, text in SERVICES.items()
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "directory", nargs="?", type=Path, metavar="TILES", help="tiles: the directory to serve"
+        "service", choices=list(SERVICES), metavar="SERVICE", help="which service to run (below)"
     )
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "directory", nargs="?", type=Path, metavar="TILES", help="tiles only: the tiles directory to serve"
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO"
+    )
     witness_cmd.add_serve_options(parser)  # --port, --host, --tls-cert, --tls-key
     parser.set_defaults(handler=run)
 
 
+def _refuse_unused_options(args: argparse.Namespace) -> None:
+    """One line for a listening option, or TILES, given to a service that does not use it."""
+    for dest, services in LISTEN_OPTIONS.items():
+        if getattr(args, dest, None) is not None and args.service not in services:
+            option = "--" + dest.replace("_", "-")
+            raise CliError(f"certctl serve {args.service} takes no {option} (only {' and '.join(services)})")
+    if args.directory is not None and args.service != "tiles":
+        raise CliError(f"certctl serve {args.service} takes no directory argument")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the chosen service in the foreground; Ctrl-C or SIGTERM stops it cleanly."""
+    _refuse_unused_options(args)
     if args.service == "witness":  # no Kafka: its own composition root
         return witness_cmd.serve(args)
     if args.service == "tiles":  # static files: no Kafka, no database
         from certlife.services.cli import tiles_cmd
 
         return tiles_cmd.serve(args)
-    if args.directory is not None:
-        raise CliError(f"certctl serve {args.service} takes no directory argument")
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aiokafka", "eventsourcing", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -40,13 +40,34 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     """Add ``certctl serve witness``'s options (those another service has not added already)."""
     present = parser._option_string_actions
     if "--port" not in present:
-        parser.add_argument("--port", type=int, default=None, help="TCP port (witness: 8380)")
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=None,
+            help="witness, tiles: TCP port (default 8380, 8381; 0: any free port)",
+        )
     if "--host" not in present:
-        parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+        parser.add_argument(
+            "--host", default=None, help="witness, tiles: address to listen on (default 127.0.0.1)"
+        )
     if "--tls-cert" not in present:
-        parser.add_argument("--tls-cert", type=Path, default=None, dest="tls_cert", help="PEM certificate")
+        parser.add_argument(
+            "--tls-cert",
+            type=Path,
+            default=None,
+            dest="tls_cert",
+            metavar="PEM",
+            help="witness: serve HTTPS with this certificate (chain) file (with --tls-key)",
+        )
     if "--tls-key" not in present:
-        parser.add_argument("--tls-key", type=Path, default=None, dest="tls_key", help="PEM private key")
+        parser.add_argument(
+            "--tls-key",
+            type=Path,
+            default=None,
+            dest="tls_key",
+            metavar="PEM",
+            help="witness: its private key file",
+        )
 
 
 def run(args: argparse.Namespace) -> int:

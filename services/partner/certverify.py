@@ -1,4 +1,4 @@
-"""``certverify``: verify certlife records, proof bundles and whole logs, offline.
+"""``certverify``: verify certlife records, proofs and whole logs, offline.
 
 Exit codes: 0 everything asked was verified, 1 verification failed (the
 report names the index, the certificate and the check), 2 usage or
@@ -23,6 +23,12 @@ from certlife.services.partner.policy_option import add_witness_policy_option
 #: Modules adding more subcommands, each with ``register(subparsers)``; the
 #: handler they set (``set_defaults(handler=...)``) returns a JSON report dict.
 EXTRA_COMMAND_MODULES: tuple[str, ...] = ("certlife.services.partner.mirror_cmd",)
+
+#: What a log SOURCE may be (``log``, ``status``).
+SOURCE_HELP = (
+    "an export directory, kafka://HOST:PORT[?prefix=TOPIC_PREFIX], or the http(s):// URL prefix of the "
+    "log's C2SP tlog-tiles (e.g. https://tiles.example/log/)"
+)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(?:(\d+)([smhdw]))+")
@@ -66,30 +72,32 @@ def build_parser() -> argparse.ArgumentParser:
     """The full ``certverify`` argument parser."""
     parser = argparse.ArgumentParser(
         prog="certverify",
-        description="Verify certlife records, proof bundles and logs offline.",
+        description="Verify certlife records, proofs (bundles, C2SP tlog-proof) and logs offline.",
         epilog="Exit codes: 0 verified, 1 verification failed (for status, every form: also when the "
         "answer is 'unknown'), 2 usage or input/output error. Limits: a record (log line, Kafka message, "
-        "record file) over 1 MiB fails 'record-format' at its position without being read whole; a bundle "
-        "over 16 MiB, a checkpoint file over 1 MiB or a trust file over 16 MiB is refused unread (exit 2). "
+        "record file) over 1 MiB fails 'record-too-large' at its position without being read whole; a proof "
+        "file over 16 MiB, a checkpoint file over 1 MiB or a trust file over 16 MiB is refused unread (exit 2). "
         "Control characters in the output are shown as \\xNN or \\uNNNN escapes.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     record = sub.add_parser("record", help="verify one record file")
     record.add_argument("file", metavar="FILE")
-    log = sub.add_parser(
-        "log", help="verify a whole log: an export directory or kafka://HOST:PORT[?prefix=TOPIC_PREFIX]"
-    )
-    log.add_argument("source", metavar="SOURCE")
+    log = sub.add_parser("log", help="verify a whole log: an export directory, Kafka or tlog-tiles over HTTP")
+    log.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
     _log_options(log)
-    proof = sub.add_parser("proof", help="verify a proof bundle, without the log")
-    proof.add_argument("bundle", metavar="BUNDLE")
+    proof = sub.add_parser(
+        "proof", help="verify a proof bundle or a C2SP tlog-proof (certctl bundle), without the log"
+    )
+    proof.add_argument(
+        "bundle", metavar="FILE", help="a proof bundle (JSON) or a tlog-proof (c2sp.org/tlog-proof@v1 text)"
+    )
     proof.add_argument("--known-checkpoint", metavar="FILE", help="a checkpoint seen before")
     status = sub.add_parser(
         "status",
         help="answer one certificate's status: verify a log (SOURCE), or read your mirror (--database)",
     )
     status.add_argument("number", metavar="NUMBER", type=certificate_number)
-    status.add_argument("source", metavar="SOURCE", nargs="?")
+    status.add_argument("source", metavar="SOURCE", nargs="?", help=SOURCE_HELP)
     status.add_argument("--database", metavar="DSN", help="read the partner mirror instead of a SOURCE")
     status.add_argument("--schema", default="certlife_mirror", help="the mirror's schema (with --database)")
     _log_options(status)

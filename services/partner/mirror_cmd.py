@@ -44,7 +44,8 @@ FETCH_WAIT_MS = 100
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``mirror``."""
     mirror = sub.add_parser(
-        "mirror", help="replay the log from Kafka into your own database, verifying before applying"
+        "mirror",
+        help="replay the log from Kafka (or tlog-tiles: --tiles) into your own database, verifying before applying",
     )
     mirror.add_argument(
         "--bootstrap",
