@@ -67,7 +67,8 @@ def render(figures: dict[str, Any]) -> str:
         + " (the partner lab's policy: both)"
     )
     for step in figures["steps"]:
-        latest = step.data.get("latestCheckpoint") if step.data else None
+        data = getattr(step, "data", None)
+        latest = data.get("latestCheckpoint") if data else None
         if isinstance(latest, dict) and "cosignedBy" in latest:
             lines.append(
                 f"  {step.name:<42} checkpoint {latest['size']} cosigned by {', '.join(latest['cosignedBy'])}"
