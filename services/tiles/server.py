@@ -11,17 +11,12 @@ clients that accept it.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import logging
 import os
-import signal
-import socket
-from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -30,6 +25,7 @@ from starlette.routing import Route
 
 from certlife.contracts.tiles import ENTRIES_LEVEL, TILE_WIDTH, parse_tile_path
 from certlife.domain.errors import CertlifeError
+from certlife.services.infra.http_server import bind, origin, serve_app
 
 log = logging.getLogger("certlife.tiles")
 
@@ -108,56 +104,11 @@ def build_app(directory: Path) -> Starlette:
     )
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise TilesServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    return sock
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, stopping on SIGINT/SIGTERM without re-raising the signal afterwards.
-
-    ``ready`` is logged once it listens, its signal handlers in place.
-    """
-
-    ready = ""
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        log.info("%s", self.ready)
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-
 async def serve(directory: Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
     """Serve ``directory`` until Ctrl-C or SIGTERM."""
     if not directory.is_dir():
         raise TilesServeError(f"{directory}: tiles directory not found")
-    sock = _bind(host, port)
-    try:
-        config = uvicorn.Config(
-            build_app(directory),
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=5,
-        )
-        shown = f"[{host}]" if ":" in host else host
-        server = _Server(config)
-        server.ready = f"tiles: serving {directory} on http://{shown}:{sock.getsockname()[1]}/"
-        await server.serve(sockets=[sock])
+    with bind(host, port, error=TilesServeError) as sock:
+        ready = f"tiles: serving {directory} on {origin('http', host, sock)}/"
+        await serve_app(build_app(directory), sock, ready=ready, log=log)
         log.info("tiles: stopped")
-    finally:
-        sock.close()

@@ -32,6 +32,8 @@ from certlife.contracts.cosignature import CosignatureVerifier
 from certlife.contracts.merkle import EMPTY_ROOT, consistency_proof, leaf_hash, root_from_leaf_hashes
 from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
 from certlife.contracts.witness import encode_add_checkpoint, parse_conflict, parse_cosignature_lines
+from certlife.services.infra.stack.settings import broker_keystore, tls_dir
+from certlife.services.infra.stack.tls import ensure_tls
 
 pytestmark = pytest.mark.integration
 
@@ -441,53 +443,18 @@ async def test_kill_9_during_add_checkpoint_keeps_every_cosignature_consistent(
     assert "Traceback" not in witness.log()
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, as PEM files."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
-
-
 async def test_tls_and_one_line_start_errors(
     witness_env: dict[str, str], tmp_path: Path, log_signer: NoteSigner
 ) -> None:
-    cert, key = self_signed(tmp_path)
+    # A CA and a certificate for 127.0.0.1 as the local stack makes them: one PEM with key, certificate and CA.
+    ca = ensure_tls(tmp_path / "stack")
+    keystore = broker_keystore(tmp_path / "stack")
     served = WitnessProcess(
-        witness_env, tmp_path / "tls.log", "--tls-cert", str(cert), "--tls-key", str(key)
+        witness_env, tmp_path / "tls.log", "--tls-cert", str(keystore), "--tls-key", str(keystore)
     ).start()
     try:
         assert served.url.startswith("https://")
-        async with httpx.AsyncClient(verify=ssl_context(cert), timeout=30) as client:
+        async with httpx.AsyncClient(verify=ssl_context(ca), timeout=30) as client:
             answer = await post(client, served.url, Tree.grown(log_signer, 3, "t").request(0, 3))
         assert answer.status_code == 200
         verify_cosignature(
@@ -500,9 +467,10 @@ async def test_tls_and_one_line_start_errors(
         )
     finally:
         served.kill()
+    ca_key = tls_dir(tmp_path / "stack") / "ca.key"  # a key without a certificate
     for args, message in [
-        (["--tls-cert", str(cert)], "TLS needs both --tls-cert and --tls-key"),
-        (["--tls-cert", str(key), "--tls-key", str(key)], "cannot load the TLS certificate or key"),
+        (["--tls-cert", str(keystore)], "TLS needs both --tls-cert and --tls-key"),
+        (["--tls-cert", str(ca_key), "--tls-key", str(ca_key)], "cannot load the TLS certificate or key"),
     ]:
         failed = certctl(witness_env, "serve", "witness", "--port", "0", *args)
         assert failed.returncode == 1 and failed.stderr.startswith(f"certctl: error: {message}"), (
