@@ -23,11 +23,13 @@ PostgreSQL session and a started read-committed consumer, hands them to
 it hands a tiles fetcher instead of the consumer: the log and its checkpoint
 come from C2SP tlog-tiles, and a run resumes from the verifier state kept at
 the last applied checkpoint instead of re-reading the log
-(``certlife.services.partner.mirror_tiles``).
+(``certlife.services.partner.mirror_tiles``, ``certlife.services.partner.mirror_resume``;
+both sources: ``certlife.services.partner.mirror_sources``).
 
-How it runs (the guarantees above do not depend on it): a reader task reads
-messages in chunks; each chunk's per-record work (the verifier's parse,
-canonical check and signature, plus the row to store or the content parking:
+How it runs (the guarantees above do not depend on it): a reader task
+(``certlife.services.partner.mirror_reader``) reads messages in chunks; each
+chunk's per-record work (the verifier's parse, canonical check and signature,
+plus the row to store or the content parking:
 ``certlife.services.partner.mirror_work``) runs on all cores while more is read
 (``certlife.services.partner.mirror_pool``; in this process while the backlog
 is short). The sequential checks then run in log order in this process, never
@@ -43,16 +45,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
-from certlife.contracts import topics
 from certlife.contracts.trust import TrustFile
 from certlife.contracts.verification import Check, Failure, LogVerifier, VerificationError, VerifiedCheckpoint
 from certlife.projections.mirror_rows import RowBatch
@@ -61,20 +60,19 @@ from certlife.projections.parked import ParkedSummary
 from certlife.services.partner.inputs import SERIAL_BELOW_RECORDS
 from certlife.services.partner.mirror_chunks import Anchored, ReadyChunk, anchor
 from certlife.services.partner.mirror_pool import ChunkPool
-from certlife.services.partner.mirror_work import Prepared, prepare_chunk
+from certlife.services.partner.mirror_reader import ChunkReader
+from certlife.services.partner.mirror_sources import KafkaLog, LogSource, TilesLog
 from certlife.services.partner.ordered_writer import OrderedWriter
 from certlife.services.partner.parallel import default_jobs
 
 if TYPE_CHECKING:
+    from certlife.services.partner.mirror_resume import ResumeKeeper
     from certlife.services.partner.tiles_http import TileFetcher
 
 log = logging.getLogger("certlife.mirror")
 
 #: Messages per unit of per-record work.
 CHUNK = 1000
-#: With tiles, the verifier state is stored with an applied checkpoint at most this often (seconds),
-#: and when a run ends.
-RESUME_EVERY = 30.0
 
 
 @dataclass
@@ -91,44 +89,6 @@ class MirrorResult:
     checks: dict[str, int] = field(default_factory=dict)
     #: Every record the mirror has parked so far (count and the lowest indexes).
     parked_records: ParkedSummary = field(default_factory=ParkedSummary)
-
-
-class _Topic:
-    """Committed messages of partition 0 of one topic, read incrementally."""
-
-    def __init__(self, consumer: AIOKafkaConsumer, topic: str) -> None:
-        self.consumer = consumer
-        self.tp = TopicPartition(topic, 0)
-
-    async def position(self) -> int:
-        """The next offset to read."""
-        return await self.consumer.position(self.tp)
-
-    async def take(self, limit: int, end: int) -> list[bytes]:
-        """Up to ``limit`` more messages, or none once the position reached ``end``."""
-        while await self.position() < end:
-            batch = await self.consumer.getmany(self.tp, timeout_ms=500, max_records=limit)
-            out = [m.value for m in batch.get(self.tp, []) if m.value is not None]
-            if out:
-                return out
-        return []
-
-    async def fetch(self, end: int) -> list[bytes]:
-        """Every message before ``end`` not read yet (may be none)."""
-        out: list[bytes] = []
-        while chunk := await self.take(5000, end):
-            out += chunk
-        return out
-
-
-async def _ends(consumer: AIOKafkaConsumer, *parts: _Topic) -> list[int]:
-    """The end of what is committed now in each topic (one request)."""
-    ends = await consumer.end_offsets([part.tp for part in parts])
-    return [ends[part.tp] for part in parts]
-
-
-#: A dispatched chunk: its messages and the future of their facts and outcomes.
-_InFlight = tuple[Sequence[bytes], "asyncio.Future[Prepared]"]
 
 
 class PartnerMirror:
@@ -165,82 +125,58 @@ class PartnerMirror:
         self.result = MirrorResult()
         self._pool = ChunkPool(jobs or default_jobs())
         self._parallel_from = parallel_from
-        self._chunk = chunk
-        self._unchecked = 0
+        self._reader = ChunkReader(self._pool, self.verifier, chunk)
         self._ready: deque[ReadyChunk] = deque()
         self._anchoring = Anchored()
         self._applied = 0
-        self._position = 0
         self._tiles = tiles
-        self._resume: Any = None  # mirror_tiles.ResumeState with tiles
-        self._snapshots: dict[int, tuple[Any, ...]] = {}
-        self._saved_at = time.monotonic()
+        self._resume: ResumeKeeper | None = None
+        if tiles is not None:
+            from certlife.services.partner.mirror_resume import ResumeKeeper
+
+            self._resume = ResumeKeeper(conn, schema, trust)
 
     async def run(self, stop: asyncio.Event | None = None, *, follow: bool = True) -> MirrorResult:
         """Mirror until ``stop`` (or, with ``follow=False``, until caught up)."""
         stop = stop or asyncio.Event()
         store = MirrorStore(self.conn, self.schema)
-        records: Any
-        notes: Any
+        source: LogSource
         if self._tiles is not None:
-            from certlife.services.partner.mirror_tiles import TilesNotes, TilesRecords
-
-            records = TilesRecords(self._tiles)
-            records.tolerant = follow  # following waits out an unreachable server
-            notes = TilesNotes(self._tiles, records)
+            source = TilesLog(self._tiles, follow=follow)  # following waits out an unreachable server
         else:
             assert self.consumer is not None
-            records = _Topic(self.consumer, self.prefix + topics.LOG)
-            notes = _Topic(self.consumer, self.prefix + topics.CHECKPOINTS)
-            self.consumer.assign([records.tp, notes.tp])
-            for tp in (records.tp, notes.tp):
-                self.consumer.seek(tp, 0)
+            source = KafkaLog(self.consumer, self.prefix)
         try:
-            await self._prepare(store, records)
-            await self._mirror(store, records, notes, stop, follow)
+            await self._prepare(store, source)
+            await self._mirror(store, source, stop, follow)
         finally:
             self._pool.close()
-            if self._tiles is not None:
-                await records.close()
-        self.result.pending = self._unchecked + sum(r.left for r in self._ready) + self._anchoring.accepted
+            await source.close()
+        self.result.pending = (
+            self._reader.unchecked + sum(r.left for r in self._ready) + self._anchoring.accepted
+        )
         self.result.checks = dict(self.verifier.checks)
         self.result.parked_records = await store.parked()
         return self.result
 
-    async def _ends(self, notes: Any, records: Any) -> list[int]:
-        """The end of what is there now: ``[notes end, records end]``."""
-        if self._tiles is not None:
-            end = await notes.end()
-            return [0, end]
-        assert self.consumer is not None
-        return await _ends(self.consumer, notes, records)
-
-    async def _prepare(self, store: MirrorStore, records: Any) -> None:
+    async def _prepare(self, store: MirrorStore, source: LogSource) -> None:
         """Create the tables and read the position; for a long log, start the workers meanwhile."""
-        end = (
-            await records.position() if self._tiles is not None else (await _ends(self.consumer, records))[0]
-        )
+        end = await source.backlog()
         starting = None
         if end >= self._parallel_from:
             starting = asyncio.create_task(asyncio.to_thread(self._pool.start))
         try:
             await store.create(self.trust.origin)
             self._applied = await store.applied_size()
-            if self._tiles is not None:
-                from certlife.services.partner.mirror_tiles import ResumeState
-
-                self._resume = ResumeState(self.conn, self.schema, self.trust)
-                await self._resume.create()
-                records.next = records.end = self._position = await self._resume.restore(
-                    self.verifier, self._applied
-                )
+            if self._resume is not None:
+                assert isinstance(source, TilesLog)
+                self._reader.position = await self._resume.restore(self.verifier, self._applied)
+                source.resume_at(self._reader.position)
         finally:
             if starting is not None:
                 await starting
 
-    async def _mirror(
-        self, store: MirrorStore, records: Any, notes: Any, stop: asyncio.Event, follow: bool
-    ) -> None:
+    async def _mirror(self, store: MirrorStore, source: LogSource, stop: asyncio.Event, follow: bool) -> None:
         """Run rounds; at a violation, apply what was anchored before it and store the failure."""
 
         async def apply(item: tuple[VerifiedCheckpoint, Anchored]) -> None:
@@ -249,7 +185,7 @@ class PartnerMirror:
         writer = OrderedWriter(apply, depth=2)
         try:
             while not stop.is_set():
-                progressed = await self._round(writer, records, notes, stop)
+                progressed = await self._round(writer, source, stop)
                 if not progressed and not follow:
                     break
                 if not progressed:
@@ -263,64 +199,33 @@ class PartnerMirror:
             )
         else:
             await writer.close()
-            await self._save_resume()
+            if self._resume is not None:
+                await self._resume.finish(self.verifier, self._applied)
         finally:
             await writer.cancel()  # only does something when an error left it running
 
     async def _round(
         self,
         writer: OrderedWriter[tuple[VerifiedCheckpoint, Anchored]],
-        records: Any,
-        notes: Any,
+        source: LogSource,
         stop: asyncio.Event,
     ) -> bool:
-        notes_end, end = await self._ends(notes, records)
+        records, notes = source.records, source.notes
+        notes_end, end = await source.ends()
         new_notes = await notes.fetch(notes_end)
         if new_notes:
             self.verifier.extend_checkpoints([(None, n.decode("utf-8", "replace")) for n in new_notes])
         progressed = bool(new_notes)
         if end - await records.position() >= self._parallel_from:
             await asyncio.to_thread(self._pool.start)  # no-op once started
-        depth = 2 * self._pool.jobs + 2 if self._pool.parallel else 1
-        chunks: asyncio.Queue[_InFlight | BaseException | None] = asyncio.Queue(depth)
-        reader = asyncio.create_task(self._read(records, end, chunks))
-        try:
+        async with self._reader.reading(records, end) as chunks:
             while not stop.is_set() and (item := await chunks.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
                 raws, prepared = item
                 self._ready.append(ReadyChunk(raws, await prepared))
                 progressed = await self._anchor(writer) or progressed
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-            while not chunks.empty():  # stopped early: these were read, not checked
-                item = chunks.get_nowait()
-                if isinstance(item, tuple):
-                    self._unchecked += len(item[0])
         return await self._anchor(writer) or progressed
-
-    async def _read(
-        self, records: Any, end: int, chunks: asyncio.Queue[_InFlight | BaseException | None]
-    ) -> None:
-        """Read messages up to ``end`` and dispatch them in chunks (a task, so reading overlaps checking)."""
-        try:
-            while raws := await records.take(self._chunk, end):
-                await chunks.put(self._dispatch(raws))
-        except Exception as exc:  # raised where the chunks are consumed
-            await chunks.put(exc)
-        else:
-            await chunks.put(None)
-
-    def _dispatch(self, raws: Sequence[bytes]) -> _InFlight:
-        """Send a chunk to the workers (after showing the verifier any key it announces)."""
-        verifier = self.verifier
-        for raw in raws:
-            verifier.announce(raw)
-        chunk = (self._position, raws, verifier.directory, verifier.check_all, verifier.origin)
-        self._position += len(raws)
-        return raws, self._pool.submit(prepare_chunk, chunk)
 
     async def _anchor(self, writer: OrderedWriter[tuple[VerifiedCheckpoint, Anchored]]) -> bool:
         """Check ready records in order up to the newest verified checkpoint; queue what each one anchors.
@@ -346,7 +251,8 @@ class PartnerMirror:
             for cp, anchored in done:
                 if cp.size > self._applied:  # on a restart, the first checkpoints were applied before
                     self._applied = cp.size
-                    self._capture(cp)
+                    if self._resume is not None:
+                        self._resume.capture(self.verifier, cp)
                     await writer.put((cp, anchored))
                 self.result.checkpoint_size = cp.size
                 progressed = True
@@ -356,25 +262,11 @@ class PartnerMirror:
                 self._ready.popleft()
         return progressed
 
-    def _capture(self, cp: VerifiedCheckpoint) -> None:
-        """With tiles, now and then: the verifier's state at ``cp``, to store with its records."""
-        if self._resume is None or self.verifier.size != cp.size:
-            return
-        if time.monotonic() - self._saved_at >= RESUME_EVERY:
-            self._snapshots[cp.size] = self._resume.capture(self.verifier, cp.note)
-            self._saved_at = time.monotonic()
-
-    async def _save_resume(self) -> None:
-        """With tiles, at the end of a run: the verifier's state, if it stands at the applied checkpoint."""
-        latest = self.verifier.report.latest_checkpoint
-        if self._resume is None or latest is None or not self.verifier.size == self._applied == latest.size:
-            return
-        await self._resume.write(self._resume.capture(self.verifier, latest.note))
-
     async def _apply(self, store: MirrorStore, cp: VerifiedCheckpoint, batch: Anchored) -> None:
         """Apply one checkpoint's records, park what cannot be, advance the position: one transaction."""
-        rows, snapshot = RowBatch(batch.rows, batch.raws), self._snapshots.pop(cp.size, None)
-        if snapshot is None:
+        rows = RowBatch(batch.rows, batch.raws)
+        snapshot = None if self._resume is None else self._resume.take(cp.size)
+        if snapshot is None or self._resume is None:
             parked = await store.apply(rows, cp.size, cp.root, cp.time, batch.parked)
         else:  # with the verifier's state at cp (tiles): both or neither
             async with self.conn.transaction():
