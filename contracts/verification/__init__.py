@@ -10,6 +10,7 @@ Public API:
 
 * :func:`verify_log` — a whole log (records + checkpoints) → :class:`VerificationReport`
 * :class:`LogVerifier` — the same checks fed one record's facts at a time (mirrors)
+* :class:`VerifierState` — a :class:`LogVerifier`'s record state (``snapshot()``/``restore()``), to resume later
 * :func:`verify_record` — one record → :class:`StepReport`
 * :func:`certificate_status` — a certificate's status from a verified log → :class:`StatusAnswer`
 * :func:`decide_status` — the same answer from any source's newest record and checkpoint (mirror, read model)
@@ -32,6 +33,7 @@ from certlife.contracts.verification.failures import FAILURE_CODES, Check, Failu
 from certlife.contracts.verification.log import SIGNATURE_MODES, LogVerifier
 from certlife.contracts.verification.record import verify_record
 from certlife.contracts.verification.report import StepReport, VerificationReport
+from certlife.contracts.verification.state import VerifierState
 from certlife.contracts.verification.status import (
     NOT_A_STATUS,
     UNAVAILABLE,
@@ -66,6 +68,7 @@ __all__ = [
     "VerificationError",
     "VerificationReport",
     "VerifiedCheckpoint",
+    "VerifierState",
     "certificate_status",
     "decide_status",
     "facts_for_chunk",

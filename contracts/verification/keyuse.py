@@ -21,9 +21,14 @@ class KeyUse:
     compromised key fails, not only the ones that follow the marker.
     """
 
-    def __init__(self, ring: KeyRing) -> None:
+    def __init__(self, ring: KeyRing, runs: dict[str, list[list[int]]] | None = None) -> None:
+        """Follow ``ring``; ``runs`` (a copy is kept): the runs its keys signed so far (keyId -> [start, stop))."""
         self.ring = ring
-        self._runs: dict[str, list[list[int]]] = {}
+        self._runs: dict[str, list[list[int]]] = {k: [list(r) for r in v] for k, v in (runs or {}).items()}
+
+    def runs(self) -> dict[str, list[list[int]]]:
+        """A copy of the runs of indexes each key signed (keyId -> ``[start, stop)`` runs, in order)."""
+        return {k: [list(r) for r in v] for k, v in self._runs.items()}
 
     def key_in_force(self, f: RecordFacts) -> TrustedKey:
         """Step: the record's key is trusted at its index (range and compromise)."""

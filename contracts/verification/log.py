@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections import deque
 from collections.abc import Callable, Collection, Iterable
+from dataclasses import replace
 from functools import partial
 from typing import cast
 
@@ -31,6 +32,7 @@ from certlife.contracts.verification.facts import (
 from certlife.contracts.verification.failures import Check, Where, fail
 from certlife.contracts.verification.keyuse import KeyUse
 from certlife.contracts.verification.report import VerificationReport
+from certlife.contracts.verification.state import VerifierState
 
 SIGNATURE_MODES = ("all", "checkpoints")
 
@@ -72,6 +74,33 @@ class LogVerifier:
     def size(self) -> int:
         """Number of distinct records accepted so far (the next expected index)."""
         return self._frontier.size
+
+    def snapshot(self) -> VerifierState:
+        """The state the record checks carry from record to record (a copy), for :meth:`restore` later."""
+        keys = tuple(self.keys.ring.trusted_keys())
+        return VerifierState(
+            bytes(self._leaves), dict(self.chains.state), keys, self.keys.runs(), self._last_time
+        )
+
+    def restore(self, state: VerifierState) -> None:
+        """Bring this fresh verifier (no record, no checkpoint yet) to ``state`` from :meth:`snapshot`.
+
+        Keys in ``state`` replace the trust file's of the same keyId. Checkpoints
+        are not part of the state: add the one ``state`` stood at again
+        (:meth:`add_checkpoints`), so that its signature and root are checked.
+        """
+        if self.size or self.report.inputs or self.report.checkpoints or len(state.leaves) % 32:
+            raise ValueError("restore needs a fresh verifier and whole 32-byte leaf hashes")
+        leaves = state.leaves
+        self._frontier.extend(leaves[at : at + 32] for at in range(0, len(leaves), 32))
+        self._leaves = bytearray(leaves)
+        self.report.records = self.size
+        self._last_time = state.last_time
+        self.chains.state.update(state.chains)
+        ring = self.keys.ring
+        keys = {k.key_id: k for k in ring.trusted_keys()} | {k.key_id: k for k in state.keys}
+        self.keys = KeyUse(KeyRing(replace(ring.trust_file(), record_keys=tuple(keys.values()))), state.runs)
+        self.directory = {k.key_id: k.public_raw for k in keys.values()}
 
     def add_checkpoints(
         self, notes: Iterable[CheckpointInput], known: VerifiedCheckpoint | None = None

@@ -30,7 +30,7 @@ from typing import Any
 import asyncpg
 
 from certlife.contracts.trust import TrustedKey, TrustFile
-from certlife.contracts.verification import LogVerifier
+from certlife.contracts.verification import LogVerifier, VerifierState
 from certlife.contracts.verification.codes import ENTRY
 from certlife.services.partner.inputs import SourceError
 from certlife.services.partner.tiles_http import TileFetcher
@@ -158,9 +158,10 @@ def _trust_digest(trust: TrustFile) -> bytes:
 class ResumeState:
     """The ``mirror_tiles_resume`` row of one schema: save and restore a verifier at a checkpoint.
 
-    This reaches into :class:`~certlife.contracts.verification.LogVerifier`'s
-    state (tree leaves, chain entries, key ring and runs); ``test_mirror_tiles``
-    checks that a restored verifier goes on exactly as one that read everything.
+    The row stores :meth:`LogVerifier.snapshot
+    <certlife.contracts.verification.LogVerifier.snapshot>`'s state;
+    ``test_mirror_tiles`` checks that a restored verifier goes on exactly as one
+    that read everything.
     """
 
     def __init__(self, conn: asyncpg.Connection, schema: str, trust: TrustFile) -> None:
@@ -175,13 +176,14 @@ class ResumeState:
 
     def capture(self, verifier: LogVerifier, note: str) -> tuple[Any, ...]:
         """The row's values for ``verifier`` as it stands at the checkpoint ``note`` (of its size)."""
+        snapshot = verifier.snapshot()
         chains = bytearray()
-        for number, entry in verifier.chains.state.items():
+        for number, entry in snapshot.chains.items():
             name = number.encode()
             chains += len(name).to_bytes(2, "big") + name + entry
-        keys = [k.to_json() for k in verifier.keys.ring._keys.values()]
-        state = {"keys": keys, "runs": verifier.keys._runs, "lastTime": verifier._last_time}
-        return verifier.size, note, self._digest, bytes(verifier._leaves), bytes(chains), json.dumps(state)
+        keys = [k.to_json() for k in snapshot.keys]
+        state = {"keys": keys, "runs": snapshot.runs, "lastTime": snapshot.last_time}
+        return verifier.size, note, self._digest, snapshot.leaves, bytes(chains), json.dumps(state)
 
     async def write(self, captured: tuple[Any, ...]) -> None:
         """Store what :meth:`capture` returned (in the caller's transaction, if any)."""
@@ -200,20 +202,15 @@ class ResumeState:
         leaves, size, state = bytes(row["leaves"]), int(row["size"]), json.loads(row["state"])
         if len(leaves) != 32 * size:
             return 0
-        verifier._frontier.extend(leaves[at : at + 32] for at in range(0, len(leaves), 32))
-        verifier._leaves = bytearray(leaves)
-        verifier.report.records = size
-        verifier._last_time = state["lastTime"]
-        chains, at, data = verifier.chains.state, 0, bytes(row["chains"])
+        chains: dict[str, bytes] = {}
+        at, data = 0, bytes(row["chains"])
         while at < len(data):
             end = at + 2 + int.from_bytes(data[at : at + 2], "big")
             chains[data[at + 2 : end].decode()] = data[end : end + ENTRY.size]
             at = end + ENTRY.size
-        ring: dict[str, TrustedKey] = verifier.keys.ring._keys
-        for key in state["keys"]:
-            ring[key["keyId"]] = _key(key)
-        verifier.keys._runs = {k: [list(run) for run in runs] for k, runs in state["runs"].items()}
-        verifier.directory = {k.key_id: k.public_raw for k in ring.values()}
+        keys = tuple(_key(key) for key in state["keys"])
+        runs = {k: [list(run) for run in key_runs] for k, key_runs in state["runs"].items()}
+        verifier.restore(VerifierState(leaves, chains, keys, runs, state["lastTime"]))
         verifier.add_checkpoints([(size, row["note"])])  # signature again; stored leaves give its root
         return size
 
