@@ -36,7 +36,7 @@ from certlife.contracts.notes import (
 
 pytestmark = pytest.mark.unit
 
-EXAMPLES = json.loads((Path(__file__).parents[3] / "shared/vectors/c2sp/examples.json").read_text())
+EXAMPLES = json.loads((Path(__file__).resolve().parents[1] / "vectors/c2sp/examples.json").read_text())
 COSIGNED = next(e for e in EXAMPLES if e["source"] == "tlog-cosignature.md#transparency-log-cosignatures")
 MESSAGE = next(e for e in EXAMPLES if e["kind"] == "cosigned_message")
 ORIGIN = "certlife.example/log"

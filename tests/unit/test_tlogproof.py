@@ -26,7 +26,7 @@ from tests.unit.logbuilder import LogBuilder, private_key
 
 pytestmark = pytest.mark.unit
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "c2sp" / "examples.json"
+EXAMPLES = Path(__file__).resolve().parents[1] / "vectors" / "c2sp" / "examples.json"
 
 
 def _spec_example() -> str:
