@@ -85,6 +85,8 @@ class MirrorResult:
     parked: int = 0
     pending: int = 0
     checkpoint_size: int = 0
+    #: Under a witness policy: the witnesses that cosigned the newest checkpoint applied.
+    cosigned_by: tuple[str, ...] | None = None
     failure: Failure | None = None
     checks: dict[str, int] = field(default_factory=dict)
     #: Every record the mirror has parked so far (count and the lowest indexes).
@@ -255,6 +257,7 @@ class PartnerMirror:
                         self._resume.capture(self.verifier, cp)
                     await writer.put((cp, anchored))
                 self.result.checkpoint_size = cp.size
+                self.result.cosigned_by = None if cp.cosignatures is None else tuple(cp.cosigned_by)
                 progressed = True
             if failure is not None:
                 raise failure

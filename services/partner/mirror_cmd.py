@@ -223,6 +223,7 @@ def _report(trust: TrustFile, result: Any) -> dict[str, Any]:
         "records": result.verified,
         "applied": result.applied,
         "checkpointSize": result.checkpoint_size,
+        **({} if result.cosigned_by is None else {"cosignedBy": list(result.cosigned_by)}),
         "waitingForCheckpoint": result.pending,
         "checks": result.checks,
         "parked": {**result.parked_records.to_json(), "thisRun": result.parked},

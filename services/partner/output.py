@@ -28,6 +28,7 @@ def human_lines(report: dict[str, Any]) -> list[str]:
             f"mirror: {report['records']} records verified, {report['applied']} applied, origin "
             f"{report['origin']}, newest checkpoint of size {report['checkpointSize']}, "
             f"{report['waitingForCheckpoint']} waiting for a checkpoint"
+            + (f", {_cosigned_by(report)}" if "cosignedBy" in report else "")
         )
         parked = report.get("parked") or {}
         if parked.get("count"):

@@ -74,6 +74,7 @@ async def test_mirror_applies_only_what_a_quorum_witnessed(
     first = await _mirror(kafka_bootstrap, database_url, trust, prefix, pg_schema)
     assert first.failure is None
     assert first.checkpoint_size == sizes[witnessed] and first.applied == sizes[witnessed]
+    assert first.cosigned_by == ("a", "b")
 
     # The newest checkpoint's second cosignature arrives: the mirror catches up to it.
     await publish(kafka_bootstrap, prefix, [], [_cosign(notes[-1], W2)], create=False)
