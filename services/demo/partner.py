@@ -44,15 +44,19 @@ def _cli(run: DemoRun, tool: str, *args: str) -> tuple[subprocess.CompletedProce
     return result, time.monotonic() - start
 
 
-def partner_steps(run: DemoRun, number: str, witnessing: Witnessing) -> list[Step]:
+def partner_steps(run: DemoRun, number: str, witnessing: Witnessing | None = None) -> list[Step]:
     """trust.json, mirror, full log verification from Kafka and from HTTP tiles, export, proof
-    bundle and tlog-proof for ``number``: every verification under the 2-of-2 witness policy."""
+    bundle and tlog-proof for ``number``: every verification under the 2-of-2 witness policy.
+
+    Without ``witnessing`` (a run without witnesses and tiles) the verifications need no
+    cosignature and the tiles step is left out.
+    """
     d, env = run.directory, run.env
     bootstrap, prefix = env["CERTLIFE_KAFKA_BOOTSTRAP"], env["CERTLIFE_TOPIC_PREFIX"]
     trust, export, bundle = d / "trust.json", d / "export", d / "bundle.json"
     tlog_proof = d / "proof.tlog"
     kit = d / "partner-kit"
-    policy = ["--witness-policy", str(witnessing.policy)]
+    policy = [] if witnessing is None else ["--witness-policy", str(witnessing.policy)]
     steps: list[Step] = []
     plan: list[tuple[str, str, list[str], bool]] = [
         ("trust file", "certctl", ["keys", "trust", "--out", str(trust)], False),
@@ -96,11 +100,17 @@ def partner_steps(run: DemoRun, number: str, witnessing: Witnessing) -> list[Ste
             ],
             True,
         ),
-        (
-            "verify whole log over HTTP tiles",
-            "certverify",
-            ["log", witnessing.tiles_url, "--trust", str(trust), *policy, "--json"],
-            True,
+        *(
+            []
+            if witnessing is None
+            else [
+                (
+                    "verify whole log over HTTP tiles",
+                    "certverify",
+                    ["log", witnessing.tiles_url, "--trust", str(trust), *policy, "--json"],
+                    True,
+                )
+            ]
         ),
         ("export log", "certctl", ["export", str(export)], False),
         ("proof bundle", "certctl", ["bundle", number, "--export", str(export), "--out", str(bundle)], False),
@@ -123,7 +133,7 @@ def partner_steps(run: DemoRun, number: str, witnessing: Witnessing) -> list[Ste
             True,
         ),
     ]
-    assert len(plan) == PLANNED_STEPS
+    assert len(plan) == PLANNED_STEPS - (witnessing is None)
     for name, tool, args, is_json in plan:
         result, seconds = _cli(run, tool, *args)
         ok = result.returncode == 0
