@@ -138,6 +138,13 @@ VARIABLES: tuple[Variable, ...] = (
         "publisher: witnesses asked to cosign each checkpoint (tlog-policy text, `witness NAME VKEY URL` lines)",
         shown="none: no cosigning",
     ),
+    Variable(
+        "CERTLIFE_METRICS_PORT",
+        "0",
+        "commands, relay, projections, publisher: port of `/metrics`, `/healthz`, `/readyz` "
+        "(0: any free port, announced as `metrics on http://HOST:PORT`; `off`: none)",
+    ),
+    Variable("CERTLIFE_METRICS_HOST", "127.0.0.1", "address the metrics port listens on"),
 )
 VARIABLE: Mapping[str, Variable] = {v.name: v for v in VARIABLES}
 
@@ -179,6 +186,15 @@ def _port(name: str, raw: str) -> int:
     port = _integer(name, raw, 1, "a port number (1-65535)")
     if port > 65535:
         raise SettingsError(f"{name} must be a port number (1-65535), got {_shown(raw)}")
+    return port
+
+
+def _metrics_port(name: str, raw: str) -> int | None:
+    if raw.strip().lower() == "off":
+        return None
+    port = _integer(name, raw, 0, "a port number (0-65535) or off")
+    if port > 65535:
+        raise SettingsError(f"{name} must be a port number (0-65535) or off, got {_shown(raw)}")
     return port
 
 
@@ -349,6 +365,9 @@ class Settings:
     relay: RelaySettings = field(default_factory=RelaySettings)
     projections: ProjectionSettings = field(default_factory=ProjectionSettings)
     publisher: PublisherSettings = field(default_factory=PublisherSettings)
+    #: Where a non-HTTP service serves its metrics and health (port None: nowhere; 0: any free port).
+    metrics_host: str = field(default_factory=_default("CERTLIFE_METRICS_HOST", _text))
+    metrics_port: int | None = field(default_factory=_default("CERTLIFE_METRICS_PORT", _metrics_port))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, role: str = ADMIN) -> Settings:
@@ -398,6 +417,8 @@ class Settings:
                 tiles_dir=_optional(env, "CERTLIFE_TILES_DIR", _path) or stack.home / "tiles",
                 witnesses_file=_optional(env, "CERTLIFE_WITNESSES_FILE", _path),
             ),
+            metrics_host=_read(env, "CERTLIFE_METRICS_HOST", _text),
+            metrics_port=_read(env, "CERTLIFE_METRICS_PORT", _metrics_port),
         )
 
     def __repr__(self) -> str:
