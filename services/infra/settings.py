@@ -145,6 +145,16 @@ VARIABLES: tuple[Variable, ...] = (
         "(0: any free port, announced as `metrics on http://HOST:PORT`; `off`: none)",
     ),
     Variable("CERTLIFE_METRICS_HOST", "127.0.0.1", "address the metrics port listens on"),
+    Variable("CERTLIFE_API_PORT", "8080", "api: port of the status API and lookup page"),
+    Variable("CERTLIFE_API_HOST", "127.0.0.1", "api: address it listens on"),
+    Variable("CERTLIFE_API_RATE", "20", "api: requests a second per client (0: no limit)"),
+    Variable("CERTLIFE_API_BURST", "40", "api: requests a client may send at once before the rate applies"),
+    Variable(
+        "CERTLIFE_TRUST_FILE",
+        None,
+        "api: the published trust file (`certctl keys trust`), served at `/v1/trust.json`",
+        shown="`$CERTLIFE_HOME/trust.json`",
+    ),
 )
 VARIABLE: Mapping[str, Variable] = {v.name: v for v in VARIABLES}
 
@@ -205,6 +215,16 @@ def _seconds(name: str, raw: str) -> float:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise SettingsError(f"{name} must be a positive number of seconds, got {_shown(raw)}")
+    return value
+
+
+def _rate(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise SettingsError(f"{name} must be a number of requests a second (0: no limit), got {_shown(raw)}")
     return value
 
 
@@ -275,6 +295,17 @@ class PublisherSettings:
     tiles_dir: Path = field(default_factory=lambda: _read({}, "CERTLIFE_HOME", _path) / "tiles")
     #: The operator's witness file; None: the publisher writes tiles only.
     witnesses_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Where the status API listens, its per-client rate limit and the trust file it serves."""
+
+    host: str = field(default_factory=_default("CERTLIFE_API_HOST", _text))
+    port: int = field(default_factory=_default("CERTLIFE_API_PORT", _port))
+    rate: float = field(default_factory=_default("CERTLIFE_API_RATE", _rate))
+    burst: int = field(default_factory=_default("CERTLIFE_API_BURST", _positive))
+    trust_file: Path = field(default_factory=lambda: _read({}, "CERTLIFE_HOME", _path) / "trust.json")
 
 
 @dataclass(frozen=True)
@@ -368,6 +399,7 @@ class Settings:
     #: Where a non-HTTP service serves its metrics and health (port None: nowhere; 0: any free port).
     metrics_host: str = field(default_factory=_default("CERTLIFE_METRICS_HOST", _text))
     metrics_port: int | None = field(default_factory=_default("CERTLIFE_METRICS_PORT", _metrics_port))
+    api: ApiSettings = field(default_factory=ApiSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, role: str = ADMIN) -> Settings:
@@ -419,6 +451,13 @@ class Settings:
             ),
             metrics_host=_read(env, "CERTLIFE_METRICS_HOST", _text),
             metrics_port=_read(env, "CERTLIFE_METRICS_PORT", _metrics_port),
+            api=ApiSettings(
+                host=_read(env, "CERTLIFE_API_HOST", _text),
+                port=_read(env, "CERTLIFE_API_PORT", _port),
+                rate=_read(env, "CERTLIFE_API_RATE", _rate),
+                burst=_read(env, "CERTLIFE_API_BURST", _positive),
+                trust_file=_optional(env, "CERTLIFE_TRUST_FILE", _path) or stack.home / "trust.json",
+            ),
         )
 
     def __repr__(self) -> str:
