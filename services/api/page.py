@@ -90,7 +90,7 @@ def install(app: FastAPI, source: LookupSource | None = None) -> None:
             field=field,
             query=query,
             results=answer.body.get("items", []),
-            next_cursor=answer.body.get("nextCursor") or answer.body.get("next_cursor"),
+            next_cursor=answer.body.get("next"),
         )
 
     @app.get("/certificates/{number}", include_in_schema=False)

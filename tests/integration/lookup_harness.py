@@ -71,7 +71,7 @@ def stub_api(log: LogBuilder, note: str) -> FastAPI:
             if number.startswith(number_prefix)
             and holder.lower() in records[i]["certificate"]["holder"].lower()
         ]
-        return {"items": hits[:limit], "nextCursor": None}
+        return {"items": hits[:limit], "next": None}
 
     @app.get("/v1/certificates/{number}", response_model=None)
     async def status(number: str, proof: int = 0) -> dict[str, Any] | JSONResponse:

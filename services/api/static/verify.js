@@ -124,7 +124,10 @@
     await step("Fetch the proof and the trust file", async () => {
       const get = async (url) => {
         const res = await fetch(url, { cache: "no-store", headers: { accept: "application/json" } });
-        if (!res.ok) fail(`${url} answered HTTP ${res.status}`);
+        if (!res.ok) {
+          const problem = await res.json().catch(() => ({}));
+          fail(`${url} answered HTTP ${res.status}` + (problem.detail ? `: ${problem.detail}` : ""));
+        }
         return res.json();
       };
       [answer, trust] = await Promise.all([
@@ -148,7 +151,14 @@
       if (record.index !== proof.leafIndex || (answer.logIndex != null && answer.logIndex !== record.index)) {
         fail(`record index ${record.index} is not the answer's ${answer.logIndex} or the proof's ${proof.leafIndex}`);
       }
-      const expiredNote = answer.status !== record.status ? ` (${answer.status}: validity ended)` : "";
+      let expiredNote = "";
+      if (answer.status !== record.status) {
+        const until = Date.parse(record.certificate.validUntil);
+        if (answer.status !== "expired" || !(until <= Date.now())) {
+          fail(`record says ${record.status}, the answer says ${answer.status}`);
+        }
+        expiredNote = ` (expired: validity ended ${record.certificate.validUntil})`;
+      }
       return `index ${record.index}: ${record.event}, status ${record.status}${expiredNote}`;
     });
     await step("Record signature (Ed25519, trusted record key)", async () => {
