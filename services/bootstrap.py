@@ -12,7 +12,7 @@ handed down, never opened by the component that uses it
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from faststream import FastStream
@@ -23,6 +23,7 @@ from certlife.services.infra.settings import Settings
 
 if TYPE_CHECKING:
     import asyncpg
+    from fastapi import FastAPI
 
     from certlife.projections.config import ProjectionConfig
     from certlife.services.publisher.publisher import Publisher
@@ -229,3 +230,48 @@ async def open_publisher(settings: Settings) -> AsyncIterator[Publisher]:
             witnesses=witnesses,
             http=http,
         )
+
+
+@contextlib.asynccontextmanager
+async def open_api(
+    settings: Settings, *, install_extra: Sequence[Callable[[FastAPI], None]] = (), pool_size: int = 8
+) -> AsyncIterator[FastAPI]:
+    """The status API's application (``certctl serve api``) with its PostgreSQL pool open.
+
+    The pool logs in as ``settings.database_url`` names: in a deployment, the
+    read-only role ``certlife_reader`` (``certctl db migrate`` grants it SELECT
+    on the read models only). The trust file (``CERTLIFE_TRUST_FILE``) is read
+    now: a missing or malformed one is one line before anything listens. The
+    pool closes when the block ends.
+    """
+    from certlife.contracts.errors import ContractError
+    from certlife.contracts.trust import TrustFile
+    from certlife.projections.ddl import quote_ident
+    from certlife.services.api.app import ApiOptions, ApiStartError, build_app
+
+    api = settings.api
+    try:
+        trust = api.trust_file.read_bytes()
+        TrustFile.from_bytes(trust)
+    except OSError as exc:
+        raise ApiStartError(
+            f"cannot read the trust file {api.trust_file} (CERTLIFE_TRUST_FILE): {exc.strerror}; "
+            "write it with `certctl keys trust`"
+        ) from None
+    except ContractError as exc:
+        raise ApiStartError(f"{api.trust_file}: {exc}") from None
+    options = ApiOptions(
+        rate=api.rate, burst=api.burst, checkpoint_interval=settings.relay.checkpoint_interval
+    )
+    pool = await postgres_connector(settings).pool(min_size=1, max_size=pool_size)
+    try:
+        yield build_app(
+            pool,
+            quote_ident(settings.db_schema),
+            settings.publisher.tiles_dir,
+            trust,
+            options,
+            install_extra=install_extra,
+        )
+    finally:
+        await pool.close()

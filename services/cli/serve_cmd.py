@@ -38,12 +38,14 @@ SERVICES: dict[str, str] = {
     "publisher": "write the log as C2SP tlog-tiles (CERTLIFE_TILES_DIR), have each checkpoint cosigned "
     "by the witnesses of CERTLIFE_WITNESSES_FILE, publish the cosigned checkpoint",
     "tiles": "serve a tiles directory TILES as C2SP tlog-tiles over HTTP (port 8381)",
+    "api": "the HTTP status API and lookup page over the read models and the tiles "
+    "(CERTLIFE_API_PORT, default 8080)",
 }
 
 #: The listening options and the services that take them (any other service refuses them).
 LISTEN_OPTIONS: dict[str, tuple[str, ...]] = {
-    "port": ("witness", "tiles"),
-    "host": ("witness", "tiles"),
+    "port": ("witness", "tiles", "api"),
+    "host": ("witness", "tiles", "api"),
     "tls_cert": ("witness",),
     "tls_key": ("witness",),
 }
@@ -100,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aiokafka", "eventsourcing", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.service == "api":  # the read side: PostgreSQL and the tiles, no Kafka
+        from certlife.services.cli import api_cmd
+
+        return api_cmd.serve(args, Settings.from_env(role="api"))
     role = _KAFKA_ROLE.get(args.service, args.service)
     settings = Settings.from_env(role=role)
     # Unreachable or misconfigured endpoints are one line, not a traceback from deep inside.

@@ -1,0 +1,99 @@
+"""The read-model queries of the API that ``ReadModels`` does not answer: keyset pages, prefixes, limits.
+
+Search pages are in ``number`` order (the primary key) and continue after the
+last number of the previous page (keyset pagination): a page never repeats
+or skips a certificate that existed through both requests, whatever was
+written in between. The cursor is that number, base64url-encoded (opaque to
+clients).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+#: Search filters (query parameter -> SQL condition; ``{p}`` is its placeholder).
+FILTERS: dict[str, str] = {
+    "number_prefix": "starts_with(number, {p})",
+    "holder": "strpos(lower(holder), lower({p})) > 0",
+    "manufacturer": "strpos(lower(manufacturer), lower({p})) > 0",
+    "product": "strpos(lower(product), lower({p})) > 0",
+    "model": "models @> ARRAY[{p}::text]",
+    "standard": "standards @> ARRAY[{p}::text]",
+    "scheme": "scheme = {p}",
+    "factory": "factories @> ARRAY[{p}::text]",
+    "status": "status = {p}",
+}
+_SUMMARY = (
+    "number, status, scheme, holder, manufacturer, product, models, factories, standards, "
+    "valid_from, valid_until, log_index"
+)
+
+
+def encode_cursor(number: str) -> str:
+    """The opaque cursor that continues after ``number``."""
+    return base64.urlsafe_b64encode(number.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The number a cursor continues after; ``ValueError`` when it is not one of ours."""
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError(f"malformed cursor {cursor!r}") from None
+
+
+async def search(
+    conn: asyncpg.Connection, s: str, filters: dict[str, str], after: str | None, limit: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of certificates matching every filter, by number, after ``after``; and whether more follow."""
+    conditions: list[str] = []
+    params: list[object] = []
+    for name, value in filters.items():
+        params.append(value)
+        conditions.append(FILTERS[name].format(p=f"${len(params)}"))
+    if after is not None:
+        params.append(after)
+        conditions.append(f"number > ${len(params)}")
+    where = " AND ".join(conditions) or "true"
+    params.append(limit + 1)
+    rows = await conn.fetch(
+        f"SELECT {_SUMMARY} FROM {s}.certificates WHERE {where} ORDER BY number LIMIT ${len(params)}", *params
+    )
+    return [dict(r) for r in rows[:limit]], len(rows) > limit
+
+
+async def expiring(
+    conn: asyncpg.Connection, s: str, now: datetime, days: int, limit: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """Valid or suspended certificates whose validity ends within ``days`` of ``now``, soonest first."""
+    rows = await conn.fetch(
+        f"SELECT {_SUMMARY} FROM {s}.certificates WHERE status IN ('valid', 'suspended') "
+        "AND valid_until > $1 AND valid_until <= $2 ORDER BY valid_until, number LIMIT $3",
+        now,
+        now + timedelta(days=days),
+        limit + 1,
+    )
+    return [dict(r) for r in rows[:limit]], len(rows) > limit
+
+
+async def history(conn: asyncpg.Connection, s: str, number: str) -> list[dict[str, Any]]:
+    """Every history row of ``number`` in log order."""
+    rows = await conn.fetch(
+        f"SELECT log_index, seq, event, status, reason, effective_at, recorded_at, certificate, parked_index "
+        f"FROM {s}.certificate_history WHERE number = $1 ORDER BY log_index",
+        number,
+    )
+    return [dict(r) for r in rows]
+
+
+async def counts(conn: asyncpg.Connection, s: str) -> list[dict[str, Any]]:
+    """``(status, scheme, count)`` rows; a certificate with no applied record has scheme null."""
+    rows = await conn.fetch(
+        f"SELECT status, scheme, count(*) AS n FROM {s}.certificates GROUP BY 1, 2 ORDER BY 1, 2 NULLS FIRST"
+    )
+    return [dict(r) for r in rows]
