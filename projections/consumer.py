@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,6 +46,7 @@ from certlife.projections.batch import Message, Read, consumption_order, read_me
 from certlife.projections.committed import READ_COMMITTED
 from certlife.projections.config import ProjectionConfig
 from certlife.projections.inflight import InFlight
+from certlife.projections.observer import BatchObserver, Unobserved, newest_size
 from certlife.projections.registry import PROJECTIONS
 from certlife.projections.tracking import create_tracking, ensure_projection
 
@@ -180,7 +182,9 @@ async def read_batch(config: ProjectionConfig, messages: list[Message]) -> list[
     return reads
 
 
-def _subscribe(broker: KafkaBroker, runtime: Runtime, projections: Sequence[Projection]) -> InFlight:
+def _subscribe(
+    broker: KafkaBroker, runtime: Runtime, projections: Sequence[Projection], observer: BatchObserver
+) -> InFlight:
     config = runtime.config
     inflight = InFlight()
     listener = SeekToStored(runtime, projections, inflight)
@@ -212,6 +216,7 @@ def _subscribe(broker: KafkaBroker, runtime: Runtime, projections: Sequence[Proj
     async def apply(messages: list[Message], reads: list[Read], read_after: int) -> None:
         if read_after != rewinds:
             return
+        started = time.perf_counter()
         try:
             async with runtime.pool.acquire() as conn:
                 results = await apply_reads(conn, config, projections, reads, runtime.before_commit)
@@ -219,6 +224,14 @@ def _subscribe(broker: KafkaBroker, runtime: Runtime, projections: Sequence[Proj
             log.exception("batch failed; seeking back to the stored offsets")
             await rewind(messages)
             return
+        observer.applied(
+            len(messages),
+            time.perf_counter() - started,
+            {
+                name: (r.position.log_index + 1, r.position.checkpoint_size or 0, len(r.parked))
+                for name, r in results.items()
+            },
+        )
         for name, result in results.items():
             for parked in result.parked:
                 log.warning("%s: %s", name, parked.describe())
@@ -234,19 +247,22 @@ def _subscribe(broker: KafkaBroker, runtime: Runtime, projections: Sequence[Proj
             await inflight.settle()
             await rewind(messages)
             return
+        observer.read(newest_size(reads))
         await inflight.start(apply(messages, reads, read_after))
 
     return inflight
 
 
-def build_projection_app(config: ProjectionConfig, broker: KafkaBroker, pool: asyncpg.Pool) -> FastStream:
+def build_projection_app(
+    config: ProjectionConfig, broker: KafkaBroker, pool: asyncpg.Pool, observer: BatchObserver | None = None
+) -> FastStream:
     """The faststream app running every projection of ``PROJECTIONS`` on ``broker`` and ``pool``.
 
     Both come from the composition root; the pool stays open when the app stops
-    (whoever opened it closes it).
+    (whoever opened it closes it). ``observer`` is told what each batch did.
     """
     runtime = Runtime(config, pool)
-    inflight = _subscribe(broker, runtime, list(PROJECTIONS.values()))
+    inflight = _subscribe(broker, runtime, list(PROJECTIONS.values()), observer or Unobserved())
     app = FastStream(broker, logger=log)
     app.on_startup(runtime.start)
     app.after_shutdown(inflight.settle)

@@ -188,6 +188,7 @@ async def open_projections(settings: Settings) -> AsyncIterator[FastStream]:
     process's PostgreSQL pool; it closes when the block ends.
     """
     from certlife.projections import consumer
+    from certlife.services.infra import metrics
     from certlife.services.infra.topics import certlife_topics
 
     kafka = kafka_connector(settings)
@@ -196,7 +197,9 @@ async def open_projections(settings: Settings) -> AsyncIterator[FastStream]:
         min_size=consumer.POOL_MIN_SIZE, max_size=consumer.POOL_MAX_SIZE
     )
     try:
-        yield consumer.build_projection_app(projection_config(settings), kafka.broker(consumer.log), pool)
+        yield consumer.build_projection_app(
+            projection_config(settings), kafka.broker(consumer.log), pool, metrics.projections()
+        )
     finally:
         await pool.close()
 

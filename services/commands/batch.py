@@ -16,6 +16,7 @@ import orjson
 
 from certlife.contracts.commands import Command, CommandError, Rejected, parse_command
 from certlife.services.commands.application import CertificateApplication, Outcome, Unreadable
+from certlife.services.infra import metrics
 from certlife.services.infra.transactions import Outbound
 
 #: Header carrying the command id on outcome and dead-letter messages.
@@ -70,6 +71,7 @@ def process_batch(
     slots: list[int | None] = []
     commands: list[Command | Unreadable] = []
     dead: list[Outbound] = []
+    dead_codes: list[str] = []
     for msg in batch:
         raw = msg.value or b""
         try:
@@ -77,6 +79,7 @@ def process_batch(
             slots.append(len(commands) - 1)
         except CommandError as error:
             dead.append(_dead_letter(dead_letter_topic, msg, error))
+            dead_codes.append(error.code)
             if error.command_id:  # its rejection is stored: the commandId is used (see Unreadable)
                 rejected = Rejected(command_id=error.command_id, code=error.code, message=str(error))
                 commands.append(Unreadable(error.command_id, hashlib.sha256(raw).hexdigest(), rejected))
@@ -84,6 +87,9 @@ def process_batch(
             else:
                 slots.append(None)
     outcomes = app.handle_batch(commands, now) if commands else []
+    metrics.commands().count(
+        ((o.status, o.event if o.status == "accepted" else o.code) for o in outcomes), dead_codes
+    )
     out: list[Outbound] = []
     for slot in slots:
         if slot is not None:

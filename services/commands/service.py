@@ -26,6 +26,7 @@ from certlife.projections.committed import READ_COMMITTED
 from certlife.services.cli.exits import EXIT_BATCH_FAILED
 from certlife.services.commands.application import CertificateApplication
 from certlife.services.commands.batch import Inbound, process_batch
+from certlife.services.infra import metrics
 from certlife.services.infra.connections import Kafka
 from certlife.services.infra.settings import Settings
 from certlife.services.infra.topics import certlife_topics
@@ -80,6 +81,7 @@ def build_command_service(
     # At most one batch's Kafka transaction is in flight while the next batch is
     # stored: the store and the publish overlap, transactions still commit in order.
     in_flight: list[asyncio.Task[None]] = []
+    measured = metrics.commands()
 
     async def store(batch: list[Inbound]) -> list[Outbound]:
         for attempt in range(1, _RETRIES + 1):
@@ -101,13 +103,15 @@ def build_command_service(
         offsets = next_offsets([(m.topic, m.partition, m.offset) for m in batch])
         for attempt in range(1, _RETRIES + 1):
             try:
+                started = time.perf_counter()
                 await publisher.publish(out, offsets, group_id)
+                measured.batch_seconds.labels("publish").observe(time.perf_counter() - started)
                 return
             except Exception:
                 _failed("publishing", len(batch), attempt)
                 await asyncio.sleep(min(2**attempt * 0.1, 5))
 
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         settings.topic(topics.COMMANDS),
         batch=True,
         max_records=settings.batch_max_records,
@@ -119,11 +123,16 @@ def build_command_service(
         decoder=_undecoded,
         description="Lifecycle commands (contracts/schemas/command.v1.json), keyed by number.",
     )
+    metrics.consumer_lag().watch(lambda: [subscriber.consumer])
+
+    @subscriber
     async def on_commands(msg: KafkaMessage) -> None:
         started = time.perf_counter()
         batch = _inbound(msg)
         out = await store(batch)
         stored = time.perf_counter()
+        measured.batch_size.observe(len(batch))
+        measured.batch_seconds.labels("store").observe(stored - started)
         if in_flight:
             await in_flight.pop()
         in_flight.append(asyncio.create_task(publish(out, batch)))

@@ -141,7 +141,7 @@ class ProjectionMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         """Register the projections' metrics in ``registry``."""
-        self.applied = Gauge(
+        self.applied_size = Gauge(
             "certlife_projection_log_size",
             "Log records applied (or parked) by each projection",
             ["projection"],
@@ -166,15 +166,23 @@ class ProjectionMetrics:
             registry=registry,
         )
         self._newest = 0
+        self._applied: dict[str, int] = {}
 
-    def batch(self, size: int, seconds: float, newest: int, applied: dict[str, tuple[int, int]]) -> None:
-        """One applied batch: ``newest`` log size seen, ``applied[name] = (log size, records parked)``."""
-        self._newest = max(self._newest, newest)
-        self.batch_size.observe(size)
+    def read(self, newest: int) -> None:
+        """A batch was read: the log holds at least ``newest`` records."""
+        if newest > self._newest:
+            self._newest = newest
+            for name, log_size in self._applied.items():
+                self.lag.labels(name).set(newest - log_size)
+
+    def applied(self, messages: int, seconds: float, positions: dict[str, tuple[int, int, int]]) -> None:
+        """A batch committed: ``positions[name] = (log size applied, newest checkpoint size, parked now)``."""
+        self.batch_size.observe(messages)
         self.batch_seconds.observe(seconds)
-        for name, (log_size, parked) in applied.items():
-            self._newest = max(self._newest, log_size)
-            self.applied.labels(name).set(log_size)
+        for name, (log_size, checkpoint, parked) in positions.items():
+            self._newest = max(self._newest, log_size, checkpoint)
+            self._applied[name] = log_size
+            self.applied_size.labels(name).set(log_size)
             self.lag.labels(name).set(self._newest - log_size)
             if parked:
                 self.parked.labels(name).inc(parked)

@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from certlife.services.infra import metrics
 from certlife.services.infra.connections import Kafka
+from certlife.services.infra.health import HEALTH
 from certlife.services.publisher.cosigner import Cosigner, CosignerOptions, Witness
 from certlife.services.publisher.feed import GapError, TileFeed
 
@@ -82,6 +84,9 @@ class Publisher:
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._may_rewind = True  # until the first record after the saved position fits
+        self._metrics = metrics.publisher()
+        self._metrics.tiles_size.set_function(lambda: self.writer.size)
+        self._metrics.tiles_checkpoint.set_function(lambda: self.feed.tiles_size)
 
     def _consumer_seek(self, tp: TopicPartition, offset: int) -> None:
         assert self._consumer is not None
@@ -102,6 +107,7 @@ class Publisher:
             consumer.assign([self.log_tp, self.checkpoints_tp])
             consumer.seek(self.log_tp, self.feed.position.log)
             consumer.seek(self.checkpoints_tp, self.feed.position.checkpoints)
+            HEALTH.set("ready")
             log.info(
                 "publisher active: tiles in %s at size %d, %d witnesses",
                 self.directory,

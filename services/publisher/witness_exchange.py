@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from certlife.contracts.witness import (
     parse_conflict,
     parse_cosignature_lines,
 )
+from certlife.services.infra import metrics
 from certlife.services.publisher.witnesses import Witness, valid_cosignatures
 
 __all__ = ["CosignerOptions", "Proofs", "WitnessExchange", "WitnessStatus"]
@@ -83,6 +85,11 @@ class WitnessStatus:
         return sum(self.streak.values())
 
 
+def _count(witness: Witness, result: str) -> None:
+    """One add-checkpoint request's result in ``certlife_cosignatures_total``."""
+    metrics.publisher().cosignatures.labels(witness.name, result).inc()
+
+
 class WitnessExchange:
     """One ``add-checkpoint`` exchange at a time per witness, and what its answer means for its status."""
 
@@ -106,6 +113,7 @@ class WitnessExchange:
         old = state.known_size or 0
         proof = [] if old in (0, size) else list(self._proofs(old, size))
         state.in_flight = size
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self.options.timeout):  # the whole exchange, not each read
                 response = await self._client.post(
@@ -114,20 +122,27 @@ class WitnessExchange:
                     timeout=self.options.timeout,
                 )
         except (TimeoutError, httpx.TimeoutException):
+            _count(witness, "timeout")
             self.failed(state, f"no answer within {self.options.timeout:g} s")
             return []
         except httpx.HTTPError as exc:
+            _count(witness, "unreachable")
             self.failed(state, f"unreachable ({type(exc).__name__})")
             return []
         finally:
             state.in_flight = None
             self.answered.set()
+        metrics.publisher().witness_seconds.labels(witness.name).observe(time.perf_counter() - started)
         if response.status_code == 200:
-            return self._accept(state, checkpoint, response.content)
+            lines = self._accept(state, checkpoint, response.content)
+            _count(witness, "cosigned" if lines else "bad-answer")
+            return lines
         if response.status_code == 409:
+            _count(witness, "conflict")
             self._conflict(state, old, response.content)
             return []
         code = response.status_code
+        _count(witness, "server-error" if code >= 500 else "refused")
         cause = _REFUSALS.get(code) or (f"{code} server error" if code >= 500 else f"unexpected HTTP {code}")
         if code in (400, 422):
             state.known_size = None  # learn its size again (old 0 gets a 409 with it)

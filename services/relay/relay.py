@@ -15,7 +15,9 @@ from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
 from certlife.contracts.records import RecordSigner
 from certlife.domain.certificate import Certificate
 from certlife.services.commands.application import CertificateApplication
+from certlife.services.infra import metrics
 from certlife.services.infra.connections import Kafka
+from certlife.services.infra.health import HEALTH
 from certlife.services.infra.leader import lock_key, wait_for_lock
 from certlife.services.infra.settings import Settings
 from certlife.services.infra.topics import certlife_topics
@@ -93,6 +95,8 @@ class Relay:
         self._signer: RecordSigner | None = None
         self._note_signer: NoteSigner | None = None
         self._builder = RecordBuilder(self.origin, in_process=options.build_in_process)
+        self._metrics = metrics.relay()
+        self._metrics.watch(lambda: self.state.checkpoint_at if self.state.checkpoint_size else 0.0)
 
     def topic(self, name: str) -> str:
         """This deployment's name of contract topic ``name``."""
@@ -122,6 +126,7 @@ class Relay:
 
     async def _become_leader(self, store: RelayStore, stop: asyncio.Event) -> None:
         await store.create()
+        HEALTH.set("standby")
         await wait_for_lock(store.conn, lock_key("relay", store.schema), stop, "relay")
 
     async def _start(self, store: RelayStore) -> None:
@@ -139,6 +144,8 @@ class Relay:
             self.state.active_key_id = await key_transitions.initial_key(self, store)
         self._signer = RecordSigner(self.keystore.record_key(self.state.active_key_id))
         self._note_signer = NoteSigner(self.origin, self.keystore.ensure_note_key())
+        self._measure(self.state, 0, 0.0)
+        HEALTH.set("active")
         log.info("relay active: log size %d, key %s", self.state.tree_size, self.state.active_key_id)
 
     @property
@@ -280,6 +287,7 @@ class Relay:
                 )
             )
         messages.append(Outbound(self.topic(topics.RELAY_STATE), b"relay", new.to_bytes(), partition=0))
+        started = time.perf_counter()
         await self._publisher.publish(messages)
         self.state = new
         # Heads, position and key history move together: a crash between them would
@@ -287,3 +295,13 @@ class Relay:
         async with store.conn.transaction():
             await store.apply(built.heads, new)
             await key_transitions.absorb(self, store, built.records)
+        self._measure(new, len(built.records), time.perf_counter() - started)
+
+    def _measure(self, state: RelayState, records: int, seconds: float) -> None:
+        """Log size and checkpoint gauges; a published batch's size and duration."""
+        self._metrics.log_size.set(state.tree_size)
+        self._metrics.checkpoint_size.set(state.checkpoint_size)
+        if records:
+            self._metrics.records.inc(records)
+            self._metrics.batch_size.observe(records)
+            self._metrics.batch_seconds.observe(seconds)

@@ -19,12 +19,14 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from certlife.contracts.tiles import ENTRIES_LEVEL, TILE_WIDTH, parse_tile_path
 from certlife.domain.errors import CertlifeError
+from certlife.services.infra import health
 from certlife.services.infra.http_server import bind, origin, serve_app
 
 log = logging.getLogger("certlife.tiles")
@@ -98,9 +100,11 @@ def build_app(directory: Path) -> Starlette:
 
     return Starlette(
         routes=[
+            *health.routes(),  # /metrics, /healthz, /readyz: not tlog-tiles paths
             Route("/", index, methods=["GET", "HEAD"]),
             Route("/{path:path}", resource, methods=["GET", "HEAD"]),
-        ]
+        ],
+        middleware=[Middleware(health.HttpMetricsMiddleware)],
     )
 
 
@@ -110,5 +114,6 @@ async def serve(directory: Path, host: str = "127.0.0.1", port: int = DEFAULT_PO
         raise TilesServeError(f"{directory}: tiles directory not found")
     with bind(host, port, error=TilesServeError) as sock:
         ready = f"tiles: serving {directory} on {origin('http', host, sock)}/"
+        health.HEALTH.set("ready")
         await serve_app(build_app(directory), sock, ready=ready, log=log)
         log.info("tiles: stopped")

@@ -12,6 +12,7 @@ import re
 
 import asyncpg
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,6 +25,7 @@ from certlife.contracts.witness import (
     MAX_REQUEST_BYTES,
     encode_conflict,
 )
+from certlife.services.infra import health
 from certlife.services.witness.checks import CONFLICT, Refusal, Witness
 from certlife.services.witness.store import WitnessStateError
 
@@ -101,7 +103,9 @@ def build_app(witness: Witness) -> Starlette:
 
     return Starlette(
         routes=[
+            *health.routes(),  # /metrics, /healthz, /readyz
             Route(ADD_CHECKPOINT_PATH, add_checkpoint, methods=["POST"]),
             Route("/{origin_hash:str}/checkpoint", checkpoint, methods=["GET"]),
-        ]
+        ],
+        middleware=[Middleware(health.HttpMetricsMiddleware)],
     )

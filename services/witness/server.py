@@ -13,6 +13,7 @@ from pathlib import Path
 
 from certlife.domain.errors import CertlifeError
 from certlife.services.infra.connections import Postgres
+from certlife.services.infra.health import HEALTH
 from certlife.services.infra.http_server import bind, origin, serve_app
 from certlife.services.infra.settings import Settings
 from certlife.services.relay.keystore import read_passphrase
@@ -67,6 +68,7 @@ async def serve(settings: Settings, options: ServeOptions) -> None:
             log.info(
                 "witness %s (%s) witnesses %d log(s): %s", signer.name, signer.vkey(), len(origins), origins
             )
+            HEALTH.set("ready")  # its state is reachable
             scheme = "https" if options.tls_cert else "http"
             await serve_app(
                 build_app(Witness(store, signer)),
