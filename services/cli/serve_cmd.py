@@ -15,17 +15,22 @@ import logging
 import os
 import signal
 import textwrap
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 from aiokafka.errors import KafkaError
 
 from certlife.services.cli import witness_cmd
 from certlife.services.cli.base import CliError
 from certlife.services.cli.exits import EXIT_FAILED, EXIT_LOCK_LOST, EXIT_OK
+from certlife.services.infra import metrics
+from certlife.services.infra.health import HEALTH
 from certlife.services.infra.kafka_access import describe_kafka_failure, is_denial
 from certlife.services.infra.settings import Settings
 
 log = logging.getLogger("certlife.serve")
+T = TypeVar("T")
 
 
 #: What each service does (``certctl serve --help``).
@@ -115,14 +120,14 @@ def run(args: argparse.Namespace) -> int:
     log.info("%s runs as %s", args.service, bootstrap.identity(settings))
     try:
         if args.service == "relay":
-            return asyncio.run(_run_relay(settings))
+            return asyncio.run(_with_metrics(settings, _run_relay(settings)))
         if args.service == "publisher":
-            asyncio.run(_run_publisher(settings))
+            asyncio.run(_with_metrics(settings, _run_publisher(settings)))
             return EXIT_OK
         if args.service == "projections":
-            asyncio.run(_run_projections(settings))
+            asyncio.run(_with_metrics(settings, _run_projections(settings)))
             return EXIT_OK
-        return asyncio.run(_run_commands(settings))
+        return asyncio.run(_with_metrics(settings, _run_commands(settings)))
     except KafkaError as exc:
         if not is_denial(exc):
             raise
@@ -132,6 +137,17 @@ def run(args: argparse.Namespace) -> int:
 
 #: Services that run as another service's Kafka principal (the publisher: the relay's).
 _KAFKA_ROLE = {"publisher": "relay"}
+
+
+async def _with_metrics(settings: Settings, main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` with the process's ``/metrics``, ``/healthz`` and ``/readyz`` served beside it."""
+    from certlife.services.infra.health import serve_metrics
+
+    try:
+        async with serve_metrics(settings.metrics_host, settings.metrics_port, log):
+            return await main
+    finally:
+        main.close()  # never awaited if the metrics server could not start
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -148,6 +164,7 @@ async def _run_commands(settings: Settings) -> int:
     stop = asyncio.Event()
     _stop_on_signals(stop)
     conn = await bootstrap.open_lock_session(settings)
+    HEALTH.set("standby")
     try:
         try:
             key = lock_key("commands", settings.db_schema)
@@ -156,6 +173,7 @@ async def _run_commands(settings: Settings) -> int:
         except SESSION_ERRORS as exc:
             raise CliError(f"lost the database session while standing by: {exc!r}", EXIT_FAILED) from None
         stream = bootstrap.build_command_service(settings)  # blocks briefly: nothing else runs yet
+        stream.after_startup(_active)
         await asyncio.sleep(0.05)  # let a signal that arrived meanwhile reach `stop`
         if stop.is_set():
             return EXIT_OK
@@ -170,6 +188,14 @@ async def _run_commands(settings: Settings) -> int:
     finally:
         await conn.close()
     return EXIT_OK
+
+
+def _active() -> None:
+    HEALTH.set("active")
+
+
+def _ready() -> None:
+    HEALTH.set("ready")
 
 
 def _lock_lost(why: str) -> None:
@@ -190,6 +216,10 @@ async def _run_projections(settings: Settings) -> None:
     from certlife.services import bootstrap
 
     async with bootstrap.open_projections(settings) as app:
+        broker = app.broker
+        assert broker is not None
+        metrics.consumer_lag().watch(lambda: [getattr(s, "consumer", None) for s in broker.subscribers])
+        app.after_startup(_ready)
         await app.run()
 
 
