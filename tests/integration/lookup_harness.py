@@ -1,6 +1,8 @@
 """Harness for the lookup page's browser tests: a served app, a signed log, Chromium on 127.0.0.1 only.
 
-:func:`stub_api` answers the ``/v1`` routes the page uses, in the JSON shape of
+:func:`real_api` is the API process's own app (``build_app`` + the page) on
+read models filled by the projections' code (:func:`read_models`) and tiles
+built from the same log (:func:`tiles`); :func:`stub_api` answers the ``/v1`` routes the page uses, in the JSON shape of
 ``services/api/answers.py``, from a real signed log (tests/unit/logbuilder.py:
 Ed25519 records, RFC 9162 inclusion proofs, a signed checkpoint note), so the
 page can be tested before or apart from the database-backed API.
@@ -9,21 +11,31 @@ page can be tested before or apart from the database-backed API.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from certlife.contracts.merkle import inclusion_proof, leaf_hash
+from certlife.projections.apply import apply_reads
+from certlife.projections.batch import Message, read_messages
+from certlife.projections.config import ProjectionConfig
+from certlife.projections.registry import PROJECTIONS
+from certlife.projections.tracking import create_tracking, ensure_projection
 from certlife.services.api.page import install
 from certlife.services.infra.http_server import bind
+from certlife.services.tiles.build import build_tiles
 from tests.unit.logbuilder import LogBuilder, certificate
 
 
@@ -44,7 +56,8 @@ def signed_log() -> tuple[LogBuilder, str]:
     return log, log.checkpoint()
 
 
-def stub_api(log: LogBuilder, note: str) -> FastAPI:
+@asynccontextmanager
+async def stub_api(log: LogBuilder, note: str) -> AsyncIterator[FastAPI]:
     """The ``/v1`` routes the page uses, answered from ``log`` (newest record per number)."""
     app = FastAPI()
     leaves = [leaf_hash(raw) for raw in log.records]
@@ -107,24 +120,91 @@ def stub_api(log: LogBuilder, note: str) -> FastAPI:
         return {"number": number, "events": events}
 
     install(app)
-    return app
+    yield app
+
+
+async def read_models(log: LogBuilder, note: str, database_url: str, schema: str) -> None:
+    """Fill the projections' read models in ``schema`` from ``log`` and its checkpoint (as the consumer would)."""
+    config = ProjectionConfig("unused:9092", database_url, db_schema=schema)
+    s = f'"{schema}"'
+    messages = [Message(config.log_topic, 0, offset, raw) for offset, raw in enumerate(log.records)]
+    messages.append(Message(config.checkpoints_topic, 0, 0, note.encode()))
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f"CREATE SCHEMA {s}")
+        await create_tracking(conn, s)
+        for projection in PROJECTIONS.values():
+            await ensure_projection(conn, s, projection)
+        reads = read_messages(messages, config.log_topic, config.checkpoints_topic)
+        await apply_reads(conn, config, list(PROJECTIONS.values()), reads)
+    finally:
+        await conn.close()
+
+
+def tiles(log: LogBuilder, directory: Path) -> Path:
+    """Publish ``log`` (with its checkpoints) as tlog-tiles under ``directory``/tiles."""
+    build_tiles(log.write_export(directory / "export"), directory / "tiles")
+    return directory / "tiles"
+
+
+@asynccontextmanager
+async def real_api(log: LogBuilder, note: str, database_url: str, tiles_dir: Path) -> AsyncIterator[Any]:
+    """The API process's app (``build_app`` with the lookup page) on read models of ``log`` in a new schema."""
+    from certlife.services.api.app import ApiOptions, build_app
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    await read_models(log, note, database_url, schema)
+    trust = json.dumps(log.trust().to_json()).encode()
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    try:
+        options = ApiOptions(rate=0)  # the tests' many requests from one address are not what is tested here
+        yield build_app(pool, f'"{schema}"', tiles_dir, trust, options, install_extra=[install])
+    finally:
+        await pool.close()
+        await drop_schema(database_url, schema)
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 (any free port) in a thread; yield its origin."""
+def serve(make: Callable[[], AbstractAsyncContextManager[Any]]) -> Iterator[str]:
+    """Serve the app ``make()`` yields on 127.0.0.1 (any free port), in a thread with its own event loop."""
     sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    ready = threading.Event()
+    servers: list[uvicorn.Server] = []
+    failures: list[BaseException] = []
+
+    async def run() -> None:
+        async with make() as built:
+            server = uvicorn.Server(uvicorn.Config(built, log_level="warning", lifespan="on"))
+            servers.append(server)
+            ready.set()
+            await server.serve(sockets=[sock])
+
+    def main() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # reported to the test below
+            failures.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=main, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
+    deadline = time.monotonic() + 30
+    while not (servers and servers[0].started):
+        if failures or not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the test server did not start: {failures[:1]}")
         time.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
-        server.should_exit = True
+        servers[0].should_exit = True
         thread.join(10)
         sock.close()
+
+
+async def drop_schema(database_url: str, schema: str) -> None:
+    """Drop a schema :func:`read_models` made."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()

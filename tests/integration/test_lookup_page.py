@@ -20,14 +20,28 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from tests.browser import CHROMIUM, ensure_chromium
-from tests.integration.lookup_harness import serve, signed_log, stub_api
+from tests.integration.lookup_harness import (
+    real_api,
+    serve,
+    signed_log,
+    stub_api,
+    tiles,
+)
 
 
-@pytest.fixture(scope="module")
-def origin() -> Iterator[str]:
-    """The page and a ``/v1`` API over a real signed log, served on 127.0.0.1."""
+@pytest.fixture(scope="module", params=["api", "stub"])
+def origin(
+    request: pytest.FixtureRequest, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The page served on 127.0.0.1 over a real signed log: by the API's own app on PostgreSQL read
+    models and tiles ("api"), or by a stub of the ``/v1`` routes ("stub", the page alone)."""
     log, note = signed_log()
-    with serve(stub_api(log, note)) as url:
+    if request.param == "stub":
+        with serve(lambda: stub_api(log, note)) as url:
+            yield url
+        return
+    tiles_dir = tiles(log, tmp_path_factory.mktemp("published"))
+    with serve(lambda: real_api(log, note, database_url, tiles_dir)) as url:
         yield url
 
 
@@ -159,7 +173,7 @@ def test_pages_over_plain_http(origin: str) -> None:
             assert text in cert.text
         assert "default-src 'self'" in cert.headers["content-security-policy"]
         missing = http.get("/certificates/NOPE-1")
-        assert missing.status_code == 404 and "no certificate NOPE-1" in missing.text
+        assert missing.status_code == 404 and "no certificate" in missing.text and "NOPE-1" in missing.text
         bad = http.get("/search", params={"q": "x", "field": "colour"})
         assert bad.status_code == 400 and "unknown search field" in bad.text
         script = http.get("/static/verify.js")
