@@ -82,7 +82,8 @@ def valid_until(certificate: dict[str, Any] | None) -> datetime | None:
     text = None if certificate is None else certificate.get("validUntil")
     if not isinstance(text, str):
         return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def newest_checkpoint(

@@ -42,9 +42,12 @@ def encode_cursor(number: str) -> str:
 def decode_cursor(cursor: str) -> str:
     """The number a cursor continues after; ``ValueError`` when it is not one of ours."""
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
+        number = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValueError(f"malformed cursor {cursor!r}") from None
+        number = None
+    if not number or encode_cursor(number) != cursor:
+        raise ValueError(f"malformed cursor {cursor[:40]!r}")
+    return number
 
 
 async def search(
