@@ -1,4 +1,4 @@
-"""``certctl serve commands|relay|projections|witness|publisher|tiles``: run one certlife process.
+"""``certctl serve commands|relay|projections|witness|publisher|tiles|all``: run certlife processes.
 
 Every connection of the process is opened by the composition root
 (``certlife.services.bootstrap``); this module runs the process around them:
@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from aiokafka.errors import KafkaError
 
-from certlife.services.cli import witness_cmd
+from certlife.services.cli import serve_all, witness_cmd
 from certlife.services.cli.base import CliError
 from certlife.services.cli.exits import EXIT_FAILED, EXIT_LOCK_LOST, EXIT_OK
 from certlife.services.infra import metrics
@@ -45,6 +45,7 @@ SERVICES: dict[str, str] = {
     "tiles": "serve a tiles directory TILES as C2SP tlog-tiles over HTTP (port 8381)",
     "api": "the HTTP status API and lookup page over the read models and the tiles "
     "(CERTLIFE_API_PORT, default 8080)",
+    "all": serve_all.DESCRIPTION,
 }
 
 #: The listening options and the services that take them (any other service refuses them).
@@ -53,6 +54,8 @@ LISTEN_OPTIONS: dict[str, tuple[str, ...]] = {
     "host": ("witness", "tiles", "api"),
     "tls_cert": ("witness",),
     "tls_key": ("witness",),
+    "only": ("all",),
+    "log_dir": ("all",),
 }
 
 
@@ -82,6 +85,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO"
     )
     witness_cmd.add_serve_options(parser)  # --port, --host, --tls-cert, --tls-key
+    serve_all.add_options(parser)  # --only, --log-dir
     parser.set_defaults(handler=run)
 
 
@@ -98,6 +102,8 @@ def _refuse_unused_options(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the chosen service in the foreground; Ctrl-C or SIGTERM stops it cleanly."""
     _refuse_unused_options(args)
+    if args.service == "all":  # a supervisor of the others
+        return serve_all.run(args)
     if args.service == "witness":  # no Kafka: its own composition root
         return witness_cmd.serve(args)
     if args.service == "tiles":  # static files: no Kafka, no database

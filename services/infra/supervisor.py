@@ -1,94 +1,206 @@
-"""Start and stop certlife's service processes (``certctl serve …``) as separate OS processes."""
+"""One supervisor for a single host: certlife's services as child processes, restarted when they die.
+
+:class:`Supervisor` runs ``certctl serve all`` and the main job's services. Its policy:
+
+- Children start in the order given and stop in reverse order, each with SIGTERM and,
+  after ``stop_timeout`` seconds, SIGKILL. Each child runs in its own session, so Ctrl-C
+  reaches only the supervisor, and on Linux dies with the supervisor's thread even when
+  the supervisor itself is SIGKILLed: no orphan is left behind.
+- A child that exits while it should run is restarted after a backoff: ``first_delay``,
+  doubled after each quick exit up to ``max_delay``. An exit after ``stable_after``
+  seconds of running starts over from ``first_delay``. One line per restart: which child,
+  how it ended (exit status or signal), after how long, the restart count and the delay.
+- A crash loop, ``crash_loop_after`` exits in a row each within ``stable_after`` seconds of
+  starting (a configuration error, an endpoint that cannot be reached), is reported once,
+  with the last line the child printed. The child is then retried every
+  ``crash_loop_delay`` seconds without a line per attempt: an outage heals by itself,
+  a configuration error costs one start a minute. One line when it runs again.
+"""
 
 from __future__ import annotations
 
-import re
+import logging
 import signal
-import subprocess
-import sys
+import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass, field
+
+from certlife.services.infra.service_process import ServiceProcess
+
+__all__ = ["RestartPolicy", "ServiceProcess", "Supervisor", "describe_exit"]
+
+log = logging.getLogger("certlife.supervisor")
+
+#: How often the supervisor looks at its children (seconds).
+TICK = 0.1
 
 
-class ServiceProcess:
-    """``certctl serve NAME`` in a child process, logging to a file."""
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When the supervisor restarts a child, and how long it waits for one to stop (seconds)."""
 
-    def __init__(
-        self, service: str, env: dict[str, str], log_dir: Path, tag: str = "", args: Sequence[str] = ()
-    ) -> None:
-        """Prepare (not start) the process; ``args`` follow ``certctl serve NAME``."""
-        self.service = service
-        self.env = env
-        self.args = tuple(args)
-        self.log_path = log_dir / f"{service}{tag}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+    first_delay: float = 0.5
+    max_delay: float = 15.0
+    stable_after: float = 10.0
+    crash_loop_after: int = 5
+    crash_loop_delay: float = 60.0
+    stop_timeout: float = 15.0
+
+
+@dataclass
+class _Child:
+    proc: ServiceProcess
+    delay: float
+    started_at: float = 0.0
+    restarts: int = 0
+    quick_exits: int = 0
+    due: float | None = None  # when to start it again; None while it runs
+    crash_loop: bool = False
+    history: list[int] = field(default_factory=list)  # pids it ran as
+
+
+def describe_exit(status: int) -> str:
+    """``exit status N`` or ``killed by SIGNAME`` for a ``Popen.returncode``."""
+    if status >= 0:
+        return f"exit status {status}"
+    try:
+        return f"killed by {signal.Signals(-status).name}"
+    except ValueError:
+        return f"killed by signal {-status}"
+
+
+class Supervisor:
+    """Runs service processes, restarts those that die, stops them all on request."""
+
+    def __init__(self, procs: Sequence[ServiceProcess], policy: RestartPolicy | None = None) -> None:
+        """Supervise ``procs`` (not started yet; distinct names) under ``policy``."""
+        names = [proc.name for proc in procs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two children with the same name: {names}")
+        self.policy = policy or RestartPolicy()
+        for proc in procs:  # started from the supervisor's thread: they die with it
+            if proc.parent_death_signal is None:
+                proc.parent_death_signal = signal.SIGKILL
+        self._children = [_Child(proc, self.policy.first_delay) for proc in procs]
+        self._stop = threading.Event()
+        self._started = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
 
     @property
-    def pid(self) -> int | None:
-        """The running child's pid."""
-        return None if self.proc is None else self.proc.pid
+    def procs(self) -> dict[str, ServiceProcess]:
+        """The children by name (``service`` plus tag), in start order."""
+        return {child.proc.name: child.proc for child in self._children}
 
-    def start(self) -> ServiceProcess:
-        """Start the process (appending to its log file)."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "certlife.services.cli.certctl", "serve", self.service, *self.args],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C goes to the supervisor, which stops children in order
-            )
+    def restarts(self, name: str) -> int:
+        """How often child ``name`` was restarted so far."""
+        return next(child.restarts for child in self._children if child.proc.name == name)
+
+    def pids(self, name: str) -> list[int]:
+        """Every pid child ``name`` ran as, oldest first."""
+        return list(next(child.history for child in self._children if child.proc.name == name))
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop every child and return (safe from a signal handler)."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Start every child and keep them running until :meth:`request_stop`; then stop them all.
+
+        The children are stopped on the way out whatever ends the loop, an exception included.
+        """
+        try:
+            for child in self._children:
+                if self._stop.is_set():
+                    break
+                self._launch(child, time.monotonic())
+            self._started.set()
+            while not self._stop.wait(TICK):
+                now = time.monotonic()
+                for child in self._children:
+                    self._watch(child, now)
+        finally:
+            self._stop_children()
+            self._started.set()
+
+    def start(self) -> Supervisor:
+        """Run in a background thread (which starts every child); return once all were started."""
+        self._thread = threading.Thread(target=self._run_in_thread, name="supervisor", daemon=True)
+        self._thread.start()
+        self._started.wait()
+        if self._failure is not None:
+            raise self._failure
         return self
 
-    def running(self) -> bool:
-        """True while the child is alive."""
-        return self.proc is not None and self.proc.poll() is None
+    def stop(self, timeout: float | None = None) -> int:
+        """Stop every child (reverse order) and the background thread; 0 (the supervisor's status)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return 0
 
-    def kill(self) -> None:
-        """SIGKILL: a crash at an arbitrary instant."""
-        if self.running():
-            assert self.proc is not None
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+    def _run_in_thread(self) -> None:
+        try:
+            self.run()
+        except BaseException as exc:  # handed to start()'s caller, or logged once running
+            self._failure = exc
+            if self._started.is_set():
+                log.exception("supervisor stopped")
 
-    def stop(self, timeout: float = 30) -> int | None:
-        """SIGTERM and wait; SIGKILL after ``timeout``."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.proc.returncode
+    def _launch(self, child: _Child, now: float) -> None:
+        child.proc.start()
+        child.started_at, child.due = now, None
+        assert child.proc.pid is not None
+        child.history.append(child.proc.pid)
+        if child.restarts == 0:
+            log.info("started %s (pid %d), log %s", child.proc.name, child.proc.pid, child.proc.log_path)
 
-    def log_text(self) -> str:
-        """Everything the process printed so far."""
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    def _watch(self, child: _Child, now: float) -> None:
+        policy, name = self.policy, child.proc.name
+        if child.due is not None:
+            if now >= child.due:
+                self._launch(child, now)
+            return
+        status = child.proc.returncode
+        up = now - child.started_at
+        if status is None:
+            if child.crash_loop and up >= policy.stable_after:
+                child.crash_loop, child.quick_exits = False, 0
+                child.delay = policy.first_delay
+                log.warning("%s runs again (pid %s, restart %d)", name, child.proc.pid, child.restarts)
+            return
+        if up >= policy.stable_after:
+            child.quick_exits, child.delay = 0, policy.first_delay
+        else:
+            child.quick_exits += 1
+        child.restarts += 1
+        how = describe_exit(status)
+        if child.crash_loop:
+            wait = policy.crash_loop_delay
+            log.debug("%s exited again (%s); retry in %.0f s", name, how, wait)
+        elif child.quick_exits >= policy.crash_loop_after:
+            child.crash_loop, wait = True, policy.crash_loop_delay
+            log.error(
+                "%s cannot start: it ended %d times in a row within %.0f s of starting (last: %s, %r); "
+                "retrying quietly every %.0f s",
+                name,
+                child.quick_exits,
+                policy.stable_after,
+                how,
+                child.proc.last_line()[-300:],
+                wait,
+            )
+        else:
+            wait = child.delay
+            child.delay = min(child.delay * 2, policy.max_delay)
+            log.warning(
+                "%s exited (%s) after %.1f s; restart %d in %.1f s", name, how, up, child.restarts, wait
+            )
+        child.due = now + wait
 
-    def wait_for_log(self, needle: str, timeout: float = 30) -> None:
-        """Block until ``needle`` appears in the log; raise with the log's tail otherwise."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if needle in self.log_text():
-                return
-            if self.proc is not None and self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.service}: {needle!r} not seen; log tail:\n{self.log_text()[-2000:]}")
-
-    def listening_url(self, timeout: float = 30) -> str:
-        """Wait for the ``http(s)://HOST:PORT`` a server announces in its log; return it."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = re.search(r"(https?://[0-9a-zA-Z.:\[\]]+:\d+)", self.log_text())
-            if found:
-                return found[1]
-            if self.proc is not None and self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.service}: no listening address; log tail:\n{self.log_text()[-2000:]}")
+    def _stop_children(self) -> None:
+        for child in reversed(self._children):
+            if child.proc.running():
+                status = child.proc.stop(self.policy.stop_timeout)
+                log.info("stopped %s (%s)", child.proc.name, describe_exit(status or 0))
