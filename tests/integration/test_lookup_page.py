@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -52,15 +53,17 @@ def browser() -> Iterator[Browser]:
     if why:
         pytest.fail(why, pytrace=False)
     with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        # No name resolves but 127.0.0.1 (a second fence behind the per-page route check).
+        fence = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[fence])
         yield launched
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+@contextmanager
+def local_page(browser: Browser, **options: Any) -> Iterator[Page]:
     """A fresh browser page that may reach 127.0.0.1 only; asserts afterwards that it tried nothing else."""
-    context = browser.new_context()
+    context = browser.new_context(**options)
     outside: list[str] = []
 
     def local_only(route: Route) -> None:
@@ -76,11 +79,33 @@ def page(browser: Browser) -> Iterator[Page]:
     assert outside == [], f"the page tried to reach beyond 127.0.0.1: {outside}"
 
 
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A JavaScript-enabled page limited to 127.0.0.1 (:func:`local_page`)."""
+    with local_page(browser) as opened:
+        yield opened
+
+
+def tab_to(page: Page, name: str, limit: int = 40) -> None:
+    """Press Tab until the element whose accessible text is ``name`` has the keyboard focus."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "() => { const e = document.activeElement; return (e.labels && e.labels[0] ? "
+            "e.labels[0].textContent : e.textContent || '').trim(); }"
+        )
+        if focused == name:
+            return
+    raise AssertionError(f"{name!r} cannot be reached with the Tab key")
+
+
 def test_search_open_and_verify(page: Page, origin: str, tmp_path: Path) -> None:
     page.goto(origin + "/")
+    tab_to(page, "Search in")  # everything from the keyboard, through the labels
     page.get_by_label("Search in").select_option("holder")
-    page.get_by_label("Search for").fill("müller")
-    page.get_by_role("button", name="Search").click()
+    tab_to(page, "Search for")
+    page.keyboard.type("müller")
+    page.keyboard.press("Enter")
     expect(page.get_by_role("table")).to_contain_text("CB-2025-0002")
     expect(page.get_by_role("table")).not_to_contain_text("CB-2025-0001")
     page.screenshot(path=tmp_path / "search.png", full_page=True)
@@ -89,16 +114,33 @@ def test_search_open_and_verify(page: Page, origin: str, tmp_path: Path) -> None
     expect(page.get_by_role("heading", level=1)).to_contain_text("suspended")
     expect(page.locator("ol.timeline li")).to_have_count(2)
     expect(page.locator("dl.facts")).to_contain_text("Ladesäule „Ω-22“")
-    page.keyboard.press("Tab")  # the page is usable from the keyboard: focus moves to its first control
-    page.get_by_role("button", name="Verify").focus()
+    tab_to(page, "Verify")
     page.keyboard.press("Enter")
     result = page.get_by_role("status")
+    expect(result).to_have_attribute("aria-live", "polite")
     expect(result).to_have_text("verified", timeout=10_000)
     checks = page.locator("#verify-checks li")
     expect(checks).to_have_count(6)
     expect(page.locator("#verify-checks li[data-result=passed]")).to_have_count(6)
     page.screenshot(path=tmp_path / "verified.png", full_page=True)
     assert (tmp_path / "verified.png").stat().st_size > 0
+
+
+def test_an_answer_without_proof_fails_with_the_problem(page: Page, origin: str) -> None:
+    problem = {"type": "about:blank", "title": "Service Unavailable", "status": 503}
+    problem["detail"] = "record 0 is not in the published checkpoint yet (size 0); retry after 5 s"
+    page.route(
+        lambda url: "proof=1" in url,
+        lambda route: route.fulfill(
+            status=503, content_type="application/problem+json", body=json.dumps(problem)
+        ),
+    )
+    page.goto(origin + "/certificates/CB-2025-0001")
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("status")).to_contain_text("failed: Fetch the proof and the trust file: ")
+    expect(page.get_by_role("status")).to_contain_text(
+        "HTTP 503: record 0 is not in the published checkpoint"
+    )
 
 
 def _tamper_record(proof: dict[str, Any]) -> None:
@@ -146,17 +188,15 @@ def test_tampered_answer_fails(
 
 
 def test_lookup_without_javascript(browser: Browser, origin: str, tmp_path: Path) -> None:
-    context = browser.new_context(java_script_enabled=False)
-    page = context.new_page()
-    page.goto(origin + "/")
-    page.get_by_label("Search for").fill("CB-2025")
-    page.get_by_label("Search for").press("Enter")
-    expect(page.locator("table.results tbody tr")).to_have_count(3)
-    page.get_by_role("link", name="CB-2025-0003").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("CB-2025-0003")
-    expect(page.get_by_role("button", name="Verify")).to_be_hidden()  # verification needs the script
-    page.screenshot(path=tmp_path / "no-javascript.png", full_page=True)
-    context.close()
+    with local_page(browser, java_script_enabled=False) as page:
+        page.goto(origin + "/")
+        page.get_by_label("Search for").fill("CB-2025")
+        page.get_by_label("Search for").press("Enter")
+        expect(page.locator("table.results tbody tr")).to_have_count(3)
+        page.get_by_role("link", name="CB-2025-0003").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("CB-2025-0003")
+        expect(page.get_by_role("button", name="Verify")).to_be_hidden()  # verification needs the script
+        page.screenshot(path=tmp_path / "no-javascript.png", full_page=True)
 
 
 def test_pages_over_plain_http(origin: str) -> None:
