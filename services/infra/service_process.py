@@ -73,6 +73,12 @@ class ServiceProcess:
         """The exit status once the child ended (``-N``: killed by signal N); None while it runs."""
         return None if self.proc is None else self.proc.poll()
 
+    def pin_port(self, url: str) -> None:
+        """Restarts listen on ``url``'s port (a server started with ``--port 0``), so its address stays."""
+        args = list(self.args)
+        args[args.index("--port") + 1] = url.rstrip("/").rsplit(":", 1)[1]
+        self.args = tuple(args)
+
     def running(self) -> bool:
         """True while the child is alive."""
         return self.proc is not None and self.proc.poll() is None

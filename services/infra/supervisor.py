@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 import time
@@ -87,6 +88,7 @@ class Supervisor:
         self._started = threading.Event()
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
+        self._added: queue.SimpleQueue[tuple[ServiceProcess, threading.Event]] = queue.SimpleQueue()
 
     @property
     def procs(self) -> dict[str, ServiceProcess]:
@@ -100,6 +102,19 @@ class Supervisor:
     def pids(self, name: str) -> list[int]:
         """Every pid child ``name`` ran as, oldest first."""
         return list(next(child.history for child in self._children if child.proc.name == name))
+
+    def add(self, proc: ServiceProcess) -> ServiceProcess:
+        """Start ``proc`` as one more child of the running supervisor; return once it was started."""
+        if proc.name in self.procs:
+            raise ValueError(f"two children with the same name: {proc.name}")
+        if proc.parent_death_signal is None:
+            proc.parent_death_signal = signal.SIGKILL
+        started = threading.Event()
+        self._added.put((proc, started))  # started by the supervisor's thread: it dies with that thread
+        while not started.wait(TICK):
+            if self._stop.is_set() or (self._thread is not None and not self._thread.is_alive()):
+                raise RuntimeError(f"the supervisor stopped before it started {proc.name}")
+        return proc
 
     def request_stop(self) -> None:
         """Ask :meth:`run` to stop every child and return (safe from a signal handler)."""
@@ -117,6 +132,7 @@ class Supervisor:
                 self._launch(child, time.monotonic())
             self._started.set()
             while not self._stop.wait(TICK):
+                self._take_added()
                 now = time.monotonic()
                 for child in self._children:
                     self._watch(child, now)
@@ -147,6 +163,14 @@ class Supervisor:
             self._failure = exc
             if self._started.is_set():
                 log.exception("supervisor stopped")
+
+    def _take_added(self) -> None:
+        while not self._added.empty():
+            proc, started = self._added.get()
+            child = _Child(proc, self.policy.first_delay)
+            self._children.append(child)
+            self._launch(child, time.monotonic())
+            started.set()
 
     def _launch(self, child: _Child, now: float) -> None:
         child.proc.start()
