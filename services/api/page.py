@@ -41,6 +41,7 @@ _SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'",
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
+    "cache-control": "no-cache",  # a status page is revalidated every time
 }
 
 
@@ -53,7 +54,15 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.globals["fields"] = _FIELD_LABELS
+    env.filters["day"] = _day
     return env
+
+
+def _day(value: object) -> object:
+    """A midnight-UTC instant as its calendar day (validity bounds are days); anything else unchanged."""
+    if isinstance(value, str) and value.endswith("T00:00:00Z"):
+        return value[:10]
+    return value
 
 
 def install(app: FastAPI, source: LookupSource | None = None) -> None:
