@@ -3,14 +3,11 @@
 Search pages are in ``number`` order (the primary key) and continue after the
 last number of the previous page (keyset pagination): a page never repeats
 or skips a certificate that existed through both requests, whatever was
-written in between. The cursor is that number, base64url-encoded (opaque to
-clients).
+written in between. The cursor is that number (any text is a valid cursor).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,22 +29,6 @@ _SUMMARY = (
     "number, status, scheme, holder, manufacturer, product, models, factories, standards, "
     "valid_from, valid_until, log_index"
 )
-
-
-def encode_cursor(number: str) -> str:
-    """The opaque cursor that continues after ``number``."""
-    return base64.urlsafe_b64encode(number.encode("utf-8")).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    """The number a cursor continues after; ``ValueError`` when it is not one of ours."""
-    try:
-        number = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        number = None
-    if not number or encode_cursor(number) != cursor:
-        raise ValueError(f"malformed cursor {cursor[:40]!r}")
-    return number
 
 
 async def search(

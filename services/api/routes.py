@@ -78,6 +78,7 @@ def _answer(request: Request, body: Any, max_age: int, media_type: str = "applic
 
 
 def _instant(text: str) -> datetime:
+    text = text.upper()
     try:
         return parse_time(text)
     except ValueError:
@@ -104,7 +105,14 @@ def _limit(ctx: Any, limit: int | None) -> int:
 
 
 Number = Annotated[str, Path(description="the certificate number", min_length=1, max_length=200)]
-Limit = Annotated[int | None, Query(ge=1, description="results per page (default 50, at most 200)")]
+Limit = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        description="results per page (default 50, at most 200: more is a 400 page-too-large problem)",
+        json_schema_extra={"maximum": 200},
+    ),
+]
 
 
 @router.get(
@@ -120,7 +128,11 @@ async def certificate(
         bool, Query(description="add the signed record, its inclusion proof and checkpoint")
     ] = False,
     at: Annotated[
-        str | None, Query(description="RFC 3339 instant: the status then, from the history")
+        str | None,
+        Query(
+            description="RFC 3339 instant: the status then, from the history",
+            json_schema_extra={"format": "date-time"},
+        ),
     ] = None,
 ) -> Response:
     """The certificate's status now (or at ``at``), with the log index and checkpoint it rests on."""
@@ -235,7 +247,10 @@ async def search(
     factory: Filter = None,
     status: Filter = None,
     limit: Limit = None,
-    cursor: Annotated[str | None, Query(max_length=400, description="`next` of the previous page")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=400, description="`next` of the previous page: the page starts after this number"),
+    ] = None,
 ) -> Response:
     """Certificates matching every filter given, by number (holder, manufacturer, product: substring)."""
     ctx = _ctx(request)
@@ -252,16 +267,13 @@ async def search(
         "status": status,
     }
     filters = {k: v for k, v in given.items() if v is not None}
-    try:
-        after = None if cursor is None else queries.decode_cursor(cursor)
-    except ValueError as exc:
-        raise Problem(400, "malformed-cursor", str(exc)) from None
+    after = cursor  # the number the page continues after
     async with ctx.pool.acquire() as conn:
         rows, more = await queries.search(conn, ctx.schema_sql, filters, after, page)
     now = ctx.options.clock()
     body = {
         "items": [answers.summary(r, now) for r in rows],
-        "next": queries.encode_cursor(rows[-1]["number"]) if more and rows else None,
+        "next": rows[-1]["number"] if more and rows else None,
         "limit": page,
     }
     return _answer(request, body, _max_age(ctx, ctx.tiles.current()))
