@@ -40,7 +40,7 @@ from tests.unit.logbuilder import LogBuilder, certificate
 
 
 def signed_log() -> tuple[LogBuilder, str]:
-    """A log of four certificates (one suspended, one with non-ASCII data) and its signed checkpoint."""
+    """A log of five certificates (one suspended, two with non-ASCII data, one with markup) and its checkpoint."""
     log = LogBuilder()
     umlaut = certificate("CB-2025-0002") | {
         "holder": "Müller Prüftechnik GmbH",
@@ -53,6 +53,8 @@ def signed_log() -> tuple[LogBuilder, str]:
         "CB-2025-0002", "suspended", "suspended", certificate=umlaut, reason="audit overdue — résumé pending"
     )
     log.add("XX-9", "issued", "valid")
+    awkward = {"holder": '<script>alert(1)</script> & Co "Ltd"', "models": ["😀-emoji", "a\\b", "zé́"]}
+    log.add("ZZ-1", "issued", "valid", certificate=certificate("ZZ-1") | awkward, reason="nbsp\u00a0end")
     return log, log.checkpoint()
 
 

@@ -126,6 +126,15 @@ def test_search_open_and_verify(page: Page, origin: str, tmp_path: Path) -> None
     assert (tmp_path / "verified.png").stat().st_size > 0
 
 
+def test_awkward_text_is_shown_escaped_and_verifies(page: Page, origin: str) -> None:
+    page.on("dialog", lambda dialog: pytest.fail(f"markup ran as script: {dialog.message}"))
+    page.goto(origin + "/certificates/ZZ-1")
+    expect(page.locator("dl.facts")).to_contain_text('<script>alert(1)</script> & Co "Ltd"')
+    expect(page.locator("dl.facts")).to_contain_text("😀-emoji")
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("status")).to_have_text("verified", timeout=10_000)
+
+
 def test_an_answer_without_proof_fails_with_the_problem(page: Page, origin: str) -> None:
     problem = {"type": "about:blank", "title": "Service Unavailable", "status": 503}
     problem["detail"] = "record 0 is not in the published checkpoint yet (size 0); retry after 5 s"
