@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "tiles": ["bench.bench_tiles", "--records", "200000"],
     "e2e": ["bench.bench_e2e", "--duration", "60"],
     "cosign": ["bench.bench_cosign", "--checkpoints", "200"],
+    "api": ["bench.bench_api", "--certificates", "20000", "--seconds", "10"],
 }
 
 
