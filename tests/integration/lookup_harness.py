@@ -27,7 +27,9 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from certlife.contracts.cosignature import CosignatureSigner, add_signature_lines
 from certlife.contracts.merkle import inclusion_proof, leaf_hash
+from certlife.contracts.notes import note_signatures
 from certlife.projections.apply import apply_reads
 from certlife.projections.batch import Message, read_messages
 from certlife.projections.config import ProjectionConfig
@@ -36,11 +38,11 @@ from certlife.projections.tracking import create_tracking, ensure_projection
 from certlife.services.api.page import install
 from certlife.services.infra.http_server import bind
 from certlife.services.tiles.build import build_tiles
-from tests.unit.logbuilder import LogBuilder, certificate
+from tests.unit.logbuilder import LogBuilder, certificate, private_key
 
 
 def signed_log() -> tuple[LogBuilder, str]:
-    """A log of five certificates (one suspended, two with non-ASCII data, one with markup) and its checkpoint."""
+    """A log of five certificates (one suspended, two with non-ASCII data, one with markup) and its checkpoint, cosigned by a witness."""
     log = LogBuilder()
     umlaut = certificate("CB-2025-0002") | {
         "holder": "Müller Prüftechnik GmbH",
@@ -55,7 +57,11 @@ def signed_log() -> tuple[LogBuilder, str]:
     log.add("XX-9", "issued", "valid")
     awkward = {"holder": '<script>alert(1)</script> & Co "Ltd"', "models": ["😀-emoji", "a\\b", "zé́"]}
     log.add("ZZ-1", "issued", "valid", certificate=certificate("ZZ-1") | awkward, reason="nbsp\u00a0end")
-    return log, log.checkpoint()
+    note = log.checkpoint()
+    witness = CosignatureSigner("witness.test/w1", private_key("witness"))
+    cosigned = add_signature_lines(note, [witness.cosign(note_signatures(note)[0], 1_764_000_000)])
+    log.checkpoints[-1] = (len(log.records), cosigned)
+    return log, cosigned
 
 
 @asynccontextmanager

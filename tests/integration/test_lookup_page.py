@@ -122,6 +122,7 @@ def test_search_open_and_verify(page: Page, origin: str, tmp_path: Path) -> None
     checks = page.locator("#verify-checks li")
     expect(checks).to_have_count(6)
     expect(page.locator("#verify-checks li[data-result=passed]")).to_have_count(6)
+    expect(checks.nth(4)).to_contain_text("also signed by witness.test/w1")
     page.screenshot(path=tmp_path / "verified.png", full_page=True)
     assert (tmp_path / "verified.png").stat().st_size > 0
 

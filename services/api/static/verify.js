@@ -208,8 +208,9 @@
       if (!signed.length) fail("no trusted note key signed the checkpoint");
       checkpoint = parseCheckpoint(note.body);
       if (checkpoint.origin !== trust.origin) fail(`checkpoint origin ${checkpoint.origin} is not ${trust.origin}`);
-      const others = note.sigs.length - signed.length;
-      return `signed by ${signed.join(", ")}` + (others ? ` (+${others} other signature line(s), not checked)` : "");
+      const others = note.sigs.map((line) => line.name).filter((name) => !signed.includes(name));
+      const also = others.length ? `; also signed by ${others.join(", ")} (witnesses: not checked here)` : "";
+      return `signed by ${signed.join(", ")}${also}`;
     });
     await step("Checkpoint root equals the computed root", async () => {
       if (checkpoint.size !== BigInt(proof.treeSize)) fail(`checkpoint size ${checkpoint.size} is not the proof's ${proof.treeSize}`);
