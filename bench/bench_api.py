@@ -32,7 +32,7 @@ import asyncpg
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.common import Figure, create_schema, endpoints, fresh_names, report
+from bench.common import Figure, create_schema, endpoints, fresh_names, profile, report
 from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
 from certlife.contracts.records import RecordSigner, build_certificate_record, parse_record
 from certlife.contracts.trust import TrustedKey, TrustFile
@@ -225,12 +225,15 @@ def main(argv: list[str] | None = None) -> int:
         writer.publish(note)
         trust_file.write_bytes(trust.to_bytes())
         proc, url = start_api(database_url, schema, tiles, trust_file)
+        spy = profile(proc.pid, "api")  # CERTLIFE_BENCH_PROFILE=DIR: py-spy of the API process
         try:
             numbers = [f"BENCH-{i:07d}" for i in range(args.certificates)]
             got = asyncio.run(run(url, database_url, schema, numbers, args.seconds, args.concurrency))
         finally:
             proc.terminate()
             proc.wait(10)
+            if spy is not None:
+                spy.wait(30)
     (api_rate, api_p99), (proof_rate, proof_p99), (sql_rate, sql_p99) = got["api"], got["proof"], got["sql"]
     figures = [
         Figure("API status lookups", api_rate, "lookups/s", "bare SQL lookups (asyncpg)", sql_rate),

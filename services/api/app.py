@@ -15,15 +15,16 @@ first address of its ``X-Forwarded-For``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from certlife.domain.errors import CertlifeError
 from certlife.services.api import problems, routes
@@ -116,29 +117,55 @@ def build_app(
 
 
 def _limits(app: FastAPI, options: ApiOptions) -> None:
-    buckets = TokenBuckets(options.rate, options.burst)
+    app.add_middleware(Guard, options=options)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        path = request.url.path
-        wait = buckets.take(client_of(request, options))
+
+class Guard:
+    """ASGI middleware: the rate limit (429), the body limit (413), 500 for the unexpected, a log line per 5xx."""
+
+    def __init__(self, app: ASGIApp, options: ApiOptions) -> None:
+        """Guard ``app`` with ``options``' limits."""
+        self.app, self.options = app, options
+        self.buckets = TokenBuckets(options.rate, options.burst)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one request, or refuse it."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        path, options = request.url.path, self.options
+        wait = self.buckets.take(client_of(request, options))
         if wait:
             detail = f"more than {options.rate:g} requests a second from this client; retry after {wait} s"
-            return problems.problem_response(429, "rate-limited", detail, path, {"Retry-After": str(wait)})
+            refusal = problems.problem_response(429, "rate-limited", detail, path, {"Retry-After": str(wait)})
+            await refusal(scope, receive, send)
+            return
         length = request.headers.get("content-length")
         if (length is not None and (not length.isdigit() or int(length) > options.max_body)) or (
             "chunked" in request.headers.get("transfer-encoding", "")
         ):
             detail = f"request bodies are limited to {options.max_body} bytes"
-            return problems.problem_response(413, "body-too-large", detail, path)
+            await problems.problem_response(413, "body-too-large", detail, path)(scope, receive, send)
+            return
+        status = 0
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, sending)
         except Exception as exc:  # the one place an unexpected error becomes a 500
             log.error("%s %s: 500: %s: %s", request.method, path, type(exc).__name__, exc)
-            return problems.problem_response(500, "internal", "the server failed to answer", path)
-        if response.status_code >= 500:
-            log.error("%s %s: %d", request.method, path, response.status_code)
-        return response
+            if not status:
+                failed = problems.problem_response(500, "internal", "the server failed to answer", path)
+                await failed(scope, receive, send)
+            return
+        if status >= 500:
+            log.error("%s %s: %d", request.method, path, status)
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:

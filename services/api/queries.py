@@ -81,3 +81,26 @@ async def counts(conn: asyncpg.Connection, s: str) -> list[dict[str, Any]]:
         f"SELECT status, scheme, count(*) AS n FROM {s}.certificates GROUP BY 1, 2 ORDER BY 1, 2 NULLS FIRST"
     )
     return [dict(r) for r in rows]
+
+
+async def current(
+    conn: asyncpg.Connection, s: str, number: str
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Certificate ``number``'s row (None if unknown) and the read model's position, in one statement.
+
+    One statement reads one snapshot, so the row and the position agree (a
+    rebuild swaps the view and ``projection_live`` in one transaction).
+    Position keys: ``generation``, ``checkpoint_size``, ``updated_at``.
+    """
+    row = await conn.fetchrow(
+        f"SELECT st.generation AS _generation, st.checkpoint_size AS _checkpoint_size, "
+        f"st.updated_at AS _updated_at, c.* FROM {s}.projection_live l "
+        f"JOIN {s}.projection_state st ON st.name = l.name AND st.generation = l.generation "
+        f"LEFT JOIN {s}.certificates c ON c.number = $1 WHERE l.name = 'certificates'",
+        number,
+    )
+    if row is None:
+        raise LookupError("projection certificates is not initialised")
+    data = dict(row)
+    position = {k[1:]: data.pop(k) for k in ("_generation", "_checkpoint_size", "_updated_at")}
+    return (data if data.get("number") is not None else None), position

@@ -152,24 +152,25 @@ async def certificate(
 
 async def _current(
     conn: Any, ctx: Any, number: str, published: Published | None
-) -> tuple[StatusAnswer, dict]:
-    models_ = ReadModels(conn, ctx.schema_sql)
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        position = await models_.position()
-        row = await models_.certificate(number)
-        if row is None:
-            raise Problem(404, "unknown-certificate", f"no certificate {number!r} in the read model")
-        parked = None
-        if row["status"] == "unavailable":
-            parked = await parked_entry(
-                conn, ctx.schema_sql, "certificates", position.generation, row["parked_index"]
-            )
+) -> tuple[StatusAnswer, dict[str, Any]]:
+    row, position = await queries.current(conn, ctx.schema_sql, number)
+    if row is None:
+        raise Problem(404, "unknown-certificate", f"no certificate {number!r} in the read model")
+    parked = None
+    if row["status"] == "unavailable":
+        parked = await parked_entry(
+            conn, ctx.schema_sql, "certificates", position["generation"], row["parked_index"]
+        )
     latest = latest_record(row)
-    checkpoint = answers.newest_checkpoint(published, position.checkpoint_size, latest.index)
-    now = ctx.options.clock()
+    checkpoint = answers.newest_checkpoint(published, position["checkpoint_size"], latest.index)
     details = None if parked is None else {k: v for k, v in parked.items() if k != "parkedAt"}
     answer = decide_status(
-        number, latest, checkpoint, now=now, parked=details, source_updated_at=position.updated_at
+        number,
+        latest,
+        checkpoint,
+        now=ctx.options.clock(),
+        parked=details,
+        source_updated_at=position["updated_at"],
     )
     return answer, row
 
