@@ -1,7 +1,9 @@
 """The README's main command: certlife doing its whole job on this machine.
 
 Starts the local stack unless endpoints are configured, runs the command
-service, the relay and the projections as separate processes, plays a
+service, the relay, the projections, the publisher, the tiles server and the
+status API as separate processes under one supervisor (``certctl serve all``'s,
+which restarts one that dies), plays a
 realistic scenario through Kafka, then acts as a partner lab abroad: mirrors
 and verifies the log, and proves one certificate with a bundle. Exits 0 only
 if every check passed.
@@ -24,7 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--certificates", type=int, default=220, help="certificates in the scenario")
     parser.add_argument("--seed", type=int, default=2026, help="scenario seed")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for each stage")
-    parser.add_argument("--keep-running", action="store_true", help="leave the services up afterwards")
+    parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="leave the services up (supervised) afterwards and print the lookup page's URL",
+    )
     return parser
 
 
@@ -55,7 +61,10 @@ def _keep_running(run, figures) -> None:
         "CERTLIFE_KEYS_DIR",
         "CERTLIFE_KEY_PASSPHRASE_FILE",
     )
-    print("\nservices are running. In another shell:")
+    print("\nservices are running under the supervisor (it restarts one that dies; logs/supervisor.log).")
+    # The lookup page (certctl serve api): the one place its URL is printed.
+    print(f"lookup page: {figures['lookup url'] or '(the API did not start: see logs/api.log)'}")
+    print("In another shell:")
     for key in keys:
         if env.get(key):
             print(f"  export {key}='{env[key]}'")
@@ -67,6 +76,8 @@ def _keep_running(run, figures) -> None:
     trust, policy = run.directory / "trust.json", run.directory / "partner-policy.txt"
     print(f"  ./dev certverify log {figures['tiles url']} --trust {trust} --witness-policy {policy}")
     print(f"  curl {figures['tiles url']}checkpoint            # the cosigned checkpoint, as tiles serve it")
+    if figures["lookup url"]:
+        print(f"  curl '{figures['lookup url']}v1/certificates/{figures['bundle certificate']}?proof=1'")
     print("Ctrl-C stops everything this command started.")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

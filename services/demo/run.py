@@ -15,8 +15,7 @@ from certlife.domain.values import format_instant
 from certlife.projections.queries import ReadModels
 from certlife.services.demo import partner, traffic, witnesses
 from certlife.services.demo.scenario import generate_commands
-from certlife.services.demo.setup import DemoRun
-from certlife.services.infra.supervisor import ServiceProcess
+from certlife.services.demo.setup import DemoRun, Started
 from certlife.services.relay.keystore import KeyStore
 
 SHORT_LIVED = 6  # certificates issued to expire during the run, for the expiry sweep
@@ -90,8 +89,8 @@ async def _bundle_subject(run: DemoRun) -> str:
 
 async def play(
     certificates: int, seed: int, timeout: float
-) -> tuple[DemoRun, dict[str, object], list[ServiceProcess]]:
-    """Run everything; return the run, the figures for the summary, and the service processes."""
+) -> tuple[DemoRun, dict[str, object], list[Started]]:
+    """Run everything; return the run, the figures for the summary, and what runs (stop it in reverse)."""
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     from certlife.services.infra.stack import resolve_endpoints
@@ -104,7 +103,7 @@ async def play(
     _, keystore = run.generate_keys()
     timings["stack + keys"] = time.monotonic() - t0
     note_vkey = NoteSigner(run.settings.origin, keystore.ensure_note_key()).verifier_key()
-    procs: list[ServiceProcess] = []
+    procs: list[Started] = []
     try:
         return await _play(run, keystore, note_vkey, procs, certificates, seed, timeout, timings, t0)
     except BaseException:
@@ -117,16 +116,18 @@ async def _play(
     run: DemoRun,
     keystore: KeyStore,
     note_vkey: str,
-    procs: list[ServiceProcess],
+    procs: list[Started],
     certificates: int,
     seed: int,
     timeout: float,
     timings: dict[str, float],
     t0: float,
-) -> tuple[DemoRun, dict[str, object], list[ServiceProcess]]:
+) -> tuple[DemoRun, dict[str, object], list[Started]]:
     witnessing = await asyncio.to_thread(witnesses.start, run, note_vkey, procs)
-    procs += run.start_services()
-    await asyncio.to_thread(witnesses.start_publishing, run, witnessing)
+    # One supervisor (certctl serve all's) runs the operator's services; it restarts one that dies.
+    supervisor = await asyncio.to_thread(run.supervise, [witnesses.publishing(run)])
+    procs.append(supervisor)
+    await asyncio.to_thread(witnesses.serve_tiles, run, witnessing, supervisor)
     timings["services ready"] = time.monotonic() - t0
     settings = run.settings
     now = datetime.now(UTC).replace(microsecond=0)
@@ -156,8 +157,14 @@ async def _play(
     by_status, by_scheme = await _read_models(run, size, timeout)
     timings["→ read models"] = time.monotonic() - t1
     number = await _bundle_subject(run)
-    steps = partner.partner_steps(run, number, witnessing)
+    steps = partner.partner_steps(run, number, witnessing)  # writes trust.json, which the API serves
     total, differ = await partner.compare_statuses(run)
+    try:
+        lookup = await asyncio.to_thread(run.start_api, supervisor)
+        api_check = await lookup_check(run, lookup, number)
+    except RuntimeError:  # the API did not start: the summary says so, the supervisor retries
+        api = supervisor.procs.get("api")
+        lookup, api_check = "", (False, "did not start: " + (api.last_line() if api else "?"))
     figures: dict[str, object] = {
         "commands": len(messages) + 1,
         "outcomes": outcomes,
@@ -171,9 +178,33 @@ async def _play(
         "witnesses": witnessing.vkeys,
         "cosigned by": cosigned,
         "tiles url": witnessing.tiles_url,
+        "lookup url": lookup,
+        "lookup check": api_check,
         "timings": timings,
     }
     return run, figures, procs
+
+
+async def lookup_check(run: DemoRun, url: str, number: str) -> tuple[bool, str]:
+    """The API answers ``number`` with the read model's status; (ok, what was seen)."""
+    import httpx
+
+    conn = await asyncpg.connect(run.settings.database_url)
+    try:
+        expected = await conn.fetchval(
+            f'SELECT status FROM "{run.settings.db_schema}".certificates WHERE number = $1', number
+        )
+    finally:
+        await conn.close()
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            answer = await client.get(f"{url}v1/certificates/{number}", params={"proof": "1"})
+        status = answer.json().get("status") if answer.status_code == 200 else None
+        has_proof = answer.status_code == 200 and "proof" in answer.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return False, f"no answer: {exc!r}"
+    seen = f"HTTP {answer.status_code}, status {status}, read model {expected}, proof {has_proof}"
+    return status == expected and has_proof, seen
 
 
 async def _nothing() -> None:

@@ -1,9 +1,11 @@
-"""One demo run's names, keys, environment and service processes."""
+"""One demo run's names, keys, environment and service processes (under one supervisor)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -14,11 +16,18 @@ import asyncpg
 from certlife.services.infra.settings import Settings
 from certlife.services.infra.stack import provision_if_local
 from certlife.services.infra.stack.settings import StackSettings
-from certlife.services.infra.supervisor import ServiceProcess
+from certlife.services.infra.supervisor import ServiceProcess, Supervisor
 from certlife.services.relay.keystore import KeyStore
 
 SERVICES = ("commands", "relay", "projections")
-READY = {"commands": "started successfully", "relay": "relay active", "projections": "started successfully"}
+#: What a run starts and must stop: the partners' witnesses, and the operator's supervisor.
+Started = ServiceProcess | Supervisor
+READY = {
+    "commands": "started successfully",
+    "relay": "relay active",
+    "projections": "started successfully",
+    "publisher": "publisher active",
+}
 
 
 @dataclass(frozen=True)
@@ -113,12 +122,53 @@ class DemoRun:
             return  # an external database: its operator creates the roles
         await migrated(self.settings)
         self.service_urls.update({name: pgroles.role_url(stack, f"certlife_{name}") for name in SERVICES})
+        self.service_urls["api"] = pgroles.role_url(stack, pgroles.READER)  # SELECT on read models only
 
     def start_services(self) -> list[ServiceProcess]:
-        """Command service, relay and projections as three processes, once ready."""
+        """Command service, relay and projections as three unsupervised processes, once ready
+        (tests and benchmarks that watch each one; the main job uses :meth:`supervise`)."""
         procs = [
             ServiceProcess(name, self.service_env(name), self.directory / "logs").start() for name in SERVICES
         ]
         for proc in procs:
             proc.wait_for_log(READY[proc.service], timeout=60)
         return procs
+
+    def supervise(self, extra: Sequence[ServiceProcess] = ()) -> Supervisor:
+        """Command service, relay, projections and ``extra`` as children of one supervisor, once ready.
+
+        The supervisor (``certctl serve all``'s) restarts a child that dies; its
+        lines go to ``logs/supervisor.log``, restarts also to standard error.
+        """
+        self._log_supervisor()
+        logs = self.directory / "logs"
+        procs = [ServiceProcess(name, self.service_env(name), logs) for name in SERVICES] + list(extra)
+        supervisor = Supervisor(procs).start()
+        try:
+            for proc in procs:
+                if proc.service in READY:
+                    proc.wait_for_log(READY[proc.service], timeout=60)
+        except BaseException:
+            supervisor.stop()
+            raise
+        return supervisor
+
+    def start_api(self, supervisor: Supervisor) -> str:
+        """``certctl serve api`` under ``supervisor`` (read-only role, this run's trust file and
+        tiles, any free port kept across restarts); the lookup page's URL."""
+        env = {**self.service_env("api"), "CERTLIFE_TRUST_FILE": str(self.directory / "trust.json")}
+        api = supervisor.add(ServiceProcess("api", env, self.directory / "logs", args=["--port", "0"]))
+        url = api.listening_url(timeout=60)
+        api.pin_port(url)
+        return url + "/"
+
+    def _log_supervisor(self) -> None:
+        log = logging.getLogger("certlife.supervisor")
+        log.setLevel(logging.INFO)
+        (self.directory / "logs").mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(self.directory / "logs" / "supervisor.log")
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        to_console = logging.StreamHandler()
+        to_console.setLevel(logging.WARNING)
+        log.addHandler(to_file)
+        log.addHandler(to_console)

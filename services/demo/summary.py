@@ -19,6 +19,7 @@ def passed(figures: dict[str, Any]) -> bool:
         and all(s.ok for s in steps)
         and not figures["status mismatches"]
         and figures["outcomes"].unaccounted == 0
+        and figures.get("lookup check", (True, ""))[0]
     )
 
 
@@ -74,6 +75,14 @@ def render(figures: dict[str, Any]) -> str:
                 f"  {step.name:<42} checkpoint {latest['size']} cosigned by {', '.join(latest['cosignedBy'])}"
             )
     lines.append(f"  tiles served at {figures['tiles url']}")
+    if "lookup check" in figures:
+        ok, seen = figures["lookup check"]
+        lines.append("")
+        lines.append("read side (certctl serve api, under the supervisor):")
+        lines.append(
+            f"  [{'ok  ' if ok else 'FAIL'}] status API answers {figures['bundle certificate']}: {seen}"
+        )
+        lines.append(f"  lookup page at {figures['lookup url'] or '(not running)'}")
     lines.append("")
     lines.append("RESULT: " + ("every check passed" if passed(figures) else "FAILED"))
     return "\n".join(lines)

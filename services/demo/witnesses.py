@@ -3,7 +3,8 @@
 Each partner body runs its own ``certctl serve witness`` (its own key, passphrase and
 database schema) that witnesses this run's log. The operator's publisher asks both
 (``CERTLIFE_WITNESSES_FILE``) after every checkpoint and writes the log as C2SP
-tlog-tiles, which ``certctl serve tiles`` serves over HTTP. The partner lab then
+tlog-tiles, which ``certctl serve tiles`` serves over HTTP; both run under the
+operator's supervisor (the witnesses, the partners' own processes, do not). The partner lab then
 verifies with a 2-of-2 witness policy (``partner-policy.txt``).
 """
 
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from certlife.contracts.policy import WitnessPolicy
-from certlife.services.demo.setup import DemoRun
-from certlife.services.infra.supervisor import ServiceProcess
+from certlife.services.demo.setup import DemoRun, Started
+from certlife.services.infra.supervisor import ServiceProcess, Supervisor
 
 #: The two partner bodies that witness the log (names as they appear in cosignatures).
 WITNESSES = ("witness.partner-a.example", "witness.partner-b.example")
@@ -33,7 +34,7 @@ class Witnessing:
     policy: Path  # the partner lab's 2-of-2 policy
     tiles_dir: Path
     tiles_url: str = ""
-    procs: list[ServiceProcess] = field(default_factory=list)
+    procs: list[Started] = field(default_factory=list)
 
     def wait_cosigned(self, size: int, timeout: float) -> list[str]:
         """Block until the tiles' checkpoint has ``size`` and both cosignatures; return who cosigned."""
@@ -89,7 +90,7 @@ def _witness_env(run: DemoRun, label: str) -> dict[str, str]:
     return env
 
 
-def start(run: DemoRun, note_vkey: str, procs: list[ServiceProcess]) -> Witnessing:
+def start(run: DemoRun, note_vkey: str, procs: list[Started]) -> Witnessing:
     """Start both witnesses (into ``procs``); write the operator's witness file and the partner's policy."""
     origin = run.settings.origin
     vkeys: dict[str, str] = {}
@@ -125,13 +126,17 @@ def start(run: DemoRun, note_vkey: str, procs: list[ServiceProcess]) -> Witnessi
     return side
 
 
-def start_publishing(run: DemoRun, side: Witnessing) -> None:
-    """The publisher (as the relay's principal) and the tiles server."""
-    publisher = ServiceProcess("publisher", run.service_env("relay"), run.directory / "logs")
-    side.procs.append(publisher.start())
-    publisher.wait_for_log("publisher active", timeout=60)
+def publishing(run: DemoRun) -> ServiceProcess:
+    """The publisher, as the relay's principal, for the supervisor to start."""
+    return ServiceProcess("publisher", run.service_env("relay"), run.directory / "logs")
+
+
+def serve_tiles(run: DemoRun, side: Witnessing, supervisor: Supervisor) -> None:
+    """The tiles server under ``supervisor`` once the publisher made the directory; its URL (kept
+    across restarts)."""
     tiles = ServiceProcess(
         "tiles", run.env, run.directory / "logs", args=[str(side.tiles_dir), "--port", "0"]
     )
-    side.procs.append(tiles.start())
-    side.tiles_url = tiles.listening_url(timeout=60) + "/"
+    url = supervisor.add(tiles).listening_url(timeout=60)
+    tiles.pin_port(url)
+    side.tiles_url = url + "/"

@@ -88,6 +88,7 @@ class Supervisor:
         self._started = threading.Event()
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
+        self._running = False  # every child was started once
         self._added: queue.SimpleQueue[tuple[ServiceProcess, threading.Event]] = queue.SimpleQueue()
 
     @property
@@ -130,6 +131,7 @@ class Supervisor:
                 if self._stop.is_set():
                     break
                 self._launch(child, time.monotonic())
+            self._running = True
             self._started.set()
             while not self._stop.wait(TICK):
                 self._take_added()
@@ -161,7 +163,7 @@ class Supervisor:
             self.run()
         except BaseException as exc:  # handed to start()'s caller, or logged once running
             self._failure = exc
-            if self._started.is_set():
+            if self._running:
                 log.exception("supervisor stopped")
 
     def _take_added(self) -> None:
