@@ -94,6 +94,12 @@ def _instant(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _known_text(number: str) -> None:
+    """A number with a NUL character is in no read model (PostgreSQL text cannot hold one): 404."""
+    if "\x00" in number:
+        raise Problem(404, "unknown-certificate", f"no certificate {number!r} in the read model")
+
+
 def _limit(ctx: Any, limit: int | None) -> int:
     if limit is None:
         return int(ctx.options.page_default)
@@ -138,6 +144,7 @@ async def certificate(
     """The certificate's status now (or at ``at``), with the log index and checkpoint it rests on."""
     ctx = _ctx(request)
     instant = None if at is None else _instant(at)
+    _known_text(number)
     published = ctx.tiles.current()
     async with ctx.pool.acquire() as conn:
         if instant is None:
@@ -219,6 +226,7 @@ def _proof(ctx: Any, published: Published | None, answer: StatusAnswer) -> dict[
 async def history(request: Request, number: Number) -> Response:
     """Every record of the certificate, in log order."""
     ctx = _ctx(request)
+    _known_text(number)
     async with ctx.pool.acquire() as conn:
         rows = await queries.history(conn, ctx.schema_sql, number)
     if not rows:
@@ -250,7 +258,11 @@ async def search(
     limit: Limit = None,
     cursor: Annotated[
         str | None,
-        Query(max_length=400, description="`next` of the previous page: the page starts after this number"),
+        Query(
+            max_length=400,
+            pattern="^[^\\x00]*$",
+            description="`next` of the previous page: the page starts after this number",
+        ),
     ] = None,
 ) -> Response:
     """Certificates matching every filter given, by number (holder, manufacturer, product: substring)."""
@@ -269,8 +281,11 @@ async def search(
     }
     filters = {k: v for k, v in given.items() if v is not None}
     after = cursor  # the number the page continues after
-    async with ctx.pool.acquire() as conn:
-        rows, more = await queries.search(conn, ctx.schema_sql, filters, after, page)
+    rows: list[dict[str, Any]] = []
+    more = False
+    if not any("\x00" in v for v in filters.values()):  # stored text never holds NUL: nothing matches
+        async with ctx.pool.acquire() as conn:
+            rows, more = await queries.search(conn, ctx.schema_sql, filters, after, page)
     now = ctx.options.clock()
     body = {
         "items": [answers.summary(r, now) for r in rows],

@@ -197,6 +197,10 @@ async def test_problem_details_for_bad_input(api: Api) -> None:
         body = r.json()
         assert body["code"] == code and body["type"] == f"urn:certlife:problem:{code}", path
         assert body["status"] == status and body["detail"] and "Traceback" not in r.text
+    # PostgreSQL text never holds NUL: such a number is unknown, such a filter matches nothing.
+    assert (await api.client.get("/v1/certificates/A%00-1")).status_code == 404
+    assert (await api.client.get("/v1/certificates?holder=ac%00me")).json()["items"] == []
+    assert (await api.client.get("/v1/certificates?cursor=A%00")).json()["code"] == "invalid-parameter"
     r = await api.client.post("/v1/counts")
     assert r.status_code == 405 and r.json()["code"] == "method-not-allowed"
     r = await api.client.request("GET", "/v1/counts", content=b"x" * 10_000)
