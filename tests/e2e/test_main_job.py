@@ -76,6 +76,15 @@ def test_main_job_end_to_end(kafka_bootstrap: str, database_url: str) -> None:
     assert (run_dir / "proof.tlog").read_text().startswith("c2sp.org/tlog-proof@v1\n")
     for label in ("a", "b"):
         assert "cosigned" in (run_dir / "logs" / f"witness-{label}.log").read_text()
+    # The operator's services ran under one supervisor (certctl serve all's); the API answered.
+    supervised = (run_dir / "logs" / "supervisor.log").read_text()
+    for service in ("commands", "relay", "projections", "publisher", "tiles", "api"):
+        assert f"started {service} (pid" in supervised and f"stopped {service} (" in supervised, service
+    assert "witness" not in supervised  # the partners' witnesses are their own processes
+    assert re.search(
+        r"\[ok  \] status API answers \S+: HTTP 200, status (\w+), read model \1, proof True", result.stdout
+    )
+    assert re.search(r"lookup page at http://127\.0\.0\.1:\d+/", result.stdout)
     # Every service process the main job started has stopped.
     assert _processes_with(f"CERTLIFE_TOPIC_PREFIX=demo{run_id}.".encode()) == []
 
