@@ -94,7 +94,8 @@ def _refuse_unused_options(args: argparse.Namespace) -> None:
     for dest, services in LISTEN_OPTIONS.items():
         if getattr(args, dest, None) is not None and args.service not in services:
             option = "--" + dest.replace("_", "-")
-            raise CliError(f"certctl serve {args.service} takes no {option} (only {' and '.join(services)})")
+            only = " and ".join([", ".join(services[:-1]), services[-1]] if len(services) > 1 else services)
+            raise CliError(f"certctl serve {args.service} takes no {option} (only {only})")
     if args.directory is not None and args.service != "tiles":
         raise CliError(f"certctl serve {args.service} takes no directory argument")
 

@@ -51,10 +51,10 @@ def test_serve_help_describes_every_service(capsys: pytest.CaptureFixture[str]) 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["relay", "--port", "1"], "certctl serve relay takes no --port (only witness and tiles)"),
+        (["relay", "--port", "1"], "certctl serve relay takes no --port (only witness, tiles and api)"),
         (
             ["publisher", "--host", "0.0.0.0"],
-            "certctl serve publisher takes no --host (only witness and tiles)",
+            "certctl serve publisher takes no --host (only witness, tiles and api)",
         ),
         (["tiles", "t", "--tls-cert", "c.pem"], "certctl serve tiles takes no --tls-cert (only witness)"),
         (["commands", "t"], "certctl serve commands takes no directory argument"),
