@@ -16,7 +16,7 @@ import orjson
 
 from certlife.contracts.commands import Command, CommandError, Rejected, parse_command
 from certlife.services.commands.application import CertificateApplication, Outcome, Unreadable
-from certlife.services.infra import metrics
+from certlife.services.infra import metrics, tracing
 from certlife.services.infra.transactions import Outbound
 
 #: Header carrying the command id on outcome and dead-letter messages.
@@ -32,15 +32,17 @@ class Inbound:
     offset: int
     key: bytes | None
     value: bytes | None
+    #: The command's W3C ``traceparent`` header, if it had one.
+    traceparent: bytes | None = None
 
 
-def _outcome_message(topic: str, outcome: Outcome) -> Outbound:
+def _outcome_message(topic: str, outcome: Outcome, traceparent: bytes) -> Outbound:
     cid = outcome.command_id.encode()
     body = orjson.dumps(outcome.to_wire())  # the bytes of json.dumps(ensure_ascii=False, compact)
-    return Outbound(topic, cid, body, ((COMMAND_ID_HEADER, cid),))
+    return Outbound(topic, cid, body, ((COMMAND_ID_HEADER, cid), (tracing.TRACEPARENT, traceparent)))
 
 
-def _dead_letter(topic: str, msg: Inbound, error: CommandError) -> Outbound:
+def _dead_letter(topic: str, msg: Inbound, error: CommandError, traceparent: bytes) -> Outbound:
     reason = {
         "v": 1,
         "code": error.code,
@@ -48,7 +50,7 @@ def _dead_letter(topic: str, msg: Inbound, error: CommandError) -> Outbound:
         "commandId": error.command_id,
         "source": {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset},
     }
-    headers = [("certlife-dlq-reason", json.dumps(reason).encode())]
+    headers = [("certlife-dlq-reason", json.dumps(reason).encode()), (tracing.TRACEPARENT, traceparent)]
     if error.command_id:
         headers.append((COMMAND_ID_HEADER, error.command_id.encode()))
     return Outbound(topic, msg.key, msg.value or b"", tuple(headers))
@@ -66,19 +68,21 @@ def process_batch(
 
     A malformed message never stops the batch: it gets a dead letter with the
     reason, and a rejected outcome when its ``commandId`` could be read (stored
-    in a receipt like every outcome, so the id stays used).
+    in a receipt like every outcome, so the id stays used). Each outcome and dead
+    letter carries its command's ``traceparent`` (a new trace when it had none).
     """
     slots: list[int | None] = []
+    traces = [tracing.carried(msg.traceparent) for msg in batch]
     commands: list[Command | Unreadable] = []
     dead: list[Outbound] = []
     dead_codes: list[str] = []
-    for msg in batch:
+    for msg, traceparent in zip(batch, traces, strict=True):
         raw = msg.value or b""
         try:
             commands.append(parse_command(raw))
             slots.append(len(commands) - 1)
         except CommandError as error:
-            dead.append(_dead_letter(dead_letter_topic, msg, error))
+            dead.append(_dead_letter(dead_letter_topic, msg, error, traceparent))
             dead_codes.append(error.code)
             if error.command_id:  # its rejection is stored: the commandId is used (see Unreadable)
                 rejected = Rejected(command_id=error.command_id, code=error.code, message=str(error))
@@ -91,7 +95,7 @@ def process_batch(
         ((o.status, o.event if o.status == "accepted" else o.code) for o in outcomes), dead_codes
     )
     out: list[Outbound] = []
-    for slot in slots:
+    for slot, traceparent in zip(slots, traces, strict=True):
         if slot is not None:
-            out.append(_outcome_message(results_topic, outcomes[slot]))
+            out.append(_outcome_message(results_topic, outcomes[slot], traceparent))
     return out + dead

@@ -26,7 +26,7 @@ from certlife.projections.committed import READ_COMMITTED
 from certlife.services.cli.exits import EXIT_BATCH_FAILED
 from certlife.services.commands.application import CertificateApplication
 from certlife.services.commands.batch import Inbound, process_batch
-from certlife.services.infra import metrics
+from certlife.services.infra import metrics, tracing
 from certlife.services.infra.connections import Kafka
 from certlife.services.infra.settings import Settings
 from certlife.services.infra.topics import certlife_topics
@@ -40,7 +40,7 @@ _RETRIES = 5
 
 def _inbound(msg: KafkaMessage) -> list[Inbound]:
     raw = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
-    return [Inbound(r.topic, r.partition, r.offset, r.key, r.value) for r in raw]
+    return [Inbound(r.topic, r.partition, r.offset, r.key, r.value, tracing.header(r.headers)) for r in raw]
 
 
 async def _undecoded(msg: KafkaMessage) -> None:
