@@ -156,3 +156,26 @@ def test_metrics_port_setting() -> None:
     for bad in ("-1", "70000", "http"):
         with pytest.raises(SettingsError, match="CERTLIFE_METRICS_PORT must be a port number"):
             Settings.from_env({"CERTLIFE_METRICS_PORT": bad})
+
+
+async def test_install_on_a_fastapi_application() -> None:
+    """What ``certctl serve api`` does (``install_extra``): the routes answer, latency is by template."""
+    from fastapi import FastAPI
+
+    api = FastAPI()
+
+    @api.get("/v1/certificates/{number}")
+    async def certificate(number: str) -> dict[str, str]:
+        return {"number": number}
+
+    health.install(api)
+    health.HEALTH.set("ready")
+    labels = {"route": "/v1/certificates/{number}", "method": "GET", "status": "200"}
+    before = sample("certlife_http_request_seconds_count", **labels) or 0
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(api), base_url="http://t") as client:
+        assert (await client.get("/v1/certificates/CQC-1")).json() == {"number": "CQC-1"}
+        assert (await client.get("/readyz")).json() == {"ready": True, "state": "ready"}
+        scraped = (await client.get("/metrics")).text
+        assert "/metrics" not in (await client.get("/openapi.json")).text  # not in the API's document
+    assert sample("certlife_http_request_seconds_count", **labels) == before + 1
+    assert 'route="/v1/certificates/{number}"' in scraped
