@@ -142,7 +142,13 @@ async def serve_metrics(host: str, port: int | None, log: logging.Logger) -> Asy
         return
     with bind(host, port, error=MetricsServeError) as sock:
         url = origin("http", host, sock)
-        config = uvicorn.Config(Starlette(routes=routes()), log_config=None, access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            Starlette(routes=routes()),
+            log_config=None,
+            log_level="warning",  # the announcement below is the one line (not uvicorn's "Started server")
+            access_log=False,
+            lifespan="off",
+        )
         server = _Background(config)
         task: asyncio.Task[Any] = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not task.done():
