@@ -87,6 +87,7 @@ class Publisher:
         self._metrics = metrics.publisher()
         self._metrics.tiles_size.set_function(lambda: self.writer.size)
         self._metrics.tiles_checkpoint.set_function(lambda: self.feed.tiles_size)
+        metrics.consumer_lag().watch(lambda: [self._consumer])
 
     def _consumer_seek(self, tp: TopicPartition, offset: int) -> None:
         assert self._consumer is not None

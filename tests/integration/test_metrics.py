@@ -211,6 +211,8 @@ async def test_every_service_reports_metrics_health_and_readiness_and_the_values
         publisher = scrape(urls["publisher"])
         assert value(publisher, "certlife_witness_request_seconds_count", witness="w1") >= 1
         assert value(publisher, "certlife_tiles_checkpoint_size") > 0
+        log_lag = ("certlife_consumer_lag", frozenset({("topic", prefix + topics.LOG), ("partition", "0")}))
+        assert publisher[log_lag] == 0  # present, and nothing left to read
         seen_by_witness = scrape(urls["witness"])
         assert value(seen_by_witness, "certlife_http_request_seconds_count",
                      route="/add-checkpoint", method="POST", status="200") >= 1  # fmt: skip
