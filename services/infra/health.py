@@ -140,7 +140,11 @@ async def serve_metrics(host: str, port: int | None, log: logging.Logger) -> Asy
     if port is None:
         yield None
         return
-    with bind(host, port, error=MetricsServeError) as sock:
+    try:
+        listening = bind(host, port, error=MetricsServeError)
+    except MetricsServeError as exc:
+        raise MetricsServeError(f"metrics (CERTLIFE_METRICS_HOST, CERTLIFE_METRICS_PORT): {exc}") from None
+    with listening as sock:
         url = origin("http", host, sock)
         config = uvicorn.Config(
             Starlette(routes=routes()),

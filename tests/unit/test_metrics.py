@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 
 import httpx
 import pytest
@@ -146,6 +147,16 @@ async def test_background_server_announces_itself_and_answers(caplog: pytest.Log
                 assert "certlife_" in (await client.get("/metrics")).text
     async with health.serve_metrics("127.0.0.1", None, log) as off:
         assert off is None
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    with pytest.raises(
+        health.MetricsServeError,
+        match=r"^metrics \(CERTLIFE_METRICS_HOST, CERTLIFE_METRICS_PORT\): cannot listen on 127.0.0.1:\d+: ",
+    ):
+        async with health.serve_metrics("127.0.0.1", taken.getsockname()[1], log):
+            pass
+    taken.close()
 
 
 def test_metrics_port_setting() -> None:
