@@ -6,7 +6,8 @@ A log of N issued certificates (signed records, deterministic keys) is applied
 to a fresh schema's read models by the projections' own writers and written
 as tiles with one published checkpoint. ``certctl serve api`` runs in its own
 process (127.0.0.1, no rate limit) on that schema and tiles directory. For S
-seconds each, C concurrent clients (one asyncio loop, httpx, keep-alive) ask
+seconds each, C concurrent clients (one asyncio loop, one keep-alive HTTP/1.1
+connection each, a minimal client: httpx would be the bottleneck on 2 cores) ask
 for random certificates: ``GET /v1/certificates/{number}``, then the same
 with ``?proof=1``; the baseline is C concurrent asyncpg sessions running
 ``SELECT * FROM certificates WHERE number = $1`` for the same numbers.
@@ -173,23 +174,62 @@ async def measure(
     return len(latencies) / elapsed, latencies[int(0.99 * (len(latencies) - 1))] * 1000
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection (asyncio streams): a far lighter client than httpx, so
+    that on a small machine the figure is the server's, not the client's."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, url: str) -> Connection:
+        """Connect to ``http://HOST:PORT``."""
+        host, port = url.removeprefix("http://").split(":")
+        return cls(*await asyncio.open_connection(host, int(port)))
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        """``GET path``: status and body."""
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        length = next(
+            int(v) for k, _, v in (h.partition(b":") for h in lines[1:]) if k.lower() == b"content-length"
+        )
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.writer.close()
+
+
 async def run(url: str, database_url: str, schema: str, numbers: list[str], seconds: float, c: int) -> dict:
     """The three measurements (API, API with proof, bare SQL)."""
-    limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
     out = {}
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http:
+    connections = [await Connection.open(url) for _ in range(c)]
+    free = list(connections)
 
-        async def api(number: str) -> None:
-            r = await http.get(f"/v1/certificates/{number}")
-            assert r.status_code == 200, r.text
+    async def call(path: str, want: bytes) -> None:
+        conn = free.pop()
+        try:
+            status, body = await conn.get(path)
+        finally:
+            free.append(conn)
+        assert status == 200 and want in body, body[:200]
 
-        async def api_proof(number: str) -> None:
-            r = await http.get(f"/v1/certificates/{number}", params={"proof": "1"})
-            assert r.status_code == 200 and "proof" in r.json(), r.text
+    async def api(number: str) -> None:
+        await call(f"/v1/certificates/{number}", b'"status"')
 
+    async def api_proof(number: str) -> None:
+        await call(f"/v1/certificates/{number}?proof=1", b'"proof"')
+
+    try:
         await measure(api, numbers, 1.0, c)  # warm up
         out["api"] = await measure(api, numbers, seconds, c)
         out["proof"] = await measure(api_proof, numbers, seconds, c)
+    finally:
+        for conn in connections:
+            conn.close()
     pool = await asyncpg.create_pool(database_url, min_size=c, max_size=c)
     try:
         sql = f'SELECT * FROM "{schema}".certificates WHERE number = $1'

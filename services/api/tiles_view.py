@@ -5,8 +5,8 @@ and replaces ``checkpoint`` with each cosigned checkpoint. :class:`TilesView`
 reads that checkpoint (again whenever the file changes), opens its tree with
 :class:`~certlife.contracts.tiles.TiledHashes` authenticated by the root (a
 tampered tile raises instead of yielding a wrong proof), and answers a
-record's exact bytes (from its entry bundle, checked against its level-0
-tile) and its RFC 9162 inclusion proof in that tree.
+record's exact bytes (from its entry bundle; its leaf hash checked against the
+authenticated level-0 tile) and its RFC 9162 inclusion proof in that tree.
 
 The checkpoint's ``time`` is the ``recordedAt`` of its last record
 (contracts/LOG.md §8). Reads are small local files, done on the event loop.
@@ -14,13 +14,16 @@ The checkpoint's ``time`` is the ``recordedAt`` of its last record
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from certlife.contracts.errors import ContractError
+from certlife.contracts.merkle import inclusion_path, leaf_hash
 from certlife.contracts.notes import Checkpoint, note_signatures
 from certlife.contracts.tiles import (
     TILE_HEIGHT,
@@ -34,6 +37,10 @@ from certlife.contracts.tiles import (
 )
 
 CHECKPOINT_FILE = "checkpoint"
+#: Subtree hashes kept for inclusion proofs (32 bytes each, plus the cache's keys).
+SUBTREES = 1 << 16
+#: Decoded entry bundles kept (the least recently used goes first).
+BUNDLES = 64
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ class TilesView:
         self._current: Published | None = None
         self._bundles: dict[tuple[int, int], list[bytes]] = {}
         self._lock = threading.Lock()
+        self._subtree: tuple[Published, Callable[[int, int], bytes]] | None = None
 
     def current(self) -> Published | None:
         """The published checkpoint (None before the first); re-read when the file changed."""
@@ -96,23 +104,34 @@ class TilesView:
             return self._record(published, index)
 
     def inclusion(self, published: Published, index: int) -> list[bytes]:
-        """The inclusion proof of record ``index`` in ``published``'s tree."""
+        """The inclusion proof of record ``index`` in ``published``'s tree.
+
+        The subtree hashes it is made of are kept (per checkpoint, up to
+        ``SUBTREES`` of them): proofs share their upper levels.
+        """
         with self._lock:
-            return published.hashes.inclusion_proof(index)
+            if self._subtree is None or self._subtree[0] is not published:
+                self._subtree = (published, functools.lru_cache(maxsize=SUBTREES)(published.hashes.subtree))
+            return inclusion_path(self._subtree[1], index, published.size)
 
     def _record(self, published: Published, index: int) -> bytes:
         if not 0 <= index < published.size:
             raise ValueError(f"record {index} is not in the tree of size {published.size}")
         bundle = index >> TILE_HEIGHT
         width = tile_width(0, bundle, published.size)
-        entries = self._bundles.get((bundle, width))
+        entries = self._bundles.pop((bundle, width), None)
         if entries is None:
             entries = decode_entries(self._read_file(entries_path(bundle, width), width))[:width]
-            published.hashes.verify_entries(bundle, entries)
-            if len(self._bundles) > 64:
-                self._bundles.clear()
-            self._bundles[(bundle, width)] = entries
-        return entries[index % TILE_WIDTH]
+        self._bundles[(bundle, width)] = entries  # most recently used last
+        if len(self._bundles) > BUNDLES:
+            self._bundles.pop(next(iter(self._bundles)))
+        entry = entries[index % TILE_WIDTH] if index % TILE_WIDTH < len(entries) else b""
+        if leaf_hash(entry) != published.hashes.leaf_hash(index):  # the level-0 tile is authenticated
+            raise TileError(
+                f"{entries_path(bundle, width)}: record {index} does not match its hash tile",
+                code="tile-mismatch",
+            )
+        return entry
 
     def _read_file(self, partial: str, width: int) -> bytes:
         """A tile or bundle file; a partial one that is gone is read from its full file."""

@@ -222,3 +222,16 @@ async def test_rate_limit_answers_429_per_client(database_url: str, pg_schema: s
         async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as proxy:
             r = await proxy.get("/v1/counts", headers={"x-forwarded-for": "198.51.100.9"})
             assert r.status_code == 200
+
+
+async def test_a_tampered_entry_bundle_is_a_500_never_a_wrong_proof(
+    api: Api, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bundle = tmp_path / "tiles" / "tile" / "entries" / "000.p" / "54"
+    bundle.write_bytes(bundle.read_bytes().replace(b'"valid"', b'"VALID"', 1))
+    r = await api.client.get("/v1/certificates/A-1", params={"at": "2025-03-01T00:10:00Z", "proof": "1"})
+    assert r.status_code == 500 and r.headers["content-type"] == PROBLEM
+    assert r.json()["code"] == "internal" and "Traceback" not in r.text
+    assert [rec.message for rec in caplog.records if rec.levelname == "ERROR"] == [
+        "GET /v1/certificates/A-1: 500: TileError: tile/entries/000.p/54: record 0 does not match its hash tile"
+    ]
