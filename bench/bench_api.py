@@ -245,6 +245,14 @@ async def run(url: str, database_url: str, schema: str, numbers: list[str], seco
     return out
 
 
+async def _drop(database_url: str, schema: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build the log, start the API, measure, report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -274,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait(10)
             if spy is not None:
                 spy.wait(30)
+    asyncio.run(_drop(database_url, schema))
     (api_rate, api_p99), (proof_rate, proof_p99), (sql_rate, sql_p99) = got["api"], got["proof"], got["sql"]
     figures = [
         Figure("API status lookups", api_rate, "lookups/s", "bare SQL lookups (asyncpg)", sql_rate),

@@ -1,11 +1,8 @@
 """The ``/v1`` routes: status (with proof, or at an instant), history, search, expiring, counts, trust file.
 
-Every answer carries a strong ``ETag`` (a hash of its exact body, so of the
-record, its log index and the checkpoint it rests on) and honours
-``If-None-Match`` with 304. ``Cache-Control: public, max-age=N``: N is the
-time left until the next checkpoint is due — the relay's checkpoint interval
-minus the age of the published checkpoint file, at least 1 s (the trust
-file: 300 s). A query parameter a route does not take is a 400 problem.
+Every answer follows :mod:`.conventions` (strong ETag and 304, Cache-Control
+until the next checkpoint is due — the trust file: 300 s —, unknown
+parameters refused).
 
 A proof is taken in the published (cosigned) checkpoint's tree. A record the
 publisher has not checkpointed yet has no proof: 503 ``not-checkpointed``
@@ -15,99 +12,27 @@ with ``Retry-After`` (the checkpoint interval); the same request without
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from certlife.contracts.verification.status import StatusAnswer, decide_status, parse_time
+from certlife.contracts.verification.status import StatusAnswer, decide_status
 from certlife.projections.answer import latest_record
 from certlife.projections.parked import parked_entry
 from certlife.projections.queries import ReadModels
-from certlife.services.api import answers, models, queries
-from certlife.services.api.problems import PROBLEM_TYPE, Problem, ProblemDocument
+from certlife.services.api import answers, conventions, models, queries
+from certlife.services.api.problems import Problem
 from certlife.services.api.tiles_view import Published
 
 TRUST_MAX_AGE = 300
 
 
-def _problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    out: dict[int | str, dict[str, Any]] = {
-        s: {"model": ProblemDocument, "content": {PROBLEM_TYPE: {}}, "description": "problem details"}
-        for s in (400, 429, *statuses)
-    }
-    out[304] = {"description": "not modified (If-None-Match)"}
-    return out
-
-
-async def known_parameters_only(request: Request) -> None:
-    """Refuse a query parameter the route does not take (400 ``unknown-parameter``)."""
-    route = request.scope.get("route")
-    known = {p.alias for p in route.dependant.query_params} if route is not None else set()
-    unknown = sorted(set(request.query_params) - known)
-    if unknown:
-        raise Problem(400, "unknown-parameter", f"unknown query parameter {unknown[0]!r}")
-
-
-router = APIRouter(prefix="/v1", dependencies=[Depends(known_parameters_only)])
+router = APIRouter(prefix="/v1", dependencies=[Depends(conventions.known_parameters_only)])
 
 
 def _ctx(request: Request) -> Any:
     return request.app.state.api
-
-
-def _max_age(ctx: Any, published: Published | None) -> int:
-    interval = ctx.options.checkpoint_interval
-    if published is None:
-        return 1
-    age = time.time() - published.written
-    return int(max(1.0, min(interval, interval - age)))
-
-
-def _answer(request: Request, body: Any, max_age: int, media_type: str = "application/json") -> Response:
-    data = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
-    etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
-    wanted = request.headers.get("if-none-match", "")
-    if wanted.strip() == "*" or etag in [t.strip().removeprefix("W/") for t in wanted.split(",")]:
-        return Response(status_code=304, headers=headers)
-    return Response(data, media_type=media_type, headers=headers)
-
-
-def _instant(text: str) -> datetime:
-    text = text.upper()
-    try:
-        return parse_time(text)
-    except ValueError:
-        pass
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None or "T" not in text.upper():
-        raise Problem(
-            400, "malformed-instant", f"at={text!r} is not an RFC 3339 instant (2026-03-01T00:00:00Z)"
-        )
-    return value.astimezone(UTC)
-
-
-def _known_text(number: str) -> None:
-    """A number with a NUL character is in no read model (PostgreSQL text cannot hold one): 404."""
-    if "\x00" in number:
-        raise Problem(404, "unknown-certificate", f"no certificate {number!r} in the read model")
-
-
-def _limit(ctx: Any, limit: int | None) -> int:
-    if limit is None:
-        return int(ctx.options.page_default)
-    if limit > ctx.options.page_max:
-        raise Problem(
-            400, "page-too-large", f"limit={limit} exceeds the largest page, {ctx.options.page_max}"
-        )
-    return limit
 
 
 Number = Annotated[str, Path(description="the certificate number", min_length=1, max_length=200)]
@@ -124,7 +49,7 @@ Limit = Annotated[
 @router.get(
     "/certificates/{number}",
     response_model=None,
-    responses={200: {"model": models.CertificateStatus}, **_problem_responses(404, 503)},
+    responses={200: {"model": models.CertificateStatus}, **conventions.problem_responses(404, 503)},
     summary="Status of a certificate",
 )
 async def certificate(
@@ -143,8 +68,8 @@ async def certificate(
 ) -> Response:
     """The certificate's status now (or at ``at``), with the log index and checkpoint it rests on."""
     ctx = _ctx(request)
-    instant = None if at is None else _instant(at)
-    _known_text(number)
+    instant = None if at is None else conventions.parse_instant(at)
+    conventions.known_text(number)
     published = ctx.tiles.current()
     async with ctx.pool.acquire() as conn:
         if instant is None:
@@ -154,7 +79,7 @@ async def certificate(
     body = answers.status_body(answer, row, instant)
     if proof:
         body["proof"] = _proof(ctx, published, answer)
-    return _answer(request, body, _max_age(ctx, published))
+    return conventions.conditional(request, body, conventions.max_age(ctx, published))
 
 
 async def _current(
@@ -220,19 +145,19 @@ def _proof(ctx: Any, published: Published | None, answer: StatusAnswer) -> dict[
 @router.get(
     "/certificates/{number}/history",
     response_model=None,
-    responses={200: {"model": models.History}, **_problem_responses(404)},
+    responses={200: {"model": models.History}, **conventions.problem_responses(404)},
     summary="History of a certificate",
 )
 async def history(request: Request, number: Number) -> Response:
     """Every record of the certificate, in log order."""
     ctx = _ctx(request)
-    _known_text(number)
+    conventions.known_text(number)
     async with ctx.pool.acquire() as conn:
         rows = await queries.history(conn, ctx.schema_sql, number)
     if not rows:
         raise Problem(404, "unknown-certificate", f"no certificate {number!r} in the read model")
     body = {"number": number, "events": [answers.history_entry(r) for r in rows]}
-    return _answer(request, body, _max_age(ctx, ctx.tiles.current()))
+    return conventions.conditional(request, body, conventions.max_age(ctx, ctx.tiles.current()))
 
 
 Filter = Annotated[str | None, Query(min_length=1, max_length=200)]
@@ -241,7 +166,7 @@ Filter = Annotated[str | None, Query(min_length=1, max_length=200)]
 @router.get(
     "/certificates",
     response_model=None,
-    responses={200: {"model": models.SearchPage}, **_problem_responses()},
+    responses={200: {"model": models.SearchPage}, **conventions.problem_responses()},
     summary="Search certificates",
 )
 async def search(
@@ -267,7 +192,7 @@ async def search(
 ) -> Response:
     """Certificates matching every filter given, by number (holder, manufacturer, product: substring)."""
     ctx = _ctx(request)
-    page = _limit(ctx, limit)
+    page = conventions.page_size(ctx, limit)
     given = {
         "number_prefix": number_prefix,
         "holder": holder,
@@ -292,13 +217,13 @@ async def search(
         "next": rows[-1]["number"] if more and rows else None,
         "limit": page,
     }
-    return _answer(request, body, _max_age(ctx, ctx.tiles.current()))
+    return conventions.conditional(request, body, conventions.max_age(ctx, ctx.tiles.current()))
 
 
 @router.get(
     "/expiring",
     response_model=None,
-    responses={200: {"model": models.Expiring}, **_problem_responses()},
+    responses={200: {"model": models.Expiring}, **conventions.problem_responses()},
     summary="Certificates expiring soon",
 )
 async def expiring(
@@ -308,18 +233,18 @@ async def expiring(
 ) -> Response:
     """Valid or suspended certificates whose validity ends within ``days`` days, soonest first."""
     ctx = _ctx(request)
-    page = _limit(ctx, limit)
+    page = conventions.page_size(ctx, limit)
     now = ctx.options.clock()
     async with ctx.pool.acquire() as conn:
         rows, more = await queries.expiring(conn, ctx.schema_sql, now, days, page)
     body = {"days": days, "items": [answers.summary(r, now) for r in rows], "truncated": more}
-    return _answer(request, body, _max_age(ctx, ctx.tiles.current()))
+    return conventions.conditional(request, body, conventions.max_age(ctx, ctx.tiles.current()))
 
 
 @router.get(
     "/counts",
     response_model=None,
-    responses={200: {"model": models.Counts}, **_problem_responses()},
+    responses={200: {"model": models.Counts}, **conventions.problem_responses()},
     summary="Certificates by status and scheme",
 )
 async def counts(request: Request) -> Response:
@@ -339,7 +264,7 @@ async def counts(request: Request) -> Response:
         "byScheme": by_scheme,
         "byStatusAndScheme": [{"status": r["status"], "scheme": r["scheme"], "count": r["n"]} for r in rows],
     }
-    return _answer(request, body, _max_age(ctx, ctx.tiles.current()))
+    return conventions.conditional(request, body, conventions.max_age(ctx, ctx.tiles.current()))
 
 
 @router.get(
@@ -347,10 +272,10 @@ async def counts(request: Request) -> Response:
     response_model=None,
     responses={
         200: {"content": {"application/json": {"schema": {"type": "object"}}}},
-        **_problem_responses(),
+        **conventions.problem_responses(),
     },
     summary="The published trust file",
 )
 async def trust(request: Request) -> Response:
     """The trust file answers verify against (contracts/LOG.md §9): the keys and the log origin."""
-    return _answer(request, _ctx(request).trust, TRUST_MAX_AGE)
+    return conventions.conditional(request, _ctx(request).trust, TRUST_MAX_AGE)
