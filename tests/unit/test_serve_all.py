@@ -128,3 +128,10 @@ def test_backoff_doubles_resets_after_a_stable_run_and_a_crash_loop_is_reported_
     supervisor._watch(child, now)
     assert "relay runs again" in caplog.text
     assert crash(1) == 0.5
+
+
+def test_every_supervised_service_is_one_certctl_serve_runs() -> None:
+    from certlife.services.cli.serve_all import SUPERVISED
+    from certlife.services.cli.serve_cmd import SERVICES
+
+    assert set(SUPERVISED) <= set(SERVICES) - {"all"}
