@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from certlife.domain.errors import CertlifeError
+
 PROBLEM_TYPE = "application/problem+json"
 #: ``type`` of every certlife problem: this prefix and its code (a URN, so it never resolves to a page).
 TYPE_PREFIX = "urn:certlife:problem:"
@@ -45,13 +47,13 @@ class ProblemDocument(BaseModel):
     code: str = Field(description="the short problem code (also the end of `type`)")
 
 
-class Problem(Exception):
+class Problem(CertlifeError, code="problem"):
     """An error answer: HTTP ``status``, a ``code`` and one line of ``detail``; ``headers`` go with it."""
 
     def __init__(self, status: int, code: str, detail: str, headers: Mapping[str, str] | None = None) -> None:
         """A problem to answer with."""
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+        super().__init__(detail, code=code)
+        self.status, self.detail = status, detail
         self.headers = dict(headers or {})
 
 

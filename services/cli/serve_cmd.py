@@ -24,8 +24,6 @@ from aiokafka.errors import KafkaError
 from certlife.services.cli import serve_all, witness_cmd
 from certlife.services.cli.base import CliError
 from certlife.services.cli.exits import EXIT_FAILED, EXIT_LOCK_LOST, EXIT_OK
-from certlife.services.infra import metrics
-from certlife.services.infra.health import HEALTH
 from certlife.services.infra.kafka_access import describe_kafka_failure, is_denial
 from certlife.services.infra.settings import Settings
 
@@ -171,7 +169,7 @@ async def _run_commands(settings: Settings) -> int:
     stop = asyncio.Event()
     _stop_on_signals(stop)
     conn = await bootstrap.open_lock_session(settings)
-    HEALTH.set("standby")
+    _health("standby")
     try:
         try:
             key = lock_key("commands", settings.db_schema)
@@ -197,12 +195,19 @@ async def _run_commands(settings: Settings) -> int:
     return EXIT_OK
 
 
+def _health(state: str) -> None:
+    """Report ``state`` on ``/readyz`` (imported here: a verifier-only install has no prometheus-client)."""
+    from certlife.services.infra.health import HEALTH
+
+    HEALTH.set(state)
+
+
 def _active() -> None:
-    HEALTH.set("active")
+    _health("active")
 
 
 def _ready() -> None:
-    HEALTH.set("ready")
+    _health("ready")
 
 
 def _lock_lost(why: str) -> None:
@@ -221,6 +226,7 @@ async def _preflight(settings: Settings, role: str) -> None:
 
 async def _run_projections(settings: Settings) -> None:
     from certlife.services import bootstrap
+    from certlife.services.infra import metrics
 
     async with bootstrap.open_projections(settings) as app:
         broker = app.broker

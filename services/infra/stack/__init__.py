@@ -6,7 +6,10 @@ started (pid files and markers under the cache folder).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from certlife.services.infra.stack import kafka, postgres
@@ -24,6 +27,19 @@ class Endpoints:
     database_url: str
 
 
+@contextlib.contextmanager
+def _exclusive(settings: StackSettings) -> Iterator[None]:
+    """One ``up`` or ``down`` at a time on this machine's stack (two test runs starting it at once
+    would both launch a broker: one wins the port, the other's pid file names the loser)."""
+    settings.state.mkdir(parents=True, exist_ok=True)
+    with open(settings.state / "stack.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def up(settings: StackSettings | None = None, prefix: str | None = None) -> Endpoints:
     """Start Kafka and PostgreSQL unless they already run; return their endpoints.
 
@@ -32,17 +48,22 @@ def up(settings: StackSettings | None = None, prefix: str | None = None) -> Endp
     """
     settings = settings or StackSettings.from_env()
     try:
-        if not kafka.running(settings):
-            kafka.preflight(settings)
-        postgres.start(settings)
-        if kafka.start(settings):  # the listeners are fixed at start: open or close the unsafe one's ACLs
-            _anonymous(settings)
-        provision(settings, os.environ.get("CERTLIFE_TOPIC_PREFIX", "") if prefix is None else prefix)
+        with _exclusive(settings):
+            _up(settings, prefix)
     except OSError as exc:
         if exc.errno == 28:
             raise StackError(f"disk full under {settings.home}: free space and retry") from None
         raise StackError(f"{exc.strerror or exc}: {exc.filename or ''}".strip()) from None
     return Endpoints(settings.kafka_bootstrap, settings.database_url)
+
+
+def _up(settings: StackSettings, prefix: str | None) -> None:
+    if not kafka.running(settings):
+        kafka.preflight(settings)
+    postgres.start(settings)
+    if kafka.start(settings):  # the listeners are fixed at start: open or close the unsafe one's ACLs
+        _anonymous(settings)
+    provision(settings, os.environ.get("CERTLIFE_TOPIC_PREFIX", "") if prefix is None else prefix)
 
 
 def provision(settings: StackSettings, prefix: str = "") -> None:
@@ -90,10 +111,11 @@ def down(settings: StackSettings | None = None) -> list[str]:
     """Stop what ``up`` started; return the names of what was stopped."""
     settings = settings or StackSettings.from_env()
     stopped = []
-    if kafka.stop(settings):
-        stopped.append("kafka")
-    if postgres.stop(settings):
-        stopped.append("postgres")
+    with _exclusive(settings):
+        if kafka.stop(settings):
+            stopped.append("kafka")
+        if postgres.stop(settings):
+            stopped.append("postgres")
     return stopped
 
 
