@@ -43,6 +43,8 @@ class Message:
     partition: int
     offset: int
     value: bytes
+    #: The message's W3C ``traceparent`` header (the trace of the command behind a record), if any.
+    traceparent: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.message import KafkaAckableMessage
 
+from certlife.contracts import tracecontext
 from certlife.projections.apply import apply_reads, stored_offsets
 from certlife.projections.base import Projection
 from certlife.projections.batch import Message, Read, consumption_order, read_messages
@@ -167,7 +168,25 @@ async def decode_nothing(message: Any) -> None:
 
 def _messages(msg: KafkaMessage) -> list[Message]:
     raw = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
-    return [Message(r.topic, r.partition, r.offset, r.value) for r in raw if r.value is not None]
+    return [
+        Message(r.topic, r.partition, r.offset, r.value, tracecontext.header(r.headers))
+        for r in raw
+        if r.value is not None
+    ]
+
+
+def log_traces(messages: Sequence[Message]) -> list[str]:
+    """The trace ids the batch's messages carry (read with the OpenTelemetry API), logged at DEBUG.
+
+    The read-model write continues the traces of the commands behind its
+    records; nothing is recorded or exported (no OpenTelemetry SDK). Only read
+    when DEBUG is on: the hot path pays nothing.
+    """
+    if not log.isEnabledFor(logging.DEBUG):
+        return []
+    ids = tracecontext.trace_ids(m.traceparent for m in messages)
+    log.debug("read models written for %d messages of traces %s", len(messages), " ".join(ids) or "-")
+    return ids
 
 
 async def read_batch(config: ProjectionConfig, messages: list[Message]) -> list[Read]:
@@ -232,6 +251,7 @@ def _subscribe(
                 for name, r in results.items()
             },
         )
+        log_traces(messages)
         for name, result in results.items():
             for parked in result.parked:
                 log.warning("%s: %s", name, parked.describe())

@@ -63,6 +63,7 @@ from certlife.services.commands.legacy import register_legacy_topics
 from certlife.services.commands.preload import CACHED_AGGREGATES, AggregateCache, newer_events, replay
 from certlife.services.commands.recorder import CopyApplicationRecorder
 from certlife.services.commands.transcoder import OrjsonTranscoder
+from certlife.services.infra.tracing import EVENT_ATTRIBUTE
 
 Outcome = Accepted | Rejected
 register_legacy_topics()
@@ -94,6 +95,7 @@ class _Session:
         self._cache = cache
         self._aggregates: dict[UUID, Aggregate] = {}
         self._absent: set[UUID] = set()
+        self._touched: list[Aggregate] = []
 
     @property
     def aggregates(self) -> list[Aggregate]:
@@ -122,6 +124,7 @@ class _Session:
     def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         """Return the aggregate from this session or the store, or None."""
         if aggregate_id in self._aggregates:
+            self._touched.append(self._aggregates[aggregate_id])
             return cast(A, self._aggregates[aggregate_id])
         if aggregate_id in self._absent:
             return None
@@ -135,11 +138,32 @@ class _Session:
         if found is None:
             return None
         self._aggregates[aggregate_id] = found
+        self._touched.append(found)
         return cast(A, found)
 
     def add(self, aggregate: Aggregate) -> None:
         """Include a new aggregate in the next save."""
         self._aggregates[aggregate.id] = aggregate
+        self._touched.append(aggregate)
+
+    def trace(self, traceparent: str | None) -> None:
+        """Store ``traceparent`` with the certificate events pending on the certificates read or added
+        since the last call (the events of the command just decided).
+
+        Set as an extra attribute (``EVENT_ATTRIBUTE``), not a field: the domain
+        never sees it, eventsourcing's mapper stores and restores it with the
+        event's state, and events stored without it still load. None (a command
+        without a trace in a batch with traces) is stored as null, so that a
+        later command's trace is not taken for its events.
+        """
+        for aggregate in self._touched:
+            if not isinstance(aggregate, Certificate):
+                continue  # only certificate events leave the store (the relay publishes them)
+            for event in reversed(aggregate.pending_events):
+                if EVENT_ATTRIBUTE in vars(event):
+                    break  # this one and those before it belong to an earlier command
+                object.__setattr__(event, EVENT_ATTRIBUTE, traceparent)
+        self._touched.clear()
 
     def save(self) -> None:
         """Save every pending event of the session in one transaction."""
@@ -266,31 +290,41 @@ class CertificateApplication(Application[UUID]):
         cid = command_id or f"expire-due:{format_instant(now)}"
         return self.handle(ExpireDue(command_id=cid, limit=limit), now)
 
-    def handle(self, command: Command | Unreadable, now: datetime) -> Outcome:
-        """Handle one command (load, decide, save), retrying version conflicts."""
+    def handle(self, command: Command | Unreadable, now: datetime, trace: str | None = None) -> Outcome:
+        """Handle one command (load, decide, save), retrying version conflicts.
+
+        ``trace``, the command's W3C ``traceparent``, is stored with the events it causes.
+        """
         for attempt in range(1, self.max_attempts + 1):
             try:
-                return self._run([command], now)[0]
+                return self._run([command], now, [trace])[0]
             except RecordConflictError:
                 if attempt == self.max_attempts:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def handle_batch(self, commands: Sequence[Command | Unreadable], now: datetime) -> list[Outcome]:
+    def handle_batch(
+        self,
+        commands: Sequence[Command | Unreadable],
+        now: datetime,
+        traces: Sequence[str | None] | None = None,
+    ) -> list[Outcome]:
         """Handle commands in order and save everything in one ``save()``.
 
         On a version conflict the batch is re-run once from fresh state; if it
         conflicts again the commands are handled one at a time. Outcomes are in
-        input order.
+        input order. ``traces`` (one per command, or None) are the commands'
+        W3C ``traceparent`` values, stored with the events each causes.
         """
         if not commands:
             return []
+        traced = list(traces) if traces is not None else [None] * len(commands)
         for _ in range(2):
             try:
-                return self._run(commands, now)
+                return self._run(commands, now, traced)
             except RecordConflictError:
                 continue
-        return [self.handle(command, now) for command in commands]
+        return [self.handle(command, now, trace) for command, trace in zip(commands, traced, strict=True)]
 
     # -- queries ------------------------------------------------------------------------
 
@@ -323,13 +357,20 @@ class CertificateApplication(Application[UUID]):
 
     # -- the unit of work ----------------------------------------------------------------
 
-    def _run(self, commands: Sequence[Command | Unreadable], now: datetime) -> list[Outcome]:
+    def _run(
+        self, commands: Sequence[Command | Unreadable], now: datetime, traces: Sequence[str | None]
+    ) -> list[Outcome]:
         now = instant(now)  # once, not in every decision (the domain's ``instant`` keeps it as is)
         session = _Session(self, self._cache)
         try:
             # One query for all the batch reads (also for one command: it replaces up to four).
             session.preload(self._receipt_ids_of(commands), self._cached_ids_of(commands))
-            outcomes = [self._decide(session, command, now) for command in commands]
+            traced = any(trace is not None for trace in traces)
+            outcomes = []
+            for command, trace in zip(commands, traces, strict=True):
+                outcomes.append(self._decide(session, command, now))
+                if traced:
+                    session.trace(trace)
             session.save()
         except BaseException:
             # Cached aggregates may hold events that were never saved.

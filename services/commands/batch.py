@@ -69,28 +69,37 @@ def process_batch(
     A malformed message never stops the batch: it gets a dead letter with the
     reason, and a rejected outcome when its ``commandId`` could be read (stored
     in a receipt like every outcome, so the id stays used). Each outcome and dead
-    letter carries its command's ``traceparent`` (a new trace when it had none).
+    letter carries its command's ``traceparent`` (a new trace when it had none, derived
+    from its ``commandId``), and so do the events the command causes in the event store.
     """
     slots: list[int | None] = []
-    traces = [tracing.carried(msg.traceparent) for msg in batch]
+    traces: list[bytes] = []
     commands: list[Command | Unreadable] = []
+    command_traces: list[str] = []  # stored with the events each command causes
     dead: list[Outbound] = []
     dead_codes: list[str] = []
-    for msg, traceparent in zip(batch, traces, strict=True):
+    for msg in batch:
         raw = msg.value or b""
         try:
-            commands.append(parse_command(raw))
+            command = parse_command(raw)
+            traceparent = tracing.carried(msg.traceparent, command.command_id)
+            traces.append(traceparent)
+            commands.append(command)
+            command_traces.append(traceparent.decode())
             slots.append(len(commands) - 1)
         except CommandError as error:
+            traceparent = tracing.carried(msg.traceparent, error.command_id or None)
+            traces.append(traceparent)
             dead.append(_dead_letter(dead_letter_topic, msg, error, traceparent))
             dead_codes.append(error.code)
             if error.command_id:  # its rejection is stored: the commandId is used (see Unreadable)
                 rejected = Rejected(command_id=error.command_id, code=error.code, message=str(error))
                 commands.append(Unreadable(error.command_id, hashlib.sha256(raw).hexdigest(), rejected))
+                command_traces.append(traceparent.decode())
                 slots.append(len(commands) - 1)
             else:
                 slots.append(None)
-    outcomes = app.handle_batch(commands, now) if commands else []
+    outcomes = app.handle_batch(commands, now, command_traces) if commands else []
     metrics.commands().count(
         ((o.status, o.event if o.status == "accepted" else o.code) for o in outcomes), dead_codes
     )

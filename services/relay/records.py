@@ -15,6 +15,7 @@ from certlife.contracts.records import RecordSigner, build_certificate_record, r
 from certlife.domain.certificate import EVENT_NAMES, Certificate
 from certlife.domain.errors import CertlifeError
 from certlife.services.commands.legacy import legacy_topic
+from certlife.services.infra import tracing
 from certlife.services.relay.state import RelayState
 from certlife.services.relay.store import Head
 
@@ -41,6 +42,9 @@ class BuiltBatch:
     """Records built for one batch, with the domain events to publish beside them."""
 
     records: list[bytes] = field(default_factory=list)
+    #: Each record's W3C ``traceparent`` (that of the command that caused its event), if stored;
+    #: a batch built elsewhere (a key record) may leave it shorter than ``records``.
+    traces: list[bytes | None] = field(default_factory=list)
     events: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
     heads: dict[str, Head] = field(default_factory=dict)
     #: Set when an event could not become a record: ``records`` holds those before it.
@@ -60,11 +64,19 @@ class EventSource(NamedTuple):
     version: int
     #: The certificate aggregate's id (the public event's ``certificateId``).
     certificate_id: str
+    #: The W3C ``traceparent`` stored with the event (None for events stored without one).
+    traceparent: bytes | None = None
 
     @classmethod
     def of(cls, event: Certificate.Event) -> EventSource:
         """The source of ``event``."""
-        return cls(event.record_fields(), event.originator_version, str(event.originator_id))
+        trace = vars(event).get(tracing.EVENT_ATTRIBUTE)
+        return cls(
+            event.record_fields(),
+            event.originator_version,
+            str(event.originator_id),
+            trace.encode() if isinstance(trace, str) else None,
+        )
 
 
 def cloudevent(origin: str, index: int, source: EventSource) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -81,6 +93,8 @@ def cloudevent(origin: str, index: int, source: EventSource) -> tuple[bytes, byt
         ("ce_time", fields["recordedAt"].encode()),
         ("content-type", b"application/json"),
     ]
+    if source.traceparent is not None:
+        headers.append((tracing.TRACEPARENT, source.traceparent))
     return number.encode(), orjson.dumps(body), headers
 
 
@@ -134,5 +148,6 @@ def build_records(
         state.frontier.append(leaf_hash(record))
         out.heads[number] = Head(seq, record_hash(record), index)
         out.records.append(record)
+        out.traces.append(source.traceparent)
         out.events.append(cloudevent(origin, index, source))
     return out

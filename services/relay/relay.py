@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from itertools import zip_longest
 from typing import cast
 
 import asyncpg
@@ -15,7 +16,7 @@ from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
 from certlife.contracts.records import RecordSigner
 from certlife.domain.certificate import Certificate
 from certlife.services.commands.application import CertificateApplication
-from certlife.services.infra import metrics
+from certlife.services.infra import metrics, tracing
 from certlife.services.infra.connections import Kafka
 from certlife.services.infra.health import HEALTH
 from certlife.services.infra.leader import lock_key, wait_for_lock
@@ -273,8 +274,14 @@ class Relay:
         first_index = new.tree_size - len(built.records)
         log_topic = self.topic(topics.LOG)
         messages = [
-            Outbound(log_topic, str(first_index + offset).encode(), record, partition=0)
-            for offset, record in enumerate(built.records)
+            Outbound(
+                log_topic,
+                str(first_index + offset).encode(),
+                record,
+                () if trace is None else ((tracing.TRACEPARENT, trace),),
+                partition=0,
+            )
+            for offset, (record, trace) in enumerate(zip_longest(built.records, built.traces))
         ]
         messages += [
             Outbound(self.topic(topics.EVENTS), key, value, tuple(headers))
