@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certlife.contracts.errors import NoteError
 from certlife.contracts.keys import b64decode_strict, public_raw, verify_ed25519
+from certlife.contracts.notes import split_signed_note
 
 COSIGNATURE_TYPE = b"\x04"
 #: Size of a decoded Ed25519 cosignature: key ID, timestamp, signature.
@@ -124,10 +125,9 @@ def add_signature_lines(note: str, lines: list[str]) -> str:
     A line for a (name, key ID) the note already carries is not added again, so
     merging the same cosignature twice (or a newer one by the same key) is idempotent.
     """
-    text_end = note.rfind("\n\n")
-    if text_end < 0 or not note.endswith("\n"):
+    if "\n\n" not in note or not note.endswith("\n"):
         raise NoteError("malformed note: no signature block", code="malformed-note")
-    present = {_line_key(line) for line in note[text_end + 2 :].splitlines()}
+    present = {_line_key(line) for line in split_signed_note(note)[1]}
     extra = []
     for line in lines:
         line = line if line.endswith("\n") else line + "\n"

@@ -162,6 +162,20 @@ class SignatureLine:
             raise _malformed(f"signature of {self.name} is too short")
 
 
+def split_signed_note(note: str) -> tuple[str, list[str]]:
+    """A signed note's text (through the line before its last blank line) and its signature
+    lines without newlines, unparsed and unchecked; ``(note, [])`` when it has no blank line."""
+    end = note.rfind("\n\n")
+    if end < 0:
+        return note, []
+    return note[: end + 1], note[end + 2 :].splitlines()
+
+
+def signature_count(note: str) -> int:
+    """How many signature lines a signed note carries (0 without a blank line)."""
+    return len(split_signed_note(note)[1])
+
+
 def note_signatures(note: str) -> tuple[str, list[SignatureLine]]:
     """Split a note into its text and every signature line, unverified (any key)."""
     if len(note) > MAX_NOTE_SIZE:

@@ -23,7 +23,12 @@ from dataclasses import dataclass, field
 
 from certlife.contracts.cosignature import add_signature_lines
 from certlife.contracts.errors import NoteError
-from certlife.contracts.notes import NoteVerifier, check_checkpoint_origin, open_checkpoint_note
+from certlife.contracts.notes import (
+    NoteVerifier,
+    check_checkpoint_origin,
+    open_checkpoint_note,
+    split_signed_note,
+)
 from certlife.contracts.policy import WitnessPolicy
 from certlife.contracts.verification.failures import Check, fail
 
@@ -172,7 +177,7 @@ class CheckpointChain:
             self.latest = cp
             if seen is None:
                 self.seen[cp.size] = cp
-                self._lines[cp.size] = _signature_lines(note)
+                self._lines[cp.size] = set(split_signed_note(note)[1])
                 if self.policy is not None:
                     witness_checkpoint(cp, note, self.policy)
                 self._anchor(cp, new)
@@ -180,7 +185,7 @@ class CheckpointChain:
 
     def _merge(self, seen: VerifiedCheckpoint, copy: VerifiedCheckpoint) -> bool:
         """Step 3 for a copy of a size seen before: with new signature lines, merge it (True)."""
-        lines = _signature_lines(copy.note)
+        lines = set(split_signed_note(copy.note)[1])
         if lines <= self._lines[seen.size]:
             return False  # a plain repeat: the order rule decides
         if seen.root != copy.root:
@@ -243,7 +248,3 @@ class CheckpointChain:
     def verified(self) -> list[VerifiedCheckpoint]:
         """Every verified checkpoint that anchors records, by size."""
         return [self.by_size[size] for size in sorted(self.by_size)]
-
-
-def _signature_lines(note: str) -> set[str]:
-    return set(note[note.rfind("\n\n") + 2 :].splitlines())

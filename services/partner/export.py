@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from certlife.contracts.errors import ContractError
-from certlife.contracts.notes import MAX_NOTE_SIZE
+from certlife.contracts.notes import MAX_NOTE_SIZE, signature_count
 from certlife.contracts.records import MAX_RECORD_BYTES
 from certlife.contracts.trust import TrustFile
 from certlife.domain.errors import CertlifeError
@@ -122,12 +122,6 @@ def read_trust(path: str | Path) -> TrustFile:
         return TrustFile.from_bytes(_read(file, "trust file"))
     except ContractError as exc:
         raise ExportError(f"{file}: {exc}") from None
-
-
-def signature_count(note: str) -> int:
-    """Signature lines of a signed note (those after its last blank line); 0 without one."""
-    end = note.rfind("\n\n")
-    return 0 if end < 0 else note[end + 2 :].count("\n")
 
 
 class ExportWriter:

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import httpx
 
 from certlife.contracts.cosignature import add_signature_lines
-from certlife.contracts.notes import Checkpoint
+from certlife.contracts.notes import Checkpoint, signature_count
 from certlife.services.publisher.witness_exchange import (
     CosignerOptions,
     Proofs,
@@ -29,7 +29,6 @@ from certlife.services.publisher.witness_exchange import (
 from certlife.services.publisher.witnesses import (
     Witness,
     note_body,
-    signature_count,
     signature_lines,
     valid_cosignatures,
 )

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 
 from certlife.contracts.errors import ContractError
 from certlife.contracts.merkle import leaf_hash
-from certlife.contracts.notes import Checkpoint
+from certlife.contracts.notes import Checkpoint, signature_count
 from certlife.domain.errors import CertlifeError
 from certlife.services.publisher.position import Position
-from certlife.services.publisher.witnesses import note_body, signature_count
+from certlife.services.publisher.witnesses import note_body
 
 if TYPE_CHECKING:
     from certlife.services.tiles.writer import TileWriter

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from certlife.contracts.notes import signature_count
 from certlife.services.infra import metrics
 from certlife.services.infra.connections import Kafka
 from certlife.services.infra.health import HEALTH
@@ -173,7 +174,7 @@ class Publisher:
             log.info(
                 "checkpoint %d cosigned (%d signature lines) on the topic and in the tiles",
                 size,
-                note.count("\n— "),
+                signature_count(note),
             )
         else:
-            log.info("checkpoint %d cosigned (%d signature lines) on the topic", size, note.count("\n— "))
+            log.info("checkpoint %d cosigned (%d signature lines) on the topic", size, signature_count(note))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from certlife.contracts.cosignature import CosignatureVerifier
 from certlife.contracts.errors import ContractError
-from certlife.contracts.notes import Checkpoint
+from certlife.contracts.notes import Checkpoint, split_signed_note
 from certlife.contracts.policy import WitnessPolicy
 from certlife.domain.errors import CertlifeError
 
@@ -84,16 +84,9 @@ def valid_cosignatures(witness: Witness, checkpoint: Checkpoint, lines: Sequence
 
 def note_body(note: str) -> str:
     """The text of a signed note (through the line before its blank line)."""
-    end = note.rfind("\n\n")
-    return note[: end + 1] if end >= 0 else note
+    return split_signed_note(note)[0]
 
 
 def signature_lines(note: str) -> list[str]:
     """The signature lines of a signed note, without newlines."""
-    end = note.rfind("\n\n")
-    return note[end + 2 :].splitlines() if end >= 0 else []
-
-
-def signature_count(note: str) -> int:
-    """How many signature lines a signed note carries."""
-    return len(signature_lines(note))
+    return split_signed_note(note)[1]
