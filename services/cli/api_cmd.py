@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from certlife.services.cli.base import CliError
 from certlife.services.cli.exits import EXIT_OK
 from certlife.services.infra.settings import Settings
 
@@ -41,9 +40,7 @@ def extras() -> list[Callable[[FastAPI], None]]:
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the API with ``settings`` (``--host``/``--port`` override theirs)."""
     host = getattr(args, "host", None) or settings.api.host
-    port = settings.api.port if getattr(args, "port", None) is None else args.port
-    if not 0 <= port <= 65535:
-        raise CliError(f"--port must be 0-65535, got {port}")
+    port = settings.api.port if getattr(args, "port", None) is None else args.port  # checked by certctl serve
     asyncio.run(_serve(settings, host, port))
     return EXIT_OK
 

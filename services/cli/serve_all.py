@@ -92,7 +92,6 @@ def run(args: argparse.Namespace) -> int:
         log_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CliError(f"--log-dir: cannot create {log_dir} ({exc.strerror})") from None
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     envs = child_envs(names, env, settings.metrics_port)
     level = ["--log-level", args.log_level]
     supervisor = Supervisor([ServiceProcess(name, envs[name], log_dir, args=level) for name in names])

@@ -101,6 +101,9 @@ def _refuse_unused_options(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the chosen service in the foreground; Ctrl-C or SIGTERM stops it cleanly."""
     _refuse_unused_options(args)
+    if getattr(args, "port", None) is not None and not 0 <= args.port <= 65535:
+        raise CliError(f"--port must be 0-65535, got {args.port}")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.service == "all":  # a supervisor of the others
         return serve_all.run(args)
     if args.service == "witness":  # no Kafka: its own composition root
@@ -109,7 +112,6 @@ def run(args: argparse.Namespace) -> int:
         from certlife.services.cli import tiles_cmd
 
         return tiles_cmd.serve(args)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aiokafka", "eventsourcing", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.service == "api":  # the read side: PostgreSQL and the tiles, no Kafka

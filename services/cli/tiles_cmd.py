@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -75,14 +74,9 @@ def serve(args: argparse.Namespace) -> int:
     from certlife.services.tiles.server import DEFAULT_PORT
     from certlife.services.tiles.server import serve as serve_tiles
 
-    logging.basicConfig(
-        level=getattr(args, "log_level", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     directory = getattr(args, "directory", None)
     if directory is None:
         raise CliError("certctl serve tiles needs the tiles directory: certctl serve tiles TILES")
-    port = DEFAULT_PORT if getattr(args, "port", None) is None else args.port
-    if not 0 <= port <= 65535:
-        raise CliError(f"--port must be 0-65535, got {port}")
+    port = DEFAULT_PORT if getattr(args, "port", None) is None else args.port  # checked by certctl serve
     asyncio.run(serve_tiles(Path(directory), getattr(args, "host", None) or "127.0.0.1", port))
     return 0

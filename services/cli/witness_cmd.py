@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -129,12 +128,7 @@ def serve(args: argparse.Namespace) -> int:
     from certlife.services.witness.server import DEFAULT_PORT, ServeOptions
     from certlife.services.witness.server import serve as serve_witness
 
-    logging.basicConfig(
-        level=getattr(args, "log_level", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    port = DEFAULT_PORT if args.port is None else args.port
-    if not 0 <= port <= 65535:
-        raise CliError(f"--port must be 0-65535, got {port}")
+    port = DEFAULT_PORT if args.port is None else args.port  # checked by certctl serve
     options = ServeOptions(
         getattr(args, "host", None) or "127.0.0.1",
         port,
