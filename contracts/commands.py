@@ -269,15 +269,16 @@ def command_digest(command: Command) -> str:
 def _digest_body(content: dict[str, Any]) -> bytes:
     """``json.dumps(content, sort_keys=True, separators=(",", ":"))`` as UTF-8: the digest's input.
 
-    orjson gives the same bytes whenever its output is ASCII (json escapes every
-    non-ASCII character, orjson writes it as UTF-8; commands hold no floats), and
-    is several times faster; anything else takes the json path.
+    orjson gives the same bytes whenever its output is printable ASCII (json
+    escapes every non-ASCII character and DEL, orjson writes them raw; commands
+    hold no floats), and is several times faster; anything else takes the json
+    path.
     """
     try:
         fast = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
     except (orjson.JSONEncodeError, TypeError):
         fast = None
-    if fast is not None and fast.isascii():
+    if fast is not None and fast.isascii() and b"\x7f" not in fast:
         return fast
     body = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return body.encode("utf-8", "surrogatepass")

@@ -48,3 +48,10 @@ def test_a_known_command_keeps_its_digest() -> None:
         command_digest(ascii_only)
         == hashlib.sha256(_reference(ascii_only.model_dump(mode="json", by_alias=True))).hexdigest()
     )
+
+
+@pytest.mark.parametrize("code", range(128))
+def test_every_ascii_character_takes_the_same_form(code: int) -> None:
+    """Each ASCII character, as key and value, gives json's bytes (DEL is escaped by json only)."""
+    content = {chr(code): chr(code), "k": [chr(code) * 2]}
+    assert _digest_body(content) == _reference(content)
