@@ -5,11 +5,16 @@ its outcome or dead letter, and the log record and domain event of each event
 it causes (``certlife.services.infra.tracing`` writes it). Readers of those
 messages continue the trace from this header; only the OpenTelemetry API is
 used (with no SDK configured nothing is recorded or exported).
+
+With an SDK configured (``certctl serve`` does it when ``OTEL_TRACES_EXPORTER``
+names an exporter), :func:`record_span` records the step a process took for a
+message as a span under the message's trace; :func:`recording` tells callers
+whether to bother, so the hot path pays nothing when exporting is off.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -19,6 +24,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 TRACEPARENT = "traceparent"
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+_TRACER = trace.get_tracer("certlife")
 
 
 def header(headers: Iterable[tuple[str, bytes]] | None) -> bytes | None:
@@ -47,3 +53,33 @@ def trace_ids(values: Iterable[bytes | None]) -> list[str]:
             if span.is_valid:
                 found.setdefault(trace.format_trace_id(span.trace_id), None)
     return list(found)
+
+
+def recording() -> bool:
+    """True when an OpenTelemetry SDK is installed as the tracer provider (spans are recorded)."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
+def record_span(
+    name: str,
+    parent: bytes | None,
+    start_ns: int,
+    end_ns: int,
+    attributes: Mapping[str, str | int] | None = None,
+) -> None:
+    """Record one finished span ``name`` under the trace ``parent`` names (a new trace without one).
+
+    ``start_ns``/``end_ns`` are ``time.time_ns()`` values: the work was done for
+    a whole batch, and each message's span covers that batch's time. A no-op
+    unless an SDK is configured (check :func:`recording` first to skip building
+    the arguments).
+    """
+    parent_context = context(parent) if parent is not None else None
+    span = _TRACER.start_span(
+        name,
+        context=parent_context,
+        kind=trace.SpanKind.CONSUMER,
+        start_time=start_ns,
+        attributes=dict(attributes or {}),
+    )
+    span.end(end_time=end_ns)

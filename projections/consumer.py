@@ -179,14 +179,34 @@ def log_traces(messages: Sequence[Message]) -> list[str]:
     """The trace ids the batch's messages carry (read with the OpenTelemetry API), logged at DEBUG.
 
     The read-model write continues the traces of the commands behind its
-    records; nothing is recorded or exported (no OpenTelemetry SDK). Only read
-    when DEBUG is on: the hot path pays nothing.
+    records (:func:`record_spans` records them when an exporter is configured).
+    Only read when DEBUG is on: the hot path pays nothing.
     """
     if not log.isEnabledFor(logging.DEBUG):
         return []
     ids = tracecontext.trace_ids(m.traceparent for m in messages)
     log.debug("read models written for %d messages of traces %s", len(messages), " ".join(ids) or "-")
     return ids
+
+
+def record_spans(messages: Sequence[Message], started_ns: int) -> None:
+    """One ``certlife.projections.write`` span per message that carries a trace, when spans are exported.
+
+    It covers the batch's read-model transaction, which wrote that message's
+    record into every read model.
+    """
+    if not tracecontext.recording():
+        return
+    ended = time.time_ns()
+    for m in messages:
+        if m.traceparent is not None:
+            attributes: dict[str, str | int] = {
+                "messaging.destination.name": m.topic,
+                "messaging.kafka.offset": m.offset,
+            }
+            tracecontext.record_span(
+                "certlife.projections.write", m.traceparent, started_ns, ended, attributes
+            )
 
 
 async def read_batch(config: ProjectionConfig, messages: list[Message]) -> list[Read]:
@@ -235,7 +255,7 @@ def _subscribe(
     async def apply(messages: list[Message], reads: list[Read], read_after: int) -> None:
         if read_after != rewinds:
             return
-        started = time.perf_counter()
+        started, started_ns = time.perf_counter(), time.time_ns()
         try:
             async with runtime.pool.acquire() as conn:
                 results = await apply_reads(conn, config, projections, reads, runtime.before_commit)
@@ -252,6 +272,7 @@ def _subscribe(
             },
         )
         log_traces(messages)
+        record_spans(messages, started_ns)
         for name, result in results.items():
             for parked in result.parked:
                 log.warning("%s: %s", name, parked.describe())

@@ -104,8 +104,11 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "port", None) is not None and not 0 <= args.port <= 65535:
         raise CliError(f"--port must be 0-65535, got {args.port}")
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.service == "all":  # a supervisor of the others
+    if args.service == "all":  # a supervisor of the others (each child configures its own export)
         return serve_all.run(args)
+    from certlife.services.infra import otel
+
+    otel.configure(args.service)
     if args.service == "witness":  # no Kafka: its own composition root
         return witness_cmd.serve(args)
     if args.service == "tiles":  # static files: no Kafka, no database

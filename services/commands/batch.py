@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,12 +73,14 @@ def process_batch(
     letter carries its command's ``traceparent`` (a new trace when it had none, derived
     from its ``commandId``), and so do the events the command causes in the event store.
     """
+    started = time.time_ns()
     slots: list[int | None] = []
     traces: list[bytes] = []
     commands: list[Command | Unreadable] = []
     command_traces: list[str] = []  # stored with the events each command causes
     dead: list[Outbound] = []
     dead_codes: list[str] = []
+    codes: list[str] = []  # each message's dead-letter code ("" when it has none)
     for msg in batch:
         raw = msg.value or b""
         try:
@@ -87,11 +90,13 @@ def process_batch(
             commands.append(command)
             command_traces.append(traceparent.decode())
             slots.append(len(commands) - 1)
+            codes.append("")
         except CommandError as error:
             traceparent = tracing.carried(msg.traceparent, error.command_id or None)
             traces.append(traceparent)
             dead.append(_dead_letter(dead_letter_topic, msg, error, traceparent))
             dead_codes.append(error.code)
+            codes.append(error.code)
             if error.command_id:  # its rejection is stored: the commandId is used (see Unreadable)
                 rejected = Rejected(command_id=error.command_id, code=error.code, message=str(error))
                 commands.append(Unreadable(error.command_id, hashlib.sha256(raw).hexdigest(), rejected))
@@ -107,4 +112,25 @@ def process_batch(
     for slot, traceparent in zip(slots, traces, strict=True):
         if slot is not None:
             out.append(_outcome_message(results_topic, outcomes[slot], traceparent))
+    if tracing.recording():
+        results = [
+            outcomes[slot] if slot is not None else code for slot, code in zip(slots, codes, strict=True)
+        ]
+        _record_spans(results, traces, started)
     return out + dead
+
+
+def _record_spans(results: Sequence[Outcome | str], traces: Sequence[bytes], started: int) -> None:
+    """One ``certlife.command`` span per command under its trace: its outcome, or its dead letter's code."""
+    ended = time.time_ns()
+    for result, traceparent in zip(results, traces, strict=True):
+        if isinstance(result, str):
+            attributes: dict[str, str | int] = {"certlife.outcome": "dead-letter", "certlife.code": result}
+        else:
+            code = result.event if result.status == "accepted" else result.code
+            attributes = {
+                "certlife.command_id": result.command_id,
+                "certlife.outcome": result.status,
+                "certlife.code": code or "",
+            }
+        tracing.record_span("certlife.command", traceparent, started, ended, attributes)

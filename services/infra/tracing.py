@@ -7,9 +7,11 @@ goes from there on the relay's log record and domain event messages, and the
 projections read it back for the read-model write: one trace id follows a
 command through certlife. Reading the header is
 ``certlife.contracts.tracecontext`` (re-exported here). Only the OpenTelemetry
-API is used: with no SDK configured nothing is recorded or exported, the
-context is only propagated. With an SDK installed and configured
-(``OTEL_*``), :func:`context` gives the parent context to start spans under.
+API is used here: with no exporter configured nothing is recorded or
+exported, the context is only propagated. ``certctl serve`` installs the SDK
+when ``OTEL_TRACES_EXPORTER`` names an exporter (``certlife.services.infra.otel``);
+then the command service, the relay and the projections each record a span
+per message under its trace (:func:`record_span`).
 
 Kept cheap on the hot path: a valid incoming header is passed on as is (one
 regular-expression match), a new one is 24 bytes of a SHA-256 of the
@@ -22,9 +24,12 @@ import hashlib
 import os
 import re
 
-from certlife.contracts.tracecontext import TRACEPARENT, context, header, trace_ids
+from certlife.contracts.tracecontext import TRACEPARENT, context, header, record_span, recording, trace_ids
 
-__all__ = ["EVENT_ATTRIBUTE", "TRACEPARENT", "carried", "context", "header", "new", "trace_id", "trace_ids"]
+__all__ = [
+    "EVENT_ATTRIBUTE", "TRACEPARENT", "carried", "context", "header", "new", "record_span", "recording",
+    "trace_id", "trace_ids",
+]  # fmt: skip
 
 #: The extra attribute of stored events holding the ``traceparent`` (a str) of the command that
 #: caused them (``CertificateApplication`` sets it; the relay puts it on the event's messages).

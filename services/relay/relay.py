@@ -294,8 +294,14 @@ class Relay:
                 )
             )
         messages.append(Outbound(self.topic(topics.RELAY_STATE), b"relay", new.to_bytes(), partition=0))
-        started = time.perf_counter()
+        started, started_ns = time.perf_counter(), time.time_ns()
         await self._publisher.publish(messages)
+        if tracing.recording():
+            for offset, trace in enumerate(built.traces):
+                tracing.record_span(
+                    "certlife.relay.record", trace, started_ns, time.time_ns(),
+                    {"certlife.log_index": first_index + offset},
+                )  # fmt: skip
         self.state = new
         # Heads, position and key history move together: a crash between them would
         # otherwise leave a committed key record unabsorbed (and its request pending).
