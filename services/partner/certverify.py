@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="answer 'unknown' when the newest checkpoint is older (e.g. 24h, 7d)",
     )
+    status.add_argument(
+        "--at",
+        metavar="INSTANT",
+        help="the status at this RFC 3339 instant (e.g. 2026-03-01T00:00:00Z): the newest record in "
+        "effect then decides; shows the records and (--json) their inclusion proofs",
+    )
     for command in (record, log, proof):
         _common(command)
         command.set_defaults(handler=None)
@@ -140,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
             from certlife.services.partner.mirror_cmd import run_mirror_status
 
             args.handler = run_mirror_status
+        if args.at is not None:
+            from certlife.services.partner.at_cmd import run_status_at
+
+            args.handler = run_status_at
     from certlife.services.partner.commands import run
 
     def go() -> int:

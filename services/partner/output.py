@@ -66,6 +66,7 @@ def human_lines(report: dict[str, Any]) -> list[str]:
     answer = report.get("answer")
     if answer is not None:
         lines.append(_answer_line(answer))
+        lines += _instant_lines(answer)
     failure = report.get("failure")
     if failure is not None:
         lines.append(f"FAILED: {describe(failure)}")
@@ -115,16 +116,42 @@ def _witness_lines(report: dict[str, Any]) -> list[str]:
 
 
 def _answer_line(answer: dict[str, Any]) -> str:
-    """``status of NUMBER: STATUS (what it rests on)``, or why there is no status."""
+    """``status of NUMBER [at T]: STATUS (what it rests on)``, or why there is no status."""
+    subject = answer["number"] if answer.get("at") is None else f"{answer['number']} at {answer['at']}"
     if answer["status"] in NOT_A_STATUS:
         why = answer.get("reason") or "no verified answer"
-        return f"status of {answer['number']}: {answer['status']} ({why})"
+        return f"status of {subject}: {answer['status']} ({why})"
     rests = answer["checkpoint"]
     on = f"checkpoint of size {rests['size']}" if rests else "no checkpoint"
     return (
-        f"status of {answer['number']}: {answer['status']} "
+        f"status of {subject}: {answer['status']} "
         f"(index {answer['index']}, {on}, recorded {answer['recordedAt']})"
+        + (f"; {answer['note']}" if answer.get("note") and answer.get("at") is not None else "")
     )
+
+
+def _record_text(record: dict[str, Any]) -> str:
+    return (
+        f"index {record['index']} (seq {record['seq']}, {record['event']} -> {record['status']}, "
+        f"effective {record['effectiveAt']}, recorded {record['recordedAt']})"
+    )
+
+
+def _instant_lines(answer: dict[str, Any]) -> list[str]:
+    """For an answer at an instant (``--at``): the record that decides it and the next change."""
+    if "decidingRecord" not in answer:
+        return []
+    lines = []
+    deciding = answer["decidingRecord"]
+    if deciding is not None:
+        until = deciding.get("validUntil")
+        lines.append(
+            f"decided by record {_record_text(deciding)}" + (f", valid until {until}" if until else "")
+        )
+    following = answer.get("nextRecord")
+    if following is not None:
+        lines.append(f"then record {_record_text(following)}")
+    return lines
 
 
 def describe(failure: dict[str, Any]) -> str:
