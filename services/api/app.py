@@ -121,7 +121,8 @@ def _limits(app: FastAPI, options: ApiOptions) -> None:
 
 
 class Guard:
-    """ASGI middleware: the rate limit (429), the body limit (413), 500 for the unexpected, a log line per 5xx."""
+    """ASGI middleware: the rate limit (429), the body limit (413), HEAD as GET without a body,
+    500 for the unexpected, a log line per 5xx."""
 
     def __init__(self, app: ASGIApp, options: ApiOptions) -> None:
         """Guard ``app`` with ``options``' limits."""
@@ -149,11 +150,16 @@ class Guard:
             await problems.problem_response(413, "body-too-large", detail, path)(scope, receive, send)
             return
         status = 0
+        head = scope["method"] == "HEAD"  # answered as GET, without the body (RFC 9110 §9.3.2)
+        if head:
+            scope = {**scope, "method": "GET"}
 
         async def sending(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:

@@ -181,6 +181,19 @@ async def test_etag_and_cache_control(api: Api) -> None:
     assert stale.status_code == 200
 
 
+async def test_head_answers_like_get_without_a_body(api: Api) -> None:
+    for path in ("/v1/certificates/A-1", "/v1/trust.json", "/", "/v1/certificates/NOPE-404"):
+        got = await api.client.get(path)
+        head = await api.client.head(path)
+        assert head.status_code == got.status_code != 405, path
+        assert head.content == b""
+        for name in ("etag", "content-type", "cache-control", "content-length"):
+            assert head.headers.get(name) == got.headers.get(name), (path, name)
+    etag = (await api.client.get("/v1/certificates/A-1")).headers["etag"]
+    again = await api.client.head("/v1/certificates/A-1", headers={"if-none-match": etag})
+    assert again.status_code == 304
+
+
 async def test_problem_details_for_bad_input(api: Api) -> None:
     cases = {
         "/v1/certificates?limit=1000": (400, "page-too-large"),
