@@ -7,6 +7,8 @@ the verification method ``https://certlife.example/log/issuer#<keyId>`` and the 
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 #: One status list per purpose, in this order (a credential's ``credentialStatus`` follows it).
 PURPOSES = ("revocation", "suspension")
 
@@ -35,5 +37,9 @@ def status_list_id(origin: str, purpose: str) -> str:
 
 
 def credential_id(origin: str, number: str, seq: int) -> str:
-    """Return the id of the credential of certificate ``number`` built from its record ``seq``."""
-    return f"urn:certlife:{origin}:{number}:{seq}"
+    """Return the id of the credential of certificate ``number`` built from its record ``seq``.
+
+    ``urn:certlife:{origin}:{number}:{seq}``, the number percent-encoded (UTF-8) except for
+    ASCII letters, digits and ``-._~``, so that the id is a URI whatever the number holds.
+    """
+    return f"urn:certlife:{_base(origin)[8:]}:{quote(number, safe='-._~')}:{seq}"

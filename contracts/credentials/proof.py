@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from certlife.contracts.canonical import canonical_bytes
 from certlife.contracts.credentials.errors import CredentialError
+from certlife.contracts.credentials.ids import verification_method
 from certlife.contracts.credentials.multikey import decode_multibase_b58, multibase_b58
 from certlife.contracts.errors import CanonicalError
 from certlife.contracts.keys import SIGNATURE_SIZE, verify_ed25519
@@ -24,6 +25,7 @@ CRYPTOSUITE = "eddsa-jcs-2022"
 PROOF_PURPOSE = "assertionMethod"
 _PROOF_MEMBERS = {"type", "cryptosuite", "created", "verificationMethod", "proofPurpose", "proofValue"}
 _OPTIONAL_MEMBERS = {"@context", "id", "expires", "domain", "challenge", "nonce", "previousProof"}
+KEY_ID = re.compile(r"[0-9a-f]{16}")
 TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z")
 
 
@@ -105,6 +107,7 @@ def _proof_of(doc: Mapping[str, Any]) -> dict[str, Any]:
         raise _format("created is not a UTC timestamp")
     if not isinstance(proof["verificationMethod"], str):
         raise _format("verificationMethod is not a string")
+    decode_multibase_b58(proof["proofValue"], SIGNATURE_SIZE, "proofValue")
     return proof
 
 
@@ -120,6 +123,14 @@ def proof_key_id(doc: Mapping[str, Any]) -> str:
 def proof_method(doc: Mapping[str, Any]) -> str:
     """Return the proof's ``verificationMethod`` (checked to be a well-formed proof first)."""
     return str(_proof_of(doc)["verificationMethod"])
+
+
+def signing_key_id(doc: Mapping[str, Any], origin: str) -> str:
+    """Return the key id of a certlife proof, whose method must be ``https://{origin}/issuer#{keyId}``."""
+    key = proof_key_id(doc)
+    if not KEY_ID.fullmatch(key) or proof_method(doc) != verification_method(origin, key):
+        raise _format(f"verificationMethod must be {verification_method(origin, '<16 hex key id>')}")
+    return key
 
 
 def verify_document(doc: Mapping[str, Any], public_raw: bytes) -> None:
