@@ -27,6 +27,10 @@ _CERT = _COMMON | {"certificate", "event", "status", "seq", "prev", "reason"} | 
 _KEY = _COMMON | {"action", "reason", "recordedAt"}
 _ROTATE = _KEY | {"newKey", "newKeySig"}
 _COMPROMISE = _KEY | {"subjectKeyId", "compromisedFromIndex"}
+_ACTIONS = {"rotate": _ROTATE, "compromise": _COMPROMISE, "credential-key": _KEY | {"newKey"}}
+_STATUSLIST = _COMMON | {"purpose", "list", "logSize", "sha256", "reason", "recordedAt"}
+#: The purposes of a ``statuslist`` record (LOG.md §4a).
+LIST_PURPOSES = ("revocation", "suspension")
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?Z")
@@ -155,12 +159,15 @@ def check_record(obj: dict[str, Any]) -> None:
         _check_certificate_record(obj)
     elif kind == "key":
         action = obj.get("action")
-        if action not in ("rotate", "compromise"):
-            raise _fail("action", "must be 'rotate' or 'compromise'")
-        _members(obj, _ROTATE if action == "rotate" else _COMPROMISE, f"a {action} record")
+        if type(action) is not str or action not in _ACTIONS:
+            raise _fail("action", "must be 'rotate', 'compromise' or 'credential-key'")
+        _members(obj, _ACTIONS[action], f"a {action} record")
         _check_key_record(obj, action)
+    elif kind == "statuslist":
+        _members(obj, _STATUSLIST, "a statuslist record")
+        _check_statuslist_record(obj)
     else:
-        raise _fail("kind", "must be 'certificate' or 'key'")
+        raise _fail("kind", "must be 'certificate', 'key' or 'statuslist'")
     _str(obj, "origin")
     _int(obj, "index", 0)
     _pattern(obj, "keyId", _HEX16, "16 lowercase hex digits")
@@ -198,8 +205,21 @@ def _check_key_record(obj: dict[str, Any], action: str) -> None:
     if new["keyId"] != key_id(b64decode_strict(new["publicKey"])):
         raise _fail("newKey.keyId", "does not match newKey.publicKey")
     if new["keyId"] == obj["keyId"]:
-        raise _fail("newKey.keyId", "must differ from the outgoing keyId")
-    _b64(obj, "newKeySig", 64)
+        raise _fail("newKey.keyId", "must differ from the signing keyId")
+    if action == "rotate":
+        _b64(obj, "newKeySig", 64)
+
+
+def _check_statuslist_record(obj: dict[str, Any]) -> None:
+    purpose = obj["purpose"]
+    if type(purpose) is not str or purpose not in LIST_PURPOSES:
+        raise _fail("purpose", f"must be one of {list(LIST_PURPOSES)}")
+    _str(obj, "origin")
+    if obj["list"] != f"https://{obj['origin']}/statuslists/{purpose}":
+        raise _fail("list", "must be https://{origin}/statuslists/{purpose}")
+    if _int(obj, "logSize", 0) > _int(obj, "index", 0):
+        raise _fail("logSize", "must not exceed the record's index")
+    _pattern(obj, "sha256", _HEX64, "64 lowercase hex digits")
 
 
 def plain_certificate_record(obj: dict[str, Any]) -> bool:

@@ -6,11 +6,12 @@ than that index. ``KeyRing`` starts from a trust file and follows the key
 records found in the log (rotations and compromises). The optional
 ``witnessPolicy`` member is a C2SP tlog-policy text (contracts/LOG.md §9.6):
 with it, only checkpoints cosigned by a quorum of witnesses anchor records.
+The optional ``credentialKeys`` member lists credential keys (same entries as
+``recordKeys``); the ring follows the log's credential-key records for them.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -18,75 +19,17 @@ from typing import Any
 
 from certlife.contracts.canonical import canonical_bytes
 from certlife.contracts.errors import ContractError, TrustError
-from certlife.contracts.keys import b64decode_strict, key_id
 from certlife.contracts.notes import NoteVerifier
 from certlife.contracts.policy import WitnessPolicy
 from certlife.contracts.records import Record, verify_record_signature
+from certlife.contracts.trusted_keys import CredentialKeyRing, TrustedKey, parse_credential_keys, parse_key
+from certlife.contracts.trusted_keys import malformed as _bad
 
 TRUST_VERSION = 1
 _MEMBERS = {"v", "origin", "recordKeys", "noteKeys"}
-_KEY_MEMBERS = {"keyId", "publicKey", "validFromIndex", "validUntilIndex", "compromisedFromIndex"}
+_OPTIONAL = {"witnessPolicy", "credentialKeys"}
 
-
-@dataclass(frozen=True)
-class TrustedKey:
-    """A record signing key and the index range in which its signatures count."""
-
-    key_id: str
-    public_raw: bytes
-    valid_from_index: int = 0
-    valid_until_index: int | None = None
-    compromised_from_index: int | None = None
-
-    def in_range(self, index: int) -> bool:
-        """True if ``index`` is within ``[validFromIndex, validUntilIndex)``."""
-        until = self.valid_until_index
-        return self.valid_from_index <= index and (until is None or index < until)
-
-    def compromised_at(self, index: int) -> bool:
-        """True if the key is declared compromised at ``index``."""
-        return self.compromised_from_index is not None and index >= self.compromised_from_index
-
-    def covers(self, index: int) -> bool:
-        """True if a signature by this key on record ``index`` is trusted."""
-        return self.in_range(index) and not self.compromised_at(index)
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the ``recordKeys`` entry of this key."""
-        return {
-            "keyId": self.key_id,
-            "publicKey": base64.b64encode(self.public_raw).decode(),
-            "validFromIndex": self.valid_from_index,
-            "validUntilIndex": self.valid_until_index,
-            "compromisedFromIndex": self.compromised_from_index,
-        }
-
-
-def _bad(why: str) -> TrustError:
-    return TrustError(f"malformed trust file: {why}", code="malformed-trust")
-
-
-def _opt_index(entry: dict[str, Any], name: str) -> int | None:
-    value = entry[name]
-    if value is not None and (type(value) is not int or value < 0):
-        raise _bad(f"{name} must be a non-negative integer or null")
-    return value
-
-
-def _parse_key(entry: Any) -> TrustedKey:
-    if type(entry) is not dict or entry.keys() != _KEY_MEMBERS:
-        raise _bad(f"each recordKeys entry has exactly {sorted(_KEY_MEMBERS)}")
-    try:
-        public = b64decode_strict(entry["publicKey"])
-    except (ValueError, TypeError):
-        raise _bad("publicKey is not base64") from None
-    if len(public) != 32 or entry["keyId"] != key_id(public):
-        raise _bad(f"keyId {entry['keyId']!r} does not match a 32-byte publicKey")
-    start = _opt_index(entry, "validFromIndex")
-    until = _opt_index(entry, "validUntilIndex")
-    if start is None or (until is not None and until <= start):
-        raise _bad(f"key {entry['keyId']}: validFromIndex must be set and below validUntilIndex")
-    return TrustedKey(entry["keyId"], public, start, until, _opt_index(entry, "compromisedFromIndex"))
+__all__ = ["TRUST_VERSION", "CredentialKeyRing", "KeyRing", "TrustFile", "TrustedKey"]
 
 
 @dataclass(frozen=True)
@@ -95,12 +38,14 @@ class TrustFile:
 
     ``witness_policy`` is the tlog-policy text of the optional ``witnessPolicy``
     member (checked when parsed); :attr:`policy` is it parsed, or None.
+    ``credential_keys`` are the optional ``credentialKeys`` (empty: the member is absent).
     """
 
     origin: str
     record_keys: tuple[TrustedKey, ...]
     note_keys: tuple[str, ...]
     witness_policy: str | None = None
+    credential_keys: tuple[TrustedKey, ...] = ()
 
     @cached_property
     def policy(self) -> WitnessPolicy | None:
@@ -110,9 +55,10 @@ class TrustFile:
     @classmethod
     def from_dict(cls, data: Any) -> TrustFile:
         """Build from a parsed JSON object, checking every member strictly."""
-        if type(data) is not dict or not _MEMBERS <= data.keys() <= {*_MEMBERS, "witnessPolicy"}:
+        if type(data) is not dict or not _MEMBERS <= data.keys() <= _MEMBERS | _OPTIONAL:
             raise _bad(
-                "needs exactly the members v, origin, recordKeys, noteKeys (and optionally witnessPolicy)"
+                "needs exactly the members v, origin, recordKeys, noteKeys "
+                "(and optionally witnessPolicy, credentialKeys)"
             )
         if type(data["v"]) is not int or data["v"] != TRUST_VERSION:
             raise _bad("v must be 1")
@@ -121,9 +67,10 @@ class TrustFile:
         keys, notes = data["recordKeys"], data["noteKeys"]
         if type(keys) is not list or not keys or type(notes) is not list or not notes:
             raise _bad("recordKeys and noteKeys must be non-empty arrays")
-        record_keys = tuple(_parse_key(entry) for entry in keys)
+        record_keys = tuple(parse_key(entry) for entry in keys)
         if len({k.key_id for k in record_keys}) != len(record_keys):
             raise _bad("duplicate keyId in recordKeys")
+        credential_keys = parse_credential_keys(data, {k.key_id for k in record_keys})
         for vkey in notes:
             if type(vkey) is not str:
                 raise _bad("noteKeys entries must be strings")
@@ -139,7 +86,7 @@ class TrustFile:
                 WitnessPolicy.parse(policy)
             except ContractError as exc:
                 raise _bad(f"witnessPolicy: {exc}") from None
-        return cls(data["origin"], record_keys, tuple(notes), policy)
+        return cls(data["origin"], record_keys, tuple(notes), policy, credential_keys)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TrustFile:
@@ -169,6 +116,8 @@ class TrustFile:
         }
         if self.witness_policy is not None:
             data["witnessPolicy"] = self.witness_policy
+        if self.credential_keys:
+            data["credentialKeys"] = [k.to_json() for k in self.credential_keys]
         return data
 
     def with_policy(self, text: str | None) -> TrustFile:
@@ -190,6 +139,8 @@ class KeyRing:
         self._note_keys = trust.note_keys
         self._witness_policy = trust.witness_policy
         self._keys = {k.key_id: k for k in trust.record_keys}
+        #: The credential keys, as the trust file and the key records seen so far leave them.
+        self.credentials = CredentialKeyRing(trust.credential_keys)
 
     def key_for(self, key_id: str, index: int) -> TrustedKey:
         """Return the key trusted to have signed record ``index``, or raise TrustError."""
@@ -213,11 +164,29 @@ class KeyRing:
         """Check a record's signature under the trusted key, then apply key records."""
         key = self.key_for(record.key_id, record.index)
         verify_record_signature(record, key.public_raw)
+        if record.kind == "key":
+            self.apply_key_record(record)
+        return key
+
+    def apply_key_record(self, record: Record) -> None:
+        """Follow a verified key record: rotation, compromise or credential key announcement."""
         if record.action == "rotate":
             self.apply_rotation(record)
-        elif record.action == "compromise":
+        elif record.action == "credential-key":
+            self.apply_credential_key(record)
+        else:
             self.apply_compromise(record)
-        return key
+
+    def apply_credential_key(self, record: Record) -> None:
+        """Follow a verified credential key announcement (LOG.md §4.3); TrustError if it is impossible."""
+        new_id, new_public = record.new_key_id, record.new_key_public
+        if record.action != "credential-key" or new_id is None or new_public is None:
+            raise TrustError(
+                f"record {record.index} is not a credential key announcement", code="not-credential"
+            )
+        if new_id in self._keys:
+            raise TrustError(f"record {record.index}: key {new_id} is a record key, not a credential key")
+        self.credentials.announce(new_id, new_public, record.index)
 
     def apply_rotation(self, record: Record) -> None:
         """Follow a verified rotation: new key from index+1, outgoing key until index+1."""
@@ -230,6 +199,8 @@ class KeyRing:
         self._keys[outgoing.key_id] = replace(
             outgoing, valid_until_index=boundary if until is None else min(until, boundary)
         )
+        if new_id in self.credentials:
+            raise TrustError(f"record {record.index}: key {new_id} is a credential key, not a record key")
         known = self._keys.get(new_id)
         if known is not None and known.valid_from_index > boundary:
             known = replace(known, valid_from_index=boundary)
@@ -241,6 +212,9 @@ class KeyRing:
         if record.action != "compromise" or subject is None or start is None:
             raise TrustError(f"record {record.index} is not a compromise", code="not-compromise")
         key = self._keys.get(subject)
+        if key is None and subject in self.credentials:
+            self.credentials.compromise(subject, start)
+            return
         if key is None:
             raise TrustError(f"record {record.index}: unknown key {subject}", code="unknown-key")
         current = key.compromised_from_index
@@ -254,7 +228,13 @@ class KeyRing:
 
     def trust_file(self) -> TrustFile:
         """Return a trust file describing the current state of the ring."""
-        return TrustFile(self.origin, tuple(self._keys.values()), self._note_keys, self._witness_policy)
+        return TrustFile(
+            self.origin,
+            tuple(self._keys.values()),
+            self._note_keys,
+            self._witness_policy,
+            tuple(self.credentials.trusted_keys()),
+        )
 
     def note_verifiers(self) -> list[NoteVerifier]:
         """Return verifiers for the checkpoint note keys."""

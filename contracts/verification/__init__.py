@@ -16,11 +16,15 @@ Public API:
 * :func:`decide_status` — the same answer from any source's newest record and checkpoint (mirror, read model)
 * :func:`facts_for_chunk` / :func:`record_facts` — the per-record work parallel workers run
 * :data:`FAILURE_CODES` — every failure code and its :class:`Check`
+* :class:`CredentialState` — credential keys and status list commitments of a verified log
+  (``VerificationReport.credentials``, ``LogVerifier.credentials``): ``committed(sha256)``,
+  ``key_for(keyId, index)``; :class:`StatusListCommitment` — one ``statuslist`` record
 """
 
 from __future__ import annotations
 
 from certlife.contracts.verification.checkpoints import CheckpointInput, VerifiedCheckpoint
+from certlife.contracts.verification.commitments import CredentialState, StatusListCommitment
 from certlife.contracts.verification.engine import CHUNK_SIZE, FactMapper, serial_mapper, verify_log
 from certlife.contracts.verification.facts import (
     Chunk,
@@ -57,6 +61,7 @@ __all__ = [
     "CheckpointInput",
     "CheckpointRef",
     "Chunk",
+    "CredentialState",
     "FactMapper",
     "Failure",
     "KeyDirectory",
@@ -64,6 +69,7 @@ __all__ = [
     "LogVerifier",
     "RecordFacts",
     "StatusAnswer",
+    "StatusListCommitment",
     "StepReport",
     "VerificationError",
     "VerificationReport",

@@ -118,7 +118,7 @@ def _signature_ok(record: Record, keys: KeyDirectory) -> bool | None:
 
 
 def record_facts(position: int, raw: bytes, keys: KeyDirectory, check_signature: bool) -> RecordFacts:
-    """Parse one record and return its facts; key records always get their signature checked.
+    """Parse one record and return its facts; key and statuslist records always get their signature checked.
 
     ``keys`` maps each keyId to the public key with that id (trust-file keys
     and keys announced by rotation records: both checked id against key).
@@ -128,7 +128,7 @@ def record_facts(position: int, raw: bytes, keys: KeyDirectory, check_signature:
     except ContractError as exc:
         code = exc.code if exc.code in _PARSE_CODES else "record-format"
         return RecordFacts(position, (code, str(exc)))
-    is_key = record.kind == "key"
+    is_key = record.kind != "certificate"  # key and statuslist records: checked in any mode, bytes kept
     sig_ok = _signature_ok(record, keys) if check_signature or is_key else None
     prev = record.prev
     return RecordFacts(

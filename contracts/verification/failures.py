@@ -25,6 +25,7 @@ class Check(StrEnum):
     CHAIN = "chain"
     TRANSITION = "transition"
     KEY_RECORD = "key-record"
+    STATUS_LIST = "statuslist"
     CHECKPOINT_SIGNATURE = "checkpoint-signature"
     CHECKPOINT_ORIGIN = "checkpoint-origin"
     CHECKPOINT_CONSISTENCY = "checkpoint-consistency"

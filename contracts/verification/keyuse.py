@@ -1,4 +1,4 @@
-"""Key steps: the key in force at an index, and key records (rotations, compromises)."""
+"""Key steps: the key in force at an index, and key records (rotations, compromises, credential keys)."""
 
 from __future__ import annotations
 
@@ -55,16 +55,13 @@ class KeyUse:
             runs.append([start, stop])
 
     def apply(self, f: RecordFacts, checks: Counter[str]) -> None:
-        """Step: follow a verified key record (rotation or compromise marker)."""
+        """Step: follow a verified key record (rotation, compromise marker, credential key)."""
         assert f.raw is not None  # facts of key records keep their bytes
         record = parse_record(f.raw)
         if record.action == "compromise":
             self._retroactive(record.subject_key_id, record.compromised_from_index, f.log_index)
         try:
-            if record.action == "rotate":
-                self.ring.apply_rotation(record)
-            else:
-                self.ring.apply_compromise(record)
+            self.ring.apply_key_record(record)
         except ContractError as exc:
             raise fail("key-record", str(exc), index=f.log_index, position=f.position) from None
         checks[Check.KEY_RECORD] += 1

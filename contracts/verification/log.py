@@ -3,7 +3,9 @@
 For every record: 1 canonical, 2 origin, 3 index (gaps, repeats,
 equivocation), 4 key in force at the index, 5 signature, 6 chain and
 7 transition (certificate records) or key record (rotations, compromises),
-8 Merkle tree against every checkpoint of that size. At the end, a
+8 Merkle tree against every checkpoint of that size. Key records also
+move the credential keys, and ``statuslist`` records' commitments are kept
+(:attr:`LogVerifier.credentials`). At the end, a
 checkpoint larger than the log means the log was truncated below it.
 """
 
@@ -17,10 +19,12 @@ from functools import partial
 from typing import cast
 
 from certlife.contracts.merkle import MerkleFrontier
+from certlife.contracts.records import parse_record
 from certlife.contracts.trust import KeyRing, TrustedKey, TrustFile
 from certlife.contracts.verification.chains import CertificateChains
 from certlife.contracts.verification.checkpoints import CheckpointChain, CheckpointInput, VerifiedCheckpoint
 from certlife.contracts.verification.codes import LEGAL, LINK_SIZE, NO_ENTRY, ROW_VIEW
+from certlife.contracts.verification.commitments import CredentialState, StatusListCommitment
 from certlife.contracts.verification.facts import (
     Facts,
     FastRun,
@@ -56,6 +60,8 @@ class LogVerifier:
         #: keyId -> public key for parallel signature checks; replaced, never mutated.
         self.directory: dict[str, bytes] = {k.key_id: k.public_raw for k in trust.record_keys}
         self.chains = CertificateChains(watch)
+        #: Status list commitments by SHA-256 hex (the first record committing the bytes).
+        self._lists: dict[str, StatusListCommitment] = {}
         self._frontier = MerkleFrontier()
         self._leaves = bytearray()
         self._last_time: str | None = None
@@ -75,11 +81,22 @@ class LogVerifier:
         """Number of distinct records accepted so far (the next expected index)."""
         return self._frontier.size
 
+    @property
+    def credentials(self) -> CredentialState:
+        """Credential keys and status list commitments as the records accepted so far leave them."""
+        return CredentialState(self.keys.ring.credentials, self._lists)
+
     def snapshot(self) -> VerifierState:
         """The state the record checks carry from record to record (a copy), for :meth:`restore` later."""
         keys = tuple(self.keys.ring.trusted_keys())
         return VerifierState(
-            bytes(self._leaves), dict(self.chains.state), keys, self.keys.runs(), self._last_time
+            bytes(self._leaves),
+            dict(self.chains.state),
+            keys,
+            self.keys.runs(),
+            self._last_time,
+            tuple(self.keys.ring.credentials.trusted_keys()),
+            tuple(self._lists.values()),
         )
 
     def restore(self, state: VerifierState) -> None:
@@ -99,7 +116,14 @@ class LogVerifier:
         self.chains.state.update(state.chains)
         ring = self.keys.ring
         keys = {k.key_id: k for k in ring.trusted_keys()} | {k.key_id: k for k in state.keys}
-        self.keys = KeyUse(KeyRing(replace(ring.trust_file(), record_keys=tuple(keys.values()))), state.runs)
+        credential = {k.key_id: k for k in ring.credentials.trusted_keys()} | {
+            k.key_id: k for k in state.credential_keys
+        }
+        trust = replace(
+            ring.trust_file(), record_keys=tuple(keys.values()), credential_keys=tuple(credential.values())
+        )
+        self.keys = KeyUse(KeyRing(trust), state.runs)
+        self._lists = {c.sha256: c for c in sorted(state.statuslists, key=lambda c: -c.index)}
         self.directory = {k.key_id: k.public_raw for k in keys.values()}
 
     def add_checkpoints(
@@ -157,7 +181,11 @@ class LogVerifier:
         """
         raw = f.raw
         if raw is not None and f.error is None:
-            if f.sig_ok is None and (self.check_all or f.kind == "key") and f.key_id in self.directory:
+            if (
+                f.sig_ok is None
+                and (self.check_all or f.kind != "certificate")
+                and f.key_id in self.directory
+            ):
                 f = record_facts(f.position, raw, self.directory, self.check_all)
             if f.kind == "key":
                 self.announce(raw)
@@ -182,12 +210,14 @@ class LogVerifier:
         self.checks[Check.INDEX] += 1
         # Steps 4-5: key in force, signature.
         self._authenticate(f)
-        # Steps 6-7: per-certificate chain and transition, or key record.
+        # Steps 6-7: per-certificate chain and transition, key record, or status list commitment.
         if f.kind == "certificate":
             self.chains.check(f, self.checks)
-        else:
+        elif f.kind == "key":
             self._fast_key = None
             self.keys.apply(f, self.checks)
+        else:
+            self._commit(f)
         # Step 8: Merkle tree.
         self._frontier.append(f.leaf)
         self._leaves += f.leaf
@@ -267,6 +297,13 @@ class LogVerifier:
         self.report.records = self._frontier.size
         self.keys.signed_run(key_id, start, start + count)
 
+    def _commit(self, f: RecordFacts) -> None:
+        """Step: keep a verified ``statuslist`` record's commitment (the first one of its bytes wins)."""
+        assert f.raw is not None  # facts of statuslist records keep their bytes
+        commitment = StatusListCommitment.of(parse_record(f.raw))
+        self._lists.setdefault(commitment.sha256, commitment)
+        self.checks[Check.STATUS_LIST] += 1
+
     def _repeated(self, f: RecordFacts) -> bool:
         expected = self._frontier.size
         if f.log_index == expected:
@@ -294,7 +331,7 @@ class LogVerifier:
     def _authenticate(self, f: RecordFacts) -> None:
         key = self.keys.key_in_force(f)
         self.checks[Check.KEY] += 1
-        if self.check_all or f.kind == "key":
+        if self.check_all or f.kind != "certificate":
             where: Where = {"index": f.log_index, "certificate": f.number, "position": f.position}
             if self.directory.get(f.key_id) != key.public_raw:
                 raise fail("key-conflict", f"two different public keys have keyId {f.key_id}", **where)
@@ -337,6 +374,7 @@ class LogVerifier:
         latest = self.report.latest_checkpoint
         self.report.unanchored = size - (latest.size if latest else 0)
         self.report.watched = self.chains.latest
+        self.report.credentials = self.credentials
         return self.report
 
 

@@ -97,7 +97,7 @@ def _follow_keys(bundle: ProofBundle, cp: VerifiedCheckpoint, ring: KeyRing, rep
             raise fail("bundle-format", "keyRecords holds a certificate record", index=record.index)
         _authenticate(ring, record, report)
         try:
-            (ring.apply_rotation if record.action == "rotate" else ring.apply_compromise)(record)
+            ring.apply_key_record(record)
         except ContractError as exc:
             raise fail("key-record", str(exc), index=record.index) from None
         report.checks[Check.KEY_RECORD] += 1

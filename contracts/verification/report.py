@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from certlife.contracts.verification.checkpoints import VerifiedCheckpoint
+from certlife.contracts.verification.commitments import CredentialState
 from certlife.contracts.verification.facts import RecordFacts
 from certlife.contracts.verification.failures import Failure, VerificationError
 
@@ -43,6 +44,9 @@ class VerificationReport:
     unwitnessed: list[VerifiedCheckpoint] = field(default_factory=list)
     #: Facts of the latest record of each watched certificate (not part of the JSON).
     watched: dict[str, RecordFacts] = field(default_factory=dict)
+    #: Credential keys and status list commitments of the verified log (set when verification
+    #: finished; not part of the JSON).
+    credentials: CredentialState | None = None
 
     @property
     def ok(self) -> bool:

@@ -4,7 +4,8 @@
 returns it, :meth:`LogVerifier.restore <certlife.contracts.verification.LogVerifier.restore>`
 brings a fresh verifier to it. It holds what the record checks carry from one
 record to the next — the tree's leaf hashes, every certificate's chain entry,
-the key ring and the runs each key signed, the time of the last record — and
+the key ring and the runs each key signed, the credential keys and status list
+commitments, the time of the last record — and
 nothing of the checkpoints: after a restore the caller gives the verifier the
 checkpoint it stood at again, whose signature and root are then checked anew.
 How a caller stores it is the caller's business.
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from certlife.contracts.trust import TrustedKey
+from certlife.contracts.verification.commitments import StatusListCommitment
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,10 @@ class VerifierState:
     runs: dict[str, list[list[int]]]
     #: ``recordedAt`` of the last record accepted (None: none yet).
     last_time: str | None
+    #: Every credential key as the key records seen so far left it.
+    credential_keys: tuple[TrustedKey, ...] = ()
+    #: Every status list commitment kept so far.
+    statuslists: tuple[StatusListCommitment, ...] = ()
 
     @property
     def size(self) -> int:

@@ -14,7 +14,9 @@ from certlife.contracts.records import (
     RecordSigner,
     build_certificate_record,
     build_compromise_record,
+    build_credential_key_record,
     build_rotation_record,
+    build_statuslist_record,
     record_hash,
 )
 from certlife.contracts.trust import TrustedKey, TrustFile
@@ -121,6 +123,35 @@ class LogBuilder:
             compromised_from_index=from_index,
             recorded_at=self.time(len(self.records)),
             reason="key compromised",
+        )
+        self.records.append(raw)
+        return raw
+
+    def announce_credential_key(self, label: str) -> bytes:
+        """Append the announcement of credential key ``label``; it signs credentials from the next index on."""
+        raw = build_credential_key_record(
+            origin=self.origin,
+            index=len(self.records),
+            signer=self.signer,
+            credential_public=RecordSigner(private_key(label)).public_raw,
+            recorded_at=self.time(len(self.records)),
+            reason=None,
+        )
+        self.records.append(raw)
+        return raw
+
+    def commit_statuslist(self, purpose: str, sha256: str, log_size: int | None = None) -> bytes:
+        """Append a ``statuslist`` record committing ``sha256`` (the list of the log so far by default)."""
+        index = len(self.records)
+        raw = build_statuslist_record(
+            origin=self.origin,
+            index=index,
+            signer=self.signer,
+            purpose=purpose,
+            list_id=f"https://{self.origin}/statuslists/{purpose}",
+            log_size=index if log_size is None else log_size,
+            sha256=sha256,
+            recorded_at=self.time(index),
         )
         self.records.append(raw)
         return raw

@@ -69,7 +69,7 @@ def hostile_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     b = LogBuilder()
     b.issue_many(3)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("certlife.contracts.records.record_content_problem", lambda data: None)
+        patch.setattr("certlife.contracts.record_signing.record_content_problem", lambda data: None)
         b.add(LEGACY_NUMBER, "issued", "valid")
     record = json.loads(b.records[-1])
     record["sig"] = "A" * 86 + "=="  # a well-formed signature that does not verify

@@ -1,0 +1,159 @@
+"""Signing v1 records (contracts/LOG.md §5): the signing input, the signer, certificate records.
+
+``certlife.contracts.records`` re-exports everything public here; import from there.
+Key records (rotation, compromise, credential key) and status list commitments
+are built in ``certlife.contracts.key_records``.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from certlife.contracts import record_checks as chk
+from certlife.contracts.admission import record_content_problem
+from certlife.contracts.canonical import canonical_bytes, encode_parsed
+from certlife.contracts.keys import key_id, public_raw
+
+RECORD_VERSION = 1
+SIGNING_PREFIX = b"certlife-record-v1\n"
+#: Members a record's signatures do not cover.
+UNSIGNED = ("sig", "newKeySig")
+#: The largest record a producer signs: a C2SP tlog-tiles entry holds at most 65,535 bytes
+#: (TILES.md), and a record that tiles readers cannot read is never signed (LOG.md §3.2).
+MAX_SIGNED_RECORD_BYTES = 65535
+#: The origin of a deployment that names none (``CERTLIFE_ORIGIN``'s default).
+DEFAULT_ORIGIN = "certlife.example/log"
+#: A reason is at most 1,024 characters (the domain's rule): 4 UTF-8 bytes each at worst, never escaped.
+_WORST_REASON = "\U0001f600" * 1024
+_WORST_NAME = max(("issued", "suspended", "reinstated", "renewed", "amended", "revoked", "withdrawn",
+                   "expired", "valid"), key=len)  # fmt: skip
+
+
+def signing_input(record: Mapping[str, Any]) -> bytes:
+    """Return the bytes a record's ``sig`` (and ``newKeySig``) sign."""
+    body = {k: v for k, v in record.items() if k not in UNSIGNED}
+    return SIGNING_PREFIX + canonical_bytes(body)
+
+
+class RecordSigner:
+    """Signs records with an Ed25519 private key (never exposes the key)."""
+
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        self._key = private_key
+        self.public_raw = public_raw(private_key)
+        self.key_id = key_id(self.public_raw)
+
+    def sign(self, message: bytes) -> bytes:
+        """Return the 64-byte Ed25519 signature of ``message``."""
+        return self._key.sign(message)
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        """Pickle support, so the relay's own builder process can sign (never written to disk)."""
+        raw = self._key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+        return _signer_from_raw, (raw,)
+
+    def __repr__(self) -> str:
+        return f"RecordSigner(key_id={self.key_id!r})"
+
+
+def _signer_from_raw(raw: bytes) -> RecordSigner:
+    return RecordSigner(Ed25519PrivateKey.from_private_bytes(raw))
+
+
+def b64(raw: bytes) -> str:
+    """Standard padded base64 of ``raw`` (the form records hold)."""
+    return base64.b64encode(raw).decode("ascii")
+
+
+def finish_record(record: dict[str, Any], signer: RecordSigner, co_signer: RecordSigner | None) -> bytes:
+    """Sign ``record`` (``co_signer`` adds ``newKeySig``) and return its exact JCS bytes.
+
+    Refuses content that breaks the admission rule and any record the record check rejects.
+    """
+    problem = record_content_problem(record)
+    if problem is not None:  # never sign what a consumer cannot read
+        raise problem
+    message = signing_input(record)
+    record["sig"] = b64(signer.sign(message))
+    if co_signer is not None:
+        record["newKeySig"] = b64(co_signer.sign(message))
+    # signing_input already walked every value through the I-JSON checks, so
+    # encode_parsed's output is the canonical encoding (no need to re-check that);
+    # never emit a record our own verifier would reject: its member checks, on
+    # the record exactly as a reader decodes it.
+    encoded = encode_parsed(record)
+    chk.check_record(orjson.loads(encoded))
+    return encoded
+
+
+def certificate_record_bound(origin: str) -> Callable[[Mapping[str, Any]], int]:
+    """Return ``size(certificate)``: the most bytes a certificate record of log ``origin`` can take
+    when its ``certificate`` member is ``certificate``, whatever its other members (the largest
+    index, seq, reason, event and status; any key, times and signature).
+
+    JCS writes members one after another, so the record's size is that of the same record with
+    an empty ``certificate`` plus the certificate's own encoding, less the two bytes of ``{}``.
+    """
+    worst = {
+        "v": RECORD_VERSION,
+        "origin": origin,
+        "index": 2**53 - 1,
+        "kind": "certificate",
+        "keyId": "0" * 16,
+        "certificate": {},
+        "event": _WORST_NAME,
+        "status": _WORST_NAME,
+        "seq": 2**53 - 1,
+        "prev": "0" * 64,
+        "reason": _WORST_REASON,
+        "effectiveAt": "9999-12-31T23:59:59Z",
+        "recordedAt": "9999-12-31T23:59:59Z",
+        "sig": "A" * 88,
+    }
+    base = len(canonical_bytes(worst)) - 2
+
+    def size(certificate: Mapping[str, Any]) -> int:
+        return base + len(canonical_bytes(dict(certificate)))
+
+    return size
+
+
+def build_certificate_record(
+    *,
+    origin: str,
+    index: int,
+    certificate: Mapping[str, Any],
+    event: str,
+    status: str,
+    seq: int,
+    prev: str | None,
+    reason: str | None,
+    effective_at: str,
+    recorded_at: str,
+    signer: RecordSigner,
+) -> bytes:
+    """Build and sign a certificate record; return its exact JCS bytes."""
+    record = {
+        "v": RECORD_VERSION,
+        "origin": origin,
+        "index": index,
+        "kind": "certificate",
+        "keyId": signer.key_id,
+        "certificate": dict(certificate),
+        "event": str(event),
+        "status": str(status),
+        "seq": seq,
+        "prev": prev,
+        "reason": reason,
+        "effectiveAt": effective_at,
+        "recordedAt": recorded_at,
+    }
+    return finish_record(record, signer, None)
