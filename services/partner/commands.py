@@ -37,7 +37,7 @@ from certlife.services.partner.sources import (
 )
 
 
-def _known_checkpoint(path: str | None) -> str | None:
+def known_checkpoint_text(path: str | None) -> str | None:
     """The text of a ``--known-checkpoint`` file (a signed note: at most MAX_NOTE_SIZE bytes)."""
     if path is None:
         return None
@@ -75,7 +75,7 @@ def _verify_source(args: argparse.Namespace, watch: tuple[str, ...] = ()) -> Ver
     from certlife.services.partner.parallel import default_jobs, pool_mapper
 
     trust = read_trust(args)
-    known = _known_checkpoint(args.known_checkpoint)
+    known = known_checkpoint_text(args.known_checkpoint)
     source: LogSource = open_source(args.source)
     limit = RecordLimit()
     jobs = args.jobs or default_jobs()
@@ -135,7 +135,7 @@ def run_proof(args: argparse.Namespace) -> dict[str, Any]:
 
     trust = read_trust(args)
     data = read_bytes(args.bundle, "bundle", MAX_BUNDLE_SIZE)
-    known = _known_checkpoint(args.known_checkpoint)
+    known = known_checkpoint_text(args.known_checkpoint)
     if is_tlog_proof(data):  # c2sp.org/tlog-proof@v1 (BUNDLE.md §4); malformed: exit 2
         return verify_tlog_proof_file(data, trust, known, trust.policy)
     return verify_bundle(data, trust, known).to_json()
