@@ -29,6 +29,8 @@ class ProjectionConfig:
     batch_timeout_ms: int = 10
     #: Fault injection for tests: exit (no commit) inside the N-th batch transaction.
     crash_in_batch: int = 0
+    #: Static membership id of the live consumer (KIP-345), or None for dynamic membership.
+    group_instance_id: str | None = None
 
     @property
     def log_topic(self) -> str:

@@ -234,6 +234,7 @@ def _subscribe(
         max_records=config.batch_max_records,
         batch_timeout_ms=config.batch_timeout_ms,
         group_id=config.group_id(LIVE_GROUP),
+        group_instance_id=config.group_instance_id,
         auto_offset_reset="earliest",
         isolation_level=READ_COMMITTED,
         ack_policy=AckPolicy.MANUAL,

@@ -177,6 +177,7 @@ def projection_config(settings: Settings) -> ProjectionConfig:
         batch_max_records=tuning.batch_max_records,
         batch_timeout_ms=tuning.batch_timeout_ms,
         crash_in_batch=tuning.crash_in_batch,
+        group_instance_id=settings.group_instance_id,
     )
 
 

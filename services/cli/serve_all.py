@@ -16,6 +16,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 from pathlib import Path
 
 from certlife.services.cli.base import CliError
@@ -73,11 +74,16 @@ def chosen(only: str | None) -> list[str]:
 
 
 def child_envs(names: list[str], env: dict[str, str], port: int | None) -> dict[str, dict[str, str]]:
-    """Each child's environment: ``env``, with consecutive metrics ports from ``port`` if it is fixed."""
+    """Each child's environment: ``env``, with consecutive metrics ports from ``port`` if it is fixed,
+    and a static group membership id ``HOST-SERVICE`` unless ``CERTLIFE_GROUP_INSTANCE_ID`` is set:
+    a restarted consumer gets its partitions back at once (one supervisor per host runs each service once)."""
     envs = {name: dict(env) for name in names}
-    if port:
-        for offset, name in enumerate(names):
+    host = socket.gethostname()
+    for offset, name in enumerate(names):
+        if port:
             envs[name]["CERTLIFE_METRICS_PORT"] = str(port + offset)
+        if not env.get("CERTLIFE_GROUP_INSTANCE_ID"):
+            envs[name]["CERTLIFE_GROUP_INSTANCE_ID"] = f"{host}-{name}"
     return envs
 
 

@@ -117,6 +117,7 @@ def build_command_service(
         max_records=settings.batch_max_records,
         batch_timeout_ms=settings.batch_timeout_ms,
         group_id=group_id,
+        group_instance_id=settings.group_instance_id,  # static membership: back at once after a restart
         auto_offset_reset="earliest",
         isolation_level=READ_COMMITTED,
         ack_policy=AckPolicy.MANUAL,

@@ -145,6 +145,14 @@ VARIABLES: tuple[Variable, ...] = (
         "(0: any free port, announced as `metrics on http://HOST:PORT`; `off`: none)",
     ),
     Variable("CERTLIFE_METRICS_HOST", "127.0.0.1", "address the metrics port listens on"),
+    Variable(
+        "CERTLIFE_GROUP_INSTANCE_ID",
+        None,
+        "commands, projections: static consumer-group membership id (Kafka KIP-345), unique per process in "
+        "its group: a restarted process gets its partitions back at once instead of after the dead one's "
+        "session; `certctl serve all` sets HOST-SERVICE",
+        shown="none: dynamic membership",
+    ),
     Variable("CERTLIFE_API_PORT", "8080", "api: port of the status API and lookup page"),
     Variable("CERTLIFE_API_HOST", "127.0.0.1", "api: address it listens on"),
     Variable("CERTLIFE_API_RATE", "20", "api: requests a second per client (0: no limit)"),
@@ -399,6 +407,8 @@ class Settings:
     #: Where a non-HTTP service serves its metrics and health (port None: nowhere; 0: any free port).
     metrics_host: str = field(default_factory=_default("CERTLIFE_METRICS_HOST", _text))
     metrics_port: int | None = field(default_factory=_default("CERTLIFE_METRICS_PORT", _metrics_port))
+    #: Static group membership id of this process's consumer (None: dynamic membership).
+    group_instance_id: str | None = None
     api: ApiSettings = field(default_factory=ApiSettings)
 
     @classmethod
@@ -451,6 +461,7 @@ class Settings:
             ),
             metrics_host=_read(env, "CERTLIFE_METRICS_HOST", _text),
             metrics_port=_read(env, "CERTLIFE_METRICS_PORT", _metrics_port),
+            group_instance_id=_optional(env, "CERTLIFE_GROUP_INSTANCE_ID", _text),
             api=ApiSettings(
                 host=_read(env, "CERTLIFE_API_HOST", _text),
                 port=_read(env, "CERTLIFE_API_PORT", _port),

@@ -135,3 +135,11 @@ def test_every_supervised_service_is_one_certctl_serve_runs() -> None:
     from certlife.services.cli.serve_cmd import SERVICES
 
     assert set(SUPERVISED) <= set(SERVICES) - {"all"}
+
+
+def test_children_get_a_static_membership_id_per_service_unless_one_is_set() -> None:
+    envs = serve_all.child_envs(["commands", "projections"], {}, None)
+    ids = [envs[n]["CERTLIFE_GROUP_INSTANCE_ID"] for n in ("commands", "projections")]
+    assert ids[0].endswith("-commands") and ids[1].endswith("-projections") and ids[0] != ids[1]
+    given = serve_all.child_envs(["commands"], {"CERTLIFE_GROUP_INSTANCE_ID": "mine"}, None)
+    assert given["commands"]["CERTLIFE_GROUP_INSTANCE_ID"] == "mine"

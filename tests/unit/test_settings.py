@@ -41,6 +41,7 @@ NAME = re.compile(r"CERTLIFE_[A-Z0-9_]*[A-Z0-9](?![A-Za-z0-9_*])")
 #: A value for every variable, none of them its default.
 CUSTOM = {
     "CERTLIFE_HOME": "/srv/certlife-home",
+    "CERTLIFE_GROUP_INSTANCE_ID": "host-7-projections",
     "CERTLIFE_KAFKA_BOOTSTRAP": "kafka.example.internal:9092",
     "CERTLIFE_DATABASE_URL": "postgresql://app:db-secret-pw@db.example.internal:6543/certs",
     "CERTLIFE_KAFKA_PORT": "19092",
@@ -330,6 +331,7 @@ def test_projection_config_sets_every_field_from_settings() -> None:
         "batch_max_records": 150,
         "batch_timeout_ms": 30,
         "crash_in_batch": 3,
+        "group_instance_id": "host-7-projections",
     }
     assert {f.name: getattr(config, f.name) for f in fields(ProjectionConfig)} == expected
 
