@@ -11,7 +11,7 @@ with a maximum age, measured from now, not from T) is :func:`decide_status`'s.
 
 The evidence is the certificate's records (exact bytes) with their RFC 9162
 inclusion proofs in the newest verified checkpoint (records past it have
-none: they are unanchored).
+none: they are unanchored): :mod:`certlife.contracts.verification.evidence`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from certlife.contracts.bundle import IncludedRecord
 from certlife.contracts.errors import ContractError
-from certlife.contracts.merkle import inclusion_proof, leaf_hash
+from certlife.contracts.merkle import leaf_hash
 from certlife.contracts.records import parse_record
-from certlife.contracts.verification.checkpoints import VerifiedCheckpoint
 from certlife.contracts.verification.failures import Check, Failure
 from certlife.contracts.verification.status import (
     EXPIRED,
@@ -223,30 +221,3 @@ def decide_at(
     if answer.status == EXPIRED:
         answer = replace(answer, note=f"validity period ended {iso(deciding.valid_until or at)}")
     return InstantAnswer(answer, at, tuple(chain), deciding, following)
-
-
-def chain_evidence(
-    chain: Sequence[ChainRecord], leaves: bytes, checkpoint: VerifiedCheckpoint | None
-) -> dict[str, Any]:
-    """The records with inclusion proofs in ``checkpoint`` (``{"treeSize", "checkpoint", "records"}``).
-
-    Each entry is ``{"index", "record", "proof"}`` (as in a proof bundle,
-    BUNDLE.md); ``proof`` is null for a record at or past the checkpoint's size.
-    """
-    size = 0 if checkpoint is None else checkpoint.size
-    hashes = (
-        [leaves[at : at + 32] for at in range(0, 32 * size, 32)] if any(r.index < size for r in chain) else []
-    )
-    records = []
-    for r in chain:
-        if r.index < size:
-            records.append(
-                IncludedRecord(r.index, r.raw, tuple(inclusion_proof(hashes, r.index, size))).to_json()
-            )
-        else:
-            records.append({"index": r.index, "record": r.raw.decode("utf-8"), "proof": None})
-    return {
-        "treeSize": None if checkpoint is None else checkpoint.size,
-        "checkpoint": None if checkpoint is None else checkpoint.note,
-        "records": records,
-    }

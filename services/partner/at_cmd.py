@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from certlife.contracts.verification import VerificationError
-from certlife.contracts.verification.at_instant import chain_evidence, chain_of, decide_at, parse_instant
+from certlife.contracts.verification.at_instant import chain_of, decide_at, parse_instant
+from certlife.contracts.verification.evidence import chain_evidence
 from certlife.contracts.verification.status import CheckpointRef
 from certlife.services.cli.base import CliError
 from certlife.services.partner.log_keeper import verify_keeping

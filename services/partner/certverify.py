@@ -22,7 +22,10 @@ from certlife.services.partner.policy_option import add_witness_policy_option
 
 #: Modules adding more subcommands, each with ``register(subparsers)``; the
 #: handler they set (``set_defaults(handler=...)``) returns a JSON report dict.
-EXTRA_COMMAND_MODULES: tuple[str, ...] = ("certlife.services.partner.mirror_cmd",)
+EXTRA_COMMAND_MODULES: tuple[str, ...] = (
+    "certlife.services.partner.mirror_cmd",
+    "certlife.services.partner.credential_cmd",
+)
 
 #: What a log SOURCE may be (``log``, ``status``).
 SOURCE_HELP = (

@@ -23,7 +23,9 @@ def _checks(checks: dict[str, int]) -> str:
 def human_lines(report: dict[str, Any]) -> list[str]:
     """Lines for people from a JSON report (log, record, proof or status)."""
     lines = []
-    if "applied" in report:  # certverify mirror
+    if "statusLists" in report:  # certverify credential
+        lines += credential_lines(report)
+    elif "applied" in report:  # certverify mirror
         lines.append(
             f"mirror: {report['records']} records verified, {report['applied']} applied, origin "
             f"{report['origin']}, newest checkpoint of size {report['checkpointSize']}, "
@@ -75,6 +77,28 @@ def human_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"NOT VERIFIED: the answer is {answer['status'] if answer else 'not verified'}")
     else:
         lines.append("VERIFIED")
+    return lines
+
+
+def credential_lines(report: dict[str, Any]) -> list[str]:
+    """The lines of a ``certverify credential`` report before its checks."""
+    lines = []
+    cred, log = report.get("credential"), report.get("log")
+    if cred is not None:
+        lines.append(
+            f"credential {cred['id']}: certificate {cred['number']} ({cred['status']}), record index "
+            f"{cred['recordIndex']} (seq {cred['seq']}), log size {cred['logSize']}, list index "
+            f"{cred['listIndex']}, key {cred['keyId']}"
+        )
+    if log is not None:
+        latest = log["latestCheckpoint"]
+        newest = "no checkpoint" if latest is None else f"newest checkpoint of size {latest['size']}"
+        lines.append(f"log: {log['records']} records verified, origin {log['origin']}, {newest}")
+    for item in report["statusLists"]:
+        lines.append(
+            f"{item['purpose']} list: log size {item['logSize']}, committed at index {item['committedAt']} "
+            f"(sha256 {item['sha256'][:16]}…), from {item['source']}"
+        )
     return lines
 
 
