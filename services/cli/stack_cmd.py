@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from certlife.services.infra.stack import StackSettings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -12,6 +16,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("stack", help="start, stop or inspect the local Kafka and PostgreSQL")
     parser.add_argument("action", choices=["up", "down", "status", "compose-init", "compose-provision"])
     parser.add_argument("--json", action="store_true", help="print endpoints as JSON")
+    parser.add_argument(
+        "--brokers",
+        metavar="N",
+        help="up|down|status: 1 (the single broker, default) or a KRaft cluster of 3 (or 5) nodes "
+        "in its own folder, on ports from 9192 (default: CERTLIFE_KAFKA_BROKERS, else 1)",
+    )
     parser.add_argument(
         "--dir", type=Path, default=Path("/stack"), help="compose-*: the shared stack volume (default /stack)"
     )
@@ -34,21 +44,36 @@ def run(args: argparse.Namespace) -> int:
         users = compose_provision(args.dir, Settings.from_env().topic_prefix)
         print("provisioned topics and principals " + ", ".join(users))
         return 0
+    settings = _settings(args.brokers)
     if args.action == "up":
-        endpoints = stack.up()
+        endpoints = stack.up(settings)
         if args.json:
-            print(
-                json.dumps(
-                    {"kafkaBootstrap": endpoints.kafka_bootstrap, "databaseUrl": endpoints.database_url}
-                )
-            )
+            shown: dict[str, object] = {"kafkaBootstrap": endpoints.kafka_bootstrap}
+            shown["databaseUrl"] = endpoints.database_url
+            if settings.clustered:  # what selects this stack in another process (no secret)
+                shown |= {"brokers": settings.brokers, "env": settings.selection_env()}
+            print(json.dumps(shown))
         else:
             print(f"kafka:    {endpoints.kafka_bootstrap}")
             print(f"postgres: {endpoints.database_url}")
+            if settings.clustered:
+                print(f"clients:  CERTLIFE_KAFKA_BROKERS={settings.brokers} selects this cluster")
     elif args.action == "down":
-        stopped = stack.down()
+        stopped = stack.down(settings)
         print("stopped: " + (", ".join(stopped) if stopped else "nothing (nothing was started by certctl)"))
     else:
-        for line in stack.status():
+        for line in stack.status(settings):
             print(line)
     return 0
+
+
+def _settings(brokers: str | None) -> StackSettings:
+    """The stack's settings from the environment, ``--brokers`` taking precedence."""
+    import os
+
+    from certlife.services.infra.stack import StackSettings
+
+    env = dict(os.environ)
+    if brokers is not None:
+        env["CERTLIFE_KAFKA_BROKERS"] = brokers
+    return StackSettings.from_env(env)

@@ -95,6 +95,13 @@ VARIABLES: tuple[Variable, ...] = (
         "to this folder (`python -m bench.profile FILE` summarises it)",
     ),
     Variable("CERTLIFE_KAFKA_CONTROLLER_PORT", "9093", "local stack: Kafka KRaft controller port"),
+    Variable(
+        "CERTLIFE_KAFKA_BROKERS",
+        "1",
+        "local stack: 1 (the single broker) or 3 (a KRaft cluster in `$CERTLIFE_HOME/stack-cluster-PORT`: "
+        "client ports from `CERTLIFE_KAFKA_PORT`, default 9192, controllers after them); "
+        "`certctl stack up --brokers 3` starts it, and this variable makes a process use it",
+    ),
     Variable("CERTLIFE_POSTGRES_PORT", "5432", "local stack: PostgreSQL port"),
     Variable("CERTLIFE_DB_SCHEMA", "public", "schema of the event store and read models"),
     Variable("CERTLIFE_TOPIC_PREFIX", "", "prefix for every topic (isolates test deployments)"),

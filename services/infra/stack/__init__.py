@@ -2,6 +2,11 @@
 
 ``up`` is idempotent and reports endpoints; ``down`` stops only what ``up``
 started (pid files and markers under the cache folder).
+
+``StackSettings.brokers`` (``CERTLIFE_KAFKA_BROKERS``, ``certctl stack up --brokers 3``)
+selects the single broker (1: ``$CERTLIFE_HOME/stack``, port 9092) or a cluster of
+combined controller+broker nodes (``stack/cluster.py``: its own folder and ports). Both
+use the one PostgreSQL server, which only the single stack's ``down`` stops.
 """
 
 from __future__ import annotations
@@ -58,6 +63,14 @@ def up(settings: StackSettings | None = None, prefix: str | None = None) -> Endp
 
 
 def _up(settings: StackSettings, prefix: str | None) -> None:
+    if settings.clustered:
+        from certlife.services.infra.stack import cluster
+
+        cluster.preflight(settings)
+        postgres.start(settings)
+        cluster.start(settings)
+        provision(settings, os.environ.get("CERTLIFE_TOPIC_PREFIX", "") if prefix is None else prefix)
+        return
     if not kafka.running(settings):
         kafka.preflight(settings)
     postgres.start(settings)
@@ -112,6 +125,10 @@ def down(settings: StackSettings | None = None) -> list[str]:
     settings = settings or StackSettings.from_env()
     stopped = []
     with _exclusive(settings):
+        if settings.clustered:  # PostgreSQL is the single stack's to stop
+            from certlife.services.infra.stack import cluster
+
+            return cluster.stop(settings)
         if kafka.stop(settings):
             stopped.append("kafka")
         if postgres.stop(settings):
@@ -122,4 +139,8 @@ def down(settings: StackSettings | None = None) -> list[str]:
 def status(settings: StackSettings | None = None) -> list[str]:
     """One line per service."""
     settings = settings or StackSettings.from_env()
+    if settings.clustered:
+        from certlife.services.infra.stack import cluster
+
+        return [*cluster.status(settings), postgres.status(settings)]
     return [kafka.status(settings), postgres.status(settings)]

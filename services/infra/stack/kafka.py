@@ -85,6 +85,11 @@ class Layout:
     data: Path
     #: The unsafe plaintext listener's port on 127.0.0.1 (None: none).
     plaintext_port: int | None = None
+    #: This node's id and the quorum's voters (``id@host:port,…``; None: this node alone).
+    node_id: int = 1
+    voters: str | None = None
+    #: Replicas of the internal topics (offsets, transaction state log) and the topics' default.
+    replication: int = 1
 
     @property
     def inter_broker(self) -> str:
@@ -104,6 +109,23 @@ def native_layout(settings: StackSettings, data: Path) -> Layout:
         data,
         settings.plaintext_port,
     )
+
+
+def _replication(layout: Layout) -> list[str]:
+    """Internal topics' replication; a cluster also gets its defaults (``min.insync.replicas``)."""
+    from certlife.services.infra.topics import min_insync
+
+    r, isr = layout.replication, min_insync(layout.replication)
+    lines = [
+        f"offsets.topic.replication.factor={r}",
+        "offsets.topic.num.partitions=4",
+        f"transaction.state.log.replication.factor={r}",
+        f"transaction.state.log.min.isr={isr}",
+        "transaction.state.log.num.partitions=4",
+    ]
+    if r > 1:
+        lines += [f"default.replication.factor={r}", f"min.insync.replicas={isr}"]
+    return lines
 
 
 def _properties(settings: StackSettings, data: Path, admin_password: str) -> str:
@@ -137,8 +159,8 @@ def broker_properties(layout: Layout, admin_password: str) -> str:
     return "\n".join(
         [
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@{layout.controller}",
+            f"node.id={layout.node_id}",
+            f"controller.quorum.voters={layout.voters or f'{layout.node_id}@{layout.controller}'}",
             f"listeners={','.join(listeners)}",
             f"advertised.listeners={','.join(advertised)}",
             f"controller.listener.names={CONTROLLER}",
@@ -167,11 +189,7 @@ def broker_properties(layout: Layout, admin_password: str) -> str:
             "auto.create.topics.enable=false",
             f"log.dirs={layout.data}",
             "num.partitions=1",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=4",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "transaction.state.log.num.partitions=4",
+            *_replication(layout),
             "group.initial.rebalance.delay.ms=0",
             "",
         ]
@@ -205,8 +223,10 @@ _SECURE_MARKER = "certlife.secure"
 
 
 def admin_access(settings: StackSettings) -> KafkaAccess:
-    """The launcher's admin principal on the local broker (the only super user)."""
-    return admin_at(settings.state, settings.kafka_bootstrap)
+    """The launcher's admin principal on the local broker or cluster (the only super user)."""
+    from dataclasses import replace
+
+    return replace(admin_at(settings.state, settings.kafka_bootstrap), ca_file=settings.ca_file)
 
 
 def admin_at(state: Path, bootstrap: str) -> KafkaAccess:
@@ -220,9 +240,12 @@ def admin_at(state: Path, bootstrap: str) -> KafkaAccess:
     return KafkaAccess(bootstrap, ADMIN, Secret(password), ca_file(state), mechanism="PLAIN")
 
 
-def _format(java: str, classpath: str, props: Path) -> None:
-    """Format the storage (no credential goes into it: the admin is checked against props)."""
-    cluster_id = uuid.uuid4().hex[:22]
+def _format(java: str, classpath: str, props: Path, cluster_id: str | None = None) -> None:
+    """Format the storage (no credential goes into it: the admin is checked against props).
+
+    A cluster's nodes are formatted with the same ``cluster_id``; None: a new one.
+    """
+    cluster_id = cluster_id or uuid.uuid4().hex[:22]
     args = ["-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)]
     fmt = subprocess.run([java, *args], capture_output=True, text=True, check=False)
     if fmt.returncode != 0:
@@ -257,13 +280,28 @@ def start(settings: StackSettings) -> bool:
     if not (data / "meta.properties").exists():
         _format(java, classpath, props)
         (data / _SECURE_MARKER).write_text("SASL_SSL, SCRAM-SHA-512, StandardAuthorizer\n")
+    proc = spawn(java, classpath, props, home, [f"-Xmx{settings.kafka_heap}", "-Xms256m"])
+    pid_file.write_text(f"{proc.pid}\n")
+    _wait_ready(settings, proc, home)
+    from aiokafka.errors import KafkaError
+
+    try:
+        asyncio.run(credentials.restore(settings.state, admin_access(settings), _known_login(settings)))
+    except KafkaError as exc:
+        raise StackError(
+            f"the Kafka broker started but refused the restored credentials ({exc}); see {home}/server.log"
+        ) from None
+    return True
+
+
+def spawn(java: str, classpath: str, props: Path, home: Path, heap: list[str]) -> subprocess.Popen[bytes]:
+    """Start one Kafka node (its own session, output appended to ``home/stdout.log``)."""
     log4j = resources.files("certlife.services.infra.stack") / "log4j2.properties"
     with resources.as_file(log4j) as log4j_path, open(home / "stdout.log", "ab") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [
                 java,
-                f"-Xmx{settings.kafka_heap}",
-                "-Xms256m",
+                *heap,
                 "-XX:+UseG1GC",
                 f"-Dkafka.logs.dir={home}",
                 f"-Dlog4j2.configurationFile={log4j_path}",
@@ -277,17 +315,6 @@ def start(settings: StackSettings) -> bool:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    pid_file.write_text(f"{proc.pid}\n")
-    _wait_ready(settings, proc, home)
-    from aiokafka.errors import KafkaError
-
-    try:
-        asyncio.run(credentials.restore(settings.state, admin_access(settings), _known_login(settings)))
-    except KafkaError as exc:
-        raise StackError(
-            f"the Kafka broker started but refused the restored credentials ({exc}); see {home}/server.log"
-        ) from None
-    return True
 
 
 def _known_login(settings: StackSettings) -> KafkaAccess | None:

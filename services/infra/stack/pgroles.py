@@ -50,7 +50,7 @@ def quote_literal(text: str) -> str:
 
 def secret_path(settings: StackSettings, role: str) -> Path:
     """Where the local stack keeps the password of ``role``."""
-    return secrets.secret_path(settings.state, "postgres", role)
+    return secrets.secret_path(settings.shared_state, "postgres", role)
 
 
 def as_postgres(port: int, sql: str, *, hide: tuple[str, ...] = ()) -> str:
@@ -103,7 +103,7 @@ def ensure_roles(settings: StackSettings) -> list[str]:
     missing gets a new password. Needs root (psql runs as ``postgres`` through
     ``runuser``).
     """
-    passwords = {role: secrets.ensure_secret(settings.state, "postgres", role) for role in SERVICE_ROLES}
+    passwords = {role: secrets.ensure_secret(settings.shared_state, "postgres", role) for role in SERVICE_ROLES}
     as_postgres(settings.postgres_port, roles_script(settings, passwords), hide=tuple(passwords.values()))
     return list(SERVICE_ROLES)
 
@@ -115,7 +115,7 @@ def role_url(settings: StackSettings, role: str) -> str:
     """
     if role == settings.postgres_user:
         return settings.database_url
-    password = secrets.read_secret(settings.state, "postgres", role)
+    password = secrets.read_secret(settings.shared_state, "postgres", role)
     if not password:
         path = secret_path(settings, role)
         raise StackError(f"no password for PostgreSQL role {role} at {path}: run certctl stack up (as root)")

@@ -136,7 +136,7 @@ def start(settings: StackSettings) -> bool:
         (conf / "conf.d").mkdir(exist_ok=True)
         (conf / "conf.d" / "certlife.conf").write_text(_TUNING)
     _run(["pg_ctlcluster", version, CLUSTER, "start"], "start PostgreSQL")
-    marker = settings.state / "postgres.started"
+    marker = settings.shared_state / "postgres.started"
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(f"{version} {CLUSTER}\n")
     deadline = time.monotonic() + 30
@@ -151,7 +151,7 @@ def start(settings: StackSettings) -> bool:
 
 def status(settings: StackSettings) -> str:
     """One line describing the database's state."""
-    ours = (settings.state / "postgres.started").exists()
+    ours = (settings.shared_state / "postgres.started").exists()
     if can_login(settings):
         owner = "started by certctl" if ours else "external"
         return f"postgres: running ({owner}) at 127.0.0.1:{settings.postgres_port}"
@@ -160,7 +160,7 @@ def status(settings: StackSettings) -> str:
 
 def stop(settings: StackSettings) -> bool:
     """Stop the cluster this launcher started; True when one was stopped."""
-    marker = settings.state / "postgres.started"
+    marker = settings.shared_state / "postgres.started"
     if not marker.exists():
         return False
     version, cluster = marker.read_text().split()

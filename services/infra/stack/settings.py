@@ -15,6 +15,10 @@ from certlife.services.infra.stack.errors import StackError
 
 KAFKA_VERSION = "4.1.1"
 POSTGRES_DEFAULT_VERSION = "15"
+#: A cluster's first client port when ``CERTLIFE_KAFKA_PORT`` is unset (the single broker keeps 9092).
+CLUSTER_KAFKA_PORT = 9192
+#: The most brokers the launcher starts (combined controller+broker nodes: an odd quorum of voters).
+MAX_BROKERS = 5
 
 
 def tls_dir(state: Path) -> Path:
@@ -46,6 +50,29 @@ class StackSettings:
     kafka_heap: str = "768m"
     #: Unsafe extra listener without TLS or authentication (None: none); only when asked for.
     plaintext_port: int | None = None
+    #: Combined controller+broker KRaft nodes. Node ``i`` (1-based) listens for clients on
+    #: ``kafka_port + i - 1`` and for its controller on ``controller_port + i - 1``.
+    brokers: int = 1
+
+    @property
+    def clustered(self) -> bool:
+        """True for a multi-broker cluster (its own state folder; it shares the CA and PostgreSQL)."""
+        return self.brokers > 1
+
+    @property
+    def client_ports(self) -> list[int]:
+        """The client (SASL_SSL) port of each node, node 1 first."""
+        return [self.kafka_port + i for i in range(self.brokers)]
+
+    @property
+    def controller_ports(self) -> list[int]:
+        """The KRaft controller port of each node, node 1 first."""
+        return [self.controller_port + i for i in range(self.brokers)]
+
+    @property
+    def replication_factor(self) -> int:
+        """Replicas of every certlife topic and internal log: min(3, brokers)."""
+        return min(3, self.brokers)
 
     @property
     def kafka_libs(self) -> Path:
@@ -58,19 +85,36 @@ class StackSettings:
         return self.home / "m2"
 
     @property
-    def state(self) -> Path:
-        """Data, logs and pid files of the running stack."""
+    def shared_state(self) -> Path:
+        """The single-broker stack's folder; it also holds what every local stack shares: the CA,
+        and PostgreSQL's start marker and role passwords (one database server for all)."""
         return self.home / "stack"
 
     @property
+    def state(self) -> Path:
+        """Data, logs, pid files and Kafka secrets of this stack (a cluster: ``stack-cluster-PORT``)."""
+        if self.clustered:
+            return self.home / f"stack-cluster-{self.kafka_port}"
+        return self.shared_state
+
+    @property
     def ca_file(self) -> Path:
-        """The local stack's CA certificate (PEM), which clients trust (``stack/tls.py`` makes it)."""
-        return ca_file(self.state)
+        """The local stacks' CA certificate (PEM), which clients trust (``stack/tls.py`` makes it)."""
+        return ca_file(self.shared_state)
 
     @property
     def kafka_bootstrap(self) -> str:
-        """The broker's bootstrap address."""
-        return f"127.0.0.1:{self.kafka_port}"
+        """The bootstrap list: every node's client address, comma-separated."""
+        return ",".join(f"127.0.0.1:{port}" for port in self.client_ports)
+
+    def selection_env(self) -> dict[str, str]:
+        """The variables that make another process's ``from_env`` pick this stack (not its secrets)."""
+        return {
+            "CERTLIFE_HOME": str(self.home),
+            "CERTLIFE_KAFKA_BROKERS": str(self.brokers),
+            "CERTLIFE_KAFKA_PORT": str(self.kafka_port),
+            "CERTLIFE_KAFKA_CONTROLLER_PORT": str(self.controller_port),
+        }
 
     @property
     def database_url(self) -> str:
@@ -85,13 +129,28 @@ class StackSettings:
         """Build settings from ``CERTLIFE_*`` environment variables."""
         env = dict(os.environ if env is None else env)
         home = Path(env.get("CERTLIFE_HOME") or Path.home() / ".cache" / "certlife")
+        brokers = broker_count(env.get("CERTLIFE_KAFKA_BROKERS") or "1")
+        kafka_port = _port(env, "CERTLIFE_KAFKA_PORT", 9092 if brokers == 1 else CLUSTER_KAFKA_PORT)
         return cls(
             home=home,
-            kafka_port=_port(env, "CERTLIFE_KAFKA_PORT", 9092),
-            controller_port=_port(env, "CERTLIFE_KAFKA_CONTROLLER_PORT", 9093),
+            kafka_port=kafka_port,
+            # A cluster's controllers follow its client ports unless placed explicitly.
+            controller_port=_port(
+                env, "CERTLIFE_KAFKA_CONTROLLER_PORT", 9093 if brokers == 1 else kafka_port + brokers
+            ),
+            brokers=brokers,
             postgres_port=_port(env, "CERTLIFE_POSTGRES_PORT", 5432),
             plaintext_port=_port(env, "CERTLIFE_KAFKA_PLAINTEXT_PORT", 0) or None,
         )
+
+
+def broker_count(text: str) -> int:
+    """``CERTLIFE_KAFKA_BROKERS`` / ``--brokers``: 1 (the single broker) or an odd 3..MAX_BROKERS."""
+    if not text.isdigit() or int(text) not in (1, *range(3, MAX_BROKERS + 1, 2)):
+        raise StackError(
+            f"CERTLIFE_KAFKA_BROKERS must be 1, 3 or 5 (a KRaft quorum), got {ascii_shown(text, 40)!r}"
+        )
+    return int(text)
 
 
 def _port(env: dict[str, str], name: str, default: int) -> int:

@@ -75,11 +75,17 @@ def _broker_current(path: Path, ca: x509.Certificate) -> bool:
     )
 
 
-def ensure_tls(state: Path) -> Path:
-    """Create the CA (once) and a current broker certificate; return the CA file."""
+def ensure_tls(state: Path, ca_state: Path | None = None) -> Path:
+    """Create the CA (once) and a current broker certificate under ``state``; return the CA file.
+
+    ``ca_state``: the folder whose CA signs it (a cluster uses the single stack's, so that one
+    CA file is trusted by clients of every local stack); None: ``state``.
+    """
     folder = tls_dir(state)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    ca, ca_key = _ensure_ca(folder)
+    ca_folder = tls_dir(ca_state or state)
+    ca_folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ca, ca_key = _ensure_ca(ca_folder)
     keystore = broker_keystore(state)
     if not _broker_current(keystore, ca):
         key = ec.generate_private_key(ec.SECP256R1())
@@ -103,4 +109,4 @@ def ensure_tls(state: Path) -> Path:
         )
         chain = cert.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
         write_file_atomic(keystore, _key_pem(key) + chain, mode=0o600)
-    return ca_file(state)
+    return ca_file(ca_state or state)
