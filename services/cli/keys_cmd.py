@@ -1,7 +1,8 @@
-"""``certctl keys generate|rotate|compromise|trust``: the log's signing keys.
+"""``certctl keys generate|rotate|compromise|trust|credential``: the log's signing keys.
 
 Private keys stay in CERTLIFE_KEYS_DIR as encrypted PKCS#8; nothing here ever
-prints key material or the passphrase. Rotations and compromise markers are
+prints key material or the passphrase. Rotations, compromise markers and
+credential key announcements (``keys credential``, :mod:`.keys_credential`) are
 queued for the relay, which writes them into the log as ``kind: "key"`` records.
 """
 
@@ -12,6 +13,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from certlife.services.cli import keys_credential
 from certlife.services.cli.base import CliError, admitted_text
 
 
@@ -22,12 +24,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions.add_parser("generate", help="create the first record key and the note key (if missing)")
     rotate = actions.add_parser("rotate", help="create a new record key and queue the rotation")
     rotate.add_argument("--reason", default=None, type=admitted_text)
-    comp = actions.add_parser("compromise", help="mark a record key compromised from a log index")
+    comp = actions.add_parser(
+        "compromise", help="mark a record or credential key compromised from a log index"
+    )
     comp.add_argument("key_id")
     comp.add_argument("--from-index", type=int, required=True, dest="from_index")
     comp.add_argument("--reason", default=None, type=admitted_text)
     trust = actions.add_parser("trust", help="write the partners' trust.json")
     trust.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
+    keys_credential.register(actions)
     parser.set_defaults(handler=run)
 
 
@@ -48,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"note key:   {note.verifier_key()}")
         print(f"keys are in {store.directory}")
         return 0
+    if args.action == "credential" and args.credential_action == "generate":
+        return keys_credential.generate(store)
     if args.action == "trust":
         data = asyncio.run(trust_bytes(settings, store))
         if args.out is None:
@@ -78,6 +85,8 @@ async def _queue(settings, keystore, args) -> int:
 
     conn, store = await _connect(settings)
     try:
+        if args.action == "credential":
+            return await keys_credential.announce(store, keystore, args)
         if args.action == "rotate":
             kid = keystore.generate_record_key()
             request = KeyRequest(0, "rotate", kid, None, None, args.reason)
@@ -88,9 +97,13 @@ async def _queue(settings, keystore, args) -> int:
             position = await store.position()
             size = position.tree_size if position else 0
             subject = history.get(args.key_id)
-            if subject is None:
-                raise CliError(f"key {args.key_id} has not signed this log (see `certctl keys trust`)")
-            if subject[3] is None:
+            credential = args.key_id in {row[0] for row in await store.credential_key_history()}
+            if subject is None and not credential:
+                raise CliError(
+                    f"key {args.key_id} has not signed this log and is no announced credential key "
+                    "(see `certctl keys trust`)"
+                )
+            if subject is not None and subject[3] is None:
                 raise CliError(
                     f"key {args.key_id} is the active key: run `certctl keys rotate` first, "
                     "then mark it compromised"
@@ -114,6 +127,7 @@ async def trust_bytes(settings, keystore) -> bytes:
     conn, store = await _connect(settings)
     try:
         history = await store.key_history()
+        credential_history = await store.credential_key_history()
     finally:
         await conn.close()
     if history:
@@ -124,4 +138,7 @@ async def trust_bytes(settings, keystore) -> bytes:
             raise CliError("no record key yet: run `certctl keys generate`", 1)
         keys = [TrustedKey(ids[0], public_raw(keystore.record_key(ids[0])), 0)]
     note = NoteSigner(settings.origin, keystore.ensure_note_key())
-    return TrustFile(settings.origin, tuple(keys), (note.verifier_key(),)).to_bytes()
+    credential_keys = tuple(TrustedKey(k, bytes(p), f, u, c) for k, p, f, u, c in credential_history)
+    return TrustFile(
+        settings.origin, tuple(keys), (note.verifier_key(),), credential_keys=credential_keys
+    ).to_bytes()

@@ -1,9 +1,11 @@
-"""Key transitions in the log: the initial key, rotations and compromise markers.
+"""Key transitions in the log: the initial key, rotations, compromise markers, credential keys.
 
 Operators queue a transition (``certctl keys rotate`` / ``certctl keys
-compromise``) in ``relay_key_requests``; the relay writes it into the log as a
-``kind: "key"`` record in its own transaction, then switches keys. The key
-history in ``relay_keys`` is derived from the committed key records, so the
+compromise`` / ``certctl keys credential announce``) in ``relay_key_requests``,
+and the publisher queues status list commitments there; the relay writes each
+into the log as a ``kind: "key"`` (or ``"statuslist"``) record in its own
+transaction, then switches keys. The key histories in ``relay_keys`` and
+``relay_credential_keys`` are derived from the committed key records, so the
 same code serves normal operation and catch-up after a crash.
 """
 
@@ -23,6 +25,7 @@ from certlife.contracts.records import (
     build_rotation_record,
     parse_record,
 )
+from certlife.services.relay import credential_keys as credentials
 from certlife.services.relay.records import BuiltBatch
 from certlife.services.relay.state import RelayState
 from certlife.services.relay.store import KeyRequest, RelayStore
@@ -76,6 +79,11 @@ async def process_requests(relay: Relay, store: RelayStore) -> None:
                 reason=request.reason,
             )
             state.active_key_id = incoming.key_id
+        elif request.action != "compromise":
+            built = await _credential_record(relay, store, state, request)
+            if built is None:
+                continue
+            record = built
         else:
             problem = await _compromise_problem(store, state, request)
             if problem:
@@ -95,13 +103,36 @@ async def process_requests(relay: Relay, store: RelayStore) -> None:
         await relay.publish(store, state, BuiltBatch(records=[record]), force_checkpoint=True)
 
 
+async def _credential_record(
+    relay: Relay, store: RelayStore, state: RelayState, request: KeyRequest
+) -> bytes | None:
+    """The record of a credential-key or statuslist request; None when refused or nothing to do."""
+    known = {row[0]: row for row in await store.credential_key_history()}
+    record_ids = {row[0] for row in await store.key_history()}
+    problem = credentials.request_problem(request, record_ids, known)
+    if problem is None and request.action == "credential-key" and request.new_key_id in known:
+        await store.record_key_history([(request.id, state.tree_size)], [])  # already in force
+        return None
+    record = None
+    if problem is None:
+        record = credentials.build_request_record(
+            request, origin=relay.origin, index=state.tree_size, signer=relay.signer, recorded_at=_now()
+        )
+    else:
+        log.error("%s request %d refused: %s", request.action, request.id, problem)
+    if record is None:
+        await store.record_key_history([(request.id, -1)], [])
+    return record
+
+
 async def _compromise_problem(store: RelayStore, state: RelayState, request: KeyRequest) -> str | None:
     """Why a compromise request cannot go into the log, or None."""
-    history = {row[0]: row for row in await store.key_history()}
-    subject = history.get(request.subject_key_id or "")
-    if subject is None:
-        return f"key {request.subject_key_id!r} never signed this log"
-    if request.subject_key_id == state.active_key_id:
+    history = {row[0] for row in await store.key_history()}
+    subject = request.subject_key_id or ""
+    if subject not in history:  # a credential key may be compromised while in force
+        if subject not in {row[0] for row in await store.credential_key_history()}:
+            return f"key {subject!r} is neither a record key of this log nor an announced credential key"
+    elif subject == state.active_key_id:
         return "the key is still active: rotate to a new key first, then mark the old one compromised"
     start = request.compromised_from_index
     if start is None or start < 0 or start > state.tree_size:
@@ -115,10 +146,18 @@ async def absorb(relay: Relay, store: RelayStore, records: Sequence[bytes]) -> N
     keys: list[tuple[str, bytes, int, int | None, int | None]] = []
     history = {row[0]: row for row in await store.key_history()} if records else {}
     pending = await store.pending_key_requests() if records else []
+    issued: credentials.CredentialHistory | None = None
     for value in records:
-        if b'"kind":"key"' not in value:
+        if b'"kind":"key"' not in value and b'"kind":"statuslist"' not in value:
             continue
         rec = parse_record(value)
+        if rec.action not in ("rotate", "compromise") or rec.subject_key_id not in (None, *history):
+            issued = issued or credentials.CredentialHistory(await store.credential_key_history())
+            if rec.action == "compromise" and rec.subject_key_id:
+                issued.compromise(rec.subject_key_id, rec.compromised_from_index or 0)
+            else:
+                done += credentials.absorb_record(rec, issued, pending)
+                continue
         if rec.action == "rotate" and rec.new_key_id and rec.new_key_public:
             old = history.get(rec.key_id)
             if old is not None:
@@ -136,8 +175,9 @@ async def absorb(relay: Relay, store: RelayStore, records: Sequence[bytes]) -> N
                 for r in pending
                 if r.action == "compromise" and r.subject_key_id == rec.subject_key_id
             ]
-    if done or keys:
-        await store.record_key_history(done, keys)
+    credential_rows = [] if issued is None else issued.changed_rows()
+    if done or keys or credential_rows:
+        await store.record_key_history(done, keys, credential_rows)
     active = relay.state.active_key_id
     if active and relay.has_signer and relay.signer.key_id != active:
         relay.use_signer(RecordSigner(relay.keystore.record_key(active)))

@@ -2,8 +2,9 @@
 
 Layout of a key directory::
 
-    record-<keyId>.pem   record-signing keys (one per key generation)
-    note.pem             the checkpoint note key
+    record-<keyId>.pem       record-signing keys (one per key generation)
+    credential-<keyId>.pem   credential keys (they sign Verifiable Credentials and status lists)
+    note.pem                 the checkpoint note key
 
 The passphrase comes from ``CERTLIFE_KEY_PASSPHRASE`` or from the file named by
 ``CERTLIFE_KEY_PASSPHRASE_FILE``, both parsed into ``KeySettings`` by ``Settings.from_env``.
@@ -113,6 +114,30 @@ class KeyStore:
         path = self.record_key_path(kid)
         if not path.exists():
             raise KeyStoreError(f"record key {kid} not found in {self.directory}")
+        return read_private_key(path, self.passphrase)
+
+    def credential_key_path(self, kid: str) -> Path:
+        """Where the credential key with id ``kid`` lives."""
+        return self.directory / f"credential-{kid}.pem"
+
+    def credential_key_ids(self) -> list[str]:
+        """Ids of the credential keys present, sorted by file time (oldest first)."""
+        files = sorted(self.directory.glob("credential-*.pem"), key=lambda p: p.stat().st_mtime_ns)
+        return [p.stem.removeprefix("credential-") for p in files]
+
+    def generate_credential_key(self) -> str:
+        """Create a new credential key (encrypted like record keys); return its key id."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = Ed25519PrivateKey.generate()
+        kid = key_id(public_raw(key))
+        write_private_key(self.credential_key_path(kid), key, self.passphrase)
+        return kid
+
+    def credential_key(self, kid: str) -> Ed25519PrivateKey:
+        """Load the credential key ``kid``."""
+        path = self.credential_key_path(kid)
+        if not path.exists():
+            raise KeyStoreError(f"credential key {kid} not found in {self.directory}")
         return read_private_key(path, self.passphrase)
 
     def ensure_note_key(self) -> Ed25519PrivateKey:

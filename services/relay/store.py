@@ -24,10 +24,25 @@ CREATE TABLE IF NOT EXISTS {s}.relay_key_requests (
     id bigserial PRIMARY KEY, action text NOT NULL CHECK (action IN ('rotate', 'compromise')),
     new_key_id text, subject_key_id text, compromised_from_index bigint, reason text,
     requested_at timestamptz NOT NULL DEFAULT now(), done_at_index bigint);
+CREATE TABLE IF NOT EXISTS {s}.relay_credential_keys (
+    key_id text PRIMARY KEY, public_key bytea NOT NULL, valid_from_index bigint NOT NULL,
+    valid_until_index bigint, compromised_from_index bigint);
+ALTER TABLE {s}.relay_key_requests ADD COLUMN IF NOT EXISTS public_key bytea,
+    ADD COLUMN IF NOT EXISTS purpose text, ADD COLUMN IF NOT EXISTS list_id text,
+    ADD COLUMN IF NOT EXISTS log_size bigint, ADD COLUMN IF NOT EXISTS sha256 text;
+ALTER TABLE {s}.relay_key_requests DROP CONSTRAINT IF EXISTS relay_key_requests_action_check;
+ALTER TABLE {s}.relay_key_requests ADD CONSTRAINT relay_key_requests_action_check
+    CHECK (action IN ('rotate', 'compromise', 'credential-key', 'statuslist'));
 """
 
-#: The relay's tables (``_SCHEMA_SQL``).
-RELAY_TABLES = ("relay_heads", "relay_position", "relay_keys", "relay_key_requests")
+#: The relay's tables (``_SCHEMA_SQL``). A database made before ``relay_credential_keys``
+#: existed gets it, the request columns and the widened action check on the next
+#: ``create`` by a role that owns the tables (``certctl db migrate``).
+RELAY_TABLES = (
+    "relay_heads", "relay_position", "relay_keys", "relay_key_requests", "relay_credential_keys",
+)  # fmt: skip
+#: One row of key history: keyId, raw public key, validFromIndex, validUntilIndex, compromisedFromIndex.
+KeyRow = tuple[str, bytes, int, int | None, int | None]
 #: The trigger on the events table that wakes the relay.
 NOTIFY_TRIGGER = "certlife_notify"
 
@@ -51,7 +66,12 @@ class Head:
 
 @dataclass(frozen=True)
 class KeyRequest:
-    """An operator's pending key transition."""
+    """A pending request for a record the relay writes: a key transition or a status list commitment.
+
+    ``rotate``: ``new_key_id``; ``compromise``: ``subject_key_id``, ``compromised_from_index``;
+    ``credential-key``: ``new_key_id``, ``public_key``; ``statuslist``: ``purpose``,
+    ``list_id``, ``log_size``, ``sha256``.
+    """
 
     id: int
     action: str
@@ -59,6 +79,11 @@ class KeyRequest:
     subject_key_id: str | None
     compromised_from_index: int | None
     reason: str | None
+    public_key: bytes | None = None
+    purpose: str | None = None
+    list_id: str | None = None
+    log_size: int | None = None
+    sha256: str | None = None
 
 
 class RelayStore:
@@ -150,7 +175,8 @@ class RelayStore:
     async def pending_key_requests(self) -> list[KeyRequest]:
         """Key transitions requested by operators and not yet in the log."""
         rows = await self.conn.fetch(
-            f"SELECT id, action, new_key_id, subject_key_id, compromised_from_index, reason "
+            f"SELECT id, action, new_key_id, subject_key_id, compromised_from_index, reason, public_key, "
+            f"purpose, list_id, log_size, sha256 "
             f"FROM {self._s}.relay_key_requests WHERE done_at_index IS NULL ORDER BY id"
         )
         return [KeyRequest(**dict(r)) for r in rows]
@@ -159,36 +185,52 @@ class RelayStore:
         """Queue a key transition for the relay to write into the log."""
         return int(
             await self.conn.fetchval(
-                f"INSERT INTO {self._s}.relay_key_requests "
-                "(action, new_key_id, subject_key_id, compromised_from_index, reason) "
-                "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                f"INSERT INTO {self._s}.relay_key_requests (action, new_key_id, subject_key_id, "
+                "compromised_from_index, reason, public_key, purpose, list_id, log_size, sha256) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
                 request.action,
                 request.new_key_id,
                 request.subject_key_id,
                 request.compromised_from_index,
                 request.reason,
+                request.public_key,
+                request.purpose,
+                request.list_id,
+                request.log_size,
+                request.sha256,
             )
         )
 
     async def record_key_history(
-        self, done: Sequence[tuple[int, int]], keys: Sequence[tuple[str, bytes, int, int | None, int | None]]
+        self,
+        done: Sequence[tuple[int, int]],
+        keys: Sequence[KeyRow],
+        credential_keys: Sequence[KeyRow] = (),
     ) -> None:
-        """Mark requests done at a log index and upsert the key ranges they produced."""
+        """Mark requests done at a log index (-1: refused) and upsert the key ranges they produced."""
         async with self.conn.transaction():
             await self.conn.executemany(
                 f"UPDATE {self._s}.relay_key_requests SET done_at_index = $2 WHERE id = $1", done
             )
-            await self.conn.executemany(
-                f"INSERT INTO {self._s}.relay_keys VALUES ($1, $2, $3, $4, $5) "
-                "ON CONFLICT (key_id) DO UPDATE SET valid_until_index = EXCLUDED.valid_until_index, "
-                "compromised_from_index = EXCLUDED.compromised_from_index",
-                keys,
-            )
+            for table, rows in (("relay_keys", keys), ("relay_credential_keys", credential_keys)):
+                await self.conn.executemany(
+                    f"INSERT INTO {self._s}.{table} VALUES ($1, $2, $3, $4, $5) "
+                    "ON CONFLICT (key_id) DO UPDATE SET valid_until_index = EXCLUDED.valid_until_index, "
+                    "compromised_from_index = EXCLUDED.compromised_from_index",
+                    rows,
+                )
 
-    async def key_history(self) -> list[tuple[str, bytes, int, int | None, int | None]]:
+    async def key_history(self) -> list[KeyRow]:
         """Every record key the log has used, with its index ranges."""
+        return await self._history("relay_keys")
+
+    async def credential_key_history(self) -> list[KeyRow]:
+        """Every credential key the log has announced, with its index ranges."""
+        return await self._history("relay_credential_keys")
+
+    async def _history(self, table: str) -> list[KeyRow]:
         rows = await self.conn.fetch(
             f"SELECT key_id, public_key, valid_from_index, valid_until_index, compromised_from_index "
-            f"FROM {self._s}.relay_keys ORDER BY valid_from_index"
+            f"FROM {self._s}.{table} ORDER BY valid_from_index"
         )
-        return [tuple(r) for r in rows]
+        return [(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
