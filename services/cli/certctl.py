@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "certlife.services.cli.fixtures_cmd",
     "certlife.services.cli.projections_cmd",
     "certlife.services.cli.bundle_cmd",
+    "certlife.services.cli.credential_cmd",
     "certlife.services.cli.db_cmd",
     "certlife.services.cli.principals_cmd",
     "certlife.services.cli.witness_cmd",

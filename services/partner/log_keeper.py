@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from certlife.contracts.trust import TrustFile
 from certlife.contracts.verification import VerificationReport, verify_log
 from certlife.contracts.verification.engine import CHUNK_SIZE, serial_mapper
 from certlife.contracts.verification.facts import BatchChunk
@@ -62,16 +63,19 @@ def _chunks(records: Iterable[tuple[int, bytes]], verifier: LogVerifier) -> Iter
         yield batch, verifier.directory, verifier.check_all, verifier.origin
 
 
-def verify_keeping(args: argparse.Namespace, spec: str, number: str) -> tuple[VerificationReport, Kept]:
+def verify_keeping(
+    args: argparse.Namespace, spec: str, number: str, trust: TrustFile | None = None
+) -> tuple[VerificationReport, Kept]:
     """Verify the log at ``spec`` (``--trust``, ``--signatures``, ``--jobs``, ``--known-checkpoint``).
 
-    Raises ``VerificationError`` when the log fails, ``SourceError`` when it cannot be read.
+    ``trust`` replaces the ``--trust`` file when given. Raises ``VerificationError``
+    when the log fails, ``SourceError`` when it cannot be read.
     """
     from certlife.contracts.canonical import canonical_bytes
     from certlife.services.partner.commands import known_checkpoint_text
     from certlife.services.partner.parallel import default_jobs, pool_mapper
 
-    trust = read_trust(args)
+    trust = trust or read_trust(args)
     known = known_checkpoint_text(args.known_checkpoint)
     source = open_source(spec)
     limit = RecordLimit()

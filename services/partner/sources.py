@@ -74,7 +74,10 @@ def _export_lines(log: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def open_source(spec: str) -> LogSource:
-    """Open an export directory, a ``kafka://`` or a tiles ``http(s)://`` URL (checkpoints are read at once)."""
+    """Open an export directory, a tiles directory, a ``kafka://`` or a tiles ``http(s)://`` URL.
+
+    Checkpoints are read at once; records as the source's iterator is consumed.
+    """
     if spec.startswith(KAFKA_SCHEME):
         from certlife.services.partner.kafka_source import open_kafka
 
@@ -84,8 +87,11 @@ def open_source(spec: str) -> LogSource:
 
         return open_tiles(spec)
     from certlife.services.partner.export import LOG_FILE, ExportError, read_checkpoints
+    from certlife.services.partner.tiles_dir import is_tiles_dir, open_tiles_dir
 
     log = Path(spec) / LOG_FILE
+    if not log.exists() and is_tiles_dir(Path(spec)):  # the publisher's tiles directory
+        return open_tiles_dir(Path(spec))
     try:
         checkpoints: list[CheckpointInput] = list(read_checkpoints(spec))
         total = log.stat().st_size
