@@ -21,6 +21,9 @@ EXIT_USAGE = 2
 EXIT_BATCH_FAILED = 3
 #: ``certctl serve commands``: the database session holding the leader lock was lost.
 EXIT_LOCK_LOST = 4
+#: ``certctl serve``: PostgreSQL or Kafka went away under a service that cannot carry on without it
+#: (one line names it); a supervisor restarts the service.
+EXIT_ENDPOINT_LOST = 5
 #: Stopped with Ctrl-C (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED = 130
 

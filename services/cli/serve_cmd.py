@@ -23,7 +23,7 @@ from aiokafka.errors import KafkaError
 
 from certlife.services.cli import serve_all, witness_cmd
 from certlife.services.cli.base import CliError
-from certlife.services.cli.exits import EXIT_FAILED, EXIT_LOCK_LOST, EXIT_OK
+from certlife.services.cli.exits import EXIT_ENDPOINT_LOST, EXIT_FAILED, EXIT_LOCK_LOST, EXIT_OK
 from certlife.services.infra.kafka_access import describe_kafka_failure, is_denial
 from certlife.services.infra.settings import Settings
 
@@ -140,9 +140,23 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_with_metrics(settings, _run_commands(settings)))
     except KafkaError as exc:
         if not is_denial(exc):
-            raise
+            raise _lost(args.service, exc) from None
         # A permanent authorization error: retrying cannot help; one line and exit.
         raise CliError(describe_kafka_failure(exc, settings.kafka), EXIT_FAILED) from None
+    except Exception as exc:
+        raise _lost(args.service, exc) from None
+
+
+def _lost(service: str, exc: Exception) -> Exception:
+    """One line for an endpoint that went away under ``service`` (exit 5); any other error as it is."""
+    from certlife.services.infra.outages import outage_cause
+
+    cause = outage_cause(exc)
+    if cause is None:
+        return exc
+    return CliError(
+        f"{service}: {cause}; exiting (under `certctl serve all` it is restarted)", EXIT_ENDPOINT_LOST
+    )
 
 
 #: Services that run as another service's Kafka principal (the publisher: the relay's).

@@ -170,6 +170,7 @@ def test_exit_statuses_are_distinct_names() -> None:
         "EXIT_USAGE": 2,
         "EXIT_BATCH_FAILED": 3,
         "EXIT_LOCK_LOST": 4,
+        "EXIT_ENDPOINT_LOST": 5,
         "EXIT_INTERRUPTED": 130,
     }
 
