@@ -27,7 +27,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from certlife.domain.errors import CertlifeError
-from certlife.services.api import problems, routes
+from certlife.services.api import credential_routes, problems, routes
 from certlife.services.api.ratelimit import TokenBuckets
 from certlife.services.api.tiles_view import TilesView
 
@@ -109,6 +109,7 @@ def build_app(
     app.state.api = ApiContext(pool, schema_sql, TilesView(tiles_dir), trust, options)
     problems.install(app)
     app.include_router(routes.router)
+    app.include_router(credential_routes.router)
     _limits(app, options)
     for install in install_extra:
         install(app)
@@ -183,7 +184,8 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         version=app.version,
         openapi_version="3.1.0",
         description=app.description,
-        routes=routes.router.routes,  # the /v1 routes only (not the page's or the metrics')
+        # the /v1 and credential routes only (not the page's or the metrics')
+        routes=[*routes.router.routes, *credential_routes.router.routes],
     )
     for path in doc.get("paths", {}).values():  # invalid input is a 400 problem, never FastAPI's 422
         for operation in path.values():
