@@ -35,12 +35,10 @@ router = APIRouter(dependencies=[Depends(conventions.known_parameters_only)])
 
 def issuer_document(trust_bytes: bytes) -> bytes:
     """The controller document of the trust file's credential keys that are not compromised."""
-    from certlife.contracts.credentials.controller import controller_document
     from certlife.contracts.trust import TrustFile
+    from certlife.services.partner.published import issuer_document as document
 
-    trust = TrustFile.from_bytes(trust_bytes)
-    keys = [k for k in trust.credential_keys if k.compromised_from_index is None]
-    return controller_document(trust.origin, keys)
+    return document(TrustFile.from_bytes(trust_bytes))
 
 
 @router.get(

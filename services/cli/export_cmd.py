@@ -1,4 +1,10 @@
-"""``certctl export DIR``: write the NORMATIVE export directory from the Kafka log topics."""
+"""``certctl export DIR``: write the NORMATIVE export directory from the Kafka log topics.
+
+Beside the log, checkpoints and trust file it writes ``issuer.json`` (the
+credential keys' controller document) and copies from the publisher's tiles
+directory the status lists the exported log commits (``statuslists/``:
+:mod:`certlife.services.partner.published`).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="copy this trust.json (default: build it from the relay's key history)",
     )
+    parser.add_argument(
+        "--tiles",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the publisher writes status lists (default: CERTLIFE_TILES_DIR)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -31,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from certlife.services.infra.settings import Settings
     from certlife.services.partner.export import ExportError, ExportWriter
     from certlife.services.partner.kafka_source import open_kafka
+    from certlife.services.partner.published import Commitments, issuer_document
     from certlife.services.partner.sources import SourceError, with_progress
 
     settings = Settings.from_env()
@@ -44,17 +58,24 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"cannot read {args.trust}: {exc.strerror}", EXIT_USAGE) from None
     prefix = settings.topic_prefix
+    commitments = Commitments()
     try:
         source = open_kafka(f"kafka://{settings.kafka_bootstrap}?prefix={prefix}", settings.kafka)
         with ExportWriter(args.directory) as writer:
             for _, value in with_progress(source, "exporting"):
                 writer.append(value)
+                commitments.see(value)
             for _, note in source.checkpoints:
                 size = Checkpoint.parse(note.split("\n\n", 1)[0] + "\n").size
                 if size <= writer.records:
                     writer.write_checkpoint(size, note)
             writer.write_trust(trust)
+            lists = commitments.lists(args.tiles or settings.publisher.tiles_dir)
+            writer.write_published(lists, issuer_document(trust))
     except (SourceError, ExportError) as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
-    print(f"exported {writer.records} records and {len(source.checkpoints)} checkpoints to {args.directory}")
+    print(
+        f"exported {writer.records} records, {len(source.checkpoints)} checkpoints and "
+        f"{len(lists)} status list file(s) to {args.directory}"
+    )
     return 0

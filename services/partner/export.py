@@ -5,6 +5,8 @@
     DIR/log.jsonl          one record per line, exact record bytes, index order
     DIR/checkpoints/<N>    one signed checkpoint note per file, N = tree size
     DIR/trust.json         what a partner trusts
+    DIR/statuslists/<P>    status list credentials the log commits (optional; .published)
+    DIR/issuer.json        the issuer's controller document (optional; .published)
 
 ``ExportWriter`` stages files under hidden names and renames them into place when
 its block succeeds, ``log.jsonl`` last: an export with a ``log.jsonl`` is complete.
@@ -140,6 +142,7 @@ class ExportWriter:
         self._stage_log = self.directory / f".{LOG_FILE}.partial"
         self._stage_checkpoints = self.directory / f".{CHECKPOINT_DIR}.partial"
         self._trust: bytes | None = None
+        self._extra: dict[str, bytes] = {}
 
     def __enter__(self) -> ExportWriter:
         try:
@@ -174,6 +177,13 @@ class ExportWriter:
             return
         path.write_bytes(note.encode("utf-8"))
 
+    def write_published(self, lists: dict[str, bytes], issuer: bytes) -> None:
+        """Stage ``statuslists/<name>`` for each of ``lists`` and ``issuer.json`` (written on success)."""
+        from certlife.services.partner.published import ISSUER_FILE, STATUS_LIST_DIR
+
+        self._extra = {f"{STATUS_LIST_DIR}/{name}": data for name, data in lists.items()}
+        self._extra[ISSUER_FILE] = issuer
+
     def write_trust(self, trust: TrustFile) -> None:
         """Stage ``trust.json`` (indented JSON, for people to read and edit)."""
         self._trust = (json.dumps(trust.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
@@ -200,6 +210,7 @@ class ExportWriter:
         final_log = self.directory / LOG_FILE
         final_log.unlink(missing_ok=True)  # from here on the directory is not a complete export
         write_file_atomic(self.directory / TRUST_FILE, self._trust)
+        self._commit_published()
         checkpoints, old = self.directory / CHECKPOINT_DIR, self.directory / f".{CHECKPOINT_DIR}.old"
         if checkpoints.exists():
             shutil.rmtree(old, ignore_errors=True)
@@ -208,6 +219,21 @@ class ExportWriter:
         shutil.rmtree(old, ignore_errors=True)
         os.replace(self._stage_log, final_log)
         sync_directory(self.directory)
+
+    def _commit_published(self) -> None:
+        """Replace ``statuslists/`` as a whole (a list not committed by this log must not stay)."""
+        if not self._extra:
+            return
+        lists, stage = self.directory / "statuslists", self.directory / ".statuslists.partial"
+        shutil.rmtree(stage, ignore_errors=True)
+        stage.mkdir()
+        for name, data in self._extra.items():
+            if name.startswith("statuslists/"):
+                (stage / name.removeprefix("statuslists/")).write_bytes(data)
+            else:
+                write_file_atomic(self.directory / name, data)
+        shutil.rmtree(lists, ignore_errors=True)
+        stage.rename(lists)
 
     def _discard(self) -> None:
         if self._log is not None:
