@@ -29,7 +29,8 @@ EXTRA_COMMAND_MODULES: tuple[str, ...] = (
 
 #: What a log SOURCE may be (``log``, ``status``).
 SOURCE_HELP = (
-    "an export directory, kafka://HOST:PORT[?prefix=TOPIC_PREFIX], or the http(s):// URL prefix of the "
+    "an export directory, a tiles directory (the publisher's: checkpoint and tile/), "
+    "kafka://HOST:PORT[?prefix=TOPIC_PREFIX], or the http(s):// URL prefix of the "
     "log's C2SP tlog-tiles (e.g. https://tiles.example/log/)"
 )
 
