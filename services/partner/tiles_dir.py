@@ -33,11 +33,15 @@ def _records(directory: Path, size: int) -> Iterator[tuple[int, bytes]]:
     for bundle in range(-(-size // TILE_WIDTH)):
         width = min(TILE_WIDTH, size - bundle * TILE_WIDTH)
         path = directory / entries_path(bundle, width)
+        if width < TILE_WIDTH and not path.exists():  # the log grew: the full bundle starts alike
+            path = directory / entries_path(bundle)
         try:
-            entries = decode_entries(read_bounded(str(path), "entry bundle", _MAX_BUNDLE), width)
+            entries = decode_entries(read_bounded(str(path), "entry bundle", _MAX_BUNDLE))
         except TileError as exc:
             raise SourceError(f"{path}: {exc}") from None
-        for offset, raw in enumerate(entries):
+        if len(entries) < width:
+            raise SourceError(f"{path}: {len(entries)} entries, the checkpoint needs {width}")
+        for offset, raw in enumerate(entries[:width]):
             index = bundle * TILE_WIDTH + offset
             yield index + 1, raw
 
