@@ -212,18 +212,37 @@ async def open_publisher(settings: Settings) -> AsyncIterator[Publisher]:
     Runs as the relay's Kafka principal (``Settings.from_env(role="relay")``);
     the tile writer resumes from ``settings.publisher.tiles_dir``; the witness
     file, if set, is read now (a bad one is one line before anything starts).
+    With the key passphrase set it also produces the status lists, signed by the
+    credential key in force when CERTLIFE_KEYS_DIR holds it, and queues their
+    commitments in ``relay_key_requests`` (``settings.database_url``: the relay's role).
     """
     import httpx
 
     from certlife.contracts import topics
     from certlife.services.publisher.publisher import Publisher
+    from certlife.services.publisher.statuslists import ListProducer, relay_queue
     from certlife.services.publisher.witnesses import read_witnesses
+    from certlife.services.relay.keystore import KeyStoreError
     from certlife.services.tiles.writer import TileWriter
 
     config = settings.publisher
     witnesses = [] if config.witnesses_file is None else read_witnesses(config.witnesses_file)
     config.tiles_dir.mkdir(parents=True, exist_ok=True)
     writer = TileWriter(config.tiles_dir)
+    try:
+        keystore = build_keystore(settings)
+    except KeyStoreError:
+        keystore = None  # no passphrase: tiles only, no status lists
+    status_lists = (
+        None
+        if keystore is None
+        else ListProducer(
+            settings.origin,
+            config.tiles_dir,
+            keystore,
+            relay_queue(settings.database_url, settings.db_schema),
+        )
+    )
     async with httpx.AsyncClient(http2=False) as http:
         yield Publisher(
             kafka=kafka_connector(settings),
@@ -233,6 +252,7 @@ async def open_publisher(settings: Settings) -> AsyncIterator[Publisher]:
             writer=writer,
             witnesses=witnesses,
             http=http,
+            status_lists=status_lists,
         )
 
 

@@ -103,7 +103,8 @@ DUTIES: tuple[Duty, ...] = (
     ),
     Duty(
         pgroles.RELAY,
-        "`certctl serve relay`, `certctl keys rotate`/`compromise`, `certctl show`/`history`",
+        "`certctl serve relay` and `serve publisher` (status list commitments), "
+        "`certctl keys rotate`/`compromise`/`credential announce`, `certctl show`/`history`",
         "SELECT on the event store; SELECT, INSERT, UPDATE on the `relay_*` tables",
     ),
     Duty(

@@ -107,8 +107,19 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CERTLIFE_TOPIC_PREFIX", "", "prefix for every topic (isolates test deployments)"),
     Variable("CERTLIFE_ISSUER", "certlife.example", "issuer of the certificates"),
     Variable("CERTLIFE_ORIGIN", "certlife.example/log", "origin of the log (checkpoints, records)"),
-    Variable("CERTLIFE_KEYS_DIR", None, "encrypted record and note keys", shown="`$CERTLIFE_HOME/keys`"),
-    Variable("CERTLIFE_KEY_PASSPHRASE", None, "key passphrase (never printed or logged)"),
+    Variable(
+        "CERTLIFE_KEYS_DIR",
+        None,
+        "encrypted record, credential (`credential-<keyId>.pem`) and note keys",
+        shown="`$CERTLIFE_HOME/keys`",
+    ),
+    Variable(
+        "CERTLIFE_KEY_PASSPHRASE",
+        None,
+        "key passphrase (never printed or logged); given to the publisher too, it turns on status list "
+        "production (signed by the credential key in force, if `CERTLIFE_KEYS_DIR` holds it; commitments "
+        "queued as `CERTLIFE_DATABASE_URL`, the relay's role)",
+    ),
     Variable(
         "CERTLIFE_KEY_PASSPHRASE_FILE",
         None,
@@ -136,7 +147,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "CERTLIFE_TILES_DIR",
         None,
-        "publisher: the log as C2SP tlog-tiles (static files), written as the log grows",
+        "publisher: the log as C2SP tlog-tiles (static files), written as the log grows, and the status "
+        "lists (`statuslists/`)",
         shown="`$CERTLIFE_HOME/tiles`",
     ),
     Variable(

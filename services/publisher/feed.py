@@ -54,6 +54,7 @@ class TileFeed:
         self.tiles_note: str | None = None
         self.tiles_checkpoint: Checkpoint | None = None
         self.seen: list[str] = []  # notes of the tiles' size read again (maybe with cosignatures)
+        self.appended: list[bytes] = []  # records appended to the tiles since the caller last took them
         path = directory / CHECKPOINT_FILE
         if path.exists():
             self.tiles_note = path.read_text(encoding="utf-8")
@@ -113,7 +114,9 @@ class TileFeed:
             if missing > len(self._records):
                 break  # its records are not read yet
             if missing > 0:
-                self.writer.append([record for _, record in self._records[:missing]])
+                appended = [record for _, record in self._records[:missing]]
+                self.writer.append(appended)
+                self.appended += appended
                 self._log_done = self._records[missing - 1][0] + 1
                 del self._records[:missing]
             self._pending.pop(0)

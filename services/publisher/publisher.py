@@ -11,7 +11,11 @@ run beside the tiles and never hold them up.
 
 The composition root (``certlife.services.bootstrap.open_publisher``) builds
 the tile writer, reads the witness file and opens the HTTP client; Kafka
-clients are opened here through the root's connector.
+clients are opened here through the root's connector. With a
+:class:`~certlife.services.publisher.statuslists.ListProducer` (the root makes
+one when the key passphrase is set) it also follows the records it writes and,
+after each checkpoint it publishes, produces the status lists and queues their
+commitments for the relay.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from certlife.services.infra.connections import Kafka
 from certlife.services.infra.health import HEALTH
 from certlife.services.publisher.cosigner import Cosigner, CosignerOptions, Witness
 from certlife.services.publisher.feed import GapError, TileFeed
+from certlife.services.publisher.statuslists import ListProducer, tile_entries
 
 if TYPE_CHECKING:
     from certlife.services.tiles.writer import TileWriter
@@ -65,12 +70,15 @@ class Publisher:
         http: httpx.AsyncClient | None = None,
         options: PublisherOptions | None = None,
         cosigner_options: CosignerOptions | None = None,
+        status_lists: ListProducer | None = None,
     ) -> None:
         """Wire the publisher; nothing connects until :meth:`run`."""
         self.kafka, self.directory, self.writer = kafka, directory, writer
         self.log_tp, self.checkpoints_tp = TopicPartition(log_topic, 0), TopicPartition(checkpoints_topic, 0)
         self.options = options or PublisherOptions()
         self.feed = TileFeed(writer, directory)
+        self.status_lists = status_lists
+        self._lists_due = False  # a checkpoint was published since the lists were last looked at
         self.cosigner: Cosigner | None = None
         if witnesses:
             if http is None:
@@ -96,6 +104,9 @@ class Publisher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the log topics until ``stop`` is set."""
+        if self.status_lists is not None:  # catch up with what the tiles already hold
+            await asyncio.to_thread(self.status_lists.follow, tile_entries(self.directory, self.writer.size))
+            self._lists_due = self.feed.tiles_size > 0
         consumer = self._consumer = self.kafka.consumer(auto_offset_reset="earliest")
         await consumer.start()
         cosigning: asyncio.Task[None] | None = None
@@ -121,6 +132,9 @@ class Publisher:
                     timeout_ms=self.options.poll_ms, max_records=self.options.max_records
                 )
                 self._take(batch)
+                if self._lists_due and self.status_lists is not None:
+                    self._lists_due = False
+                    await self.status_lists.after_checkpoint(self.feed.tiles_size)
                 if cosigning is not None and cosigning.done():
                     cosigning.result()  # a publishing failure ends the process
         finally:
@@ -152,6 +166,10 @@ class Publisher:
                 break
             self._may_rewind = False
         published = self.feed.flush()
+        appended, self.feed.appended = self.feed.appended, []
+        if self.status_lists is not None:
+            self.status_lists.follow(appended)
+            self._lists_due = self._lists_due or bool(published)
         if published:
             log.info("tiles: checkpoint %d published (%d entries)", self.feed.tiles_size, self.writer.size)
         if self.cosigner is not None:
