@@ -94,8 +94,12 @@ class Kafka:
         return committed_consumer(self.access.client_options(), *topics, **options)
 
     def producer(self, **options: Any) -> AIOKafkaProducer:
-        """An unstarted producer with ``options`` (``certlife.services.infra.transactions.OpenProducer``)."""
-        return AIOKafkaProducer(**self.access.client_options(), **options)
+        """An unstarted producer with ``options`` (``certlife.services.infra.transactions.OpenProducer``).
+
+        ``acks=all`` unless asked otherwise: on a replicated cluster a write is acknowledged
+        only once ``min.insync.replicas`` brokers hold it.
+        """
+        return AIOKafkaProducer(**self.access.client_options(), **{"acks": "all", **options})
 
     def publisher(self, transactional_id: str) -> TransactionalPublisher:
         """The exactly-once publisher registering ``transactional_id`` when started (it fences older ones)."""
@@ -105,7 +109,9 @@ class Kafka:
         """A faststream broker (connects when its app starts)."""
         from faststream.kafka import KafkaBroker
 
-        return KafkaBroker(self.bootstrap, logger=logger, security=self._security())
+        # A list: faststream would pass "a:1,b:2" to aiokafka as one host name.
+        servers = [address.strip() for address in self.bootstrap.split(",")]
+        return KafkaBroker(servers, logger=logger, security=self._security(), acks="all")
 
     def _security(self) -> BaseSecurity | None:
         """The access's settings for faststream (SCRAM-SHA-512 over TLS; None in plaintext)."""

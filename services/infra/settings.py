@@ -396,7 +396,7 @@ def kafka_access_from_env(env: Mapping[str, str], stack: StackSettings, principa
             stored = read_secret(stack.state, "kafka", principal)
             password = Secret(stored) if stored else None
     # The local stack's admin logs in with PLAIN (over TLS), not SCRAM (stack/credentials.py).
-    mechanism = "PLAIN" if username == ADMIN and bootstrap == stack.kafka_bootstrap else MECHANISM
+    mechanism = "PLAIN" if username == ADMIN and stack.serves(bootstrap) else MECHANISM
     return KafkaAccess(bootstrap, username, password, ca, mechanism=mechanism)
 
 

@@ -10,7 +10,9 @@ broker's folder and processes are never touched.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -18,7 +20,7 @@ from pathlib import Path
 from certlife.services.infra.fileio import write_file_atomic
 from certlife.services.infra.stack import kafka
 from certlife.services.infra.stack.errors import StackError
-from certlife.services.infra.stack.procs import port_open, read_pid, stop_pid
+from certlife.services.infra.stack.procs import alive, port_open, read_pid, stop_pid
 from certlife.services.infra.stack.secrets import ensure_secret
 from certlife.services.infra.stack.settings import StackSettings, broker_keystore
 
@@ -182,9 +184,34 @@ def start(settings: StackSettings) -> bool:
     return any(started)
 
 
-def stop(settings: StackSettings) -> list[str]:
-    """Stop every node this launcher started; their names."""
-    return [f"kafka-{n}" for n in nodes(settings) if stop_node(settings, n)]
+def stop(settings: StackSettings, timeout: float = 30.0) -> list[str]:
+    """Stop every node this launcher started, all at once; their names.
+
+    One by one, the last node would wait for a quorum that is already gone.
+    """
+    pids = {n: node_pid(settings, n) for n in nodes(settings)}
+    for node in nodes(settings):
+        (node_home(settings, node) / "kafka.pid").unlink(missing_ok=True)
+    live = {n: pid for n, pid in pids.items() if pid is not None}
+    for pid in live.values():
+        signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(alive(pid) for pid in live.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in live.values():
+        if alive(pid):
+            stop_pid(pid, timeout=10)
+    return [f"kafka-{n}" for n in live]
+
+
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Send ``sig`` to node process ``pid``'s group (the JVM is its leader)."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(pid, sig)
 
 
 def status(settings: StackSettings) -> list[str]:

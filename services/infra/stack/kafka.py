@@ -364,7 +364,7 @@ def _produce_probe(access: KafkaAccess) -> bool:
 
     async def probe() -> bool:
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-        producer = AIOKafkaProducer(**access.client_options(), request_timeout_ms=5000)
+        producer = AIOKafkaProducer(**access.client_options(), acks="all", request_timeout_ms=5000)
         try:
             await asyncio.wait_for(ensure_topics(access, [TopicSpec(PROBE_TOPIC)]), 15)
             await asyncio.wait_for(producer.start(), 10)

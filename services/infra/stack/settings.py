@@ -118,6 +118,10 @@ class StackSettings:
 
     @property
     def database_url(self) -> str:
+    def serves(self, bootstrap: str) -> bool:
+        """True when every address of ``bootstrap`` is one of this stack's nodes (any of them will do)."""
+        return {a.strip() for a in bootstrap.split(",")} <= set(self.kafka_bootstrap.split(","))
+
         """A libpq URL for the project's database and role."""
         return (
             f"postgresql://{self.postgres_user}:{self.postgres_password}"
