@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from pathlib import Path
 
 import orjson
 import pytest
@@ -13,6 +14,8 @@ from certlife.contracts.errors import RecordFormatError, TrustError
 from certlife.contracts.records import RecordSigner, parse_record, signing_input
 from certlife.contracts.trust import KeyRing, TrustedKey, TrustFile
 from certlife.contracts.verification import LogVerifier, VerificationError, record_facts, verify_log
+from certlife.contracts.verification.proof import verify_bundle
+from certlife.services.partner.bundles import bundle_from_export
 from tests.unit.logbuilder import LogBuilder, private_key
 
 pytestmark = pytest.mark.unit
@@ -265,3 +268,24 @@ def test_a_trust_file_with_the_final_key_state_verifies_the_log_from_the_start()
     assert [k.to_json() for k in full.credential_keys] == [
         k.to_json() for k in end.credentials.credential_keys()
     ]
+
+
+def test_proof_bundles_carry_credential_key_records_through_a_compromise(tmp_path: Path) -> None:
+    """A bundle's key records may announce and compromise credential keys; they change no record key."""
+    b = LogBuilder()
+    b.issue_many(2)
+    b.announce_credential_key("c1")
+    b.compromise(_cred("c1"), len(b.records))
+    b.rotate("k1")
+    b.add("C-0001", "revoked", "revoked")
+    b.commit_statuslist("revocation", LIST_A)
+    b.checkpoint()
+    export = b.write_export(tmp_path / "export")
+    bundle = bundle_from_export(export, "C-0001")
+    assert [parse_record(e.record).action for e in bundle.key_records] == [
+        "credential-key",
+        "compromise",
+        "rotate",
+    ]
+    report = verify_bundle(bundle.to_bytes(), b.trust())
+    assert report.details["certificate"] == "C-0001" and report.checks["key-record"] == 3
