@@ -104,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "port", None) is not None and not 0 <= args.port <= 65535:
         raise CliError(f"--port must be 0-65535, got {args.port}")
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from certlife.services.infra import logrepeat
+
+    logrepeat.install()  # an outage: each cause once per 30 s with a count, not a line per attempt
     if args.service == "all":  # a supervisor of the others (each child configures its own export)
         return serve_all.run(args)
     from certlife.services.infra import otel

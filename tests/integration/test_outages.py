@@ -113,3 +113,114 @@ async def _outcomes(bootstrap: str, prefix: str) -> list[object]:
         return list(await messages(bootstrap, prefix + topics.COMMAND_RESULTS, 20, timeout=1))
     except TimeoutError:
         return []
+
+
+class Proxy:
+    """A TCP proxy on 127.0.0.1 in front of PostgreSQL, which a test can cut and restore (an outage)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port, self.port = target_port, 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> Proxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def cut(self) -> None:
+        """Refuse new connections and drop the open ones, as a dead server does."""
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+
+def _lines_between(text: str, start: float, end: float) -> int:
+    """Log lines stamped (``YYYY-MM-DD HH:MM:SS,mmm``, UTC) within [start, end] (epoch seconds)."""
+    from datetime import datetime
+
+    count = 0
+    for line in text.splitlines():
+        try:
+            stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        except ValueError:
+            continue
+        count += start <= stamp <= end
+    return count
+
+
+async def test_a_database_outage_under_the_supervisor_is_a_few_lines_and_loses_nothing(
+    kafka_bootstrap: str,
+    database_url: str,
+    pg_schema: str,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL gone for 30 s under `certctl serve all` while commands keep coming: the services
+    say so in a few lines (once per cause per 30 s, with counts), and afterwards every command has
+    exactly one outcome and the read models hold every record."""
+    from urllib.parse import urlparse
+
+    proxy = await Proxy(urlparse(database_url).port or 5432).start()
+    proxied = database_url.replace(f":{proxy.target_port}/", f":{proxy.port}/")
+    prefix = unique_name("dbout") + "."
+    env = stack_env(kafka_bootstrap, database_url, pg_schema, prefix, tmp_path / "keys")
+    assert certctl(env, "keys", "generate").returncode == 0
+    logs = tmp_path / "logs"
+    supervisor = ServiceProcess(
+        "all", dict(env, CERTLIFE_DATABASE_URL=proxied), tmp_path,
+        args=("--only", "commands,relay,projections", "--log-dir", str(logs)),
+    ).start()  # fmt: skip
+    rounds = lifecycle_commands(0, 20)
+    topic, results = prefix + topics.COMMANDS, prefix + topics.COMMAND_RESULTS
+    await _send(kafka_bootstrap, topic, rounds[0])
+    await messages(kafka_bootstrap, results, 20, timeout=120)
+    cut_at = time.time()
+    await proxy.cut()
+    for body in rounds[1]:  # commands keep coming during the outage
+        await _send(kafka_bootstrap, topic, [body])
+        await asyncio.sleep(1.5)
+    await asyncio.sleep(max(0.0, cut_at + 30 - time.time()))
+    back_at = time.time()
+    await proxy.start()
+    await _send(kafka_bootstrap, topic, rounds[0][:5])  # exact re-sends: the original outcomes again
+    found = await messages(kafka_bootstrap, results, 45, timeout=180)
+    recovered = time.time() - back_at
+    await wait_applied(env, 39, 0, timeout=180)
+    supervisor.stop()
+    per_command: dict[bytes, set[bytes]] = {}
+    for value, headers in found:
+        per_command.setdefault(headers["certlife-command-id"], set()).add(value)
+    assert len(per_command) == 40 and all(len(v) == 1 for v in per_command.values())
+    during = {
+        name: _lines_between((logs / f"{name}.log").read_text(errors="replace"), cut_at, back_at)
+        for name in SERVICES
+    }
+    texts = {name: (logs / f"{name}.log").read_text(errors="replace") for name in SERVICES}
+    print(f"\nlog lines during the 30 s outage: {during}; all outcomes {recovered:.1f} s after it ended")
+    assert sum(during.values()) < 150, {n: t[-2000:] for n, t in texts.items()}
+    for name, text in texts.items():
+        assert "Traceback" not in text, (name, text[-3000:])
