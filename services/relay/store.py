@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from certlife.domain.errors import CertlifeError
 from certlife.projections.ddl import quote_ident, run_ddl
 from certlife.services.relay.state import RelayState
 
@@ -55,6 +56,10 @@ CREATE TRIGGER certlife_notify AFTER INSERT ON {s}.{table}
 """
 
 
+class RelaySchemaOutdated(CertlifeError, code="relay-schema-outdated"):
+    """The relay's tables need DDL this role may not run (``certctl db migrate`` does)."""
+
+
 @dataclass(frozen=True)
 class Head:
     """The last record of one certificate: its seq, hash and log index."""
@@ -101,13 +106,23 @@ class RelayStore:
         return f"certlife_events_{self.schema}"[:63]
 
     async def create(self) -> None:
-        """Create the relay's tables if they are missing (no DDL at all when they all exist)."""
-        await run_ddl(
-            self.conn,
-            self.schema,
-            _SCHEMA_SQL.format(s=self._s),
-            unless_exist=[f"{self._s}.{name}" for name in RELAY_TABLES],
-        )
+        """Create the relay's tables if they are missing (no DDL at all when they all exist).
+
+        A role that may not create or alter them (the relay's, in a deployment) gets
+        :class:`RelaySchemaOutdated` when they are missing or older than this code.
+        """
+        try:
+            await run_ddl(
+                self.conn,
+                self.schema,
+                _SCHEMA_SQL.format(s=self._s),
+                unless_exist=[f"{self._s}.{name}" for name in RELAY_TABLES],
+            )
+        except asyncpg.InsufficientPrivilegeError:
+            raise RelaySchemaOutdated(
+                f"the relay's tables in schema {self.schema} are missing or older than this version, and "
+                "this role may not create or alter them: run `certctl db migrate` as the schema owner"
+            ) from None
 
     async def notify_installed(self, events_table: str) -> bool:
         """True when the trigger that notifies ``channel`` is on ``events_table``."""

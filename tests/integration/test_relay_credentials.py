@@ -208,3 +208,30 @@ async def test_an_old_relay_schema_is_widened_in_place(database_url: str, pg_sch
         assert await relay_store.credential_key_history() == []
     finally:
         await conn.close()
+
+
+async def test_a_role_that_may_not_widen_the_schema_is_told_to_migrate(
+    database_url: str, pg_schema: str
+) -> None:
+    """The relay's role (no DDL rights) on an old schema: one line naming `certctl db migrate`."""
+    from certlife.services.infra.stack import StackSettings, pgroles
+    from certlife.services.relay.store import RelaySchemaOutdated
+
+    stack = StackSettings.from_env()
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(_OLD_SCHEMA.format(s=f'"{pg_schema}"'))
+        await conn.execute(f'GRANT USAGE ON SCHEMA "{pg_schema}" TO "{pgroles.RELAY}"')
+        await conn.execute(
+            f'GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA "{pg_schema}" TO "{pgroles.RELAY}"'
+        )
+        relay = await asyncpg.connect(pgroles.role_url(stack, pgroles.RELAY))
+        try:
+            with pytest.raises(RelaySchemaOutdated, match="certctl db migrate"):
+                await RelayStore(relay, pg_schema).create()
+        finally:
+            await relay.close()
+        await RelayStore(conn, pg_schema).create()  # the owner widens it
+    finally:
+        await conn.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{pg_schema}" FROM "{pgroles.RELAY}"')
+        await conn.close()
