@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``stack`` command group."""
     parser = sub.add_parser("stack", help="start, stop or inspect the local Kafka and PostgreSQL")
-    parser.add_argument("action", choices=["up", "down", "status", "compose-init", "compose-provision"])
+    parser.add_argument(
+        "action", choices=["up", "down", "status", "promote", "compose-init", "compose-provision"]
+    )
     parser.add_argument("--json", action="store_true", help="print endpoints as JSON")
     parser.add_argument(
         "--brokers",
@@ -22,6 +24,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="up|down|status: 1 (the single broker, default) or a KRaft cluster of 3 (or 5) nodes "
         "in its own folder, on ports from 9192 (default: CERTLIFE_KAFKA_BROKERS, else 1)",
     )
+    parser.add_argument(
+        "--pg-replica",
+        action="store_true",
+        help="up: also start a synchronous streaming replica of PostgreSQL on CERTLIFE_POSTGRES_REPLICA_PORT "
+        "(default: the primary's port + 1); `certctl stack promote` makes it the primary",
+    )
+    parser.add_argument("--postgres-only", action="store_true", help="up: start PostgreSQL (and replica) only")
     parser.add_argument(
         "--dir", type=Path, default=Path("/stack"), help="compose-*: the shared stack volume (default /stack)"
     )
@@ -45,8 +54,11 @@ def run(args: argparse.Namespace) -> int:
         print("provisioned topics and principals " + ", ".join(users))
         return 0
     settings = _settings(args.brokers)
+    if args.action == "promote":
+        print(stack.promote(settings))
+        return 0
     if args.action == "up":
-        endpoints = stack.up(settings)
+        endpoints = stack.up(settings, pg_replica=args.pg_replica, postgres_only=args.postgres_only)
         if args.json:
             shown: dict[str, object] = {"kafkaBootstrap": endpoints.kafka_bootstrap}
             shown["databaseUrl"] = endpoints.database_url
@@ -54,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
                 shown |= {"brokers": settings.brokers, "env": settings.selection_env()}
             print(json.dumps(shown))
         else:
-            print(f"kafka:    {endpoints.kafka_bootstrap}")
+            if not args.postgres_only:
+                print(f"kafka:    {endpoints.kafka_bootstrap}")
             print(f"postgres: {endpoints.database_url}")
             if settings.clustered:
                 print(f"clients:  CERTLIFE_KAFKA_BROKERS={settings.brokers} selects this cluster")

@@ -103,6 +103,12 @@ VARIABLES: tuple[Variable, ...] = (
         "`certctl stack up --brokers 3` starts it, and this variable makes a process use it",
     ),
     Variable("CERTLIFE_POSTGRES_PORT", "5432", "local stack: PostgreSQL port"),
+    Variable(
+        "CERTLIFE_POSTGRES_REPLICA_PORT",
+        None,
+        "local stack: port of the synchronous streaming replica `certctl stack up --pg-replica` creates",
+        shown="the PostgreSQL port + 1",
+    ),
     Variable("CERTLIFE_DB_SCHEMA", "public", "schema of the event store and read models"),
     Variable("CERTLIFE_TOPIC_PREFIX", "", "prefix for every topic (isolates test deployments)"),
     Variable("CERTLIFE_ISSUER", "certlife.example", "issuer of the certificates"),
@@ -446,6 +452,7 @@ class Settings:
         _optional(
             env, "CERTLIFE_KAFKA_PLAINTEXT_PORT", _port
         )  # StackSettings parses them: fail here with one line instead
+        _optional(env, "CERTLIFE_POSTGRES_REPLICA_PORT", _port)
         stack = StackSettings.from_env({k: v for k, v in env.items() if v})  # empty counts as unset
         prefix = _read(env, "CERTLIFE_TOPIC_PREFIX", _text)
         return cls(

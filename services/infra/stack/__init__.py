@@ -7,21 +7,29 @@ started (pid files and markers under the cache folder).
 selects the single broker (1: ``$CERTLIFE_HOME/stack``, port 9092) or a cluster of
 combined controller+broker nodes (``stack/cluster.py``: its own folder and ports). Both
 use the one PostgreSQL server, which only the single stack's ``down`` stops.
+
+``up(pg_replica=True)`` (``certctl stack up --pg-replica``) also starts a synchronous
+streaming replica of that server (``stack/pgreplica.py``); once one exists, every ``up``
+starts it and the database URL lists both servers. ``promote`` makes it the primary.
+``up(postgres_only=True)`` starts PostgreSQL (and its replica) without Kafka.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from certlife.services.infra.stack import kafka, postgres
+from certlife.services.infra.stack import kafka, pgstate, postgres
 from certlife.services.infra.stack.errors import StackError
 from certlife.services.infra.stack.settings import StackSettings
 
-__all__ = ["Endpoints", "StackError", "StackSettings", "down", "resolve_endpoints", "status", "up"]
+__all__ = [
+    "Endpoints", "StackError", "StackSettings", "down", "promote", "resolve_endpoints", "status", "up",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -45,16 +53,26 @@ def _exclusive(settings: StackSettings) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def up(settings: StackSettings | None = None, prefix: str | None = None) -> Endpoints:
+def up(
+    settings: StackSettings | None = None,
+    prefix: str | None = None,
+    *,
+    pg_replica: bool = False,
+    postgres_only: bool = False,
+) -> Endpoints:
     """Start Kafka and PostgreSQL unless they already run; return their endpoints.
 
     Also provisions the deployment of topic ``prefix`` (None: ``CERTLIFE_TOPIC_PREFIX``):
-    its topics and its services' principals (:func:`provision`).
+    its topics and its services' principals (:func:`provision`). ``pg_replica``: also
+    create and start PostgreSQL's synchronous replica; ``postgres_only``: no Kafka.
     """
     settings = settings or StackSettings.from_env()
     try:
         with _exclusive(settings):
-            _up(settings, prefix)
+            if postgres_only:
+                settings = _up_postgres(settings, pg_replica)
+            else:
+                settings = _up(settings, prefix, pg_replica)
     except OSError as exc:
         if exc.errno == 28:
             raise StackError(f"disk full under {settings.home}: free space and retry") from None
@@ -62,21 +80,33 @@ def up(settings: StackSettings | None = None, prefix: str | None = None) -> Endp
     return Endpoints(settings.kafka_bootstrap, settings.database_url)
 
 
-def _up(settings: StackSettings, prefix: str | None) -> None:
+def _up_postgres(settings: StackSettings, pg_replica: bool) -> StackSettings:
+    """Start PostgreSQL, and its replica when asked or when one exists; the settings naming it."""
+    postgres.start(settings)
+    if not pg_replica and pgstate.load(settings.shared_state) is None:
+        return settings
+    from certlife.services.infra.stack import pgreplica
+
+    state = pgreplica.start(settings)
+    return dataclasses.replace(settings, postgres_replica_port=state.port, postgres_replicated=True)
+
+
+def _up(settings: StackSettings, prefix: str | None, pg_replica: bool) -> StackSettings:
     if settings.clustered:
         from certlife.services.infra.stack import cluster
 
         cluster.preflight(settings)
-        postgres.start(settings)
+        settings = _up_postgres(settings, pg_replica)
         cluster.start(settings)
         provision(settings, os.environ.get("CERTLIFE_TOPIC_PREFIX", "") if prefix is None else prefix)
-        return
+        return settings
     if not kafka.running(settings):
         kafka.preflight(settings)
-    postgres.start(settings)
+    settings = _up_postgres(settings, pg_replica)
     if kafka.start(settings):  # the listeners are fixed at start: open or close the unsafe one's ACLs
         _anonymous(settings)
     provision(settings, os.environ.get("CERTLIFE_TOPIC_PREFIX", "") if prefix is None else prefix)
+    return settings
 
 
 def provision(settings: StackSettings, prefix: str = "") -> None:
@@ -133,14 +163,36 @@ def down(settings: StackSettings | None = None) -> list[str]:
             stopped.append("kafka")
         if postgres.stop(settings):
             stopped.append("postgres")
+        replica = pgstate.load(settings.shared_state)
+        if replica is not None:  # after the primary, which would wait for it
+            from certlife.services.infra.stack import pgreplica
+
+            if pgreplica.stop(replica):
+                stopped.append("postgres replica")
     return stopped
+
+
+def promote(settings: StackSettings | None = None) -> str:
+    """Promote the PostgreSQL replica (the old primary is stopped and fenced); one line saying so."""
+    from certlife.services.infra.stack import pgreplica
+
+    settings = settings or StackSettings.from_env()
+    with _exclusive(settings):
+        state = pgreplica.promote(settings)
+    return f"postgres: the replica at 127.0.0.1:{state.port} is the primary now"
 
 
 def status(settings: StackSettings | None = None) -> list[str]:
     """One line per service."""
     settings = settings or StackSettings.from_env()
+    database = [postgres.status(settings)]
+    replica = pgstate.load(settings.shared_state)
+    if replica is not None and replica.primary_port == settings.postgres_port:
+        from certlife.services.infra.stack import pgreplica
+
+        database = pgreplica.status(settings, replica)
     if settings.clustered:
         from certlife.services.infra.stack import cluster
 
-        return [*cluster.status(settings), postgres.status(settings)]
-    return [kafka.status(settings), postgres.status(settings)]
+        return [*cluster.status(settings), *database]
+    return [kafka.status(settings), *database]

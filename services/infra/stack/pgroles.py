@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from urllib.parse import quote
 
 from certlife.services.infra.stack import secrets
 from certlife.services.infra.stack.errors import StackError
@@ -119,7 +118,4 @@ def role_url(settings: StackSettings, role: str) -> str:
     if not password:
         path = secret_path(settings, role)
         raise StackError(f"no password for PostgreSQL role {role} at {path}: run certctl stack up (as root)")
-    return (
-        f"postgresql://{quote(role, safe='')}:{quote(password, safe='')}"
-        f"@127.0.0.1:{settings.postgres_port}/{settings.postgres_db}"
-    )
+    return settings.postgres_url(role, password)  # with a replica: both servers, the writable one chosen

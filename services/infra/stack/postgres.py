@@ -10,12 +10,12 @@ import subprocess
 import time
 from pathlib import Path
 
-from certlife.services.infra.stack import pgroles
+from certlife.services.infra.stack import pgroles, pgstate
 from certlife.services.infra.stack.errors import StackError
 from certlife.services.infra.stack.procs import port_open
 from certlife.services.infra.stack.settings import POSTGRES_DEFAULT_VERSION, StackSettings
 
-CLUSTER = "certlife"
+CLUSTER = pgstate.DEFAULT_CLUSTER  # the cluster on port 5432; another port's: ``pgstate.primary_cluster``
 _TUNING = """# written by certctl stack up
 max_connections = 200
 shared_buffers = 256MB
@@ -103,12 +103,26 @@ def _local_cluster(settings: StackSettings) -> bool:
     return os.geteuid() == 0 and socket.exists() and shutil.which("runuser") is not None
 
 
+def create_cluster(version: str, cluster: str, port: int) -> Path:
+    """Create the Debian cluster ``version/cluster`` on ``port`` with certlife's tuning unless it
+    exists; its configuration folder."""
+    conf = Path(f"/etc/postgresql/{version}/{cluster}")
+    if not (conf / "postgresql.conf").exists():
+        _run(["pg_createcluster", version, cluster, "-p", str(port)], "create the PostgreSQL cluster")
+        (conf / "conf.d").mkdir(exist_ok=True)
+        (conf / "conf.d" / "certlife.conf").write_text(_TUNING)
+    return conf
+
+
 def start(settings: StackSettings) -> bool:
     """Make the project's database reachable; True when this call started a server.
 
     As root on the local cluster it also creates the service roles and their
     password files (``certlife.services.infra.stack.pgroles.ensure_roles``).
     """
+    replica = pgstate.load(settings.shared_state)
+    if replica is not None and replica.promoted and replica.primary_port == settings.postgres_port:
+        return False  # fenced: the promoted replica is the primary now (``stack/pgreplica.py``)
     if can_login(settings):
         if _local_cluster(settings):
             pgroles.ensure_roles(settings)
@@ -127,18 +141,12 @@ def start(settings: StackSettings) -> bool:
         raise StackError(
             "starting PostgreSQL needs root (pg_ctlcluster): run as root or set CERTLIFE_DATABASE_URL"
         )
-    conf = Path(f"/etc/postgresql/{version}/{CLUSTER}")
-    if not (conf / "postgresql.conf").exists():
-        _run(
-            ["pg_createcluster", version, CLUSTER, "-p", str(settings.postgres_port)],
-            "create the PostgreSQL cluster",
-        )
-        (conf / "conf.d").mkdir(exist_ok=True)
-        (conf / "conf.d" / "certlife.conf").write_text(_TUNING)
-    _run(["pg_ctlcluster", version, CLUSTER, "start"], "start PostgreSQL")
+    cluster = pgstate.primary_cluster(settings.postgres_port)
+    create_cluster(version, cluster, settings.postgres_port)
+    _run(["pg_ctlcluster", version, cluster, "start"], "start PostgreSQL")
     marker = settings.shared_state / "postgres.started"
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(f"{version} {CLUSTER}\n")
+    marker.write_text(f"{version} {cluster}\n")
     deadline = time.monotonic() + 30
     while not port_open(settings.postgres_port):
         if time.monotonic() > deadline:

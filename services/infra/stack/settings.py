@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from certlife.contracts.admission import ascii_shown
+from certlife.services.infra.stack import pgstate
 from certlife.services.infra.stack.errors import StackError
 
 KAFKA_VERSION = "4.1.1"
@@ -53,6 +55,15 @@ class StackSettings:
     #: Combined controller+broker KRaft nodes. Node ``i`` (1-based) listens for clients on
     #: ``kafka_port + i - 1`` and for its controller on ``controller_port + i - 1``.
     brokers: int = 1
+    #: Port of the streaming replica ``certctl stack up --pg-replica`` starts (None: the primary's + 1).
+    postgres_replica_port: int | None = None
+    #: True once this stack has a replica (``stack/pgstate.py``): the database URL lists both servers.
+    postgres_replicated: bool = False
+
+    @property
+    def replica_port(self) -> int:
+        """The replica's port (``CERTLIFE_POSTGRES_REPLICA_PORT``, else the primary's port + 1)."""
+        return self.postgres_replica_port or self.postgres_port + 1
 
     @property
     def clustered(self) -> bool:
@@ -107,6 +118,10 @@ class StackSettings:
         """The bootstrap list: every node's client address, comma-separated."""
         return ",".join(f"127.0.0.1:{port}" for port in self.client_ports)
 
+    def serves(self, bootstrap: str) -> bool:
+        """True when every address of ``bootstrap`` is one of this stack's nodes (any of them will do)."""
+        return {a.strip() for a in bootstrap.split(",")} <= set(self.kafka_bootstrap.split(","))
+
     def selection_env(self) -> dict[str, str]:
         """The variables that make another process's ``from_env`` pick this stack (not its secrets)."""
         return {
@@ -118,15 +133,21 @@ class StackSettings:
 
     @property
     def database_url(self) -> str:
-    def serves(self, bootstrap: str) -> bool:
-        """True when every address of ``bootstrap`` is one of this stack's nodes (any of them will do)."""
-        return {a.strip() for a in bootstrap.split(",")} <= set(self.kafka_bootstrap.split(","))
+        """A libpq URL for the project's database and role (:meth:`postgres_url`)."""
+        return self.postgres_url(self.postgres_user, self.postgres_password)
 
-        """A libpq URL for the project's database and role."""
-        return (
-            f"postgresql://{self.postgres_user}:{self.postgres_password}"
-            f"@127.0.0.1:{self.postgres_port}/{self.postgres_db}"
-        )
+    def postgres_url(self, user: str, password: str) -> str:
+        """A libpq URL of the project's database for ``user``.
+
+        With a replica it lists the primary and the replica with
+        ``target_session_attrs=read-write``: a client connects to whichever of the
+        two is writable, the promoted replica after a failover.
+        """
+        hosts, query = f"127.0.0.1:{self.postgres_port}", ""
+        if self.postgres_replicated:
+            hosts, query = f"{hosts},127.0.0.1:{self.replica_port}", "?target_session_attrs=read-write"
+        credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+        return f"postgresql://{credentials}@{hosts}/{self.postgres_db}{query}"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> StackSettings:
@@ -135,6 +156,10 @@ class StackSettings:
         home = Path(env.get("CERTLIFE_HOME") or Path.home() / ".cache" / "certlife")
         brokers = broker_count(env.get("CERTLIFE_KAFKA_BROKERS") or "1")
         kafka_port = _port(env, "CERTLIFE_KAFKA_PORT", 9092 if brokers == 1 else CLUSTER_KAFKA_PORT)
+        postgres_port = _port(env, "CERTLIFE_POSTGRES_PORT", 5432)
+        replica = pgstate.load(home / "stack")  # a replica this home's launcher created
+        if replica is not None and replica.primary_port != postgres_port:
+            replica = None  # another primary's replica: not this one's
         return cls(
             home=home,
             kafka_port=kafka_port,
@@ -143,7 +168,11 @@ class StackSettings:
                 env, "CERTLIFE_KAFKA_CONTROLLER_PORT", 9093 if brokers == 1 else kafka_port + brokers
             ),
             brokers=brokers,
-            postgres_port=_port(env, "CERTLIFE_POSTGRES_PORT", 5432),
+            postgres_port=postgres_port,
+            postgres_replica_port=(
+                replica.port if replica else _port(env, "CERTLIFE_POSTGRES_REPLICA_PORT", 0) or None
+            ),
+            postgres_replicated=replica is not None,
             plaintext_port=_port(env, "CERTLIFE_KAFKA_PLAINTEXT_PORT", 0) or None,
         )
 
