@@ -25,29 +25,54 @@ from aiokafka.admin import AIOKafkaAdminClient
 from certlife.services.infra import stack
 from certlife.services.infra.stack import StackSettings, cluster
 from certlife.services.infra.stack.kafka import admin_access
+from certlife.services.infra.stack.procs import port_open
 
-#: The test cluster's first client port (its nodes: this and the next two; controllers after).
-TEST_PORT = 9392
+#: First client ports a test cluster may take (its nodes: this and the next two; controllers after).
+#: Two test sessions at once (two people's ``./dev test``) each take the first one free.
+TEST_PORTS = range(9392, 9992, 100)
 ISSUER = "certlife.example"
 
 
-def session_cluster_settings() -> StackSettings:
-    """The session cluster's settings (three nodes, ports from TEST_PORT)."""
+def cluster_settings(port: int) -> StackSettings:
+    """A three-node cluster's settings with client ports from ``port``."""
     env = {k: v for k, v in os.environ.items() if k != "CERTLIFE_KAFKA_CONTROLLER_PORT"}
-    env |= {"CERTLIFE_KAFKA_BROKERS": "3", "CERTLIFE_KAFKA_PORT": str(TEST_PORT)}
+    env |= {"CERTLIFE_KAFKA_BROKERS": "3", "CERTLIFE_KAFKA_PORT": str(port)}
     return StackSettings.from_env(env)
 
 
-def run_cluster(settings: StackSettings) -> Iterator[float]:
-    """Start the cluster with the launcher; yield its start time (s); stop it and drop its folder."""
-    shutil.rmtree(settings.state, ignore_errors=True)  # a fresh cluster: no data of an older run
-    started = time.monotonic()
-    try:
-        stack.up(settings, prefix="")
-        yield time.monotonic() - started
-    finally:
-        stack.down(settings)
-        shutil.rmtree(settings.state, ignore_errors=True)
+@contextlib.contextmanager
+def _claimed() -> Iterator[StackSettings]:
+    """The settings of the first test cluster slot that no other session holds and whose ports are free."""
+    import fcntl
+
+    for port in TEST_PORTS:
+        settings = cluster_settings(port)
+        settings.home.mkdir(parents=True, exist_ok=True)
+        with open(settings.home / f"stack-cluster-{port}.test-lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            ports = settings.client_ports + settings.controller_ports
+            if cluster.running(settings) or any(port_open(p) for p in ports):
+                continue  # a cluster left over by a killed session, or someone else's ports
+            yield settings
+            return
+    raise stack.StackError(f"no free ports for a test cluster (tried first ports {list(TEST_PORTS)})")
+
+
+def run_cluster() -> Iterator[tuple[StackSettings, float]]:
+    """Start a fresh test cluster with the launcher; yield it and its start time (s); stop it and
+    drop its folder."""
+    with _claimed() as settings:
+        shutil.rmtree(settings.state, ignore_errors=True)  # no data of an older run
+        started = time.monotonic()
+        try:
+            stack.up(settings, prefix="")
+            yield settings, time.monotonic() - started
+        finally:
+            stack.down(settings)
+            shutil.rmtree(settings.state, ignore_errors=True)
 
 
 def client(settings: StackSettings) -> dict[str, Any]:

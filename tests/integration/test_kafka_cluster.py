@@ -1,6 +1,6 @@
 """The services on a 3-node KRaft cluster (``certctl stack up --brokers 3``).
 
-One cluster for the module, on its own ports (``cluster_harness``). Shown here:
+One cluster for the session, on its own ports (``cluster_harness``). Shown here:
 every certlife topic and the internal logs have three replicas and
 ``min.insync.replicas=2``; the command service and the relay run unchanged
 (their own principals, the bootstrap list in ``CERTLIFE_KAFKA_BOOTSTRAP``); and
@@ -46,10 +46,9 @@ CERTIFICATES = 150
 @pytest.fixture(scope="session")
 def kafka_cluster() -> Iterator[StackSettings]:
     """Three combined controller+broker nodes, started by the launcher for this session."""
-    settings = h.session_cluster_settings()
-    runner = h.run_cluster(settings)
+    runner = h.run_cluster()
     try:
-        seconds = next(runner)
+        settings, seconds = next(runner)
     except stack.StackError as exc:
         pytest.fail(f"the 3-node Kafka cluster could not start: {exc}", pytrace=False)
     print(f"\n3-node cluster started in {seconds:.1f} s")

@@ -26,6 +26,9 @@ from certlife.services.infra.stack.settings import StackSettings, broker_keystor
 
 #: Each node's heap: three JVMs share a small machine with the services.
 NODE_HEAP = ["-Xmx512m", "-Xms128m"]
+#: A node that stops heartbeating is fenced after 4 s (Kafka's default: 9 s), and its partitions
+#: get new leaders then: a broker killed without shutdown stalls writes about that long.
+FAILURE_DETECTION = ("broker.session.timeout.ms=4000", "broker.heartbeat.interval.ms=1000")
 
 
 def node_home(settings: StackSettings, node: int) -> Path:
@@ -56,6 +59,7 @@ def layout(settings: StackSettings, node: int) -> kafka.Layout:
         node_id=node,
         voters=voters,
         replication=settings.replication_factor,
+        extra=FAILURE_DETECTION,
     )
 
 

@@ -90,6 +90,8 @@ class Layout:
     voters: str | None = None
     #: Replicas of the internal topics (offsets, transaction state log) and the topics' default.
     replication: int = 1
+    #: Further ``server.properties`` lines (a cluster's failure detection).
+    extra: tuple[str, ...] = ()
 
     @property
     def inter_broker(self) -> str:
@@ -190,6 +192,7 @@ def broker_properties(layout: Layout, admin_password: str) -> str:
             f"log.dirs={layout.data}",
             "num.partitions=1",
             *_replication(layout),
+            *layout.extra,
             "group.initial.rebalance.delay.ms=0",
             "",
         ]
