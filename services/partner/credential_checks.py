@@ -88,7 +88,8 @@ class CredentialChecks:
         try:
             return self.state.key_for(key_id, index)
         except ContractError as exc:
-            raise failure(code or exc.code, f"{what}: {exc}", index=index) from None
+            own = exc.code if exc.code in CHECK_OF else "credential-key-unknown"
+            raise failure(code or own, f"{what}: {exc}", index=index) from None
 
     def credential(self, raw: bytes) -> Credential:
         """Step 1: parse the credential, find its key, verify its proof."""
