@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="up: also start a synchronous streaming replica of PostgreSQL on CERTLIFE_POSTGRES_REPLICA_PORT "
         "(default: the primary's port + 1); `certctl stack promote` makes it the primary",
     )
-    parser.add_argument("--postgres-only", action="store_true", help="up: start PostgreSQL (and replica) only")
+    parser.add_argument(
+        "--postgres-only", action="store_true", help="up: start PostgreSQL (and replica) only"
+    )
     parser.add_argument(
         "--dir", type=Path, default=Path("/stack"), help="compose-*: the shared stack volume (default /stack)"
     )
@@ -48,10 +50,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "compose-provision":
         from certlife.services.infra.settings import Settings
-        from certlife.services.infra.stack.compose import compose_provision
+        from certlife.services.infra.stack import compose
 
-        users = compose_provision(args.dir, Settings.from_env().topic_prefix)
-        print("provisioned topics and principals " + ", ".join(users))
+        # --brokers 3: the ``cluster`` profile's nodes (same volume, same passwords).
+        clustered = args.brokers is not None and _settings(args.brokers).clustered
+        bootstrap = compose.CLUSTER_BOOTSTRAP if clustered else compose.INTERNAL_BOOTSTRAP
+        users = compose.compose_provision(args.dir, Settings.from_env().topic_prefix, bootstrap)
+        print(f"provisioned topics and principals on {bootstrap}: " + ", ".join(users))
         return 0
     settings = _settings(args.brokers)
     if args.action == "promote":

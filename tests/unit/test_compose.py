@@ -91,7 +91,8 @@ def test_services_run_as_their_own_principals() -> None:
         assert services[name]["command"] == ["serve", name]
         env = services[name]["environment"]
         user = principals.service(name).user
-        assert env["CERTLIFE_KAFKA_BOOTSTRAP"] == INTERNAL_BOOTSTRAP
+        # the single broker unless CERTLIFE_COMPOSE_KAFKA names the cluster profile's (test_compose_cluster.py)
+        assert env["CERTLIFE_KAFKA_BOOTSTRAP"] == "${CERTLIFE_COMPOSE_KAFKA:-" + INTERNAL_BOOTSTRAP + "}"
         assert env["CERTLIFE_KAFKA_USERNAME"] == user
         assert env["CERTLIFE_KAFKA_PASSWORD_FILE"] == str(secret_path(Path("/stack"), "kafka", user))
         assert env["CERTLIFE_KAFKA_CA_FILE"] == str(ca_file(Path("/stack")))

@@ -1,8 +1,9 @@
 """The local stack's certificate authority and the broker's TLS certificate.
 
 The CA is created once (ECDSA P-256, ten years) and reused; the broker's
-certificate (for ``127.0.0.1``, ``::1``, ``localhost`` and ``kafka``, the
-compose service name) is re-issued when missing or within 30 days of expiry.
+certificate (for ``127.0.0.1``, ``::1``, ``localhost``, and the compose service
+names ``kafka`` and ``kafka-1..3``) is re-issued when missing or within 30 days
+of expiry.
 Private keys are written 0600 and never leave ``state/tls``.
 """
 
@@ -20,8 +21,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from certlife.services.infra.fileio import write_file_atomic
 from certlife.services.infra.stack.settings import broker_keystore, ca_file, tls_dir
 
-#: Names the broker certificate is valid for.
-BROKER_DNS = ("localhost", "kafka")
+#: Names the broker certificate is valid for (``kafka-N``: compose's ``cluster`` profile).
+BROKER_DNS = ("localhost", "kafka", "kafka-1", "kafka-2", "kafka-3")
 BROKER_IPS = ("127.0.0.1", "::1")
 
 
