@@ -13,7 +13,8 @@ a deployment serves the API at its log origin.
   the trust file that is not compromised (as ``issuer.json`` in an export).
 
 Both follow :mod:`.conventions` (strong ETag, 304, Cache-Control: a list until
-the next checkpoint is due, the issuer like the trust file).
+the next checkpoint is due, the issuer like the trust file) and allow any
+origin to read them (``Access-Control-Allow-Origin: *``: browser verifiers).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ async def status_list(
     except FileNotFoundError:
         raise Problem(404, "no-status-list", f"no {purpose} list published yet") from None
     max_age = conventions.max_age(ctx, ctx.tiles.current())
-    return conventions.conditional(request, data, max_age, media_type=VC_MEDIA_TYPE)
+    return _public(conventions.conditional(request, data, max_age, media_type=VC_MEDIA_TYPE))
 
 
 @router.get(
@@ -81,4 +82,10 @@ async def status_list(
 async def issuer(request: Request) -> Response:
     """The controller document listing the credential keys that are not compromised (``issuer.json``)."""
     ctx: Any = request.app.state.api
-    return conventions.conditional(request, issuer_document(ctx.trust), ISSUER_MAX_AGE)
+    return _public(conventions.conditional(request, issuer_document(ctx.trust), ISSUER_MAX_AGE))
+
+
+def _public(response: Response) -> Response:
+    """Any origin may read it: verifiers running in a browser fetch lists and keys cross-origin."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response

@@ -36,6 +36,7 @@ async def test_status_lists_are_served_as_published(tmp_path: Path) -> None:
             r = await client.get(f"/statuslists/{purpose}")
             assert r.status_code == 200 and r.content == data
             assert r.headers["content-type"] == "application/vc"
+            assert r.headers["access-control-allow-origin"] == "*"
             committed = (b.records[-2] + b.records[-1]).decode()
             assert hashlib.sha256(r.content).hexdigest() in committed
             etag = etags[purpose] = r.headers["etag"]
