@@ -208,3 +208,30 @@ def test_over_tiles(
         assert (code, report["answer"]["status"], report["answer"]["index"]) == (0, "suspended", 2)
         code, report = _at(capsys, server.url, "B-1", "2025-03-01T00:00:30Z", trust)
         assert code == 1 and report["failure"]["code"] == "not-yet-issued"
+
+
+def test_expired_then_renewed_uses_each_records_own_validity() -> None:
+    """The deciding record's validUntil counts: expired between the end and the renewal, valid after it."""
+    from certlife.contracts.verification.at_instant import chain_of, decide_at
+    from tests.unit.logbuilder import certificate
+
+    b = LogBuilder()
+    first = {**certificate("R-1"), "validFrom": "2025-01-01T00:00:00Z", "validUntil": "2026-01-01T00:00:00Z"}
+    renewed = {**first, "validUntil": "2029-01-01T00:00:00Z"}
+    b.add("R-1", "issued", "valid", certificate=first, effective_at="2025-01-01T00:00:00Z")
+    b.add("R-1", "expired", "expired", certificate=first, effective_at="2026-01-01T00:00:00Z")
+    b.add("R-1", "renewed", "valid", certificate=renewed, effective_at="2026-02-01T00:00:00Z")
+    leaves = b"".join(leaf_hash(raw) for raw in b.records)
+    chain = chain_of("R-1", [*b.records, b.records[1]], leaves)  # a repeated record counts once
+    assert [r.index for r in chain] == [0, 1, 2]
+    now = parse_instant("2026-06-01T00:00:00Z")
+    for at, status, index in [
+        ("2025-12-31T23:59:59Z", "valid", 0),
+        ("2026-01-15T00:00:00Z", "expired", 1),
+        ("2026-02-01T00:00:00Z", "valid", 2),
+        ("2029-01-01T00:00:00Z", "expired", 2),  # past the renewed validity: expired, not recorded yet
+    ]:
+        answer = decide_at("R-1", chain, parse_instant(at), None, now=now).answer
+        assert (answer.status, answer.index) == (status, index), at
+    other = chain_of("R-2", b.records, leaves)
+    assert other == [] and chain_of("R-1", [b.records[0] + b" "], leaves) == []  # not the log's bytes
