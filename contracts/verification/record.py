@@ -15,12 +15,13 @@ _TRUST_CODES = frozenset({"unknown-key", "key-out-of-range", "key-compromised"})
 
 
 def record_summary(record: Record) -> dict[str, Any]:
-    """The fields of a record a report shows: index, kind, certificate, event, status, key."""
+    """The fields of a record a report shows: index, kind, certificate, event (a key record's action,
+    ``statuslist`` for a status list commitment), status, key."""
     return {
         "index": record.index,
         "recordKind": record.kind,
         "certificate": record.number,
-        "event": record.event if record.kind == "certificate" else record.action,
+        "event": {"certificate": record.event, "key": record.action}.get(record.kind, record.kind),
         "status": record.status,
         "seq": record.seq,
         "recordedAt": record.recorded_at,

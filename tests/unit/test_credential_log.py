@@ -289,3 +289,11 @@ def test_proof_bundles_carry_credential_key_records_through_a_compromise(tmp_pat
     ]
     report = verify_bundle(bundle.to_bytes(), b.trust())
     assert report.details["certificate"] == "C-0001" and report.checks["key-record"] == 3
+
+
+def test_verify_record_on_the_new_records() -> None:
+    from certlife.contracts.verification import verify_record
+
+    b = _log()
+    assert verify_record(b.records[8], b.trust()).details["event"] == "credential-key"
+    assert verify_record(b.records[9], b.trust()).details["event"] == "statuslist"
