@@ -11,14 +11,13 @@ broker's folder and processes are never touched.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 import uuid
 from pathlib import Path
 
 from certlife.services.infra.fileio import write_file_atomic
-from certlife.services.infra.stack import kafka
+from certlife.services.infra.stack import jvm, kafka
 from certlife.services.infra.stack.errors import StackError
 from certlife.services.infra.stack.procs import alive, port_open, read_pid, stop_pid
 from certlife.services.infra.stack.secrets import ensure_secret
@@ -65,11 +64,7 @@ def layout(settings: StackSettings, node: int) -> kafka.Layout:
 
 def preflight(settings: StackSettings) -> str:
     """Java present and every port of a node that is not ours free; return the java path."""
-    java = shutil.which("java")
-    if java is None:
-        raise StackError(
-            "Java not found on PATH: install a JDK 17 (apt-get install -y openjdk-17-jre-headless)"
-        )
+    java = jvm.java_path()
     for node in nodes(settings):
         if node_pid(settings, node) is not None:
             continue
@@ -104,7 +99,7 @@ def prepare(settings: StackSettings) -> tuple[str, str]:
     from certlife.services.infra.stack.tls import ensure_tls
 
     java = preflight(settings)
-    classpath = f"{kafka.ensure_jars(settings)}/*"
+    classpath = f"{jvm.ensure_jars(settings)}/*"
     try:
         settings.state.mkdir(parents=True, exist_ok=True)
         ensure_tls(settings.state, settings.shared_state)
@@ -123,7 +118,7 @@ def prepare(settings: StackSettings) -> tuple[str, str]:
     for node in nodes(settings):
         home = node_home(settings, node)
         if not (home / "data" / "meta.properties").exists():
-            kafka._format(java, classpath, home / "server.properties", cluster_id)
+            jvm.format_storage(java, classpath, home / "server.properties", cluster_id)
     return java, classpath
 
 
@@ -132,7 +127,7 @@ def start_node(settings: StackSettings, node: int, java: str, classpath: str) ->
     home = node_home(settings, node)
     if node_pid(settings, node) is not None:
         return False
-    proc = kafka.spawn(java, classpath, home / "server.properties", home, NODE_HEAP)
+    proc = jvm.spawn(java, classpath, home / "server.properties", home, NODE_HEAP)
     (home / "kafka.pid").write_text(f"{proc.pid}\n")
     return True
 
@@ -150,7 +145,7 @@ def stop_node(settings: StackSettings, node: int) -> bool:
 
 def wait_for_nodes(settings: StackSettings, timeout: float = kafka.READY_TIMEOUT) -> None:
     """Until every node is registered and the cluster accepts an acks=all produce."""
-    from certlife.services.infra.stack.readiness import registered_brokers
+    from certlife.services.infra.stack.readiness import produce_probe, registered_brokers
 
     start = time.monotonic()
     told = False
@@ -161,7 +156,7 @@ def wait_for_nodes(settings: StackSettings, timeout: float = kafka.READY_TIMEOUT
             home = node_home(settings, dead[0])
             raise StackError(f"Kafka node {dead[0]} exited at start; see {home}/stdout.log")
         ports_open = all(port_open(p) for p in settings.client_ports)
-        if ports_open and registered_brokers(access) >= settings.brokers and kafka._produce_probe(access):
+        if ports_open and registered_brokers(access) >= settings.brokers and produce_probe(access):
             return
         if not told and time.monotonic() - start > 30:
             told = True

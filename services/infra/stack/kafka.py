@@ -1,63 +1,26 @@
-"""Assemble an Apache Kafka broker from Maven Central and run it in KRaft mode."""
+"""The single Kafka broker in KRaft mode, and the server.properties every local node is made from.
+
+The jars and the JVM are ``stack/jvm.py``'s; readiness probes ``stack/readiness.py``'s.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import shutil
 import subprocess
 import time
-import uuid
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from certlife.services.infra.fileio import write_file_atomic
 from certlife.services.infra.kafka_access import MECHANISM, KafkaAccess
 from certlife.services.infra.secret import Secret
 from certlife.services.infra.stack.errors import StackError
+from certlife.services.infra.stack.jvm import ensure_jars, format_storage, java_path, spawn
 from certlife.services.infra.stack.procs import port_open, read_pid, stop_pid
 from certlife.services.infra.stack.secrets import ensure_secret, read_secret
 from certlife.services.infra.stack.settings import StackSettings, broker_keystore, ca_file
-
-_MARKER = ".complete"
-#: The topic the launcher writes to see that the broker accepts produces.
-PROBE_TOPIC = "certlife.stack.probe"
-
-
-def ensure_jars(settings: StackSettings) -> Path:
-    """Resolve the pinned broker jars once into the cache; later calls are offline."""
-    libs = settings.kafka_libs
-    if (libs / _MARKER).exists():
-        return libs
-    if shutil.which("mvn") is None:
-        raise StackError("Maven not found on PATH: install it (apt-get install -y maven)")
-    libs.mkdir(parents=True, exist_ok=True)
-    pom = resources.files("certlife.services.infra.stack") / "kafka-pom.xml"
-    with resources.as_file(pom) as pom_path:
-        cmd = [
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(pom_path),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={libs}",
-            f"-Dmaven.repo.local={settings.maven_repo}",
-        ]
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
-        if any("No space left" in line for line in tail):
-            raise StackError(f"disk full while downloading Kafka jars into {libs}: free space")
-        raise StackError(
-            "could not download the Kafka jars from Maven Central "
-            f"({' / '.join(tail) or 'mvn failed'}): check network access to Maven Central"
-        )
-    (libs / _MARKER).write_text("ok\n")
-    return libs
-
 
 #: Listener names: clients and the inter-broker path on SASL_SSL, the KRaft controller on its own port.
 CLIENT, CONTROLLER, UNSAFE = "CLIENT", "CONTROLLER", "UNSAFE_PLAINTEXT"
@@ -199,18 +162,9 @@ def broker_properties(layout: Layout, admin_password: str) -> str:
     )
 
 
-def _java() -> str:
-    java = shutil.which("java")
-    if java is None:
-        raise StackError(
-            "Java not found on PATH: install a JDK 17 (apt-get install -y openjdk-17-jre-headless)"
-        )
-    return java
-
-
 def preflight(settings: StackSettings) -> str:
     """Check Java and free ports before anything starts; return the java path."""
-    java = _java()
+    java = java_path()
     if read_pid(settings.state / "kafka" / "kafka.pid") is not None:
         return java
     for port in (settings.kafka_port, settings.controller_port):
@@ -243,18 +197,6 @@ def admin_at(state: Path, bootstrap: str) -> KafkaAccess:
     return KafkaAccess(bootstrap, ADMIN, Secret(password), ca_file(state), mechanism="PLAIN")
 
 
-def _format(java: str, classpath: str, props: Path, cluster_id: str | None = None) -> None:
-    """Format the storage (no credential goes into it: the admin is checked against props).
-
-    A cluster's nodes are formatted with the same ``cluster_id``; None: a new one.
-    """
-    cluster_id = cluster_id or uuid.uuid4().hex[:22]
-    args = ["-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)]
-    fmt = subprocess.run([java, *args], capture_output=True, text=True, check=False)
-    if fmt.returncode != 0:
-        raise StackError(f"formatting the Kafka storage failed: {fmt.stderr.strip()[-300:]}")
-
-
 def start(settings: StackSettings) -> bool:
     """Start the broker unless ours already runs; True when this call started it."""
     from certlife.services.infra.stack import credentials
@@ -281,7 +223,7 @@ def start(settings: StackSettings) -> bool:
         raise StackError(f"cannot write the broker's files under {home} ({exc.strerror})") from None
     classpath = f"{libs}/*"
     if not (data / "meta.properties").exists():
-        _format(java, classpath, props)
+        format_storage(java, classpath, props)
         (data / _SECURE_MARKER).write_text("SASL_SSL, SCRAM-SHA-512, StandardAuthorizer\n")
     proc = spawn(java, classpath, props, home, [f"-Xmx{settings.kafka_heap}", "-Xms256m"])
     pid_file.write_text(f"{proc.pid}\n")
@@ -295,29 +237,6 @@ def start(settings: StackSettings) -> bool:
             f"the Kafka broker started but refused the restored credentials ({exc}); see {home}/server.log"
         ) from None
     return True
-
-
-def spawn(java: str, classpath: str, props: Path, home: Path, heap: list[str]) -> subprocess.Popen[bytes]:
-    """Start one Kafka node (its own session, output appended to ``home/stdout.log``)."""
-    log4j = resources.files("certlife.services.infra.stack") / "log4j2.properties"
-    with resources.as_file(log4j) as log4j_path, open(home / "stdout.log", "ab") as out:
-        return subprocess.Popen(
-            [
-                java,
-                *heap,
-                "-XX:+UseG1GC",
-                f"-Dkafka.logs.dir={home}",
-                f"-Dlog4j2.configurationFile={log4j_path}",
-                "-cp",
-                classpath,
-                "kafka.Kafka",
-                str(props),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
 
 
 def _known_login(settings: StackSettings) -> KafkaAccess | None:
@@ -337,6 +256,8 @@ READY_TIMEOUT = 300
 
 
 def _wait_ready(settings: StackSettings, proc: subprocess.Popen[bytes], home: Path) -> None:
+    from certlife.services.infra.stack.readiness import produce_probe
+
     start = time.monotonic()
     deadline = start + READY_TIMEOUT
     told = False
@@ -346,7 +267,7 @@ def _wait_ready(settings: StackSettings, proc: subprocess.Popen[bytes], home: Pa
             raise StackError(
                 f"the Kafka broker exited at start (code {proc.returncode}); see {home}/stdout.log"
             )
-        if port_open(settings.kafka_port) and _produce_probe(access):
+        if port_open(settings.kafka_port) and produce_probe(access):
             return
         if not told and time.monotonic() - start > 20:
             told = True
@@ -356,29 +277,6 @@ def _wait_ready(settings: StackSettings, proc: subprocess.Popen[bytes], home: Pa
     raise StackError(
         f"the Kafka broker did not accept a produce request within {READY_TIMEOUT} s; see {home}/server.log"
     )
-
-
-def _produce_probe(access: KafkaAccess) -> bool:
-    """As admin, create a probe topic and send one message; True once the broker really accepts produces."""
-    from aiokafka import AIOKafkaProducer
-    from aiokafka.errors import KafkaError
-
-    from certlife.services.infra.topics import TopicSpec, ensure_topics
-
-    async def probe() -> bool:
-        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-        producer = AIOKafkaProducer(**access.client_options(), acks="all", request_timeout_ms=5000)
-        try:
-            await asyncio.wait_for(ensure_topics(access, [TopicSpec(PROBE_TOPIC)]), 15)
-            await asyncio.wait_for(producer.start(), 10)
-            await asyncio.wait_for(producer.send_and_wait(PROBE_TOPIC, b"ping"), 15)
-            return True
-        except (KafkaError, TimeoutError, OSError):
-            return False
-        finally:
-            await producer.stop()
-
-    return asyncio.run(probe())
 
 
 def running(settings: StackSettings) -> bool:
