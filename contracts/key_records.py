@@ -1,4 +1,4 @@
-"""Building the records that are not about one certificate (contracts/LOG.md §4, §4a).
+"""Building the records that are not about one certificate (contracts/LOG.md §4.1–§4.4).
 
 ``kind = "key"`` records change which keys are trusted: ``rotate`` (a new record
 key takes over), ``compromise`` (distrust a record or credential key from an

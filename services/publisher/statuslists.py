@@ -70,12 +70,20 @@ class ListProducer:
         self._produced: dict[str, _Produced] = {}
         self._signers: dict[str, RecordSigner] = {}
         self._missing: set[str] = set()  # credential keys in force we warned about
+        self._stopped = False  # a record the list rule cannot take: no more lists from this process
 
     def follow(self, records: Iterable[bytes]) -> None:
         """Take the next records of the log, in index order (as the tiles receive them)."""
         for raw in records:
-            record = parse_record(raw)
-            self.bits.apply(record)
+            if self._stopped:
+                return
+            try:
+                record = parse_record(raw)
+                self.bits.apply(record)
+            except (ContractError, ValueError) as exc:  # a log no verifier accepts: never list it
+                self._stopped = True
+                log.error("status lists stopped at log size %d: %s", self.bits.log_size, exc)
+                return
             self._last_time = record.recorded_at
             try:
                 self._keys(record)
@@ -114,7 +122,7 @@ class ListProducer:
 
     async def after_checkpoint(self, size: int) -> None:
         """The tiles published checkpoint ``size``: produce and queue the lists that changed."""
-        if size != self.bits.log_size or size == 0:
+        if self._stopped or size != self.bits.log_size or size == 0:
             return
         key = self.keys.in_force(size - 1)
         if key is None:

@@ -156,3 +156,13 @@ def test_tile_entries_reads_back_what_the_writer_holds(tmp_path: Path) -> None:
     writer.publish(sign_checkpoint(Checkpoint("t.example/log", 300, root), LogBuilder().note_signer))
     assert list(tile_entries(tmp_path, 300)) == records
     assert list(tile_entries(TileWriter(tmp_path).directory, 256)) == records[:256]
+
+
+def test_a_record_the_list_rule_cannot_take_stops_the_lists_not_the_publisher(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    b, queue = _log(), Queue()
+    producer = _producer(tmp_path, b, queue)
+    producer.follow([*b.records, b"not a record", b.records[0]])
+    asyncio.run(producer.after_checkpoint(len(b.records)))
+    assert queue.requests == [] and "status lists stopped at log size" in caplog.text
