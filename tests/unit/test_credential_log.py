@@ -297,3 +297,17 @@ def test_verify_record_on_the_new_records() -> None:
     b = _log()
     assert verify_record(b.records[8], b.trust()).details["event"] == "credential-key"
     assert verify_record(b.records[9], b.trust()).details["event"] == "statuslist"
+
+
+def test_an_old_fixtures_export_verifies_unchanged_with_an_empty_credential_state(tmp_path: Path) -> None:
+    from certlife.services.demo.fixtures import generate
+    from certlife.services.partner.export import read_checkpoints, read_log_lines, read_trust
+
+    out = tmp_path / "export"
+    generate(out, certificates=40, seed=5, checkpoint_every=30, workers=0)
+    assert b"credentialKeys" not in (out / "trust.json").read_bytes()
+    trust = read_trust(out)
+    report = verify_log(read_log_lines(out), read_checkpoints(out), trust)
+    assert report.ok and "statuslist" not in report.checks and report.credentials is not None
+    assert report.credentials.commitments() == [] and report.credentials.credential_keys() == []
+    assert report.credentials.key_in_force(report.records - 1) is None
