@@ -24,7 +24,8 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
-from eventsourcing.persistence import RecordConflictError, Recording
+from eventsourcing.persistence import InfrastructureFactory, RecordConflictError, Recording
+from eventsourcing.postgres import PostgresFactory
 from eventsourcing.utils import Environment, EnvType, get_topic
 
 from certlife.contracts.commands import (
@@ -63,6 +64,7 @@ from certlife.services.commands.legacy import register_legacy_topics
 from certlife.services.commands.preload import CACHED_AGGREGATES, AggregateCache, newer_events, replay
 from certlife.services.commands.recorder import CopyApplicationRecorder
 from certlife.services.commands.transcoder import OrjsonTranscoder
+from certlife.services.infra.pgurl import TARGET_SESSION_ATTRS
 from certlife.services.infra.tracing import EVENT_ATTRIBUTE
 
 Outcome = Accepted | Rejected
@@ -230,6 +232,17 @@ class CertificateApplication(Application[UUID]):
         if environment.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
             environment.setdefault("APPLICATION_RECORDER_TOPIC", get_topic(CopyApplicationRecorder))
         return environment
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory:
+        """eventsourcing's factory; on PostgreSQL its pool asks every new session for
+        ``POSTGRES_TARGET_SESSION_ATTRS`` (``read-write``: the writable server of a host list)."""
+        factory = super().construct_factory(env)
+        attrs = env.get(TARGET_SESSION_ATTRS)
+        if attrs and isinstance(factory, PostgresFactory):
+            kwargs = factory.datastore.pool.kwargs
+            if isinstance(kwargs, dict):  # read at each new connection; the pool is not open yet
+                kwargs["target_session_attrs"] = attrs
+        return factory
 
     def save(
         self,

@@ -17,9 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from certlife.domain.errors import CertlifeError
+from certlife.services.infra import pgurl
 from certlife.services.infra.kafka_access import MECHANISM, PLAINTEXT, SASL_SSL, KafkaAccess
 from certlife.services.infra.secret import Secret
 from certlife.services.infra.stack.secrets import read_secret
@@ -262,9 +263,10 @@ def _rate(name: str, raw: str) -> float:
 
 
 def _database_url(name: str, raw: str) -> str:
-    if urlparse(raw).scheme not in ("postgresql", "postgres"):
-        # Never echo it: the URL may hold a password.
-        raise SettingsError(f"{name} must be a postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL")
+    try:
+        pgurl.parse(raw)
+    except pgurl.DatabaseUrlError as exc:  # never echoes the URL: it may hold a password
+        raise SettingsError(f"{name} {exc}") from None
     return raw
 
 
@@ -516,14 +518,10 @@ class Settings:
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The eventsourcing library's settings for the PostgreSQL event store."""
-        url = urlparse(self.database_url)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": url.path.lstrip("/"),
-            "POSTGRES_HOST": url.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(url.port or 5432),
-            "POSTGRES_USER": unquote(url.username or ""),
-            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            # host and port may be lists (a primary and its replica), with POSTGRES_TARGET_SESSION_ATTRS
+            **pgurl.parse(self.database_url).eventsourcing_env(),
             "POSTGRES_SCHEMA": self.db_schema,
             "POSTGRES_POOL_SIZE": "4",
             "CREATE_TABLE": "y",
