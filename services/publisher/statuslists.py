@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from certlife.contracts.credentials.bitstring import list_size, set_indexes
@@ -30,6 +31,7 @@ from certlife.contracts.errors import ContractError
 from certlife.contracts.records import Record, RecordSigner, parse_record
 from certlife.contracts.tiles import TILE_HEIGHT, TILE_WIDTH, decode_entries, entries_path
 from certlife.contracts.trusted_keys import CredentialKeyRing
+from certlife.contracts.verification.plain import recognise
 from certlife.domain.errors import CertlifeError
 from certlife.services.infra.fileio import write_file_atomic
 from certlife.services.relay.keystore import KeyStore
@@ -43,6 +45,27 @@ STATUSLISTS_DIR = "statuslists"
 _ListState = tuple[int, frozenset[int], str]
 #: The last list produced of a purpose: the log size it reflects, and its state.
 _Produced = tuple[int, _ListState]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plain:
+    """What the list rule reads of a plain certificate record, recognised on its bytes."""
+
+    index: int
+    kind: str
+    event: str
+    status: str
+    number: str
+    recorded_at: str
+
+
+def _read(raw: bytes, origin: str) -> Record | _Plain:
+    """The record, the common case without parsing JSON (``plain.recognise``: about 4x faster)."""
+    found = recognise(raw, {}, False, origin)
+    if found is None:
+        return parse_record(raw)
+    number, _, event, index, _, _, at, _, _, status, _ = found
+    return _Plain(int(index), "certificate", event.decode(), status.decode(), number.decode(), at.decode())
 
 
 def tile_entries(directory: Path, size: int) -> Iterator[bytes]:
@@ -78,13 +101,16 @@ class ListProducer:
             if self._stopped:
                 return
             try:
-                record = parse_record(raw)
+                record = _read(raw, self.origin)
                 self.bits.apply(record)
             except (ContractError, ValueError) as exc:  # a log no verifier accepts: never list it
                 self._stopped = True
                 log.error("status lists stopped at log size %d: %s", self.bits.log_size, exc)
                 return
             self._last_time = record.recorded_at
+            if type(record) is _Plain:
+                continue
+            assert isinstance(record, Record)
             try:
                 self._keys(record)
             except ContractError as exc:  # the log's verifiers report it; lists stop being signed

@@ -166,3 +166,20 @@ def test_a_record_the_list_rule_cannot_take_stops_the_lists_not_the_publisher(
     producer.follow([*b.records, b"not a record", b.records[0]])
     asyncio.run(producer.after_checkpoint(len(b.records)))
     assert queue.requests == [] and "status lists stopped at log size" in caplog.text
+
+
+def test_the_fast_reading_gives_the_bits_the_parsed_records_give(tmp_path: Path) -> None:
+    from certlife.contracts.credentials.listindex import StatusBits
+    from certlife.contracts.records import parse_record
+
+    b = _log()
+    b.add("C-0001", "revoked", "revoked", reason='a "quoted" reason\\')
+    b.add("C-0003", "withdrawn", "withdrawn")
+    producer = _producer(tmp_path, b, Queue())
+    producer.follow(b.records)
+    parsed = StatusBits()
+    for raw in b.records:
+        parsed.apply(parse_record(raw))
+    for purpose in ("revocation", "suspension"):
+        assert producer.bits.set_bits(purpose) == parsed.set_bits(purpose)
+    assert producer.bits.set_bits("revocation") == {1, 3} and producer.bits.log_size == len(b.records)
