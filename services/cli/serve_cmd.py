@@ -103,10 +103,13 @@ def run(args: argparse.Namespace) -> int:
     _refuse_unused_options(args)
     if getattr(args, "port", None) is not None and not 0 <= args.port <= 65535:
         raise CliError(f"--port must be 0-65535, got {args.port}")
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from certlife.services.infra import logrepeat
+    from certlife.services.infra.logrepeat import RepeatFilter
 
-    logrepeat.install()  # an outage: each cause once per 30 s with a count, not a line per attempt
+    handler = logging.StreamHandler()
+    handler.addFilter(RepeatFilter())  # an outage: each cause once per 30 s with a count, not a line per attempt
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=[handler]
+    )
     if args.service == "all":  # a supervisor of the others (each child configures its own export)
         return serve_all.run(args)
     from certlife.services.infra import otel

@@ -2,8 +2,7 @@
 
 While Kafka or PostgreSQL is away, the services and their client libraries
 (aiokafka, faststream, asyncpg) report the same failure on every attempt.
-:class:`RepeatFilter`, installed on the process's log handlers by
-``certctl serve``, lets the first line of each cause through — a cause is the
+:class:`RepeatFilter`, on the log handler ``certctl serve`` configures, lets the first line of each cause through — a cause is the
 logger, the level, the message template and the exception type — and drops
 the repeats for ``interval`` seconds; the first line after that carries how
 many were dropped. A record whose exception says an endpoint went away
@@ -72,11 +71,3 @@ class RepeatFilter(logging.Filter):
 def _append(record: logging.LogRecord, text: str) -> None:
     """Add ``text`` to ``record``'s message (escaped when the message is a %-template with arguments)."""
     record.msg = f"{record.msg}{text.replace('%', '%%') if record.args else text}"
-
-
-def install(interval: float = DEFAULT_INTERVAL) -> RepeatFilter:
-    """Put one :class:`RepeatFilter` on every handler of the root logger; return it."""
-    repeat = RepeatFilter(interval)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(repeat)
-    return repeat
