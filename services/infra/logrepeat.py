@@ -7,7 +7,8 @@ logger, the level, the message template and the exception type — and drops
 the repeats for ``interval`` seconds; the first line after that carries how
 many were dropped. A record whose exception says an endpoint went away
 (:func:`certlife.services.infra.outages.outage_cause`) gets that cause appended
-instead of its traceback. Lines below WARNING always pass.
+instead of its traceback. Lines below WARNING, and audit lines (``extra={AUDIT: True}``),
+always pass.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from certlife.services.infra.outages import outage_cause
 
 #: Seconds a cause stays quiet after it was logged.
 DEFAULT_INTERVAL = 30.0
+#: A record logged with ``extra={AUDIT: True}`` always passes: one line per event is its point
+#: (a witness's refusals).
+AUDIT = "audit"
 #: Causes remembered at most (the oldest are forgotten first).
 MAX_CAUSES = 1000
 
@@ -44,7 +48,7 @@ class RepeatFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """True to log ``record`` (once per cause per interval), False to drop it."""
-        if record.levelno < logging.WARNING:
+        if record.levelno < logging.WARNING or getattr(record, AUDIT, False):
             return True
         error = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
         key = (record.name, record.levelno, str(record.msg)[:300], error)

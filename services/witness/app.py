@@ -26,6 +26,7 @@ from certlife.contracts.witness import (
     encode_conflict,
 )
 from certlife.services.infra import health
+from certlife.services.infra.logrepeat import AUDIT
 from certlife.services.witness.checks import CONFLICT, Refusal, Witness
 from certlife.services.witness.store import WitnessStateError
 
@@ -45,7 +46,7 @@ def _clean(text: str) -> str:
 
 def _refused(request: Request, what: str, status: int, reason: str) -> None:
     client = request.client.host if request.client else "?"
-    log.warning("refused %s from %s: %d %s", what, client, status, _clean(reason))
+    log.warning("refused %s from %s: %d %s", what, client, status, _clean(reason), extra={AUDIT: True})
 
 
 async def _body(request: Request) -> bytes:

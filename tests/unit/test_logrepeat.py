@@ -81,3 +81,13 @@ def test_an_outage_exception_is_named_in_the_line_instead_of_a_traceback() -> No
     bug = _record("bug")
     bug.exc_info = _error(KeyError("k"))
     assert repeat.filter(bug) and bug.exc_info is not None  # a bug keeps its traceback
+
+
+def test_audit_lines_always_pass() -> None:
+    from certlife.services.infra.logrepeat import AUDIT
+
+    repeat = RepeatFilter(30, Clock())
+    for _ in range(3):
+        record = _record("refused %s", "x", level=logging.WARNING, name="certlife.witness")
+        setattr(record, AUDIT, True)
+        assert repeat.filter(record)
