@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from certlife.contracts.errors import ContractError
 from certlife.contracts.records import Record, parse_record
+from certlife.projections.audit import AUDIT
 from certlife.projections.errors import LogGap
 from certlife.projections.mapping import checkpoint_size
 from certlife.projections.parking import Parked, claimed_index, content_parked, unparsed_parked
@@ -78,7 +79,9 @@ def read_messages(messages: Iterable[Message], log_topic: str, checkpoints_topic
             try:
                 out.append(Read(msg, size=checkpoint_size(msg.value)))
             except ValueError as exc:
-                log.warning("%s[%d] offset %d skipped: %s", msg.topic, msg.partition, msg.offset, exc)
+                log.warning(
+                    "%s[%d] offset %d skipped: %s", msg.topic, msg.partition, msg.offset, exc, extra=AUDIT
+                )
                 out.append(Read(msg))
         elif msg.topic == log_topic:
             try:

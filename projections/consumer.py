@@ -42,6 +42,7 @@ from faststream.kafka.message import KafkaAckableMessage
 
 from certlife.contracts import tracecontext
 from certlife.projections.apply import apply_reads, stored_offsets
+from certlife.projections.audit import AUDIT
 from certlife.projections.base import Projection
 from certlife.projections.batch import Message, Read, consumption_order, read_messages
 from certlife.projections.committed import READ_COMMITTED
@@ -276,7 +277,7 @@ def _subscribe(
         record_spans(messages, started_ns)
         for name, result in results.items():
             for parked in result.parked:
-                log.warning("%s: %s", name, parked.describe())
+                log.warning("%s: %s", name, parked.describe(), extra=AUDIT)
             log.debug("%s: applied up to index %d", name, result.position.log_index)
 
     @subscriber

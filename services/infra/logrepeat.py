@@ -7,8 +7,8 @@ logger, the level, the message template and the exception type — and drops
 the repeats for ``interval`` seconds; the first line after that carries how
 many were dropped. A record whose exception says an endpoint went away
 (:func:`certlife.services.infra.outages.outage_cause`) gets that cause appended
-instead of its traceback. Lines below WARNING, and audit lines (``extra={AUDIT: True}``),
-always pass.
+instead of its traceback. Lines below WARNING, and audit lines (``extra=AUDIT``: one line per event
+is their point), always pass.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from certlife.projections.audit import AUDIT
 from certlife.services.infra.outages import outage_cause
+
+__all__ = ["AUDIT", "DEFAULT_INTERVAL", "RepeatFilter"]
 
 #: Seconds a cause stays quiet after it was logged.
 DEFAULT_INTERVAL = 30.0
-#: A record logged with ``extra={AUDIT: True}`` always passes: one line per event is its point
-#: (a witness's refusals).
-AUDIT = "audit"
+#: The attribute ``extra=AUDIT`` sets on a record: such a record always passes.
+_AUDIT_KEY = next(iter(AUDIT))
 #: Causes remembered at most (the oldest are forgotten first).
 MAX_CAUSES = 1000
 
@@ -48,7 +50,7 @@ class RepeatFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """True to log ``record`` (once per cause per interval), False to drop it."""
-        if record.levelno < logging.WARNING or getattr(record, AUDIT, False):
+        if record.levelno < logging.WARNING or getattr(record, _AUDIT_KEY, False):
             return True
         error = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
         key = (record.name, record.levelno, str(record.msg)[:300], error)

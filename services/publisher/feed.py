@@ -20,6 +20,7 @@ from certlife.contracts.errors import ContractError
 from certlife.contracts.merkle import leaf_hash
 from certlife.contracts.notes import Checkpoint, signature_count
 from certlife.domain.errors import CertlifeError
+from certlife.projections.audit import AUDIT
 from certlife.services.publisher.position import Position
 from certlife.services.publisher.witnesses import note_body
 
@@ -98,7 +99,9 @@ class TileFeed:
             note = (value or b"").decode("utf-8")
             checkpoint = Checkpoint.parse(note_body(note))
         except (UnicodeDecodeError, ContractError) as exc:
-            log.warning("checkpoints topic offset %d: skipped, not a checkpoint note (%s)", offset, exc)
+            log.warning(
+                "checkpoints topic offset %d: skipped, not a checkpoint note (%s)", offset, exc, extra=AUDIT
+            )
             return
         self._pending.append((offset, checkpoint, note))
 

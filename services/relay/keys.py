@@ -25,6 +25,7 @@ from certlife.contracts.records import (
     build_rotation_record,
     parse_record,
 )
+from certlife.projections.audit import AUDIT
 from certlife.services.relay import credential_keys as credentials
 from certlife.services.relay.records import BuiltBatch
 from certlife.services.relay.state import RelayState
@@ -62,7 +63,12 @@ async def process_requests(relay: Relay, store: RelayStore) -> None:
         state = relay.state.copy()
         if request.reason is not None and (bad := record_content_problem({"reason": request.reason})):
             # Never let one request stop the log: refuse it, as an impossible compromise is refused.
-            log.error("key request %d refused: its reason breaks the admission rule (%s)", request.id, bad)
+            log.error(
+                "key request %d refused: its reason breaks the admission rule (%s)",
+                request.id,
+                bad,
+                extra=AUDIT,
+            )
             await store.record_key_history([(request.id, -1)], [])
             continue
         if request.action == "rotate":
@@ -87,7 +93,7 @@ async def process_requests(relay: Relay, store: RelayStore) -> None:
         else:
             problem = await _compromise_problem(store, state, request)
             if problem:
-                log.error("key request %d refused: %s", request.id, problem)
+                log.error("key request %d refused: %s", request.id, problem, extra=AUDIT)
                 await store.record_key_history([(request.id, -1)], [])
                 continue
             record = build_compromise_record(
@@ -119,7 +125,7 @@ async def _credential_record(
             request, origin=relay.origin, index=state.tree_size, signer=relay.signer, recorded_at=_now()
         )
     else:
-        log.error("%s request %d refused: %s", request.action, request.id, problem)
+        log.error("%s request %d refused: %s", request.action, request.id, problem, extra=AUDIT)
     if record is None:
         await store.record_key_history([(request.id, -1)], [])
     return record

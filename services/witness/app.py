@@ -46,7 +46,7 @@ def _clean(text: str) -> str:
 
 def _refused(request: Request, what: str, status: int, reason: str) -> None:
     client = request.client.host if request.client else "?"
-    log.warning("refused %s from %s: %d %s", what, client, status, _clean(reason), extra={AUDIT: True})
+    log.warning("refused %s from %s: %d %s", what, client, status, _clean(reason), extra=AUDIT)
 
 
 async def _body(request: Request) -> bytes:
