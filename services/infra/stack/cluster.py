@@ -145,7 +145,8 @@ def stop_node(settings: StackSettings, node: int) -> bool:
 
 def wait_for_nodes(settings: StackSettings, timeout: float = kafka.READY_TIMEOUT) -> None:
     """Until every node is registered and the cluster accepts an acks=all produce."""
-    from certlife.services.infra.stack.readiness import produce_probe, registered_brokers
+    from certlife.services.infra.stack.probe import produce_probe
+    from certlife.services.infra.stack.readiness import registered_brokers
 
     start = time.monotonic()
     told = False

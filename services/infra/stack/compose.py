@@ -14,8 +14,8 @@ The ``cluster`` profile (``docker compose --profile cluster up``) adds three
 combined controller+broker nodes ``kafka-1..3`` (host ports 9192-9194, like
 ``certctl stack up --brokers 3``), configured from ``cluster/`` in the same
 volume (same CA, same admin, same service passwords), and ``provision-cluster``;
-``CERTLIFE_COMPOSE_KAFKA=kafka-1:19092,kafka-2:19092,kafka-3:19092`` points the
-services at it.
+a compose variable set to :data:`CLUSTER_BOOTSTRAP` points the services at it
+(compose.yaml's header says which).
 """
 
 from __future__ import annotations

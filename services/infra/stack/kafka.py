@@ -1,6 +1,6 @@
 """The single Kafka broker in KRaft mode, and the server.properties every local node is made from.
 
-The jars and the JVM are ``stack/jvm.py``'s; readiness probes ``stack/readiness.py``'s.
+The jars and the JVM are ``stack/jvm.py``'s; the produce probe ``stack/probe.py``'s.
 """
 
 from __future__ import annotations
@@ -256,7 +256,7 @@ READY_TIMEOUT = 300
 
 
 def _wait_ready(settings: StackSettings, proc: subprocess.Popen[bytes], home: Path) -> None:
-    from certlife.services.infra.stack.readiness import produce_probe
+    from certlife.services.infra.stack.probe import produce_probe
 
     start = time.monotonic()
     deadline = start + READY_TIMEOUT
