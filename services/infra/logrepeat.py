@@ -3,7 +3,8 @@
 While Kafka or PostgreSQL is away, the services and their client libraries
 (aiokafka, faststream, asyncpg) report the same failure on every attempt.
 :class:`RepeatFilter`, on the log handler ``certctl serve`` configures, lets the first line of each cause through — a cause is the
-logger, the level, the message template and the exception type — and drops
+logger, the level, the message with its numbers blanked and the exception
+type — and drops
 the repeats for ``interval`` seconds; the first line after that carries how
 many were dropped. A record whose exception says an endpoint went away
 (:func:`certlife.services.infra.outages.outage_cause`) gets that cause appended
@@ -14,6 +15,7 @@ is their point), always pass.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ __all__ = ["AUDIT", "DEFAULT_INTERVAL", "RepeatFilter"]
 DEFAULT_INTERVAL = 30.0
 #: The attribute ``extra=AUDIT`` sets on a record: such a record always passes.
 _AUDIT_KEY = next(iter(AUDIT))
+#: Numbers in a message (attempts, offsets, ports, counts) do not make another cause.
+_DIGITS = re.compile(r"\d+")
 #: Causes remembered at most (the oldest are forgotten first).
 MAX_CAUSES = 1000
 
@@ -53,7 +57,11 @@ class RepeatFilter(logging.Filter):
         if record.levelno < logging.WARNING or getattr(record, _AUDIT_KEY, False):
             return True
         error = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
-        key = (record.name, record.levelno, str(record.msg)[:300], error)
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit: the handler reports it; the template is the cause
+            message = str(record.msg)
+        key = (record.name, record.levelno, _DIGITS.sub("#", message[:300]), error)
         now = self._clock()
         cause = self._causes.get(key)
         if cause is not None and now - cause.logged_at < self.interval:

@@ -60,7 +60,9 @@ def test_a_cause_repeated_every_attempt_is_one_line_per_interval_with_a_count() 
 def test_causes_are_told_apart_and_quiet_lines_always_pass() -> None:
     repeat = RepeatFilter(30, Clock())
     assert repeat.filter(_record("batch failed: %s", "a"))
-    assert not repeat.filter(_record("batch failed: %s", "b"))  # same template: the same cause
+    assert repeat.filter(_record("batch failed: %s", "b"))  # another message: another cause
+    assert repeat.filter(_record("batch of %d failed at %s", 3, "offset 17"))
+    assert not repeat.filter(_record("batch of %d failed at %s", 5, "offset 18"))  # only numbers differ
     assert repeat.filter(_record("other failure"))
     assert repeat.filter(_record("batch failed: %s", "a", name="certlife.relay"))
     assert repeat.filter(_record("batch failed: %s", "a", level=logging.WARNING))
