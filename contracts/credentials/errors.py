@@ -1,6 +1,7 @@
 """The one error of the credential formats; each failure carries a specific ``code``.
 
-Codes (contracts/CREDENTIALS.md §8): ``credential-format``, ``credential-signature``,
+Codes (contracts/CREDENTIALS.md §9; registered with their checks in
+``contracts.verification.failures.FAILURE_CODES``): ``credential-format``, ``credential-signature``,
 ``credential-key-unknown``, ``credential-key-out-of-range``, ``credential-key-compromised``,
 ``credential-mismatch``, ``credential-superseded``, ``statuslist-format``,
 ``statuslist-signature``, ``statuslist-not-committed``, ``statuslist-stale``,

@@ -25,7 +25,7 @@ from typing import Any
 from certlife.contracts.errors import ContractError
 from certlife.contracts.merkle import leaf_hash
 from certlife.contracts.records import parse_record
-from certlife.contracts.verification.failures import Check, Failure
+from certlife.contracts.verification.failures import FAILURE_CODES, Failure
 from certlife.contracts.verification.status import (
     EXPIRED,
     UNKNOWN,
@@ -210,7 +210,9 @@ def decide_at(
                 f"no record of it is in effect at {iso(at)}: its first record (index {first.index}, "
                 f"{first.event}) takes effect {first.effective_at}"
             )
-            failure = Failure(NOT_YET_ISSUED, Check.LOOKUP.value, message, first.index, number)
+            failure = Failure(
+                NOT_YET_ISSUED, FAILURE_CODES[NOT_YET_ISSUED].value, message, first.index, number
+            )
             answer = replace(answer, failure=failure)
         return InstantAnswer(answer, at, tuple(chain), None, following)
     answer = decide_status(number, deciding.latest(), newest, now=at, signature_checked=signature_checked)

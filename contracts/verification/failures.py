@@ -36,6 +36,10 @@ class Check(StrEnum):
     CONSISTENCY = "consistency"
     FRESHNESS = "freshness"
     LOOKUP = "lookup"
+    # certverify credential (contracts/CREDENTIALS.md §9)
+    CREDENTIAL = "credential"
+    CREDENTIAL_RECORD = "credential-record"
+    STATUS = "status"
 
 
 _C = Check
@@ -80,6 +84,21 @@ FAILURE_CODES: dict[str, Check] = {
     "not-anchored": _C.FRESHNESS,
     "certificate-not-found": _C.LOOKUP,
     "record-parked": _C.LOOKUP,
+    "not-yet-issued": _C.LOOKUP,  # certverify status --at before the first record (LOG.md §11.5.1)
+    # certverify credential (CREDENTIALS.md §9; contracts.credentials.errors.CREDENTIAL_CODES)
+    "credential-format": _C.CREDENTIAL,
+    "credential-signature": _C.CREDENTIAL,
+    "credential-key-unknown": _C.CREDENTIAL,
+    "credential-key-out-of-range": _C.CREDENTIAL,
+    "credential-key-compromised": _C.CREDENTIAL,
+    "credential-mismatch": _C.CREDENTIAL_RECORD,
+    "credential-superseded": _C.CREDENTIAL_RECORD,
+    "statuslist-format": _C.STATUS_LIST,
+    "statuslist-signature": _C.STATUS_LIST,
+    "statuslist-not-committed": _C.STATUS_LIST,
+    "statuslist-stale": _C.STATUS_LIST,
+    "status-revoked": _C.STATUS,
+    "status-suspended": _C.STATUS,
 }
 
 

@@ -32,7 +32,7 @@ from certlife.contracts.credentials.check import (
     check_status,
     parse_credential,
 )
-from certlife.contracts.credentials.errors import CredentialError
+from certlife.contracts.credentials.errors import CREDENTIAL_CODES, CredentialError
 from certlife.contracts.credentials.proof import verify_document
 from certlife.contracts.credentials.statuslist import StatusList, parse_status_list
 from certlife.contracts.errors import ContractError
@@ -40,32 +40,15 @@ from certlife.contracts.trust import TrustedKey
 from certlife.contracts.verification import VerificationError, VerificationReport
 from certlife.contracts.verification.at_instant import ChainRecord, chain_of
 from certlife.contracts.verification.commitments import CredentialState, StatusListCommitment
-from certlife.contracts.verification.failures import Failure
+from certlife.contracts.verification.failures import fail
 from certlife.services.partner.log_keeper import Kept
-
-#: The check each failure code belongs to (the ``check`` of the report's ``failure``).
-CHECK_OF = {
-    "credential-format": "credential",
-    "credential-signature": "credential",
-    "credential-key-unknown": "credential",
-    "credential-key-out-of-range": "credential",
-    "credential-key-compromised": "credential",
-    "credential-mismatch": "credential-record",
-    "credential-superseded": "credential-record",
-    "statuslist-format": "statuslist",
-    "statuslist-signature": "statuslist",
-    "statuslist-not-committed": "statuslist",
-    "statuslist-stale": "statuslist",
-    "status-revoked": "status",
-    "status-suspended": "status",
-}
 
 
 def failure(
     code: str, message: str, *, index: int | None = None, number: str | None = None
 ) -> VerificationError:
-    """The VerificationError of failure ``code`` (its check looked up in :data:`CHECK_OF`)."""
-    return VerificationError(Failure(code, CHECK_OF[code], message, index, number))
+    """The VerificationError of failure ``code`` (a credential code; its check is the registry's)."""
+    return fail(code, message, index=index, certificate=number)
 
 
 def _sha256(raw: bytes) -> str:
@@ -88,7 +71,7 @@ class CredentialChecks:
         try:
             return self.state.key_for(key_id, index)
         except ContractError as exc:
-            own = exc.code if exc.code in CHECK_OF else "credential-key-unknown"
+            own = exc.code if exc.code in CREDENTIAL_CODES else "credential-key-unknown"
             raise failure(code or own, f"{what}: {exc}", index=index) from None
 
     def credential(self, raw: bytes) -> Credential:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from certlife.contracts.credentials.errors import CREDENTIAL_CODES
 from certlife.contracts.verification.failures import FAILURE_CODES, Check, fail
 
 pytestmark = pytest.mark.unit
@@ -36,7 +37,8 @@ def test_the_tiles_readers_codes_are_registered_under_checkpoint_root(code: str)
 
 def test_every_failure_code_is_specified() -> None:
     documents = [
-        (CONTRACTS / name).read_text(encoding="utf-8") for name in ("LOG.md", "BUNDLE.md", "TILES.md")
+        (CONTRACTS / name).read_text(encoding="utf-8")
+        for name in ("LOG.md", "BUNDLE.md", "TILES.md", "CREDENTIALS.md")
     ]
     missing = [code for code in FAILURE_CODES if not any(f"`{code}`" in text for text in documents)]
     assert missing == [], f"failure codes no contract document names: {missing}"
@@ -50,3 +52,19 @@ def test_every_code_given_to_fail_is_registered() -> None:
             used.update(re.findall(r"\bfail\(\s*\"([a-z0-9-]+)\"", path.read_text(encoding="utf-8")))
     assert used, "found no fail() calls: the pattern is out of date"
     assert sorted(used - set(FAILURE_CODES)) == []
+
+
+def test_not_yet_issued_is_registered_under_lookup() -> None:
+    """``certverify status --at`` before the first record (LOG.md §11.5.1) reports check ``lookup``."""
+    assert FAILURE_CODES["not-yet-issued"] is Check.LOOKUP
+    assert "`not-yet-issued` (check `lookup`" in (CONTRACTS / "LOG.md").read_text(encoding="utf-8")
+
+
+def test_the_credential_codes_are_registered_with_the_steps_credentials_md_names() -> None:
+    """Every code a CredentialError may carry is registered, under the step of CREDENTIALS.md §9's table."""
+    assert set(CREDENTIAL_CODES) <= set(FAILURE_CODES)
+    table = (
+        (CONTRACTS / "CREDENTIALS.md").read_text(encoding="utf-8").partition("| code | step | meaning |")[2]
+    )
+    steps = dict(re.findall(r"^\| `([a-z-]+)` \| ([a-z-]+) \|", table, flags=re.MULTILINE))
+    assert steps == {code: FAILURE_CODES[code].value for code in CREDENTIAL_CODES}
