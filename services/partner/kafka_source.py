@@ -40,16 +40,26 @@ logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 def parse_url(spec: str) -> tuple[str, str]:
-    """Return ``(bootstrap, topic prefix)`` of a ``kafka://HOST:PORT[?prefix=P]`` URL."""
-    try:
-        parts = urlsplit(spec)
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme != "kafka" or not parts.hostname or port is None or parts.path not in ("", "/"):
+    """Return ``(bootstrap, topic prefix)`` of a ``kafka://HOST:PORT[,HOST:PORT…][?prefix=P]`` URL
+    (a cluster's bootstrap list, as ``certctl stack up --brokers 3`` prints it)."""
+    parts = urlsplit(spec)
+    servers = [_server(text) for text in parts.netloc.split(",")]
+    if parts.scheme != "kafka" or None in servers or parts.path not in ("", "/"):
         raise SourceError(f"{spec}: expected kafka://HOST:PORT")
     prefix = parse_qs(parts.query).get("prefix", [""])[0]
-    return f"{parts.hostname}:{port}", prefix
+    return ",".join(s for s in servers if s), prefix
+
+
+def _server(text: str) -> str | None:
+    """``HOST:PORT`` of one bootstrap address, None when it is not one."""
+    try:
+        parts = urlsplit(f"//{text}")
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname or port is None:
+        return None
+    return f"{parts.hostname}:{port}"
 
 
 async def _start(access: KafkaAccess) -> Any:

@@ -150,3 +150,15 @@ def test_processes_select_the_cluster_with_one_variable(tmp_path: Path) -> None:
     assert Settings.from_env({**one_node, "CERTLIFE_KAFKA_PASSWORD": "x"}).kafka.mechanism == "PLAIN"
     other = {**one_node, "CERTLIFE_KAFKA_BOOTSTRAP": "kafka.example:9093", "CERTLIFE_KAFKA_PASSWORD": "x"}
     assert Settings.from_env(other).kafka.mechanism == "SCRAM-SHA-512"
+
+
+def test_kafka_sources_take_the_bootstrap_list() -> None:
+    from certlife.services.partner.inputs import SourceError
+    from certlife.services.partner.kafka_source import parse_url
+
+    three = StackSettings.from_env({"CERTLIFE_KAFKA_BROKERS": "3"}).kafka_bootstrap
+    assert parse_url(f"kafka://{three}?prefix=demo.") == (three, "demo.")
+    assert parse_url("kafka://127.0.0.1:9092") == ("127.0.0.1:9092", "")
+    for bad in ("kafka://h:1,", "kafka://h:1,h", "kafka://h:1,:2", "kafka://h:99999,h:1"):
+        with pytest.raises(SourceError, match="expected kafka://HOST:PORT"):
+            parse_url(bad)
