@@ -81,7 +81,7 @@ def _pct(values: list[float], q: float) -> float:
 async def _publish(
     run: DemoRun, tag: str, rate: float | None, duration: float, sent: dict[str, float]
 ) -> None:
-    producer = AIOKafkaProducer(**run.settings.kafka.client_options(), linger_ms=2)
+    producer = AIOKafkaProducer(**run.settings.kafka.client_options(), acks="all", linger_ms=2)
     await producer.start()
     topic = run.settings.topic(topics.COMMANDS)
     now = datetime.now(UTC)

@@ -51,7 +51,7 @@ async def _publish(bootstrap: str, prefix: str, export: Path) -> int:
     finally:
         await admin.close()
     producer = AIOKafkaProducer(
-        **kafka_access(bootstrap).client_options(), linger_ms=20, max_batch_size=1 << 20
+        **kafka_access(bootstrap).client_options(), acks="all", linger_ms=20, max_batch_size=1 << 20
     )
     await producer.start()
     count = 0
