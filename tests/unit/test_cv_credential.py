@@ -15,7 +15,7 @@ from certlife.contracts.records import RecordSigner
 from certlife.services.partner.certverify import main
 from tests.unit.cv_credential_helpers import credential, credential_signer, status_lists, write_lists
 from tests.unit.logbuilder import LogBuilder
-from tests.unit.tiles_helpers import serve_tiles
+from tests.unit.tiles_helpers import serve_tiles, write_tiles
 
 pytestmark = pytest.mark.unit
 
@@ -210,3 +210,24 @@ def test_usage_and_input_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
     (tmp_path / "bad.json").write_bytes(b"not json")
     code, report = _verify(capsys, export, b"{}")
     assert (code, _code(report), report["failure"]["check"]) == (1, "credential-format", "credential")
+
+
+def test_the_log_from_a_tiles_directory_or_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--export`` may be the publisher's tiles directory (its statuslists/ used) or its URL, with ``--trust``."""
+    b, c1, lists = _log()
+    export = _export(tmp_path, b, None)
+    size, note = b.checkpoints[-1]
+    tiles = write_tiles(tmp_path / "tiles", b.records[:size], note)
+    write_lists(tiles, lists)
+    cred = tmp_path / "credential.json"
+    cred.write_bytes(credential(b, "A-1", c1, log_size=6))
+    trust = ["--trust", str(export / "trust.json"), "--json", "--jobs", "1"]
+    assert main(["credential", str(cred), "--export", str(tiles), *trust]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["log"]["records"] == size
+    with serve_tiles(tiles) as server:
+        lists_given = [f"--status-list={server.url}statuslists/{p}" for p in ("revocation", "suspension")]
+        assert main(["credential", str(cred), "--export", server.url, *trust, *lists_given]) == 0
+        assert json.loads(capsys.readouterr().out)["ok"]
+        assert main(["credential", str(cred), "--export", str(tiles), "--json"]) == 2  # no trust.json there
+        assert "trust" in capsys.readouterr().err

@@ -58,3 +58,19 @@ def test_a_tampered_bundle_fails_and_a_missing_one_is_an_input_error(
     assert main(["log", str(tiles), "--trust", trust]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "entry bundle" in err
+
+
+def test_status_and_status_at_over_a_tiles_directory(
+    export: Path, tiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``certverify status NUMBER DIR`` (also ``--at``) answers from the tiles as from the export."""
+    trust = str(export / "trust.json")
+    number = json.loads((export / "log.jsonl").read_bytes().split(b"\n")[0])["certificate"]["number"]
+    for extra in ([], ["--at", "2100-01-01T00:00:00Z"]):
+        answers = []
+        for source in (export, tiles):
+            code, report = _json(
+                capsys, "status", number, str(source), "--trust", trust, "--jobs", "1", *extra
+            )
+            answers.append((code, report["answer"]["status"], report["answer"]["index"]))
+        assert answers[0] == answers[1] and answers[0][0] == 0, answers
