@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     prefix = settings.topic_prefix
     stack = StackSettings.from_env()
     # On the local stack, keep each credential so a broker restart cannot lose it (stack/credentials.py).
-    journal = credentials.journal(stack.state) if admin.bootstrap == stack.kafka_bootstrap else None
+    journal = credentials.journal(stack.state) if stack.serves(admin.bootstrap) else None
     try:
         if args.action == "list":
             rows = asyncio.run(principals.listing(admin, args.kind, prefix))

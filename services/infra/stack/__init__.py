@@ -125,7 +125,7 @@ def provision(settings: StackSettings, prefix: str = "") -> None:
 def provision_if_local(bootstrap: str, prefix: str) -> bool:
     """:func:`provision` when ``bootstrap`` is the local stack's; False for another cluster (its operator's job)."""
     settings = StackSettings.from_env()
-    if bootstrap != settings.kafka_bootstrap:
+    if not settings.serves(bootstrap):
         return False
     provision(settings, prefix)
     return True
