@@ -17,8 +17,9 @@ from certlife.contracts.canonical import canonical_bytes
 from certlife.contracts.credentials.errors import CredentialError
 from certlife.contracts.credentials.ids import verification_method
 from certlife.contracts.credentials.multikey import decode_multibase_b58, multibase_b58
-from certlife.contracts.errors import CanonicalError
+from certlife.contracts.errors import CanonicalError, RecordFormatError
 from certlife.contracts.keys import SIGNATURE_SIZE, verify_ed25519
+from certlife.contracts.record_checks import check_timestamp
 
 PROOF_TYPE = "DataIntegrityProof"
 CRYPTOSUITE = "eddsa-jcs-2022"
@@ -26,7 +27,15 @@ PROOF_PURPOSE = "assertionMethod"
 _PROOF_MEMBERS = {"type", "cryptosuite", "created", "verificationMethod", "proofPurpose", "proofValue"}
 _OPTIONAL_MEMBERS = {"@context", "id", "expires", "domain", "challenge", "nonce", "previousProof"}
 KEY_ID = re.compile(r"[0-9a-f]{16}")
-TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z")
+
+
+def is_timestamp(value: Any) -> bool:
+    """True for a timestamp of LOG.md §1: ``YYYY-MM-DDThh:mm:ss[.f]Z`` naming a real calendar instant."""
+    try:
+        check_timestamp({"value": value}, "value")
+    except RecordFormatError:
+        return False
+    return True
 
 
 class Signer(Protocol):
@@ -60,7 +69,7 @@ def hash_data(document: Mapping[str, Any], proof_config: Mapping[str, Any]) -> b
 
 def proof_config(document: Mapping[str, Any], verification_method: str, created: str) -> dict[str, Any]:
     """Return the proof configuration (the proof without ``proofValue``) for ``document``."""
-    if not isinstance(created, str) or not TIMESTAMP.fullmatch(created):
+    if not is_timestamp(created):
         raise ValueError(f"created must be a UTC timestamp like 2025-01-31T12:00:00Z, not {created!r}")
     config: dict[str, Any] = {
         "type": PROOF_TYPE,
@@ -103,8 +112,8 @@ def _proof_of(doc: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in expected.items():
         if proof[name] != value:
             raise _format(f"{name} is {proof[name]!r}, not {value!r}")
-    if not isinstance(proof["created"], str) or not TIMESTAMP.fullmatch(proof["created"]):
-        raise _format("created is not a UTC timestamp")
+    if not is_timestamp(proof["created"]):
+        raise _format("created is not a UTC timestamp naming a real instant")
     if not isinstance(proof["verificationMethod"], str):
         raise _format("verificationMethod is not a string")
     decode_multibase_b58(proof["proofValue"], SIGNATURE_SIZE, "proofValue")

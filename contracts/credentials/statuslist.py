@@ -16,7 +16,7 @@ from certlife.contracts.credentials.bitstring import decode_list, encode_list
 from certlife.contracts.credentials.document import CONTEXT, member
 from certlife.contracts.credentials.errors import CredentialError
 from certlife.contracts.credentials.ids import PURPOSES, issuer_id, status_list_id, verification_method
-from certlife.contracts.credentials.proof import TIMESTAMP, Signer, sign_document, signing_key_id
+from certlife.contracts.credentials.proof import Signer, is_timestamp, sign_document, signing_key_id
 from certlife.contracts.errors import CanonicalError
 
 LIST_TYPES = ["VerifiableCredential", "BitstringStatusListCredential"]
@@ -99,8 +99,8 @@ def _parse(doc: dict[str, Any]) -> StatusList:
     log_size = member(subject, "logSize", int, "credentialSubject")
     if log_size < 0:
         raise ValueError("logSize must not be negative")
-    if not TIMESTAMP.fullmatch(member(doc, "validFrom", str, "status list")):
-        raise ValueError("validFrom is not a UTC timestamp")
+    if not is_timestamp(member(doc, "validFrom", str, "status list")):
+        raise ValueError("validFrom is not a UTC timestamp naming a real instant")
     bits = decode_list(member(subject, "encodedList", str, "credentialSubject"))
     return StatusList(origin, purpose, log_size, bits, signing_key_id(doc, origin), doc)
 

@@ -99,3 +99,14 @@ def test_multikey_refuses_other_key_types() -> None:
             public_from_multikey(bad)
     with pytest.raises(CredentialError):
         seed_from_secret_multikey(text)  # a public key is not a secret key
+
+
+@pytest.mark.parametrize("created", ["2025-02-30T00:00:00Z", "2025-13-01T00:00:00Z", "2025-03-01T12:60:00Z"])
+def test_created_must_be_a_real_calendar_instant(created: str) -> None:
+    """A ``created`` matching the pattern but naming no instant is credential-format, signed or not."""
+    signed = _signed()
+    signed["proof"]["created"] = created
+    assert _code(signed) == "credential-format"
+    signer = credential_signer()
+    with pytest.raises(ValueError):
+        sign_document(DOC, signer, f"https://certlife.example/log/issuer#{signer.key_id}", created)

@@ -74,6 +74,11 @@ def _mutations() -> list[tuple[str, Callable[[Any], Any]]]:
         ("method", lambda d: d["proof"].update(verificationMethod="did:key:z6Mk#z6Mk")),
         ("no proof", lambda d: d.pop("proof")),
         ("validFrom", lambda d: d.update(validFrom="2025-03-02")),
+        # a timestamp is a real calendar instant (CREDENTIALS.md conventions, LOG.md §1)
+        ("validFrom not a day", lambda d: d.update(validFrom="2025-02-30T12:00:00Z")),
+        ("validFrom hour 24", lambda d: d.update(validFrom="2025-03-02T24:00:00Z")),
+        ("created not a day", lambda d: d["proof"].update(created="2025-02-29T12:00:00Z")),
+        ("created leap second", lambda d: d["proof"].update(created="2025-03-02T23:59:60Z")),
     ]
 
 
