@@ -231,3 +231,19 @@ def test_the_log_from_a_tiles_directory_or_url(tmp_path: Path, capsys: pytest.Ca
         assert json.loads(capsys.readouterr().out)["ok"]
         assert main(["credential", str(cred), "--export", str(tiles), "--json"]) == 2  # no trust.json there
         assert "trust" in capsys.readouterr().err
+
+
+def test_an_expired_certificate_sets_no_bit_and_verifies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CREDENTIALS.md §4/§9: expiry is not a status bit and no clock is consulted; the credential says it."""
+    b = LogBuilder()
+    b.add("A-1", "issued", "valid")  # 0
+    b.announce_credential_key("c1")  # 1
+    b.add("A-1", "expired", "expired")  # 2
+    c1 = credential_signer("c1")
+    lists = status_lists(b, c1)  # committed at 3 and 4
+    b.checkpoint()
+    export = _export(tmp_path, b, lists)
+    code, report = _verify(capsys, export, credential(b, "A-1", c1, log_size=3))
+    assert (code, report["credential"]["status"], report["credential"]["recordIndex"]) == (0, "expired", 2)
