@@ -99,7 +99,7 @@ async def test_asyncpg_ddl_together_all_succeed(database_url: str) -> None:
             count = await conns[0].fetchval(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1", schema
             )
-            assert count == 12  # with projection_parked and mirror_parked
+            assert count == 13  # with projection_parked, mirror_parked and relay_credential_keys
         finally:
             for conn in conns:
                 await conn.close()
