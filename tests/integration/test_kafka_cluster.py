@@ -98,7 +98,9 @@ async def test_topics_and_internal_logs_have_three_replicas(on_cluster: StackSet
     assert len(described[prefix + topics.COMMANDS]) == 4
 
 
-def _service_env(settings: StackSettings, prefix: str, schema: str, keys: Path) -> dict[str, str]:
+def _service_env(
+    settings: StackSettings, database: str, prefix: str, schema: str, keys: Path
+) -> dict[str, str]:
     """A service's environment: the cluster's bootstrap list, its own principal (no admin)."""
     import os
 
@@ -106,7 +108,7 @@ def _service_env(settings: StackSettings, prefix: str, schema: str, keys: Path) 
     return env | {
         **settings.selection_env(),
         "CERTLIFE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "CERTLIFE_DATABASE_URL": settings.database_url,
+        "CERTLIFE_DATABASE_URL": database,
         "CERTLIFE_DB_SCHEMA": schema,
         "CERTLIFE_TOPIC_PREFIX": prefix,
         "CERTLIFE_KEYS_DIR": str(keys),
@@ -162,14 +164,14 @@ def _one_outcome_each(messages: list[tuple[bytes, bytes]], results: list[tuple[A
 
 
 async def test_leader_of_the_log_killed_while_commands_flow(
-    on_cluster: StackSettings, tmp_path: Path
+    on_cluster: StackSettings, database_url: str, tmp_path: Path
 ) -> None:
     settings = on_cluster
     prefix, schema = f"t{uuid.uuid4().hex[:10]}.", f"t_{uuid.uuid4().hex[:12]}"
     await asyncio.to_thread(stack.provision, settings, prefix)  # topics and the services' principals
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(database_url)
     await conn.execute(f'CREATE SCHEMA "{schema}"')
-    env = _service_env(settings, prefix, schema, tmp_path / "keys")
+    env = _service_env(settings, database_url, prefix, schema, tmp_path / "keys")
     assert _certctl(env, "keys", "generate").returncode == 0
     services = [ServiceProcess(name, env, tmp_path).start() for name in ("commands", "relay", "projections")]
     log_topic, messages = prefix + topics.LOG, h.commands(CERTIFICATES)
