@@ -162,3 +162,20 @@ def test_kafka_sources_take_the_bootstrap_list() -> None:
     for bad in ("kafka://h:1,", "kafka://h:1,h", "kafka://h:1,:2", "kafka://h:99999,h:1"):
         with pytest.raises(SourceError, match="expected kafka://HOST:PORT"):
             parse_url(bad)
+
+
+def test_the_active_controller_is_read_from_the_running_nodes_quorum_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = StackSettings.from_env({"CERTLIFE_HOME": str(tmp_path), "CERTLIFE_KAFKA_BROKERS": "3"})
+    states = {1: (9, 3), 2: (10, 2), 3: (10, 2)}  # node 1 has not heard of epoch 10 yet
+    for node, (epoch, leader) in states.items():
+        folder = cluster.node_home(settings, node) / "data" / "__cluster_metadata-0"
+        folder.mkdir(parents=True)
+        (folder / "quorum-state").write_text(f'{{"leaderId":{leader},"leaderEpoch":{epoch},"votedId":-1}}')
+    monkeypatch.setattr(cluster, "running", lambda s: [1, 2, 3])
+    assert cluster.active_controller(settings) == 2
+    monkeypatch.setattr(cluster, "running", lambda s: [1])
+    assert cluster.active_controller(settings) == 3
+    monkeypatch.setattr(cluster, "running", lambda s: [])
+    assert cluster.active_controller(settings) is None

@@ -86,6 +86,24 @@ def running(settings: StackSettings) -> list[int]:
     ]
 
 
+def active_controller(settings: StackSettings) -> int | None:
+    """The node the running nodes last recorded as the KRaft quorum's leader (the active
+    controller), from their ``quorum-state`` files; None when none has one."""
+    import json
+
+    best: tuple[int, int] | None = None
+    for node in running(settings):
+        path = node_home(settings, node) / "data" / "__cluster_metadata-0" / "quorum-state"
+        try:
+            state = json.loads(path.read_text())
+            epoch, leader = int(state["leaderEpoch"]), int(state["leaderId"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if leader > 0 and (best is None or epoch > best[0]):
+            best = (epoch, leader)
+    return None if best is None else best[1]
+
+
 def _cluster_id(settings: StackSettings) -> str:
     """The id every node is formatted with (made once, kept in ``state/cluster.id``)."""
     path = settings.state / "cluster.id"
