@@ -179,3 +179,26 @@ def test_the_active_controller_is_read_from_the_running_nodes_quorum_state(
     assert cluster.active_controller(settings) == 3
     monkeypatch.setattr(cluster, "running", lambda s: [])
     assert cluster.active_controller(settings) is None
+
+
+def test_a_taken_port_stops_the_cluster_before_anything_starts(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "certlife.services.cli.certctl", "stack", "up", "--brokers", "3"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "CERTLIFE_HOME": str(tmp_path), "CERTLIFE_KAFKA_PORT": str(port)},
+            cwd=ROOT,
+            timeout=60,
+        )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"certctl: error: port {port} is already in use by another process: stop it, or choose other "
+        "ports with CERTLIFE_KAFKA_PORT / CERTLIFE_KAFKA_CONTROLLER_PORT"
+    ]
+    assert not (tmp_path / "stack").exists()  # PostgreSQL was not touched
