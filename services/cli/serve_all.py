@@ -21,7 +21,7 @@ from pathlib import Path
 
 from certlife.services.cli.base import CliError
 from certlife.services.cli.exits import EXIT_FAILED, EXIT_OK
-from certlife.services.infra.settings import Settings
+from certlife.services.infra.settings import Settings, check_database_url
 from certlife.services.infra.stack.settings import StackSettings
 from certlife.services.infra.supervisor import ServiceProcess, Supervisor
 
@@ -73,13 +73,27 @@ def chosen(only: str | None) -> list[str]:
     return [name for name in names if name in picked]
 
 
+#: Each child's own PostgreSQL URL variable (least privilege: a role per service), when set.
+DATABASE_URLS = {
+    "commands": "CERTLIFE_COMMANDS_DATABASE_URL",
+    "relay": "CERTLIFE_RELAY_DATABASE_URL",
+    "projections": "CERTLIFE_PROJECTIONS_DATABASE_URL",
+    "publisher": "CERTLIFE_PUBLISHER_DATABASE_URL",
+    "api": "CERTLIFE_API_DATABASE_URL",
+}
+
+
 def child_envs(names: list[str], env: dict[str, str], port: int | None) -> dict[str, dict[str, str]]:
     """Each child's environment: ``env``, with consecutive metrics ports from ``port`` if it is fixed,
     and a static group membership id ``HOST-SERVICE`` unless ``CERTLIFE_GROUP_INSTANCE_ID`` is set:
-    a restarted consumer gets its partitions back at once (one supervisor per host runs each service once)."""
+    a restarted consumer gets its partitions back at once (one supervisor per host runs each service once).
+    A child whose own URL variable (:data:`DATABASE_URLS`) is set gets it as its ``CERTLIFE_DATABASE_URL``."""
     envs = {name: dict(env) for name in names}
     host = socket.gethostname()
     for offset, name in enumerate(names):
+        own = env.get(DATABASE_URLS.get(name, ""))
+        if own:
+            envs[name]["CERTLIFE_DATABASE_URL"] = own
         if port:
             envs[name]["CERTLIFE_METRICS_PORT"] = str(port + offset)
         if not env.get("CERTLIFE_GROUP_INSTANCE_ID"):
@@ -92,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
     names = chosen(args.only)
     env = dict(os.environ)
     settings = Settings.from_env(env)  # a malformed variable: one line now, not a crash loop per child
+    for name in names:
+        if env.get(DATABASE_URLS.get(name, "")):  # the same check for each child's own URL
+            check_database_url(DATABASE_URLS[name], env[DATABASE_URLS[name]])
     env.setdefault("PYTHONUNBUFFERED", "1")
     log_dir = args.log_dir or StackSettings.from_env().home / "logs"
     try:

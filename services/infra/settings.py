@@ -172,6 +172,36 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("CERTLIFE_METRICS_HOST", "127.0.0.1", "address the metrics port listens on"),
     Variable(
+        "CERTLIFE_COMMANDS_DATABASE_URL",
+        None,
+        "`certctl serve all`: the command service's PostgreSQL URL (its own role), instead of CERTLIFE_DATABASE_URL",
+        shown="CERTLIFE_DATABASE_URL",
+    ),
+    Variable(
+        "CERTLIFE_RELAY_DATABASE_URL",
+        None,
+        "`certctl serve all`: the relay's PostgreSQL URL, instead of CERTLIFE_DATABASE_URL",
+        shown="CERTLIFE_DATABASE_URL",
+    ),
+    Variable(
+        "CERTLIFE_PROJECTIONS_DATABASE_URL",
+        None,
+        "`certctl serve all`: the projections' PostgreSQL URL, instead of CERTLIFE_DATABASE_URL",
+        shown="CERTLIFE_DATABASE_URL",
+    ),
+    Variable(
+        "CERTLIFE_PUBLISHER_DATABASE_URL",
+        None,
+        "`certctl serve all`: the publisher's PostgreSQL URL (the relay's role), instead of CERTLIFE_DATABASE_URL",
+        shown="CERTLIFE_DATABASE_URL",
+    ),
+    Variable(
+        "CERTLIFE_API_DATABASE_URL",
+        None,
+        "`certctl serve all`: the API's PostgreSQL URL (a read-only role), instead of CERTLIFE_DATABASE_URL",
+        shown="CERTLIFE_DATABASE_URL",
+    ),
+    Variable(
         "CERTLIFE_GROUP_INSTANCE_ID",
         None,
         "commands, projections: static consumer-group membership id (Kafka KIP-345), unique per process in "
@@ -260,6 +290,11 @@ def _rate(name: str, raw: str) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise SettingsError(f"{name} must be a number of requests a second (0: no limit), got {_shown(raw)}")
     return value
+
+
+def check_database_url(name: str, raw: str) -> str:
+    """``raw`` if it is a PostgreSQL URL, else ``SettingsError`` naming ``name`` (never echoing the URL)."""
+    return _database_url(name, raw)
 
 
 def _database_url(name: str, raw: str) -> str:

@@ -9,6 +9,7 @@ reported once and then retried only every ``crash_loop_delay`` seconds.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,33 @@ def test_children_get_a_static_membership_id_per_service_unless_one_is_set() -> 
     assert ids[0].endswith("-commands") and ids[1].endswith("-projections") and ids[0] != ids[1]
     given = serve_all.child_envs(["commands"], {"CERTLIFE_GROUP_INSTANCE_ID": "mine"}, None)
     assert given["commands"]["CERTLIFE_GROUP_INSTANCE_ID"] == "mine"
+
+
+def test_each_child_may_have_its_own_database_role() -> None:
+    env = {
+        "CERTLIFE_DATABASE_URL": "postgresql://owner:pw@db/certs",
+        "CERTLIFE_API_DATABASE_URL": "postgresql://certlife_reader:pw@db/certs",
+        "CERTLIFE_RELAY_DATABASE_URL": "postgresql://certlife_relay:pw@db/certs",
+    }
+    envs = serve_all.child_envs(["commands", "relay", "api"], env, None)
+    urls = {name: envs[name]["CERTLIFE_DATABASE_URL"] for name in envs}
+    assert urls == {
+        "commands": "postgresql://owner:pw@db/certs",
+        "relay": "postgresql://certlife_relay:pw@db/certs",
+        "api": "postgresql://certlife_reader:pw@db/certs",
+    }
+    assert set(serve_all.DATABASE_URLS) == set(serve_all.available())
+
+
+def test_a_bad_child_database_url_is_one_line_naming_its_variable() -> None:
+    import subprocess
+    import sys
+
+    env = dict(os.environ, CERTLIFE_API_DATABASE_URL="mysql://reader:secret-pw@db/x")
+    done = subprocess.run(
+        [sys.executable, "-m", "certlife.services.cli.certctl", "serve", "all", "--only", "api"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr  # as for CERTLIFE_DATABASE_URL itself
+    assert "CERTLIFE_API_DATABASE_URL must be a postgresql://" in done.stderr
+    assert "secret-pw" not in done.stderr and "Traceback" not in done.stderr
