@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,11 +47,14 @@ def _sql(port: int, sql: str, *, hide: tuple[str, ...] = ()) -> str:
     return pgroles.as_postgres(port, sql, hide=hide).strip()
 
 
-def _wait(what: str, check: Callable[[], bool]) -> None:
+def _wait(what: str, check: Callable[[], bool], failure: str = "") -> None:
+    """Poll ``check`` for :data:`WAIT` seconds; then a StackError (``failure``, else one naming ``what``)."""
     deadline = time.monotonic() + WAIT
     while not check():
         if time.monotonic() > deadline:
-            raise StackError(f"the PostgreSQL replica {what} within {WAIT:.0f} s: see /var/log/postgresql/")
+            raise StackError(
+                failure or f"the PostgreSQL replica {what} within {WAIT:.0f} s: see /var/log/postgresql/"
+            )
         time.sleep(0.2)
 
 
@@ -163,10 +167,14 @@ def promote(settings: StackSettings) -> ReplicaState:
         raise StackError("this stack has no PostgreSQL replica: start one with certctl stack up --pg-replica")
     if state.promoted:
         return state
-    if port_open(state.primary_port):  # a switchover: the old primary must not take writes any more
-        postgres._run(
-            ["pg_ctlcluster", state.version, state.primary_cluster, "stop", "-m", "fast"], "stop the primary"
-        )
+    if port_open(state.primary_port):  # a switchover (or a primary dying): it must take no more writes
+        subprocess.run(
+            ["pg_ctlcluster", state.version, state.primary_cluster, "stop", "-m", "fast"],
+            capture_output=True, check=False,
+        )  # fmt: skip
+        primary = state.primary_port
+        refused = f"the primary on port {primary} still answers and would not stop: stop it, then promote"
+        _wait("", lambda: not port_open(primary), refused)
     Path(f"/etc/postgresql/{state.version}/{state.primary_cluster}/start.conf").write_text("disabled\n")
     postgres._run(["pg_ctlcluster", state.version, state.cluster, "promote"], "promote the replica")
     port = state.port
