@@ -58,7 +58,13 @@ VARIABLES: tuple[Variable, ...] = (
         "CERTLIFE_HOME", "~/.cache/certlife", "cache and state: venv, Kafka jars, local stack, demo runs"
     ),
     Variable("CERTLIFE_KAFKA_BOOTSTRAP", None, "Kafka bootstrap servers (`host:port`)", shown="local stack"),
-    Variable("CERTLIFE_DATABASE_URL", None, "PostgreSQL URL (event store, read models)", shown="local stack"),
+    Variable(
+        "CERTLIFE_DATABASE_URL",
+        None,
+        "PostgreSQL URL (event store, read models); may list servers (`HOST:PORT,HOST:PORT`) with "
+        "`?target_session_attrs=read-write`",
+        shown="local stack",
+    ),
     Variable(
         "CERTLIFE_KAFKA_SECURITY",
         "sasl_ssl",

@@ -173,9 +173,7 @@ async def test_kill_9_the_primary_promote_and_clients_find_every_acknowledged_ro
     assert f"the replica at 127.0.0.1:{pair.replica_port} is the primary now" in promoted.stdout
     stop.set()
     await asyncio.wait_for(writing, 90)
-    issued += await asyncio.to_thread(
-        issue, app, settings.issuer, range(50, 100)
-    )  # the same app, its pool
+    issued += await asyncio.to_thread(issue, app, settings.issuer, range(50, 100))  # the same app, its pool
     assert len(issued) == 100
 
     check = await asyncpg.connect(url)
@@ -215,6 +213,10 @@ def test_after_promotion_the_old_primary_stays_fenced(pair: StackSettings, pair_
     assert state is not None and state.promoted
     conf = Path(f"/etc/postgresql/{state.version}/{state.primary_cluster}/start.conf")
     assert conf.read_text().strip() == "disabled"
+    down = certctl(pair_env, "stack", "down")  # the private stack's: the shared one is another home
+    assert down.returncode == 0, down.stderr
+    assert "postgres replica" in down.stdout
+    assert not port_open(pair.replica_port)
 
 
 def test_promote_without_a_replica_is_one_line(tmp_path: Path) -> None:

@@ -29,7 +29,10 @@ def test_a_host_list_with_read_write_is_accepted_and_split_for_eventsourcing() -
     assert env["POSTGRES_PORT"] == "5432,5433"
     assert env["POSTGRES_TARGET_SESSION_ATTRS"] == "read-write"
     assert env["POSTGRES_PRE_PING"] == "y"
-    assert "POSTGRES_PRE_PING" not in Settings.from_env({"CERTLIFE_DATABASE_URL": "postgresql://u:p@h/d"}).eventsourcing_env()
+    assert (
+        "POSTGRES_PRE_PING"
+        not in Settings.from_env({"CERTLIFE_DATABASE_URL": "postgresql://u:p@h/d"}).eventsourcing_env()
+    )
     assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DBNAME"]) == ("u", "s3cret", "db")
     ipv6 = parse("postgresql://u:p@[::1]:5432,[::1]:5433/d?target_session_attrs=primary")
     assert ipv6.hosts == (("::1", 5432), ("::1", 5433))
@@ -77,6 +80,12 @@ def test_the_local_stack_url_lists_the_replica_once_it_exists(tmp_path: object) 
     both = "postgresql://certlife:certlife@127.0.0.1:55432,127.0.0.1:55433/certlife?target_session_attrs=read-write"
     assert StackSettings.from_env(env).database_url == both
     assert Settings.from_env(env).database_url == both
+    from certlife.services.infra.stack import pgroles, secrets
+
+    password = secrets.ensure_secret(home / "stack", "postgres", pgroles.RELAY)
+    assert pgroles.role_url(StackSettings.from_env(env), pgroles.RELAY) == both.replace(
+        "certlife:certlife@", f"{pgroles.RELAY}:{password}@"
+    )
     other = {**env, "CERTLIFE_POSTGRES_PORT": "5432"}  # another primary: its URL is its own
     assert (
         StackSettings.from_env(other).database_url == "postgresql://certlife:certlife@127.0.0.1:5432/certlife"
