@@ -100,6 +100,11 @@ def start(settings: StackSettings) -> ReplicaState:
             "and root (Debian's pg_basebackup, pg_ctlcluster): run as root after certctl stack up"
         )
     version, _, primary = _sql(settings.postgres_port, "SHOW cluster_name").partition("/")
+    if not version.isdigit() or not primary:  # Debian names its clusters VERSION/NAME
+        raise StackError(
+            f"the PostgreSQL on port {settings.postgres_port} is not a Debian cluster (pg_createcluster): "
+            "the launcher makes replicas of its own clusters only"
+        )
     if state is None:
         state = _create(settings, version, primary)
     elif not port_open(state.port):
