@@ -5,14 +5,17 @@ suspend, reinstate, renew, amend, revoke, withdraw, conflicts, a little malforme
 input, expiry sweeps) at a fixed rate, and every ``resend_every``-th send is an
 exact re-send (same key, same bytes) of an earlier command. A send Kafka could
 not confirm (an outage) is sent again later, exactly as an internal system would.
-:class:`Observer` notes when outcomes and log records arrive and where the read
+:class:`Observer` notes when outcomes and log records were produced and where the read
 model stands, twice a second: the timeline and the recovery times come from it.
+Outcomes and records are dated by their producer's create time, not by when this
+reader saw them: a record committed just before a kill is not mistaken for recovery.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -33,25 +36,37 @@ from certlife.services.infra.settings import Settings
 
 log = logging.getLogger("certlife.chaos")
 Message = tuple[bytes, bytes]
-#: Commands per certificate the scenario writes, on average (sizes the generated list).
-PER_CERTIFICATE = 3.0
+#: Certificates per generated chunk of traffic (about 2.7 commands each: some 90 s at 60/s).
+CHUNK = 2000
 
 
-def plan_messages(settings: Settings, rate: float, seconds: float, seed: int) -> list[Message]:
-    """Enough scenario commands for ``rate`` messages a second over ``seconds`` (never exhausted)."""
-    certificates = int(rate * seconds / PER_CERTIFICATE * 1.3) + 20
+def chunk(settings: Settings, seed: int, k: int) -> list[Message]:
+    """The ``k``-th chunk of scenario commands; from chunk 1 on the numbers carry ``-R<k>``, so that
+    no chunk issues another's certificates (the scenario numbers certificates from 1 each time).
+    An exact repeat inside a chunk stays an exact repeat."""
     now = datetime.now(UTC).replace(microsecond=0)
-    return generate_commands(
-        certificates, seed, issuer=settings.issuer, now=now, duplicates=0.05, conflicts=0.05, malformed=0.01
+    messages = generate_commands(
+        CHUNK, seed + k, issuer=settings.issuer, now=now, duplicates=0.05, conflicts=0.05, malformed=0.01
     )
+    return messages if k == 0 else [_renumbered(message, k) for message in messages]
+
+
+def _renumbered(message: Message, k: int) -> Message:
+    try:
+        body = json.loads(message[1])
+    except ValueError:
+        return message  # malformed input stays as it is
+    if not isinstance(body, dict) or not isinstance(body.get("number"), str) or body["number"] == "X":
+        return message
+    body["number"] = f"{body['number']}-R{k}"
+    return body["number"].encode(), json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 @dataclass
 class Load:
-    """Publishes ``messages`` at ``rate`` a second with periodic exact re-sends."""
+    """Publishes scenario chunks at ``rate`` a second with periodic exact re-sends."""
 
     settings: Settings
-    messages: list[Message]
     rate: float
     resend_every: int = 20
     seed: int = 0
@@ -70,8 +85,9 @@ class Load:
             request_timeout_ms=15000, max_request_size=2 << 20,
         )  # fmt: skip
         await producer.start()
-        topic, done = self.settings.topic(topics.COMMANDS), 0
+        topic, chunks = self.settings.topic(topics.COMMANDS), 0
         history: list[Message] = []
+        fresh: list[Message] = []
         pending: set[asyncio.Future[object]] = set()
         start = time.monotonic()
         try:
@@ -83,8 +99,10 @@ class Load:
                 elif history and len(self.sent) % self.resend_every == self.resend_every - 1:
                     message = rng.choice(history)
                 else:
-                    message = self.messages[done % len(self.messages)]
-                    done += 1
+                    if not fresh:
+                        fresh = list(reversed(chunk(self.settings, self.seed, chunks)))
+                        chunks += 1
+                    message = fresh.pop()
                     history.append(message)
                 pending.add(await self._send(producer, topic, message))
                 self.sent.append(time.time())
@@ -122,7 +140,8 @@ class Load:
 
 @dataclass
 class Observer:
-    """Arrival times (epoch seconds) of outcomes and log records, and read-model positions."""
+    """When outcomes and log records were produced (epoch seconds, each committed one as its
+    create time) and where the read model stood (sampled twice a second)."""
 
     settings: Settings
     outcomes: list[float] = field(default_factory=list)
@@ -150,8 +169,9 @@ class Observer:
                 except KafkaError:
                     await asyncio.sleep(0.5)
                     continue
-                now = time.time()
-                arrivals.extend(now for msgs in batch.values() for _ in msgs)
+                # The producer's create time: when the service produced it (a transaction's
+                # messages are seen only once committed, and this reader may lag behind).
+                arrivals.extend(m.timestamp / 1000 for msgs in batch.values() for m in msgs)
         finally:
             await consumer.stop()
 

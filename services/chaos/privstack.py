@@ -163,6 +163,13 @@ def _fresh_postgres(settings: StackSettings) -> None:
         version, name = [*line.split(), "", ""][:2]
         if name in names:
             _run(["pg_dropcluster", "--stop", version, name], f"drop the old PostgreSQL cluster {name}")
+    for name in names:  # pg_dropcluster leaves files it did not write (the replica's sync conf.d)
+        for leftover in Path("/etc/postgresql").glob(f"*/{name}"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        for leftover in Path("/var/lib/postgresql").glob(f"*/{name}"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        for passfile in Path("/var/lib/postgresql").glob(f"*/{name}.pgpass"):
+            passfile.unlink(missing_ok=True)
     pgstate.forget(settings.shared_state)
     (settings.shared_state / "postgres.started").unlink(missing_ok=True)
 

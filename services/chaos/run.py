@@ -104,8 +104,7 @@ async def chaos(stack: PrivateStack, args: argparse.Namespace) -> tuple[report.R
     supervisor = await asyncio.to_thread(_serve_all, run)
     try:
         plan = faults.plan(args.full, args.brokers, args.pg_replica, args.outage)
-        messages = load.plan_messages(settings, args.rate, args.minutes * 60 + 60, args.seed)
-        traffic_ = load.Load(settings, messages, args.rate, seed=args.seed)
+        traffic_ = load.Load(settings, args.rate, seed=args.seed)
         observer = load.Observer(settings)
         stop_load, stop_watch = asyncio.Event(), asyncio.Event()
         t0 = time.time()
