@@ -46,9 +46,13 @@ def _first_after(arrivals: list[float], instant: float) -> float | None:
 
 
 def _advance_after(positions: list[tuple[float, int]], instant: float) -> float | None:
-    before = [p for t, p in positions if t <= instant]
-    base = before[-1] if before else -1
-    return next((t - instant for t, p in positions if t > instant and p > base), None)
+    """From ``instant`` to the first sample above the first sample taken after it: a batch the
+    killed process committed just before the kill is in that first sample, not counted as progress."""
+    after = [(t, p) for t, p in positions if t > instant]
+    if not after:
+        return None
+    base = after[0][1]
+    return next((t - instant for t, p in after if p > base), None)
 
 
 def recoveries(faults: list[Fault], observer: Observer) -> list[Recovery]:
