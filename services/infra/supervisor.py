@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from certlife.projections.audit import AUDIT
 from certlife.services.infra.service_process import ServiceProcess
 
 __all__ = ["RestartPolicy", "ServiceProcess", "Supervisor", "describe_exit"]
@@ -195,7 +196,9 @@ class Supervisor:
             if child.crash_loop and up >= policy.stable_after:
                 child.crash_loop, child.quick_exits = False, 0
                 child.delay = policy.first_delay
-                log.warning("%s runs again (pid %s, restart %d)", name, child.proc.pid, child.restarts)
+                log.warning(
+                    "%s runs again (pid %s, restart %d)", name, child.proc.pid, child.restarts, extra=AUDIT
+                )
             return
         if up >= policy.stable_after:
             child.quick_exits, child.delay = 0, policy.first_delay
@@ -217,12 +220,19 @@ class Supervisor:
                 how,
                 child.proc.last_line()[-300:],
                 wait,
+                extra=AUDIT,
             )
         else:
             wait = child.delay
             child.delay = min(child.delay * 2, policy.max_delay)
-            log.warning(
-                "%s exited (%s) after %.1f s; restart %d in %.1f s", name, how, up, child.restarts, wait
+            log.warning(  # one line per restart, never merged (the backoff already keeps them few)
+                "%s exited (%s) after %.1f s; restart %d in %.1f s",
+                name,
+                how,
+                up,
+                child.restarts,
+                wait,
+                extra=AUDIT,
             )
         child.due = now + wait
 
