@@ -83,18 +83,34 @@ def _gap(args: argparse.Namespace, plan: list[faults.Fault]) -> float:
     return max(8.0, (args.minutes * 60 - WARMUP - TAIL - busy) / len(plan))
 
 
-async def _settle(run: DemoRun, client: dict[str, Any]) -> tuple[checks.Books, int]:
-    """Wait until every command is answered and the log is relayed and checkpointed."""
-    deadline = time.monotonic() + SETTLE_LIMIT
+async def _settle(run: DemoRun, client: dict[str, Any]) -> tuple[checks.Books, int, checks.Check]:
+    """Wait until every command is answered, the log relayed and checkpointed and the read models
+    caught up; what was found, the log size, and whether it settled within ``SETTLE_LIMIT``."""
+    from certlife.services.demo.run import _read_models
+
+    began = time.monotonic()
+    deadline = began + SETTLE_LIMIT
     books = await checks.collect(run.settings, client)
     while not checks.one_outcome_each(books).ok and time.monotonic() < deadline:
         await asyncio.sleep(3)
         books = await checks.collect(run.settings, client)
-    size = await traffic.wait_relayed(run.settings, max(10.0, deadline - time.monotonic()))
-    from certlife.services.demo.run import _read_models
-
-    await _read_models(run, size, max(10.0, deadline - time.monotonic()))
-    return await checks.collect(run.settings, client), size
+    problems, size = [], 0
+    try:
+        size = await traffic.wait_relayed(run.settings, max(10.0, deadline - time.monotonic()))
+        await _read_models(run, size, max(10.0, deadline - time.monotonic()))
+    except RuntimeError as exc:  # the checks then say what is missing
+        problems.append(str(exc))
+    books = await checks.collect(run.settings, client)
+    seconds = time.monotonic() - began
+    settled = checks.Check(
+        "the pipeline settled after the load",
+        not problems,
+        f"answered, relayed, checkpointed and projected {seconds:.0f} s after the load stopped"
+        if not problems
+        else "; ".join(problems),
+        {"seconds": round(seconds, 1)},
+    )
+    return books, size or len(books.log), settled
 
 
 async def chaos(stack: PrivateStack, args: argparse.Namespace) -> tuple[report.Report, Path]:
@@ -117,10 +133,10 @@ async def chaos(stack: PrivateStack, args: argparse.Namespace) -> tuple[report.R
         stop_load.set()
         await sending
         print("chaos: load stopped; waiting for the pipeline to settle", flush=True)
-        books, size = await _settle(run, kafka.admin_access(stack.settings).client_options())
+        books, size, settled = await _settle(run, kafka.admin_access(stack.settings).client_options())
         stop_watch.set()
         await watching
-        found = await _checks(run, books, size)
+        found = [settled, *await _checks(run, books, size)]
     finally:
         supervisor.stop()
     params = {
