@@ -110,7 +110,7 @@ class Injector:
     async def _broker_down(self, fault: Fault) -> None:
         node = self.stack.settings.brokers  # the last node (the single broker: 1)
         fault.target = f"kafka-{node}"
-        await self._outage(fault, lambda: self.stack.broker_stop(node), lambda: self.stack.up(self.prefix))
+        await self._outage(fault, lambda: self.stack.broker_stop(node), self.stack.kafka_start)
 
     async def _postgres_down(self, fault: Fault) -> None:
         fault.target = f"postgres :{self.stack.settings.postgres_port}"
@@ -128,7 +128,7 @@ class Injector:
         fault.started = fault.ended = time.time()
         await asyncio.sleep(20)  # the cluster carries on with two nodes; then the node comes back
         began = time.time()
-        await asyncio.to_thread(self.stack.up, self.prefix)
+        await asyncio.to_thread(self.stack.kafka_start)
         fault.notes.append(f"node {node} restarted 20 s after the kill (took {time.time() - began:.1f} s)")
 
     async def _postgres_failover(self, fault: Fault) -> None:

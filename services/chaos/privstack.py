@@ -90,6 +90,18 @@ class PrivateStack:
         else:
             kafka.stop(self.settings)
 
+    def kafka_start(self) -> None:
+        """Start what is not running of Kafka and wait until it takes produce requests.
+
+        Not ``stack.up``: that also re-provisions the deployment's principals, deleting and
+        re-creating their ACLs, and a service asking in between is refused (a 3-broker run's
+        projections got GroupAuthorizationFailed and stayed stuck); restarting a node should not.
+        """
+        if self.settings.clustered:
+            cluster.start(self.settings)
+        else:
+            kafka.start(self.settings)
+
     def broker_kill(self, node: int) -> None:
         """SIGKILL broker ``node`` (its machine lost power)."""
         import signal
