@@ -1,4 +1,4 @@
-"""``./dev chaos``: steady mixed load on a private stack while faults are injected; then the invariants.
+"""Steady mixed load on a private stack while faults are injected; then the invariants (``./dev chaos``).
 
 Starts its own Kafka (one broker or a 3-node cluster) and PostgreSQL on ports of
 its own (:mod:`.privstack`; never the default stack), runs the command service,
