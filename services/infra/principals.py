@@ -174,12 +174,19 @@ Journal = Callable[[str, ScramCredential | None], None]
 async def add(
     admin: KafkaAccess, who: Principal, password: Secret | None = None, journal: Journal | None = None
 ) -> Secret:
-    """Create (or re-key) ``who`` with ``password`` (None: a random one) and exactly its grants."""
+    """Create (or re-key) ``who`` with ``password`` (None: a random one) and exactly its grants.
+
+    Re-adding a principal that runs (``certctl stack up`` does it for every
+    service) never leaves it without a grant it needs: the missing grants are
+    created first, then only the stale ones are deleted.
+    """
     secret = password or Secret(secrets.token_urlsafe(24))
+    wanted = set(grants(who))
     async with KafkaAdmin(admin) as kafka:
-        await kafka.delete_acls(who.principal)  # exactly the current grants, nothing stale
         credential = await kafka.set_password(who.user, secret)
-        await kafka.create_acls(grants(who))
+        await kafka.create_acls(sorted(wanted))
+        for stale in set(await kafka.acls(who.principal)) - wanted:  # exactly the current grants
+            await kafka.delete_acl(stale)
     if journal is not None:
         journal(who.user, credential)
     await until_usable(replace(admin, username=who.user, password=secret, mechanism=MECHANISM))
