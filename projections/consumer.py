@@ -47,6 +47,7 @@ from certlife.projections.base import Projection
 from certlife.projections.batch import Message, Read, consumption_order, read_messages
 from certlife.projections.committed import READ_COMMITTED
 from certlife.projections.config import ProjectionConfig
+from certlife.projections.errors import LogGap
 from certlife.projections.inflight import InFlight
 from certlife.projections.observer import BatchObserver, Unobserved, newest_size
 from certlife.projections.registry import PROJECTIONS
@@ -261,6 +262,10 @@ def _subscribe(
         try:
             async with runtime.pool.acquire() as conn:
                 results = await apply_reads(conn, config, projections, reads, runtime.before_commit)
+        except LogGap as gap:  # expected after a rewind or a failover: handled by seeking back, no traceback
+            log.warning("batch starts past the stored position (%s); seeking back to the stored offsets", gap)
+            await rewind(messages)
+            return
         except Exception:
             log.exception("batch failed; seeking back to the stored offsets")
             await rewind(messages)
