@@ -36,7 +36,10 @@ def serial_mapper(chunks: Iterable[BatchChunk]) -> Iterator[Sequence[Facts]]:
     return map(runs_for_chunk, chunks)
 
 
-def _chunks(records: Iterable[tuple[int, bytes]], verifier: LogVerifier, size: int) -> Iterator[BatchChunk]:
+def record_chunks(
+    records: Iterable[tuple[int, bytes]], verifier: LogVerifier, size: int = CHUNK_SIZE
+) -> Iterator[BatchChunk]:
+    """``records`` in chunks of ``size`` for the fact mapper, each with the verifier's key state as it is then."""
     batch: list[tuple[int, bytes]] = []
     for item in records:
         batch.append(item)
@@ -83,7 +86,7 @@ def verify_log(
                 raise ValueError("a planner needs a mapper")
             results = mapper(planner(verifier))
         else:
-            results = (mapper or serial_mapper)(_chunks(records, verifier, chunk_size))
+            results = (mapper or serial_mapper)(record_chunks(records, verifier, chunk_size))
         try:
             for facts in results:
                 verifier.feed_batch(facts)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from certlife.contracts.trust import TrustFile
 from certlife.contracts.verification import VerificationReport, verify_log
-from certlife.contracts.verification.engine import CHUNK_SIZE, serial_mapper
+from certlife.contracts.verification.engine import record_chunks, serial_mapper
 from certlife.contracts.verification.facts import BatchChunk
 from certlife.contracts.verification.log import LogVerifier
 from certlife.services.partner.limits import RecordLimit
@@ -49,18 +49,6 @@ class Kept:
     def issued_before(self, index: int) -> int:
         """How many ``issued`` records precede log index ``index``."""
         return sum(1 for i in self.issued if i < index)
-
-
-def _chunks(records: Iterable[tuple[int, bytes]], verifier: LogVerifier) -> Iterator[BatchChunk]:
-    """Chunks of records for the fact mapper, each with the verifier's key directory as it is then."""
-    batch: list[tuple[int, bytes]] = []
-    for item in records:
-        batch.append(item)
-        if len(batch) >= CHUNK_SIZE:
-            yield batch, verifier.directory, verifier.check_all, verifier.origin
-            batch = []
-    if batch:
-        yield batch, verifier.directory, verifier.check_all, verifier.origin
 
 
 def verify_keeping(
@@ -96,7 +84,7 @@ def verify_keeping(
 
     def planner(verifier: LogVerifier) -> Iterator[BatchChunk]:
         verifiers.append(verifier)
-        return _chunks(limit.records(keep(with_progress(source))), verifier)
+        return record_chunks(limit.records(keep(with_progress(source))), verifier)
 
     jobs = args.jobs or default_jobs()
     mapper = serial_mapper if jobs <= 1 or source.small else pool_mapper(jobs)
