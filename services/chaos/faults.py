@@ -14,13 +14,13 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
 from certlife.contracts import topics
 from certlife.services.chaos.errors import ChaosError
 from certlife.services.chaos.privstack import PrivateStack
+from certlife.services.infra.service_process import service_children
 from certlife.services.infra.stack import kafka
 
 SERVICES = ("commands", "relay", "projections")
@@ -56,19 +56,9 @@ def plan(full: bool, brokers: int, pg_replica: bool, outage: float) -> list[Faul
 
 
 def child_pid(parent: int, service: str) -> int | None:
-    """The pid of ``certctl serve SERVICE`` running as a child of ``parent`` (the supervisor)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and b"serve" in cmdline and service.encode() in cmdline:
-            return int(entry.name)
-    return None
+    """The pid of ``certctl serve SERVICE`` running as a child of ``parent`` (the supervisor; not its
+    waiting warm spare)."""
+    return service_children(parent).get(service)
 
 
 class Injector:

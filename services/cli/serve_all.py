@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--log-dir: cannot create {log_dir} ({exc.strerror})") from None
     envs = child_envs(names, env, settings.metrics_port)
     level = ["--log-level", args.log_level]
-    supervisor = Supervisor([ServiceProcess(name, envs[name], log_dir, args=level) for name in names])
+    procs = [ServiceProcess(name, envs[name], log_dir, args=level) for name in names]
+    supervisor = Supervisor(procs, spares=True)  # a restart hands the service to a warm spare
     previous = {sig: signal.signal(sig, lambda *_: supervisor.request_stop()) for sig in _STOP_SIGNALS}
     log.info("supervising %s; logs in %s", ", ".join(names), log_dir)
     try:

@@ -84,6 +84,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     witness_cmd.add_serve_options(parser)  # --port, --host, --tls-cert, --tls-key
     serve_all.add_options(parser)  # --only, --log-dir
+    # The supervisor's warm spare (services/cli/spare.py): not for people, so not in --help.
+    parser.add_argument("--warm-spare", action="store_true", dest="warm_spare", help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)
 
 
@@ -106,12 +108,19 @@ def run(args: argparse.Namespace) -> int:
     from certlife.services.infra.logrepeat import RepeatFilter
 
     handler = logging.StreamHandler()
-    handler.addFilter(RepeatFilter())  # an outage: each cause once per 30 s with a count, not a line per attempt
+    handler.addFilter(
+        RepeatFilter()
+    )  # an outage: each cause once per 30 s with a count, not a line per attempt
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=[handler]
     )
     if args.service == "all":  # a supervisor of the others (each child configures its own export)
         return serve_all.run(args)
+    if args.warm_spare:
+        from certlife.services.cli import spare
+
+        if not spare.wait_for_go(args.service):
+            return EXIT_OK  # stopped before it was needed
     from certlife.services.infra import otel
 
     otel.configure(args.service)

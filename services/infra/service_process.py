@@ -6,6 +6,7 @@ the main job and the tests start services with; importable from the supervisor m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -45,6 +46,7 @@ class ServiceProcess:
         self.log_path = log_dir / f"{self.name}.log"
         self.parent_death_signal = parent_death_signal
         self.proc: subprocess.Popen[bytes] | None = None
+        self._spare: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
     @property
@@ -53,20 +55,60 @@ class ServiceProcess:
         return None if self.proc is None else self.proc.pid
 
     def start(self) -> ServiceProcess:
-        """Start the process (appending to its log file)."""
+        """Start the process (appending to its log file): the warm spare if one waits, else a new one."""
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.poll() is None:
+            self._log_offset = self._log_size()
+            try:
+                assert spare.stdin is not None
+                spare.stdin.write(b"go\n")
+                spare.stdin.close()
+                self.proc = spare
+                return self
+            except OSError:  # it died meanwhile: start a new one below
+                _reap(spare)
+        self._log_offset = self._log_size()
+        self.proc = self._popen(())
+        return self
+
+    def start_spare(self) -> None:
+        """Start a warm spare beside the running process: ``certctl serve NAME --warm-spare``, which
+        imports the service's code and then waits for :meth:`start` to hand it the service (no
+        connection is opened before that). The next :meth:`start` then costs no interpreter start-up."""
+        if self._spare is None or self._spare.poll() is not None:
+            self._spare = self._popen(("--warm-spare",), stdin=subprocess.PIPE)
+
+    @property
+    def spare_pid(self) -> int | None:
+        """The waiting spare's pid (None without one)."""
+        return None if self._spare is None else self._spare.pid
+
+    def _log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def _popen(self, extra: Sequence[str], stdin: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self._log_offset = log.tell()
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "certlife.services.cli.certctl", "serve", self.service, *self.args],
+            return subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "certlife.services.cli.certctl",
+                    "serve",
+                    self.service,
+                    *extra,
+                    *self.args,
+                ],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                stdin=stdin,
                 start_new_session=True,  # Ctrl-C goes to the supervisor, which stops children in order
                 preexec_fn=_die_with_parent(self.parent_death_signal),
             )
-        return self
 
     @property
     def returncode(self) -> int | None:
@@ -91,7 +133,10 @@ class ServiceProcess:
             self.proc.wait(10)
 
     def stop(self, timeout: float = 30) -> int | None:
-        """SIGTERM and wait; SIGKILL after ``timeout``."""
+        """SIGTERM and wait; SIGKILL after ``timeout``. A waiting spare is stopped too."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            _reap(spare)
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -138,6 +183,40 @@ class ServiceProcess:
                 break
             time.sleep(0.1)
         raise RuntimeError(f"{self.service}: no listening address; log tail:\n{self.log_text()[-2000:]}")
+
+
+def service_children(parent: int, *, spares: bool = False) -> dict[str, int]:
+    """``{service: pid}`` of the ``certctl serve SERVICE`` processes that run as children of ``parent``
+    (a supervisor), read from ``/proc`` (Linux). Warm spares that still wait (their standard input
+    is the supervisor's pipe; a running service's is ``/dev/null``) are left out, or, with
+    ``spares``, are the only ones listed."""
+    found: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            waiting = os.readlink(entry / "fd" / "0").startswith("pipe:")
+        except (OSError, IndexError):
+            continue
+        if fields[0] == "Z" or int(fields[1]) != parent or "serve" not in argv[:-1]:
+            continue
+        if waiting == spares:
+            found[argv[argv.index("serve") + 1]] = int(entry.name)
+    return found
+
+
+def _reap(spare: subprocess.Popen[bytes]) -> None:
+    """End a spare that never started its service (closing its stdin is its signal to exit)."""
+    with contextlib.suppress(OSError):
+        if spare.stdin is not None:
+            spare.stdin.close()
+    try:
+        spare.wait(5)
+    except subprocess.TimeoutExpired:
+        spare.kill()
+        spare.wait(5)
 
 
 def _die_with_parent(sig: int | None) -> Callable[[], None] | None:

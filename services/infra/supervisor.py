@@ -16,6 +16,10 @@
   ``crash_loop_delay`` seconds without a line per attempt: a service is back at most
   15 s after an outage ends, a configuration error costs one start per 15 s. One line
   when it runs again.
+- With ``spares``, each child has a warm spare (:mod:`certlife.services.cli.spare`): a
+  process that has imported the service's code and waits. A restart hands the service
+  to it, so the service is back without an interpreter start-up; a new spare is started
+  ``spare_after`` seconds later, once the restarted service has had the CPU to itself.
 """
 
 from __future__ import annotations
@@ -43,12 +47,13 @@ TICK = 0.1
 class RestartPolicy:
     """When the supervisor restarts a child, and how long it waits for one to stop (seconds)."""
 
-    first_delay: float = 0.5
+    first_delay: float = 0.2
     max_delay: float = 15.0
     stable_after: float = 10.0
     crash_loop_after: int = 5
     crash_loop_delay: float = 15.0
     stop_timeout: float = 15.0
+    spare_after: float = 5.0
 
 
 @dataclass
@@ -59,6 +64,7 @@ class _Child:
     restarts: int = 0
     quick_exits: int = 0
     due: float | None = None  # when to start it again; None while it runs
+    spare_due: float | None = None  # when to start its next warm spare
     crash_loop: bool = False
     history: list[int] = field(default_factory=list)  # pids it ran as
 
@@ -76,12 +82,16 @@ def describe_exit(status: int) -> str:
 class Supervisor:
     """Runs service processes, restarts those that die, stops them all on request."""
 
-    def __init__(self, procs: Sequence[ServiceProcess], policy: RestartPolicy | None = None) -> None:
-        """Supervise ``procs`` (not started yet; distinct names) under ``policy``."""
+    def __init__(
+        self, procs: Sequence[ServiceProcess], policy: RestartPolicy | None = None, *, spares: bool = False
+    ) -> None:
+        """Supervise ``procs`` (not started yet; distinct names) under ``policy``; with ``spares``,
+        keep a warm spare of each for its restarts."""
         names = [proc.name for proc in procs]
         if len(set(names)) != len(names):
             raise ValueError(f"two children with the same name: {names}")
         self.policy = policy or RestartPolicy()
+        self.spares = spares
         for proc in procs:  # started from the supervisor's thread: they die with it
             if proc.parent_death_signal is None:
                 proc.parent_death_signal = signal.SIGKILL
@@ -179,6 +189,7 @@ class Supervisor:
     def _launch(self, child: _Child, now: float) -> None:
         child.proc.start()
         child.started_at, child.due = now, None
+        child.spare_due = now + self.policy.spare_after if self.spares else None
         assert child.proc.pid is not None
         child.history.append(child.proc.pid)
         if child.restarts == 0:
@@ -190,6 +201,9 @@ class Supervisor:
             if now >= child.due:
                 self._launch(child, now)
             return
+        if child.spare_due is not None and now >= child.spare_due:
+            child.spare_due = None
+            child.proc.start_spare()
         status = child.proc.returncode
         up = now - child.started_at
         if status is None:

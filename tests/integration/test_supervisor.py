@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from certlife.services.infra.service_process import service_children
 from certlife.services.infra.stack import StackSettings, provision
 from tests.integration.test_relay import certctl, stack_env
 from tests.procs import ROOT
@@ -72,12 +73,15 @@ class ServeAll:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def children(self) -> dict[str, int]:
-        """``{service: pid}`` of the supervisor's live children."""
-        found = {}
-        for pid, ppid, argv in _processes():
-            if ppid == self.proc.pid and "serve" in argv:
-                found[argv[argv.index("serve") + 1]] = pid
-                self.seen.add(pid)
+        """``{service: pid}`` of the supervisor's live children that run their service."""
+        found = service_children(self.proc.pid)
+        self.seen.update(found.values())
+        return found
+
+    def spares(self) -> dict[str, int]:
+        """``{service: pid}`` of the warm spares that wait."""
+        found = service_children(self.proc.pid, spares=True)
+        self.seen.update(found.values())
         return found
 
     def wait_ready(self, name: str, count: int = 1, timeout: float = 90) -> None:
@@ -88,7 +92,7 @@ class ServeAll:
             time.sleep(0.1)
 
     def kill_everything(self) -> None:
-        for pid in [*self.children().values(), self.proc.pid]:
+        for pid in [*self.children().values(), *self.spares().values(), self.proc.pid]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.proc.wait(10)
@@ -141,20 +145,29 @@ def test_killed_children_restart_within_5s_and_sigterm_stops_all(env: dict[str, 
             sup.wait_ready(name)
         first = sup.children()
         assert set(first) == set(SERVICES)
+        deadline = time.monotonic() + 30  # each service gets a warm spare a few seconds after it started
+        while set(sup.spares()) != set(SERVICES):
+            assert time.monotonic() < deadline, (sup.spares(), sup.text())
+            time.sleep(0.1)
         took, ready = {}, {}
         for name in SERVICES:
-            old = sup.children()[name]
+            old, spare = sup.children()[name], sup.spares()[name]
             killed = time.monotonic()
             os.kill(old, signal.SIGKILL)
             while sup.children().get(name, old) == old:
                 assert time.monotonic() - killed < 10, sup.text()
                 time.sleep(0.02)
             took[name] = time.monotonic() - killed
+            assert sup.children()[name] == spare  # the restart was the warm spare, not a new interpreter
             sup.wait_ready(name, count=2)
             ready[name] = time.monotonic() - killed
         print("restarted after SIGKILL within (s):", {k: round(v, 2) for k, v in took.items()})
         print("ready again after SIGKILL within (s):", {k: round(v, 2) for k, v in ready.items()})
         assert all(seconds < 5 for seconds in took.values()), took
+        deadline = time.monotonic() + 30  # and a new spare after each restart
+        while set(sup.spares()) != set(SERVICES) or set(sup.spares().values()) & set(first.values()):
+            assert time.monotonic() < deadline, (sup.spares(), sup.text())
+            time.sleep(0.1)
         children = sup.seen.copy()
         sup.proc.send_signal(signal.SIGTERM)
         assert sup.proc.wait(120) == 0, sup.text()
@@ -163,7 +176,7 @@ def test_killed_children_restart_within_5s_and_sigterm_stops_all(env: dict[str, 
     assert _alive(children) == set(), sup.text()
     text = sup.text()
     for name in SERVICES:
-        assert f"{name} exited (killed by SIGKILL) after" in text and "restart 1 in 0.5 s" in text
+        assert f"{name} exited (killed by SIGKILL) after" in text and "restart 1 in 0.2 s" in text
         assert text.count(f"{name} exited") == 1  # one line per restart
     stopped = [line.split("stopped ")[1].split()[0] for line in text.splitlines() if " stopped " in line]
     assert stopped == list(reversed(SERVICES))
@@ -193,7 +206,7 @@ def test_a_child_that_cannot_start_is_reported_once_and_does_not_spin(
         assert text.count("relay exited (exit status 1)") == 4  # the restarts before the verdict
         assert "projections exited" not in text
         # A SIGKILLed supervisor takes its children with it (no orphan keeps consuming).
-        children = set(sup.children().values())
+        children = set(sup.children().values()) | set(sup.spares().values())
         assert children
         sup.proc.kill()
         sup.proc.wait(10)
