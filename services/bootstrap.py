@@ -31,6 +31,21 @@ if TYPE_CHECKING:
     from certlife.services.relay.relay import Relay, RelayOptions
 
 
+#: Seconds a pool may take to close its sessions gracefully before they are cut.
+POOL_CLOSE_TIMEOUT = 5.0
+
+
+async def close_pool(pool: asyncpg.Pool) -> None:
+    """Close ``pool`` gracefully, or cut its sessions after :data:`POOL_CLOSE_TIMEOUT`: a session
+    left broken by an outage can keep a graceful close waiting, and the process from exiting."""
+    import asyncio
+
+    try:
+        await asyncio.wait_for(pool.close(), POOL_CLOSE_TIMEOUT)
+    except TimeoutError:
+        pool.terminate()
+
+
 def postgres_connector(settings: Settings) -> Postgres:
     """The PostgreSQL connector of a process (event store and read models)."""
     return Postgres(settings.database_url)
@@ -202,7 +217,7 @@ async def open_projections(settings: Settings) -> AsyncIterator[FastStream]:
             projection_config(settings), kafka.broker(consumer.log), pool, metrics.projections()
         )
     finally:
-        await pool.close()
+        await close_pool(pool)
 
 
 @contextlib.asynccontextmanager
@@ -298,4 +313,4 @@ async def open_api(
             install_extra=install_extra,
         )
     finally:
-        await pool.close()
+        await close_pool(pool)

@@ -17,9 +17,9 @@ _started: list[_ServiceProcess] = []
 class ServiceProcess(_ServiceProcess):
     """A service process that the test session kills after its test, even when the test fails."""
 
-    def start(self) -> ServiceProcess:
+    def start(self, *, restart: bool = False) -> ServiceProcess:
         """Start it and remember it for :func:`kill_started`."""
-        super().start()
+        super().start(restart=restart)
         _started.append(self)
         return self
 

@@ -14,10 +14,12 @@ from typing import Any
 from certlife.services.chaos import checks, faults, load, report
 from certlife.services.chaos.privstack import PrivateStack
 from certlife.services.chaos.recovery import recoveries
+from certlife.services.chaos.replication import replication_check
 from certlife.services.demo import partner, traffic
 from certlife.services.demo.setup import READY, SERVICES, DemoRun
 from certlife.services.infra.service_process import ServiceProcess
 from certlife.services.infra.stack import kafka
+from certlife.services.infra.topics import certlife_topics
 
 #: Seconds of load before the first fault and after the last.
 WARMUP, TAIL = 15.0, 10.0
@@ -137,6 +139,12 @@ async def chaos(stack: PrivateStack, args: argparse.Namespace) -> tuple[report.R
         stop_watch.set()
         await watching
         found = [settled, *await _checks(run, books, size)]
+        if args.brokers > 1:  # the killed nodes are back and in sync
+            names = [
+                spec.name for spec in certlife_topics(settings.command_partitions, settings.topic_prefix)
+            ]
+            admin = kafka.admin_access(stack.settings).client_options()
+            found.append(await replication_check(admin, names, args.brokers))
     finally:
         supervisor.stop()
     params = {

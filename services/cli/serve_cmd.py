@@ -86,6 +86,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve_all.add_options(parser)  # --only, --log-dir
     # The supervisor's warm spare (services/cli/spare.py): not for people, so not in --help.
     parser.add_argument("--warm-spare", action="store_true", dest="warm_spare", help=argparse.SUPPRESS)
+    parser.add_argument("--restarted", action="store_true", help=argparse.SUPPRESS)  # by the supervisor
     parser.set_defaults(handler=run)
 
 
@@ -138,8 +139,10 @@ def run(args: argparse.Namespace) -> int:
         return api_cmd.serve(args, Settings.from_env(role="api"))
     role = _KAFKA_ROLE.get(args.service, args.service)
     settings = Settings.from_env(role=role)
-    # Unreachable or misconfigured endpoints are one line, not a traceback from deep inside.
-    asyncio.run(_preflight(settings, role))
+    # Unreachable or misconfigured endpoints are one line, not a traceback from deep inside. A
+    # restart (by the supervisor, or a warm spare handed the service) waits out an outage instead:
+    # its endpoints worked before, and exiting again would only put it in the crash loop.
+    asyncio.run(_preflight(settings, role, wait=args.warm_spare or args.restarted))
     from certlife.services import bootstrap
 
     log.info("%s runs as %s", args.service, bootstrap.identity(settings))
@@ -251,11 +254,25 @@ def _lock_lost(why: str) -> None:
     os._exit(EXIT_LOCK_LOST)
 
 
-async def _preflight(settings: Settings, role: str) -> None:
-    """Check PostgreSQL, the Kafka broker and the service principal's grants."""
+async def _preflight(settings: Settings, role: str, *, wait: bool = False) -> None:
+    """Check PostgreSQL, the Kafka broker and the service principal's grants; with ``wait``, an
+    endpoint that does not answer is waited for (a line per cause per 30 s), a refusal is not."""
     from certlife.services import bootstrap
+    from certlife.services.infra.connections import EndpointUnreachable
 
-    await bootstrap.preflight(settings, role)
+    while True:
+        try:
+            await bootstrap.preflight(settings, role)
+            return
+        except EndpointUnreachable as exc:
+            if not (wait and exc.outage):
+                raise
+            log.warning("waiting for the endpoint to come back: %s", exc)
+            await asyncio.sleep(PREFLIGHT_RETRY)
+
+
+#: Seconds between a restarted service's attempts to reach an endpoint that is down.
+PREFLIGHT_RETRY = 0.5
 
 
 async def _run_projections(settings: Settings) -> None:

@@ -37,6 +37,10 @@ def warm(service: str) -> None:
     """Import what ``service`` needs (a process that will run it later)."""
     for name in WARM_MODULES.get(service, ()):
         importlib.import_module(name)
+    if service == "relay":  # its signing worker's server, with the worker's code imported
+        from certlife.services.relay.builder import start_forkserver
+
+        start_forkserver()
 
 
 def wait_for_go(service: str) -> bool:

@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from certlife.domain.errors import CertlifeError
 from certlife.projections.committed import committed_consumer
-from certlife.services.infra.kafka_access import KafkaAccess, describe_kafka_failure
+from certlife.services.infra.kafka_access import KafkaAccess, classify_kafka_failure
 from certlife.services.infra.kafka_admin import Acl, missing_grants
 from certlife.services.infra.leader import KEEPALIVE_SETTINGS, SESSION_ERRORS
 from certlife.services.infra.topics import TopicSpec, ensure_topics
@@ -43,7 +43,29 @@ PROBE_TIMEOUT = 10.0
 
 
 class EndpointUnreachable(CertlifeError, code="endpoint-unreachable"):
-    """PostgreSQL or Kafka cannot be reached or refuses this process: one line naming which and why."""
+    """PostgreSQL or Kafka cannot be reached or refuses this process: one line naming which and why.
+
+    ``outage`` is True when the endpoint did not answer (refused or dropped the
+    connection, timed out, is starting or shutting down), False when it answered
+    and refused us (credentials, grants, TLS): waiting can help only the former.
+    """
+
+    def __init__(self, message: str, *, outage: bool = False) -> None:
+        """``message`` for people; ``outage``: the endpoint did not answer."""
+        super().__init__(message)
+        self.outage = outage
+
+
+def _database_outage(exc: BaseException) -> bool:
+    """True when PostgreSQL did not answer (down, starting, shutting down), not when it refused us."""
+    from certlife.services.infra.outages import outage_cause
+
+    return isinstance(exc, (OSError, TimeoutError)) or outage_cause(exc) is not None
+
+
+def _kafka_unreachable(exc: BaseException, access: KafkaAccess) -> EndpointUnreachable:
+    text, outage = classify_kafka_failure(exc, access)
+    return EndpointUnreachable(text, outage=outage)
 
 
 @dataclass(frozen=True)
@@ -67,7 +89,9 @@ class Postgres:
         try:
             return await asyncpg.connect(self.dsn, timeout=timeout, server_settings=KEEPALIVE_SETTINGS)
         except SESSION_ERRORS as exc:
-            raise EndpointUnreachable(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}") from None
+            raise EndpointUnreachable(
+                f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}", outage=_database_outage(exc)
+            ) from None
 
     async def pool(self, *, min_size: int, max_size: int) -> asyncpg.Pool:
         """A connection pool of ``min_size`` to ``max_size`` sessions."""
@@ -136,7 +160,7 @@ class Kafka:
         try:
             missing = await missing_grants(self.access, needed)
         except (KafkaError, OSError) as exc:
-            raise EndpointUnreachable(describe_kafka_failure(exc, self.access)) from None
+            raise _kafka_unreachable(exc, self.access) from None
         if missing:
             first = missing[0]
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
@@ -160,7 +184,7 @@ class Kafka:
         try:
             await admin.start()
         except (KafkaError, OSError) as exc:
-            raise EndpointUnreachable(describe_kafka_failure(exc, self.access)) from None
+            raise _kafka_unreachable(exc, self.access) from None
         finally:
             quiet.setLevel(level)
             await admin.close()

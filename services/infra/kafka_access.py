@@ -176,16 +176,22 @@ def is_denial(exc: BaseException) -> bool:
 
 def describe_kafka_failure(exc: BaseException, access: KafkaAccess, resource: str = "") -> str:
     """One line for a Kafka failure of ``access``: the principal, the resource and the fix."""
+    return classify_kafka_failure(exc, access, resource)[0]
+
+
+def classify_kafka_failure(exc: BaseException, access: KafkaAccess, resource: str = "") -> tuple[str, bool]:
+    """:func:`describe_kafka_failure`'s line, and whether the failure is an outage (no broker
+    answered) rather than a refusal (authentication, grants, TLS): waiting helps only an outage."""
     name = type(exc).__name__
     who = f"principal {access.principal}"
     if isinstance(exc, KafkaAccessError):
-        return str(exc)
+        return str(exc), False
     if name in _DENIED:
         what = resource or f"{_DENIED[name]} ({exc})"
         return (
             f"Kafka at {access.bootstrap} denied {who} access to {what}: "
             "the operator grants it (certctl clients|partners add; README 'who may do what')"
-        )
+        ), False
     refused = is_denial(exc) or "authentication" in str(exc).lower()
     if not refused:
         problem = tls_problem(access)
@@ -193,12 +199,12 @@ def describe_kafka_failure(exc: BaseException, access: KafkaAccess, resource: st
             return (
                 f"cannot connect to Kafka at {access.bootstrap}: {problem}: set CERTLIFE_KAFKA_CA_FILE "
                 "to the CA certificate of your kit (ca.pem)"
-            )
+            ), False
         refused = name == "KafkaConnectionError" and login_refused(access)
     if refused:
         return (
             f"Kafka at {access.bootstrap} refused {who}: authentication failed (wrong username or "
             "password, or the principal was revoked): check CERTLIFE_KAFKA_USERNAME and "
             "CERTLIFE_KAFKA_PASSWORD_FILE"
-        )
-    return f"cannot reach Kafka at {access.bootstrap} as {who}: {exc or name}"
+        ), False
+    return f"cannot reach Kafka at {access.bootstrap} as {who}: {exc or name}", True

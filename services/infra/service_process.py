@@ -54,8 +54,12 @@ class ServiceProcess:
         """The running child's pid."""
         return None if self.proc is None else self.proc.pid
 
-    def start(self) -> ServiceProcess:
-        """Start the process (appending to its log file): the warm spare if one waits, else a new one."""
+    def start(self, *, restart: bool = False) -> ServiceProcess:
+        """Start the process (appending to its log file): the warm spare if one waits, else a new one.
+
+        A ``restart`` (as a spare always is) waits out an endpoint that does not answer instead
+        of exiting: it ran before, so its configuration is not what is wrong.
+        """
         spare, self._spare = self._spare, None
         if spare is not None and spare.poll() is None:
             self._log_offset = self._log_size()
@@ -68,7 +72,7 @@ class ServiceProcess:
             except OSError:  # it died meanwhile: start a new one below
                 _reap(spare)
         self._log_offset = self._log_size()
-        self.proc = self._popen(())
+        self.proc = self._popen(("--restarted",) if restart else ())
         return self
 
     def start_spare(self) -> None:

@@ -187,7 +187,7 @@ class Supervisor:
             started.set()
 
     def _launch(self, child: _Child, now: float) -> None:
-        child.proc.start()
+        child.proc.start(restart=child.restarts > 0)
         child.started_at, child.due = now, None
         child.spare_due = now + self.policy.spare_after if self.spares else None
         assert child.proc.pid is not None

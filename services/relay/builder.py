@@ -35,6 +35,20 @@ def _build(
     return built, state
 
 
+def _ready() -> None:
+    """Nothing: a first task that makes the worker import this module before a batch waits for it."""
+
+
+def start_forkserver() -> None:
+    """Start the forkserver with this module imported, so each worker forked from it is ready at
+    once (a warm spare calls this before its service starts: ``certlife.services.cli.spare``)."""
+    from multiprocessing import forkserver
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    forkserver.ensure_running()
+
+
 class RecordBuilder:
     """Runs :func:`build_records` in one worker process (``in_process=False``) or in a thread."""
 
@@ -51,11 +65,19 @@ class RecordBuilder:
         if not self.in_process:
             new = state.copy()
             return await asyncio.to_thread(_build, sources, heads, new, signer, self.origin)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker(), _build, sources, heads, state, signer, self.origin)
+
+    def warm(self) -> None:
+        """Start the worker now (it imports in the background) rather than on the first batch."""
+        if self.in_process:
+            self._worker().submit(_ready)
+
+    def _worker(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # forkserver: the relay runs threads (event-store pool, Kafka), and forking them is unsafe.
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, _build, sources, heads, state, signer, self.origin)
+        return self._pool
 
     def close(self) -> None:
         """Stop the worker (if it runs)."""

@@ -110,6 +110,7 @@ class Relay:
         """
         store = RelayStore(self.session, self.settings.db_schema)
         try:
+            self._builder.warm()  # its start-up overlaps ours
             await self._become_leader(store, stop)
             if stop.is_set():
                 return

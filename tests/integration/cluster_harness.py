@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
+from certlife.services.chaos import replication
 from certlife.services.infra import stack
 from certlife.services.infra.stack import StackSettings, cluster
 from certlife.services.infra.stack.kafka import admin_access
@@ -82,29 +82,7 @@ def client(settings: StackSettings) -> dict[str, Any]:
 
 async def describe(settings: StackSettings, topics: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Partitions (leader, replicas, isr) and ``min.insync.replicas`` of each topic."""
-    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-
-    admin = AIOKafkaAdminClient(**client(settings))
-    await admin.start()
-    try:
-        described = {t["topic"]: t for t in await admin.describe_topics(topics)}
-        resources = [
-            ConfigResource(ConfigResourceType.TOPIC, t, {"min.insync.replicas": None}) for t in topics
-        ]
-        isr: dict[str, str] = {}
-        for response in await admin.describe_configs(resources):
-            for resource in response.resources:
-                isr[resource[3]] = {c[0]: c[1] for c in resource[4]}["min.insync.replicas"]
-        return {
-            t: [{**p, "min_isr": int(isr[t])} for p in sorted(described[t]["partitions"], key=_index)]
-            for t in topics
-        }
-    finally:
-        await admin.close()
-
-
-def _index(partition: dict[str, Any]) -> int:
-    return int(partition["partition"])
+    return await replication.describe(client(settings), topics)
 
 
 async def leader_of(settings: StackSettings, topic: str) -> int:

@@ -1,10 +1,14 @@
-"""The chaos suite's short version: ``./dev chaos --minutes 1`` on a private single-broker stack.
+"""The chaos suite's short version: ``./dev chaos --minutes 1``, on one broker and on the 3-node cluster.
 
-It starts its own Kafka and PostgreSQL (ports of its own, never the session's
-stack), runs the services under ``certctl serve all`` with steady mixed load and
-exact re-sends, and injects one SIGKILL of each service, a 10 s broker outage and
-a 10 s PostgreSQL outage. Every invariant is asserted here from the report's
-data (``report.json``), not from its verdict alone.
+Each run starts its own Kafka and PostgreSQL (ports of its own, never the
+session's stack), runs the services under ``certctl serve all`` with steady mixed
+load and exact re-sends, and injects one SIGKILL of each service, a 10 s broker
+outage and a 10 s PostgreSQL outage. The cluster run (``--brokers 3
+--pg-replica``) adds a SIGKILL of the node leading the log partition and of the
+active controller, the PostgreSQL primary killed and its synchronous replica
+promoted, and a check that every topic ends with three in-sync replicas. Every
+invariant is asserted here from the report's data (``report.json``), not from
+its verdict alone.
 """
 
 from __future__ import annotations
@@ -28,15 +32,30 @@ def _check(report: dict[str, Any], name: str) -> dict[str, Any]:
     return found[0]
 
 
-@pytest.mark.timeout(420)
-def test_a_short_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
+#: The configurations: extra arguments, and the faults each injects.
+CONFIGS = {
+    "one broker": ([], ["broker-down", "kill", "kill", "kill", "postgres-down"]),
+    "3-node cluster, PostgreSQL failover": (
+        ["--brokers", "3", "--pg-replica"],
+        [
+            "broker-down", "controller-kill", "kill", "kill", "kill", "leader-kill",
+            "postgres-down", "postgres-failover",
+        ],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_a_short_chaos_run_keeps_every_invariant(config: str, tmp_path: Path) -> None:
+    extra, expected = CONFIGS[config]
     out = tmp_path / "report"
     result = subprocess.run(
-        [sys.executable, "-m", "certlife.services.chaos.main", "--minutes", "1", "--out", str(out)],
+        [sys.executable, "-m", "certlife.services.chaos.main", "--minutes", "1", *extra, "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=400,
+        timeout=880,
     )
     print(result.stdout[-6000:])
     assert (out / "report.json").exists(), result.stderr[-3000:]
@@ -60,8 +79,11 @@ def test_a_short_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
     assert _check(report, "partner mirror = read model")["figures"]["certificates"] == model["certificates"]
     assert all(c["ok"] for c in report["checks"]), report["checks"]
 
+    if extra:
+        replicas = _check(report, "every topic has 3 replicas, all in sync, min.insync.replicas=2")["figures"]
+        assert replicas["out of shape"] == 0 and replicas["partitions"] > 50, replicas
     kinds = sorted(f["kind"] for f in report["faults"])
-    assert kinds == ["broker-down", "kill", "kill", "kill", "postgres-down"]
+    assert kinds == expected
     for fault in report["faults"]:
         assert fault["recovery"] is not None, fault
         assert fault["recovery"] < 60, fault

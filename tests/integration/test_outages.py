@@ -210,7 +210,7 @@ async def test_a_database_outage_under_the_supervisor_is_a_few_lines_and_loses_n
     found = await messages(kafka_bootstrap, results, 45, timeout=180)
     recovered = time.time() - back_at
     await wait_applied(env, 39, 0, timeout=180)
-    supervisor.stop()
+    await asyncio.to_thread(supervisor.stop)  # the proxy runs on this loop: keep it serving meanwhile
     per_command: dict[bytes, set[bytes]] = {}
     for value, headers in found:
         per_command.setdefault(headers["certlife-command-id"], set()).add(value)
@@ -224,3 +224,10 @@ async def test_a_database_outage_under_the_supervisor_is_a_few_lines_and_loses_n
     assert sum(during.values()) < 150, {n: t[-2000:] for n, t in texts.items()}
     for name, text in texts.items():
         assert "Traceback" not in text, (name, text[-3000:])
+    # The command service lost its lock session and exited; its restart (the warm spare) waited for
+    # PostgreSQL instead of exiting again, so the supervisor never saw a crash loop.
+    assert "waiting for the endpoint to come back: cannot connect to PostgreSQL" in texts["commands"]
+    supervised = (tmp_path / "all.log").read_text(errors="replace")
+    assert "commands exited" in supervised and "cannot start" not in supervised, supervised[-3000:]
+    for name in SERVICES:  # and SIGTERM stopped each cleanly afterwards
+        assert f"stopped {name} (exit status 0)" in supervised, supervised[-3000:]

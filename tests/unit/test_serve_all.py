@@ -77,9 +77,11 @@ class FakeProcess:
         self.returncode: int | None = None
         self.pid: int | None = None
         self.starts = 0
+        self.restarts: list[bool] = []
 
-    def start(self) -> FakeProcess:
+    def start(self, *, restart: bool = False) -> FakeProcess:
         self.starts += 1
+        self.restarts.append(restart)
         self.pid, self.returncode = 1000 + self.starts, None
         return self
 
@@ -125,6 +127,7 @@ def test_backoff_doubles_resets_after_a_stable_run_and_a_crash_loop_is_reported_
     assert crash(1) == 60 and crash(2) == 60  # quietly, at the crash-loop delay
     assert caplog.text.count("relay cannot start") == 1
     assert supervisor.restarts("relay") == 8 and proc.starts == 9
+    assert proc.restarts == [False] + [True] * 8  # a restart waits out an outage (serve --restarted)
     now += 11  # up long enough: it runs again, and the backoff starts over
     supervisor._watch(child, now)
     assert "relay runs again" in caplog.text

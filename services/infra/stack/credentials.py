@@ -47,9 +47,9 @@ async def restore(state: Path, admin: KafkaAccess, probe: KafkaAccess | None = N
     files = sorted(_folder(state).glob("*.json")) if _folder(state).exists() else []
     if not files:
         return 0
+    kept = {path.name[: -len(".json")]: ScramCredential.from_json(path.read_text()) for path in files}
     async with KafkaAdmin(admin) as kafka:
-        for path in files:
-            await kafka.restore(path.name[: -len(".json")], ScramCredential.from_json(path.read_text()))
+        await kafka.restore_all(kept)
     if probe is not None and (_folder(state) / f"{probe.username}.json").exists():
         await until_usable(probe, timeout=60.0)
     return len(files)
