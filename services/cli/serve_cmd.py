@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError
 from certlife.services.cli import serve_all, witness_cmd
 from certlife.services.cli.base import CliError
 from certlife.services.cli.exits import EXIT_ENDPOINT_LOST, EXIT_FAILED, EXIT_LOCK_LOST, EXIT_OK
+from certlife.services.infra.denials import exit_on_denial
 from certlife.services.infra.kafka_access import describe_kafka_failure, is_denial
 from certlife.services.infra.settings import Settings
 
@@ -224,7 +225,10 @@ async def _run_commands(settings: Settings) -> int:
             loop.remove_signal_handler(sig)  # from here on faststream handles them
         watcher = asyncio.create_task(watch_lock(conn, _lock_lost))
         try:
-            await stream.run()
+            with exit_on_denial(stream, logging.getLogger("certlife.commands")) as watch:
+                await stream.run()
+            if watch.denied is not None:
+                raise watch.denied  # one line naming the principal and the grant (``run``)
         finally:
             watcher.cancel()
     finally:
@@ -284,7 +288,10 @@ async def _run_projections(settings: Settings) -> None:
         assert broker is not None
         metrics.consumer_lag().watch(lambda: [getattr(s, "consumer", None) for s in broker.subscribers])
         app.after_startup(_ready)
-        await app.run()
+        with exit_on_denial(app, logging.getLogger("certlife.projections")) as watch:
+            await app.run()
+        if watch.denied is not None:
+            raise watch.denied  # one line naming the principal and the grant (``run``)
 
 
 async def _run_relay(settings: Settings) -> int:
