@@ -132,23 +132,40 @@ class Relay:
         await wait_for_lock(store.conn, lock_key("relay", store.schema), stop, "relay")
 
     async def _start(self, store: RelayStore) -> None:
+        phases: dict[str, float] = {}
+        began = time.perf_counter()
+
+        def done(name: str) -> None:
+            nonlocal began
+            phases[name], began = time.perf_counter() - began, time.perf_counter()
+
         await self.kafka.ensure_topics(
             certlife_topics(self.settings.command_partitions, self.settings.topic_prefix)
         )
         await store.install_notify(self.app.recorder.events_table_name)  # type: ignore[attr-defined]
+        done("topics")
         # Registering the transactional id first fences any previous instance and
         # aborts its open transaction, so the committed log end is stable below.
         self._publisher = self.kafka.publisher(self.settings.topic_prefix + TRANSACTIONAL_ID)
         await self._publisher.start()
+        done("producer")
         committed = await last_committed_state(self.kafka.consumer, self.topic(topics.RELAY_STATE))
+        done("state")
         self.state = await reconcile(self, store, committed)
+        done("reconcile")
         if self.state.active_key_id is None:
             self.state.active_key_id = await key_transitions.initial_key(self, store)
         self._signer = RecordSigner(self.keystore.record_key(self.state.active_key_id))
         self._note_signer = NoteSigner(self.origin, self.keystore.ensure_note_key())
+        done("keys")
         self._measure(self.state, 0, 0.0)
         HEALTH.set("active")
-        log.info("relay active: log size %d, key %s", self.state.tree_size, self.state.active_key_id)
+        log.info(
+            "relay active: log size %d, key %s (start-up: %s)",
+            self.state.tree_size,
+            self.state.active_key_id,
+            ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items()),
+        )
 
     @property
     def signer(self) -> RecordSigner:
