@@ -8,7 +8,8 @@ each consumer it opened before it returns.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -16,6 +17,35 @@ from certlife.projections.committed import OpenConsumer
 from certlife.services.relay.state import RelayState
 
 _TAIL = 64
+
+
+class _Lent:
+    """A started consumer lent to one reader at a time: its ``start`` and ``stop`` are the lender's."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self._consumer = consumer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._consumer, name)
+
+    async def start(self) -> None:
+        """Already started."""
+
+    async def stop(self) -> None:
+        """Stays open for the next reader."""
+
+
+@contextlib.asynccontextmanager
+async def one_connection(open_consumer: OpenConsumer) -> AsyncIterator[OpenConsumer]:
+    """A consumer factory for the functions below that hands each of them the same started
+    consumer, one after the other: a start-up that reads several topics pays for one TLS and
+    SASL handshake instead of one per read. The consumer stops when the block ends."""
+    consumer = open_consumer(auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        yield cast(OpenConsumer, lambda *_, **__: _Lent(consumer))
+    finally:
+        await consumer.stop()
 
 
 async def _consumer(open_consumer: OpenConsumer) -> AIOKafkaConsumer:

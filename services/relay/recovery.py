@@ -9,6 +9,7 @@ from certlife.contracts import topics
 from certlife.contracts.merkle import MerkleFrontier, leaf_hash
 from certlife.contracts.records import parse_record, record_hash
 from certlife.domain.certificate import Certificate
+from certlife.projections.committed import OpenConsumer
 from certlife.services.relay import keys as key_transitions
 from certlife.services.relay.kafka_side import has_committed_records, read_from
 from certlife.services.relay.records import RelayRefused
@@ -21,15 +22,18 @@ if TYPE_CHECKING:
 _CHUNK = 5000
 
 
-async def reconcile(relay: Relay, store: RelayStore, committed: RelayState | None) -> RelayState:
-    """The state to continue from, after catching the PostgreSQL cache up with Kafka."""
+async def reconcile(
+    relay: Relay, store: RelayStore, committed: RelayState | None, reader: OpenConsumer
+) -> RelayState:
+    """The state to continue from, after catching the PostgreSQL cache up with Kafka (read through
+    ``reader``)."""
     log_topic = relay.topic(topics.LOG)
     cached = await store.position()
     if committed is None:
         # Only committed records count: a crash inside the very first transaction leaves
         # aborted records and a marker (a non-zero end offset) but no log to continue.
         cached_records = cached is not None and cached.tree_size > 0
-        if cached_records or await has_committed_records(relay.kafka.consumer, log_topic):
+        if cached_records or await has_committed_records(reader, log_topic):
             raise RelayRefused(
                 f"the log topic {log_topic} has no relay state but the event store or the topic says "
                 "records were published: refusing to start a second log (check CERTLIFE_TOPIC_PREFIX "
@@ -43,22 +47,24 @@ async def reconcile(relay: Relay, store: RelayStore, committed: RelayState | Non
             "refusing to publish a fork"
         )
     frontier = cached.frontier.copy() if cached is not None else MerkleFrontier()
-    await _catch_up(relay, store, frontier, committed)
+    await _catch_up(relay, store, frontier, committed, reader)
     if frontier.root() != committed.frontier.root():
         raise RelayRefused(
             f"the records on {log_topic} do not hash to the committed root at size {committed.tree_size}"
         )
     await store.apply({}, committed)
-    await _check_continuity(relay, store, committed)
+    await _check_continuity(relay, committed, reader)
     return committed
 
 
-async def _catch_up(relay: Relay, store: RelayStore, frontier: MerkleFrontier, target: RelayState) -> None:
+async def _catch_up(
+    relay: Relay, store: RelayStore, frontier: MerkleFrontier, target: RelayState, reader: OpenConsumer
+) -> None:
     """Apply records [frontier.size, target.size) from Kafka to the chain heads."""
     if frontier.size >= target.tree_size:
         return
     pending: list[bytes] = []
-    async for _, value in read_from(relay.kafka.consumer, relay.topic(topics.LOG), frontier.size):
+    async for _, value in read_from(reader, relay.topic(topics.LOG), frontier.size):
         index = parse_record(value).index
         if index < frontier.size or index >= target.tree_size:
             continue
@@ -87,7 +93,7 @@ async def _absorb_chunk(relay: Relay, store: RelayStore, values: list[bytes]) ->
     await key_transitions.absorb(relay, store, values)
 
 
-async def _check_continuity(relay: Relay, store: RelayStore, committed: RelayState) -> None:
+async def _check_continuity(relay: Relay, committed: RelayState, reader: OpenConsumer) -> None:
     """The newest published record must be what the event store holds for it."""
     recorder = relay.app.recorder
     newest = await asyncio.to_thread(recorder.max_notification_id)
@@ -99,9 +105,7 @@ async def _check_continuity(relay: Relay, store: RelayStore, committed: RelaySta
     if committed.tree_size == 0:
         return
     last = None
-    async for _, value in read_from(
-        relay.kafka.consumer, relay.topic(topics.LOG), max(0, committed.tree_size - 1)
-    ):
+    async for _, value in read_from(reader, relay.topic(topics.LOG), max(0, committed.tree_size - 1)):
         rec = parse_record(value)
         if rec.kind == "certificate" and rec.index < committed.tree_size:
             last = rec

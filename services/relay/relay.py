@@ -25,7 +25,7 @@ from certlife.services.infra.topics import certlife_topics
 from certlife.services.infra.transactions import Outbound, TransactionalPublisher
 from certlife.services.relay import keys as key_transitions
 from certlife.services.relay.builder import RecordBuilder
-from certlife.services.relay.kafka_side import last_committed_state
+from certlife.services.relay.kafka_side import last_committed_state, one_connection
 from certlife.services.relay.keystore import KeyStore
 from certlife.services.relay.records import CERTIFICATE_EVENT_TOPICS, BuiltBatch, EventSource
 from certlife.services.relay.recovery import reconcile
@@ -149,10 +149,11 @@ class Relay:
         self._publisher = self.kafka.publisher(self.settings.topic_prefix + TRANSACTIONAL_ID)
         await self._publisher.start()
         done("producer")
-        committed = await last_committed_state(self.kafka.consumer, self.topic(topics.RELAY_STATE))
-        done("state")
-        self.state = await reconcile(self, store, committed)
-        done("reconcile")
+        async with one_connection(self.kafka.consumer) as reader:
+            committed = await last_committed_state(reader, self.topic(topics.RELAY_STATE))
+            done("state")
+            self.state = await reconcile(self, store, committed, reader)
+            done("reconcile")
         if self.state.active_key_id is None:
             self.state.active_key_id = await key_transitions.initial_key(self, store)
         self._signer = RecordSigner(self.keystore.record_key(self.state.active_key_id))
