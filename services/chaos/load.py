@@ -164,11 +164,16 @@ class Observer:
         await consumer.start()
         try:
             while not stop.is_set():
+                began = time.monotonic()
                 try:
                     batch = await consumer.getmany(timeout_ms=300)
                 except KafkaError:
                     await asyncio.sleep(0.5)
                     continue
+                if not batch and time.monotonic() - began < 0.1:
+                    # No broker: aiokafka returns at once instead of waiting the timeout, and
+                    # this loop would take a core from the broker that is starting again.
+                    await asyncio.sleep(0.3)
                 # The producer's create time: when the service produced it (a transaction's
                 # messages are seen only once committed, and this reader may lag behind).
                 arrivals.extend(m.timestamp / 1000 for msgs in batch.values() for m in msgs)

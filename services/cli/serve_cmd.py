@@ -14,10 +14,11 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import textwrap
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiokafka.errors import KafkaError
 
@@ -27,6 +28,9 @@ from certlife.services.cli.exits import EXIT_ENDPOINT_LOST, EXIT_FAILED, EXIT_LO
 from certlife.services.infra.denials import exit_on_denial
 from certlife.services.infra.kafka_access import describe_kafka_failure, is_denial
 from certlife.services.infra.settings import Settings
+
+if TYPE_CHECKING:
+    import asyncpg
 
 log = logging.getLogger("certlife.serve")
 T = TypeVar("T")
@@ -302,11 +306,36 @@ async def _run_relay(settings: Settings) -> int:
     _stop_on_signals(stop)
     try:
         async with bootstrap.open_relay(settings) as relay:
-            await relay.run(stop)
+            watcher = asyncio.create_task(_exit_when_closed(relay.session))
+            try:
+                await relay.run(stop)
+            finally:
+                watcher.cancel()
     except RelayRefused as exc:
         log.critical("ALERT: the relay stopped publishing: %s", exc)
         raise CliError(f"relay refused to publish: {exc}", EXIT_FAILED) from None
     return EXIT_OK
+
+
+async def _exit_when_closed(session: asyncpg.Connection, every: float = 0.5) -> None:
+    """Exit the relay (5) as soon as its database session is gone, whatever it is waiting for.
+
+    The session holds the leader lock: once it is closed another relay may take over, and this
+    one must not publish again. Waiting until the relay's next query notices could take as long
+    as the event store's pool needs to reconnect (15-18 s after a 40 s outage); a restart waits
+    for PostgreSQL instead and starts at once when it answers. Only ``is_closed`` is looked at:
+    the relay itself queries this session, a second query would collide with its own.
+    """
+    while not session.is_closed():
+        await asyncio.sleep(every)
+    print(
+        "certctl: error: relay: lost the PostgreSQL session that holds the leader lock; exiting "
+        "(under `certctl serve all` it is restarted)",
+        file=sys.stderr,
+        flush=True,
+    )
+    logging.shutdown()
+    os._exit(EXIT_ENDPOINT_LOST)
 
 
 async def _run_publisher(settings: Settings) -> None:
