@@ -39,12 +39,15 @@ class Fault:
     notes: list[str] = field(default_factory=list)
 
 
-def plan(full: bool, brokers: int, pg_replica: bool, outage: float) -> list[Fault]:
-    """The faults of one run, in order (full: three kills of each service, else one)."""
-    kills = [Fault(f"SIGKILL {s} #{i + 1}", "kill", s) for i in range(3 if full else 1) for s in SERVICES]
-    out = [*kills[:3], Fault(f"broker down {outage:.0f} s", "broker-down", seconds=outage)]
-    out += [*kills[3:6], Fault(f"PostgreSQL down {outage:.0f} s", "postgres-down", seconds=outage)]
-    out += kills[6:]
+def plan(full: bool, brokers: int, pg_replica: bool, outage: float, cluster_only: bool = False) -> list[Fault]:
+    """The faults of one run, in order (full: three kills of each service, else one; ``cluster_only``:
+    only the cluster's node kills and the PostgreSQL failover)."""
+    out: list[Fault] = []
+    if not cluster_only:
+        kills = [Fault(f"SIGKILL {s} #{i + 1}", "kill", s) for i in range(3 if full else 1) for s in SERVICES]
+        out += [*kills[:3], Fault(f"broker down {outage:.0f} s", "broker-down", seconds=outage)]
+        out += [*kills[3:6], Fault(f"PostgreSQL down {outage:.0f} s", "postgres-down", seconds=outage)]
+        out += kills[6:]
     if brokers > 1:
         out += [
             Fault("SIGKILL log partition leader", "leader-kill"),
@@ -64,9 +67,10 @@ def child_pid(parent: int, service: str) -> int | None:
 class Injector:
     """Injects faults into the private stack under a running ``certctl serve all`` (pid ``supervisor``)."""
 
-    def __init__(self, stack: PrivateStack, supervisor: int, prefix: str) -> None:
-        """Faults on ``stack``; services are children of ``supervisor``; ``prefix`` names the topics."""
-        self.stack, self.supervisor, self.prefix = stack, supervisor, prefix
+    def __init__(self, stack: PrivateStack, supervisor: int, prefix: str, node_down: float = 20.0) -> None:
+        """Faults on ``stack``; services are children of ``supervisor``; ``prefix`` names the topics;
+        a killed cluster node is started again ``node_down`` seconds after its kill."""
+        self.stack, self.supervisor, self.prefix, self.node_down = stack, supervisor, prefix, node_down
 
     async def inject(self, fault: Fault) -> None:
         """Inject ``fault`` and return once it has ended (filling in its times and notes)."""
@@ -116,10 +120,12 @@ class Injector:
         fault.target = f"kafka-{node}"
         self.stack.broker_kill(node)
         fault.started = fault.ended = time.time()
-        await asyncio.sleep(20)  # the cluster carries on with two nodes; then the node comes back
+        await asyncio.sleep(self.node_down)  # the cluster carries on with two nodes; then the node is back
         began = time.time()
         await asyncio.to_thread(self.stack.kafka_start)
-        fault.notes.append(f"node {node} restarted 20 s after the kill (took {time.time() - began:.1f} s)")
+        fault.notes.append(
+            f"node {node} restarted {self.node_down:.0f} s after the kill (took {time.time() - began:.1f} s)"
+        )
 
     async def _postgres_failover(self, fault: Fault) -> None:
         from certlife.services.infra import stack

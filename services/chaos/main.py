@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="PostgreSQL with a synchronous replica; adds the primary-kill + promotion fault",
     )
+    parser.add_argument(
+        "--faults",
+        choices=("all", "cluster"),
+        default="all",
+        help="all (default), or cluster: only the node kills of --brokers 3 and the failover of --pg-replica",
+    )
     parser.add_argument("--out", type=Path, default=None, help="report folder (default: the run's folder)")
     parser.add_argument("--seed", type=int, default=2026, help="traffic seed")
     return parser
@@ -57,6 +63,8 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     if not 1 <= args.outage <= 600:
         parser.error("--outage must lie between 1 and 600 seconds")
     args.full = full
+    if args.faults == "cluster" and args.brokers == 1:
+        parser.error("--faults cluster needs --brokers 3 (one broker has no cluster faults)")
 
 
 def _run(args: argparse.Namespace) -> int:

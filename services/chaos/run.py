@@ -121,7 +121,7 @@ async def chaos(stack: PrivateStack, args: argparse.Namespace) -> tuple[report.R
     settings = run.settings
     supervisor = await asyncio.to_thread(_serve_all, run)
     try:
-        plan = faults.plan(args.full, args.brokers, args.pg_replica, args.outage)
+        plan = faults.plan(args.full, args.brokers, args.pg_replica, args.outage, args.faults == "cluster")
         traffic_ = load.Load(settings, args.rate, seed=args.seed)
         observer = load.Observer(settings)
         stop_load, stop_watch = asyncio.Event(), asyncio.Event()
@@ -129,7 +129,8 @@ async def chaos(stack: PrivateStack, args: argparse.Namespace) -> tuple[report.R
         sending = asyncio.create_task(traffic_.run(stop_load))
         watching = asyncio.create_task(observer.run(stop_watch))
         await asyncio.sleep(WARMUP)
-        injector = faults.Injector(stack, supervisor.pid or 0, settings.topic_prefix)
+        node_down = 20.0 if args.full else 10.0
+        injector = faults.Injector(stack, supervisor.pid or 0, settings.topic_prefix, node_down)
         await _inject_all(injector, plan, observer, _gap(args, plan))
         await asyncio.sleep(max(TAIL, t0 + args.minutes * 60 - time.time()))
         stop_load.set()
@@ -149,7 +150,7 @@ async def chaos(stack: PrivateStack, args: argparse.Namespace) -> tuple[report.R
         supervisor.stop()
     params = {
         "run": run.run_id, "minutes": args.minutes, "rate": args.rate, "brokers": args.brokers,
-        "pg_replica": args.pg_replica, "outage": args.outage, "full": args.full,
+        "pg_replica": args.pg_replica, "outage": args.outage, "full": args.full, "faults": args.faults,
         "load seconds": (traffic_.sent[-1] - t0) if traffic_.sent else 0.0,
     }  # fmt: skip
     counts = {

@@ -1,12 +1,13 @@
 """The chaos suite's short version: ``./dev chaos --minutes 1``, on one broker and on the 3-node cluster.
 
 Each run starts its own Kafka and PostgreSQL (ports of its own, never the
-session's stack), runs the services under ``certctl serve all`` with steady mixed
-load and exact re-sends, and injects one SIGKILL of each service, a 10 s broker
-outage and a 10 s PostgreSQL outage. The cluster run (``--brokers 3
---pg-replica``) adds a SIGKILL of the node leading the log partition and of the
-active controller, the PostgreSQL primary killed and its synchronous replica
-promoted, and a check that every topic ends with three in-sync replicas. Every
+session's stack) and runs the services under ``certctl serve all`` with steady
+mixed load and exact re-sends. The single broker's run injects one SIGKILL of
+each service, a 10 s broker outage and a 10 s PostgreSQL outage; the cluster's
+(``--brokers 3 --pg-replica --faults cluster``) a SIGKILL of the node leading the
+log partition and of the active controller (each back 10 s later), and the
+PostgreSQL primary killed with its synchronous replica promoted, and checks that
+every topic ends with three in-sync replicas. Every
 invariant is asserted here from the report's data (``report.json``), not from
 its verdict alone.
 """
@@ -35,12 +36,10 @@ def _check(report: dict[str, Any], name: str) -> dict[str, Any]:
 #: The configurations: extra arguments, and the faults each injects.
 CONFIGS = {
     "one broker": ([], ["broker-down", "kill", "kill", "kill", "postgres-down"]),
+    # The service kills and outages are the single broker's: here the cluster's own faults only.
     "3-node cluster, PostgreSQL failover": (
-        ["--brokers", "3", "--pg-replica"],
-        [
-            "broker-down", "controller-kill", "kill", "kill", "kill", "leader-kill",
-            "postgres-down", "postgres-failover",
-        ],
+        ["--brokers", "3", "--pg-replica", "--faults", "cluster"],
+        ["controller-kill", "leader-kill", "postgres-failover"],
     ),
 }  # fmt: skip
 
