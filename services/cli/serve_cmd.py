@@ -18,19 +18,16 @@ import sys
 import textwrap
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from aiokafka.errors import KafkaError
 
 from certlife.services.cli import serve_all, witness_cmd
 from certlife.services.cli.base import CliError
 from certlife.services.cli.exits import EXIT_ENDPOINT_LOST, EXIT_FAILED, EXIT_LOCK_LOST, EXIT_OK
-from certlife.services.infra.denials import exit_on_denial
+from certlife.services.infra.denials import run_until_denied
 from certlife.services.infra.kafka_access import describe_kafka_failure, is_denial
 from certlife.services.infra.settings import Settings
-
-if TYPE_CHECKING:
-    import asyncpg
 
 log = logging.getLogger("certlife.serve")
 T = TypeVar("T")
@@ -114,9 +111,8 @@ def run(args: argparse.Namespace) -> int:
     from certlife.services.infra.logrepeat import RepeatFilter
 
     handler = logging.StreamHandler()
-    handler.addFilter(
-        RepeatFilter()
-    )  # an outage: each cause once per 30 s with a count, not a line per attempt
+    # An outage: each cause once per 30 s with a count, not a line per attempt.
+    handler.addFilter(RepeatFilter())
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=[handler]
     )
@@ -229,10 +225,7 @@ async def _run_commands(settings: Settings) -> int:
             loop.remove_signal_handler(sig)  # from here on faststream handles them
         watcher = asyncio.create_task(watch_lock(conn, _lock_lost))
         try:
-            with exit_on_denial(stream, logging.getLogger("certlife.commands")) as watch:
-                await stream.run()
-            if watch.denied is not None:
-                raise watch.denied  # one line naming the principal and the grant (``run``)
+            await run_until_denied(stream, logging.getLogger("certlife.commands"))
         finally:
             watcher.cancel()
     finally:
@@ -292,21 +285,21 @@ async def _run_projections(settings: Settings) -> None:
         assert broker is not None
         metrics.consumer_lag().watch(lambda: [getattr(s, "consumer", None) for s in broker.subscribers])
         app.after_startup(_ready)
-        with exit_on_denial(app, logging.getLogger("certlife.projections")) as watch:
-            await app.run()
-        if watch.denied is not None:
-            raise watch.denied  # one line naming the principal and the grant (``run``)
+        await run_until_denied(app, logging.getLogger("certlife.projections"))
 
 
 async def _run_relay(settings: Settings) -> int:
     from certlife.services import bootstrap
+    from certlife.services.infra.leader import watch_lock
     from certlife.services.relay.records import RelayRefused
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
     try:
         async with bootstrap.open_relay(settings) as relay:
-            watcher = asyncio.create_task(_exit_when_closed(relay.session))
+            # Not at its next query: that can wait 15-18 s for the event store's pool to reconnect.
+            lost = watch_lock(relay.session, _relay_lock_lost, every=0.5, probe=False)
+            watcher = asyncio.create_task(lost)
             try:
                 await relay.run(stop)
             finally:
@@ -317,23 +310,10 @@ async def _run_relay(settings: Settings) -> int:
     return EXIT_OK
 
 
-async def _exit_when_closed(session: asyncpg.Connection, every: float = 0.5) -> None:
-    """Exit the relay (5) as soon as its database session is gone, whatever it is waiting for.
-
-    The session holds the leader lock: once it is closed another relay may take over, and this
-    one must not publish again. Waiting until the relay's next query notices could take as long
-    as the event store's pool needs to reconnect (15-18 s after a 40 s outage); a restart waits
-    for PostgreSQL instead and starts at once when it answers. Only ``is_closed`` is looked at:
-    the relay itself queries this session, a second query would collide with its own.
-    """
-    while not session.is_closed():
-        await asyncio.sleep(every)
-    print(
-        "certctl: error: relay: lost the PostgreSQL session that holds the leader lock; exiting "
-        "(under `certctl serve all` it is restarted)",
-        file=sys.stderr,
-        flush=True,
-    )
+def _relay_lock_lost(why: str) -> None:
+    """The relay's session is gone, whatever it was waiting for: another relay may take over, so
+    this one must not publish again (a restart waits for PostgreSQL and starts when it answers)."""
+    print(f"certctl: error: relay: {why}; exiting (under `certctl serve all` it is restarted)", file=sys.stderr)
     logging.shutdown()
     os._exit(EXIT_ENDPOINT_LOST)
 

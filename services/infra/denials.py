@@ -27,6 +27,13 @@ class Exitable(Protocol):
         """Stop soon (faststream's ``FastStream.exit``)."""
 
 
+class Runnable(Exitable, Protocol):
+    """An app :func:`run_until_denied` runs (faststream's ``FastStream``)."""
+
+    async def run(self) -> None:
+        """Run until asked to stop."""
+
+
 class DenialWatch(logging.Filter):
     """A logger filter that notes the first refusal, stops the app, and keeps the line out of the log."""
 
@@ -56,3 +63,12 @@ def exit_on_denial(app: Exitable, logger: logging.Logger) -> Iterator[DenialWatc
         yield watch
     finally:
         logger.removeFilter(watch)
+
+
+async def run_until_denied(app: Runnable, logger: logging.Logger) -> None:
+    """Run ``app`` until it stops; raise the refusal that stopped it, if one did (``certctl serve``
+    turns it into one line naming the principal and the grant)."""
+    with exit_on_denial(app, logger) as watch:
+        await app.run()
+    if watch.denied is not None:
+        raise watch.denied

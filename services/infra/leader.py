@@ -67,11 +67,26 @@ async def wait_for_lock(
 
 
 async def watch_lock(
-    conn: asyncpg.Connection, on_lost: Callable[[str], None], every: float = 2.0, timeout: float = 10.0
+    conn: asyncpg.Connection,
+    on_lost: Callable[[str], None],
+    every: float = 2.0,
+    timeout: float = 10.0,
+    *,
+    probe: bool = True,
 ) -> None:
-    """Check the lock's session every ``every`` seconds; on failure call ``on_lost`` once and return."""
+    """Check the lock's session every ``every`` seconds; on failure call ``on_lost`` once and return.
+
+    With ``probe`` (a session only the watcher uses) each check is a ``SELECT 1``; without it (a
+    session its holder queries too, where a second query would collide) only whether the
+    session has closed is looked at.
+    """
     while True:
         await asyncio.sleep(every)
+        if not probe:
+            if conn.is_closed():
+                on_lost("lost the database session that holds the leader lock (it closed)")
+                return
+            continue
         try:
             await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout)
         except SESSION_ERRORS as exc:

@@ -61,8 +61,8 @@ class ServiceProcess:
         of exiting: it ran before, so its configuration is not what is wrong.
         """
         spare, self._spare = self._spare, None
+        self._log_offset = self._log_size()
         if spare is not None and spare.poll() is None:
-            self._log_offset = self._log_size()
             try:
                 assert spare.stdin is not None
                 spare.stdin.write(b"go\n")
@@ -71,7 +71,6 @@ class ServiceProcess:
                 return self
             except OSError:  # it died meanwhile: start a new one below
                 _reap(spare)
-        self._log_offset = self._log_size()
         self.proc = self._popen(("--restarted",) if restart else ())
         return self
 
@@ -81,11 +80,6 @@ class ServiceProcess:
         connection is opened before that). The next :meth:`start` then costs no interpreter start-up."""
         if self._spare is None or self._spare.poll() is not None:
             self._spare = self._popen(("--warm-spare",), stdin=subprocess.PIPE)
-
-    @property
-    def spare_pid(self) -> int | None:
-        """The waiting spare's pid (None without one)."""
-        return None if self._spare is None else self._spare.pid
 
     def _log_size(self) -> int:
         try:
