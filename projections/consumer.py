@@ -270,6 +270,9 @@ def _subscribe(
             log.exception("batch failed; seeking back to the stored offsets")
             await rewind(messages)
             return
+        if os.environ.get("PROJ_STATS"):
+            with open(os.environ["PROJ_STATS"], "a") as f:
+                f.write(f"{time.time():.4f} n={len(messages)} apply={time.perf_counter() - started:.4f}\n")
         observer.applied(
             len(messages),
             time.perf_counter() - started,
@@ -288,8 +291,12 @@ def _subscribe(
     @subscriber
     async def on_batch(msg: KafkaMessage) -> None:
         messages, read_after = _messages(msg), rewinds
+        t_read = time.perf_counter()
         try:
             reads = await read_batch(config, messages)
+            if os.environ.get("PROJ_STATS"):
+                with open(os.environ["PROJ_STATS"], "a") as f:
+                    f.write(f"{time.time():.4f} read n={len(messages)} {time.perf_counter() - t_read:.4f}\n")
         except Exception:
             log.exception("batch not readable; seeking back to the stored offsets")
             await inflight.settle()
