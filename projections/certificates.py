@@ -23,10 +23,10 @@ import asyncpg
 from certlife.contracts.records import Record
 from certlife.contracts.verification.status import UNAVAILABLE
 from certlife.domain.certificate import Certificate
-from certlife.projections.arrays import column_arrays, unnest_select
 from certlife.projections.base import Projection, parked_index_upgrade, table
 from certlife.projections.mapping import CURRENT_COLUMNS, fold_current
 from certlife.projections.parking import Parked
+from certlife.projections.recordset import recordset_select, rows_json
 
 _COLUMNS = ", ".join(CURRENT_COLUMNS)
 _KEEP_SUSPENSION = ("suspended_at", "suspension_reason")
@@ -46,7 +46,7 @@ CURRENT_TYPES = (
     "timestamptz", "timestamptz", "text", "text", "integer", "text", "timestamptz", "timestamptz",
     "bigint", "timestamptz", "text", "jsonb",
 )  # fmt: skip
-_UNNEST = unnest_select(CURRENT_COLUMNS, CURRENT_TYPES)
+_ROWS = recordset_select(CURRENT_COLUMNS, CURRENT_TYPES)
 #: Columns only an applied record fills (NULL on a row that is unavailable from the start).
 _DATA = (
     "scheme", "holder", "manufacturer", "product", "scope", "factories", "models", "standards",
@@ -110,13 +110,14 @@ class CertificatesProjection(Projection):
         records: Sequence[Record],
         issuer: str,
     ) -> None:
-        """Upsert the newest row per certificate (one ``unnest`` statement)."""
+        """Upsert the newest row per certificate (one ``jsonb_to_recordset`` statement)."""
         rows = list(fold_current(records, issuer).values())
         if not rows:
             return
         t = table(schema_sql, "certificates", generation)
         await conn.execute(
-            f"INSERT INTO {t} AS t ({_COLUMNS}) {_UNNEST} {_CONFLICT}", *column_arrays(rows, CURRENT_TYPES)
+            f"INSERT INTO {t} AS t ({_COLUMNS}) {_ROWS} {_CONFLICT}",
+            rows_json(rows, CURRENT_COLUMNS, CURRENT_TYPES),
         )
 
     async def mark_unavailable(

@@ -239,6 +239,8 @@ def _subscribe(
         group_instance_id=config.group_instance_id,
         auto_offset_reset="earliest",
         isolation_level=READ_COMMITTED,
+        fetch_max_wait_ms=int(os.environ.get("X_WAIT", "500")),
+        max_partition_fetch_bytes=int(os.environ.get("X_PART", str(1 << 20))),
         ack_policy=AckPolicy.MANUAL,
         listener=listener,
         parser=parse_records,

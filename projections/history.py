@@ -15,17 +15,17 @@ import asyncpg
 from certlife.contracts.records import Record
 from certlife.contracts.verification.status import UNAVAILABLE
 from certlife.domain.certificate import Certificate
-from certlife.projections.arrays import column_arrays, unnest_select
 from certlife.projections.base import Projection, parked_index_upgrade, table
 from certlife.projections.mapping import HISTORY_COLUMNS, history_rows
 from certlife.projections.parking import Parked
+from certlife.projections.recordset import recordset_select, rows_json
 
 _COLUMNS = ", ".join(HISTORY_COLUMNS)
 #: PostgreSQL type of each of ``HISTORY_COLUMNS`` (as in ``create_sql``).
 HISTORY_TYPES = (
     "bigint", "text", "uuid", "integer", "text", "text", "text", "timestamptz", "timestamptz", "jsonb",
 )  # fmt: skip
-_UNNEST = unnest_select(HISTORY_COLUMNS, HISTORY_TYPES)
+_ROWS = recordset_select(HISTORY_COLUMNS, HISTORY_TYPES)
 #: Columns a placeholder row of a parked record leaves NULL.
 _DATA = ("seq", "event", "effective_at", "recorded_at", "certificate")
 
@@ -64,14 +64,14 @@ class HistoryProjection(Projection):
         records: Sequence[Record],
         issuer: str,
     ) -> None:
-        """Insert the batch's rows (one ``unnest`` statement); a known index is skipped."""
+        """Insert the batch's rows (one ``jsonb_to_recordset`` statement); a known index is skipped."""
         rows = history_rows(records, issuer)
         if not rows:
             return
         t = table(schema_sql, "certificate_history", generation)
         await conn.execute(
-            f"INSERT INTO {t} ({_COLUMNS}) {_UNNEST} ON CONFLICT (log_index) DO NOTHING",
-            *column_arrays(rows, HISTORY_TYPES),
+            f"INSERT INTO {t} ({_COLUMNS}) {_ROWS} ON CONFLICT (log_index) DO NOTHING",
+            rows_json(rows, HISTORY_COLUMNS, HISTORY_TYPES),
         )
 
     async def mark_unavailable(

@@ -31,8 +31,8 @@ How it runs (the guarantees above do not depend on it): a reader task
 chunk's per-record work (the verifier's parse, canonical check and signature,
 plus the row to store or the content parking:
 ``certlife.services.partner.mirror_work``) runs on all cores while more is read
-(``certlife.services.partner.mirror_pool``; in this process while the backlog
-is short). The sequential checks then run in log order in this process, never
+(the verifier's worker pool, ``certlife.services.partner.parallel``, as
+``certverify log`` uses it; in this process while the backlog is short). The sequential checks then run in log order in this process, never
 past the newest verified checkpoint (``certlife.services.partner.mirror_chunks``),
 and each checkpoint's records are handed to a writer task
 (``certlife.services.partner.ordered_writer``) that applies them in one
@@ -59,11 +59,10 @@ from certlife.projections.mirror_store import MirrorStore
 from certlife.projections.parked import ParkedSummary
 from certlife.services.partner.inputs import SERIAL_BELOW_RECORDS
 from certlife.services.partner.mirror_chunks import Anchored, ReadyChunk, anchor
-from certlife.services.partner.mirror_pool import ChunkPool
 from certlife.services.partner.mirror_reader import ChunkReader
 from certlife.services.partner.mirror_sources import KafkaLog, LogSource, TilesLog
 from certlife.services.partner.ordered_writer import OrderedWriter
-from certlife.services.partner.parallel import default_jobs
+from certlife.services.partner.parallel import WORKER_MODULES, WorkerPool, default_jobs
 
 if TYPE_CHECKING:
     from certlife.services.partner.mirror_resume import ResumeKeeper
@@ -73,6 +72,8 @@ log = logging.getLogger("certlife.mirror")
 
 #: Messages per unit of per-record work.
 CHUNK = 1000
+#: What the mirror's workers run, beside the verifier's modules.
+_WORK_MODULE = "certlife.services.partner.mirror_work"
 
 
 @dataclass
@@ -125,7 +126,7 @@ class PartnerMirror:
         self.poll_interval = poll_interval
         self.verifier = LogVerifier(trust)
         self.result = MirrorResult()
-        self._pool = ChunkPool(jobs or default_jobs())
+        self._pool = WorkerPool(jobs or default_jobs(), (*WORKER_MODULES, _WORK_MODULE))
         self._parallel_from = parallel_from
         self._reader = ChunkReader(self._pool, self.verifier, chunk)
         self._ready: deque[ReadyChunk] = deque()

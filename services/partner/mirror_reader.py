@@ -1,11 +1,11 @@
 """Reading the mirror's records in chunks and handing each chunk's per-record work to the workers.
 
 A reader task reads up to ``chunk`` messages at a time, shows the verifier any
-key a chunk announces, and submits the chunk to the
-:class:`~certlife.services.partner.mirror_pool.ChunkPool`
-(:func:`~certlife.services.partner.mirror_work.prepare_chunk`); the dispatched
-chunks wait in a bounded queue, in log order, for the sequential checks, so
-reading overlaps checking.
+key a chunk announces, and submits the chunk to the verifier's
+:class:`~certlife.services.partner.parallel.WorkerPool` (the one ``certverify
+log`` uses) as :func:`~certlife.services.partner.mirror_work.prepare_chunk`,
+awaited as an asyncio future; the dispatched chunks wait in a bounded queue,
+in log order, for the sequential checks, so reading overlaps checking.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
 from certlife.contracts.verification import LogVerifier
-from certlife.services.partner.mirror_pool import ChunkPool
 from certlife.services.partner.mirror_work import Prepared, prepare_chunk
+from certlife.services.partner.parallel import WorkerPool
 
 if TYPE_CHECKING:
     from certlife.services.partner.mirror_sources import TopicReader
@@ -32,7 +32,7 @@ Queued = InFlight | BaseException | None
 class ChunkReader:
     """Reads records from ``position`` on and dispatches them in chunks to ``pool``."""
 
-    def __init__(self, pool: ChunkPool, verifier: LogVerifier, chunk: int) -> None:
+    def __init__(self, pool: WorkerPool, verifier: LogVerifier, chunk: int) -> None:
         """Dispatch up to ``chunk`` messages per unit of work, with ``verifier``'s keys and origin."""
         self.pool, self.verifier, self.chunk = pool, verifier, chunk
         #: Index of the next record to dispatch.
@@ -78,4 +78,4 @@ class ChunkReader:
             verifier.announce(raw)
         chunk = (self.position, raws, verifier.directory, verifier.check_all, verifier.origin)
         self.position += len(raws)
-        return raws, self.pool.submit(prepare_chunk, chunk)
+        return raws, asyncio.wrap_future(self.pool.submit(prepare_chunk, chunk))

@@ -1,23 +1,40 @@
-"""A fact mapper that runs the per-record work on all cores (a process pool).
+"""The verifier's worker processes: per-record work on all cores, for ``certverify`` and the mirror.
 
-Workers parse, canonical-check and signature-check whole chunks of lines and
-return compact facts; the parent keeps a bounded number of chunks in flight
-and yields results in input order, so memory stays flat on any log size.
+:class:`WorkerPool` is the one process pool both use: ``forkserver`` workers
+(the parent may run a Kafka reader thread, asyncio sockets or threads, and
+forking a process with threads is unsafe) that preload the verifier's modules
+and ignore SIGINT (Ctrl-C stops the parent through its own handling, which
+then stops the workers). A worker that dies breaks the pool
+(``BrokenProcessPool``) instead of hanging it. Until it is started (or with
+one job) work runs in the calling process, which is cheaper for a short log.
+
+:func:`pool_mapper` (``certverify``) runs the per-record work on whole chunks
+of lines and yields the compact facts in input order with a bounded number of
+chunks in flight, so memory stays flat on any log size; the partner mirror
+submits its chunks itself (``certlife.services.partner.mirror_reader``) and
+awaits them from its event loop.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from certlife.contracts.verification.engine import UnitMapper
 from certlife.contracts.verification.facts import Facts, runs_for_chunk
 
-_WORKER_MODULES = ["certlife.contracts.verification.facts", "certlife.services.partner.ranges"]
+T = TypeVar("T")
+
+#: What workers import once, in the forkserver, before any work arrives.
+WORKER_MODULES = (
+    "certlife.contracts.verification.facts",
+    "certlife.services.partner.ranges",
+)
 
 
 def default_jobs() -> int:
@@ -28,32 +45,82 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class WorkerPool:
+    """``jobs`` worker processes once started; the calling process before that (or with one job)."""
+
+    def __init__(self, jobs: int, preload: Sequence[str] = WORKER_MODULES) -> None:
+        """Prepare (not start) a pool of ``jobs`` processes that import ``preload`` up front."""
+        self.jobs = jobs
+        self.preload = list(preload)
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def parallel(self) -> bool:
+        """True once work goes to worker processes."""
+        return self._pool is not None
+
+    def start(self, *, wait: bool = True) -> None:
+        """Start the pool (no-op with one job or when started); with ``wait``, until every worker is up.
+
+        Blocking: an event loop may run it in a thread (``asyncio.to_thread``)
+        while it does other work. Without ``wait`` the workers start as work arrives.
+        """
+        if self._pool is not None or self.jobs <= 1:
+            return
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(self.preload)
+        pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_ignore_sigint)
+        if wait:
+            for started in [pool.submit(int) for _ in range(self.jobs)]:
+                started.result()
+        self._pool = pool
+
+    def submit(self, work: Callable[[Any], T], arg: Any) -> Future[T]:
+        """``work(arg)`` in a worker; before :meth:`start`, here and now (the future is then done)."""
+        if self._pool is not None:
+            return self._pool.submit(work, arg)
+        future: Future[T] = Future()
+        try:
+            future.set_result(work(arg))
+        except Exception as exc:  # delivered where the result is read
+            future.set_exception(exc)
+        return future
+
+    def ordered(self, work: Callable[[Any], T], units: Iterable[Any], in_flight: int) -> Iterator[T]:
+        """``work`` of every unit, in unit order, at most ``in_flight`` units submitted and not yet taken."""
+        pending: deque[Future[T]] = deque()
+        for unit in units:
+            pending.append(self.submit(work, unit))
+            if len(pending) >= in_flight:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    def close(self) -> None:
+        """Stop the workers; work not started is cancelled."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
 def pool_mapper(
     jobs: int,
     in_flight: int | None = None,
     worker: Callable[[Any], Sequence[Facts]] = runs_for_chunk,
 ) -> UnitMapper:
-    """Return a mapper running ``worker`` (:func:`runs_for_chunk`) in ``jobs`` processes.
-
-    ``forkserver`` workers: the parent may run a Kafka reader thread, and
-    forking a process with threads is unsafe. A worker that dies breaks the
-    pool (``BrokenProcessPool``) instead of hanging it.
-    """
+    """Return a mapper running ``worker`` (:func:`runs_for_chunk`) in a :class:`WorkerPool` of ``jobs``."""
     limit = in_flight or 2 * jobs + 2
 
     def run(chunks: Iterable[Any]) -> Iterator[Sequence[Facts]]:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_WORKER_MODULES)
-        pool = ProcessPoolExecutor(jobs, mp_context=context)
+        pool = WorkerPool(jobs)
         try:
-            pending: deque[Future[Sequence[Facts]]] = deque()
-            for chunk in chunks:
-                pending.append(pool.submit(worker, chunk))
-                if len(pending) >= limit:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
+            pool.start(wait=False)
+            yield from pool.ordered(worker, chunks, limit)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.close()
 
     return run
