@@ -191,3 +191,28 @@ def test_builder_refuses_invalid_records() -> None:
     with pytest.raises(RecordFormatError, match="'recordedAt'"):
         _issue(_signer(), recorded_at="yesterday")
     assert "_key" not in repr(_signer())
+
+
+def test_a_record_the_verifier_recognises_is_not_decoded_again_others_get_the_full_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The signer's last check: a plain certificate record passes the verifier's byte recogniser
+    (no decode); any other record (here an origin JCS must escape) gets the full ``check_record``."""
+    from certlife.contracts import record_signing
+
+    checked: list[dict[str, object]] = []
+    real = record_signing.chk.check_record
+
+    def counting(obj: dict[str, object]) -> None:
+        checked.append(obj)
+        real(obj)
+
+    monkeypatch.setattr(record_signing.chk, "check_record", counting)
+    signer = _signer()
+    raw = _issue(signer)
+    assert checked == []
+    assert parse_record(raw).number == CERT["number"]  # the full path (a reader's) agrees
+    checked.clear()
+    escaped = _issue(signer, origin='certlife.example/"log"')
+    assert len(checked) == 1 and checked[0]["origin"] == 'certlife.example/"log"'
+    assert parse_record(escaped).origin == 'certlife.example/"log"'
