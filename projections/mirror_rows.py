@@ -36,6 +36,15 @@ class MirrorRow(NamedTuple):
     certificate: str
 
 
+#: :class:`MirrorRow`'s values as a plain tuple; ``certificate`` None: :func:`certificate_text` of the record.
+RowValues = tuple[int, str, int, str, str, "str | None", str, str, "str | None"]
+#: A row as the store takes it.
+AnyRow = MirrorRow | RowValues
+#: How every certificate record's canonical bytes begin, and what follows the certificate of a plain one.
+_CERTIFICATE_START = b'{"certificate":'
+_CERTIFICATE_END = b'},"effectiveAt":"'
+
+
 def _json_text(value: object) -> str:
     try:
         return orjson.dumps(value).decode("utf-8")
@@ -58,6 +67,39 @@ def mirror_row(data: Mapping[str, Any]) -> MirrorRow:
     )
 
 
+def plain_row_values(data: Mapping[str, Any]) -> RowValues:
+    """:func:`mirror_row` of a plain record as a plain tuple, the certificate left to :func:`certificate_text`.
+
+    Only for bytes :func:`certlife.contracts.verification.plain.recognise` accepted:
+    their certificate member is written in full in them.
+    """
+    return (
+        data["index"],
+        data["certificate"]["number"],
+        data["seq"],
+        data["event"],
+        data["status"],
+        data["reason"],
+        data["effectiveAt"],
+        data["recordedAt"],
+        None,
+    )
+
+
+def certificate_text(raw: bytes) -> str:
+    """The ``certificate`` member of a plain record's canonical bytes, as JSON text.
+
+    A plain record (RFC 8785, members in order) opens with its certificate
+    object, and that object is followed by ``,"effectiveAt":"``: no string
+    in it can hold that text (every ``"`` inside a string is escaped), and
+    its own members are fixed, so the first ``},"effectiveAt":"`` ends it.
+    """
+    if not raw.startswith(_CERTIFICATE_START):
+        raise ValueError("not the bytes of a plain certificate record")
+    end = raw.index(_CERTIFICATE_END, len(_CERTIFICATE_START)) + 1
+    return raw[len(_CERTIFICATE_START) : end].decode("utf-8")
+
+
 class RowBatch(Sequence[Record]):
     """Certificate records given as their rows and bytes, in log order.
 
@@ -66,7 +108,7 @@ class RowBatch(Sequence[Record]):
     slice is a smaller ``RowBatch``.
     """
 
-    def __init__(self, rows: Sequence[MirrorRow], raws: Sequence[bytes]) -> None:
+    def __init__(self, rows: Sequence[AnyRow], raws: Sequence[bytes]) -> None:
         """Pair each row with the exact bytes of its record."""
         if len(rows) != len(raws):
             raise ValueError("a RowBatch needs one record's bytes per row")
@@ -91,8 +133,23 @@ class RowBatch(Sequence[Record]):
         return (parse_record(raw) for raw in self.raws)
 
 
-def rows_of(records: Sequence[Record]) -> Sequence[MirrorRow]:
-    """The rows of ``records`` (a :class:`RowBatch` has them; key records have none)."""
-    if isinstance(records, RowBatch):
-        return records.rows
-    return [mirror_row(r.data) for r in records if r.kind == "certificate"]
+    def columns(self) -> list[list[Any]]:
+        """The rows as column lists (the arrays ``unnest`` turns back into rows), certificates filled in."""
+        columns = [list(column) for column in zip(*self.rows, strict=True)] or [[] for _ in MirrorRow._fields]
+        texts = columns[-1]
+        for at, text in enumerate(texts):
+            if text is None:
+                texts[at] = certificate_text(self.raws[at])
+        return columns
+
+
+def row_columns(records: Sequence[Record]) -> list[list[Any]]:
+    """The rows of ``records`` as column lists, one per :class:`MirrorRow` field (key records have none)."""
+    if not isinstance(records, RowBatch):
+        records = RowBatch(*_rows_and_raws(records))
+    return records.columns()
+
+
+def _rows_and_raws(records: Sequence[Record]) -> tuple[list[AnyRow], list[bytes]]:
+    certificates = [r for r in records if r.kind == "certificate"]
+    return [mirror_row(r.data) for r in certificates], [r.raw for r in certificates]

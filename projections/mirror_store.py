@@ -22,7 +22,7 @@ import asyncpg
 from certlife.contracts.records import Record
 from certlife.contracts.verification.status import UNAVAILABLE
 from certlife.projections.ddl import run_ddl
-from certlife.projections.mirror_rows import MirrorRow, rows_of
+from certlife.projections.mirror_rows import row_columns
 from certlife.projections.parked import ParkedSummary, parked_json
 from certlife.projections.parking import Parked
 from certlife.projections.savepoints import write_or_park
@@ -143,9 +143,9 @@ class MirrorStore:
 
     async def _write(self, records: Sequence[Record], checkpoint_size: int) -> None:
         """Insert the history rows and upsert each certificate's newest row: one statement, any size."""
-        rows = rows_of(records)
-        if rows:
-            await self.conn.execute(self._write_sql, *_columns(rows, len(MirrorRow._fields)), checkpoint_size)
+        columns = row_columns(records)
+        if columns[0]:
+            await self.conn.execute(self._write_sql, *columns, checkpoint_size)
 
     async def _park(self, parked: Sequence[Parked], checkpoint_size: int) -> list[Parked]:
         """Keep ``parked`` and mark their certificates unavailable; return those not kept before."""
@@ -217,8 +217,3 @@ class MirrorStore:
                 f"SELECT NULL AS parked_index, NULL AS parked_code, NULL AS parked_message, {common}", number
             )
         return None if row is None else dict(row)
-
-
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """``rows`` (``width`` values each) as column lists (the arrays ``unnest`` turns back into rows)."""
-    return [list(column) for column in zip(*rows, strict=True)] or [[] for _ in range(width)]

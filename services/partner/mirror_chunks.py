@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from certlife.contracts.verification import LogVerifier, VerifiedCheckpoint
 from certlife.contracts.verification.facts import FastRun
-from certlife.projections.mirror_rows import MirrorRow
+from certlife.projections.mirror_rows import AnyRow
 from certlife.projections.parking import Parked
 from certlife.services.partner.mirror_work import Prepared
 
@@ -29,7 +29,7 @@ class Anchored:
     accepted: int = 0
     #: Records to apply (index not applied by an earlier run), rows, parkings and key records.
     count: int = 0
-    rows: list[MirrorRow] = field(default_factory=list)
+    rows: list[AnyRow] = field(default_factory=list)
     raws: list[bytes] = field(default_factory=list)
     parked: list[Parked] = field(default_factory=list)
 
@@ -111,7 +111,7 @@ def anchor(
             if expected >= applied:
                 batch.count += 1
                 outcome = outcomes[at]
-                if isinstance(outcome, MirrorRow):
+                if isinstance(outcome, tuple):  # a row (Parked is not a tuple)
                     batch.rows.append(outcome)
                     batch.raws.append(raws[at])
                 elif outcome is not None:

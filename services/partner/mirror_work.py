@@ -4,8 +4,9 @@
 (:func:`~certlife.contracts.verification.facts.runs_for_chunk`: parse,
 canonical check, signature; plain records packed into runs) on a chunk of
 Kafka messages and, for each
-certificate record, what applying it needs: its
-:class:`~certlife.projections.mirror_rows.MirrorRow`, or its
+certificate record, what applying it needs: its row
+(:func:`~certlife.projections.mirror_rows.plain_row_values` for a plain record,
+else a :class:`~certlife.projections.mirror_rows.MirrorRow`), or its
 :class:`~certlife.projections.parking.Parked` when its content is
 inadmissible (``certlife.projections.parking.content_parked``). Whether a
 record is applied at all is decided later, in order, by the sequential
@@ -26,13 +27,13 @@ from certlife.contracts.errors import ContractError
 from certlife.contracts.records import Record, parse_record
 from certlife.contracts.verification import KeyDirectory, RecordFacts
 from certlife.contracts.verification.facts import FastRun, runs_for_chunk
-from certlife.projections.mirror_rows import MirrorRow, mirror_row
+from certlife.projections.mirror_rows import AnyRow, mirror_row, plain_row_values
 from certlife.projections.parking import PARKABLE_ERRORS, Parked, content_parked, refused_parked
 
 #: ``(position of the first message, message bytes, key directory, check all signatures, origin)``.
 MirrorChunk = tuple[int, Sequence[bytes], KeyDirectory, bool, str]
 #: What applying one record takes: its row, its parking, or nothing (a key record, a bad record).
-Outcome = MirrorRow | Parked | None
+Outcome = AnyRow | Parked | None
 
 
 class Prepared(NamedTuple):
@@ -53,10 +54,7 @@ def _plain_outcome(raw: bytes) -> Outcome:
     """:func:`_outcome` of a plain record: parsed once, a :class:`Record` built only to park it."""
     data = orjson.loads(raw)
     if record_content_problem(data) is None:
-        try:
-            return mirror_row(data)
-        except PARKABLE_ERRORS:
-            pass
+        return plain_row_values(data)
     return _outcome(_plain_record(raw))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -113,18 +114,18 @@ async def test_mirror_applies_a_verified_log_and_resumes(
     assert await history_indexes(database_url, pg_schema) == [
         parse_record(r).index for r in records if parse_record(r).kind == "certificate"
     ]
-    # Statuses equal the last record of each certificate.
+    # Statuses and certificates equal the last record of each certificate.
     latest = {}
     for raw in records:
         rec = parse_record(raw)
         if rec.kind == "certificate":
-            latest[rec.number] = rec.data["status"]
+            latest[rec.number] = (rec.data["status"], rec.data["certificate"])
     conn = await asyncpg.connect(database_url)
     try:
-        rows = dict(await conn.fetch(f'SELECT number, status FROM "{pg_schema}".mirror_certificates'))
+        rows = await conn.fetch(f'SELECT number, status, certificate FROM "{pg_schema}".mirror_certificates')
     finally:
         await conn.close()
-    assert rows == latest
+    assert {r["number"]: (r["status"], json.loads(r["certificate"])) for r in rows} == latest
     # A restart re-verifies everything and applies nothing twice.
     again = await mirror_once(kafka_bootstrap, database_url, export, prefix, pg_schema, **MODES[mode])
     assert again.failure is None and again.applied == 0 and again.verified == len(records)

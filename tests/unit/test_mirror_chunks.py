@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from certlife.contracts.verification import Check, LogVerifier, VerificationError
-from certlife.projections.mirror_rows import MirrorRow
+from certlife.projections.mirror_rows import MirrorRow, RowBatch, mirror_row
 from certlife.services.partner.mirror_chunks import Anchored, ReadyChunk, anchor
 from certlife.services.partner.mirror_work import prepare_chunk
 from tests.unit.logbuilder import LogBuilder
@@ -60,13 +61,21 @@ def test_each_checkpoint_gets_exactly_its_records(size: int) -> None:
     b = _log()
     verifier, batches, waiting, unchecked = _mirror(b, b.records, 3, size)
     assert [cp for cp, _ in batches] == [10, 12, 25]
-    assert [[r.log_index for r in batch.rows] for _, batch in batches] == [
+    assert [[r[0] for r in batch.rows] for _, batch in batches] == [
         list(range(10)),
         [10, 11],
         list(range(13, 25)),  # 12 is the rotation: no row, but counted
     ]
     assert [batch.count for _, batch in batches] == [10, 2, 13]
-    assert all(isinstance(r, MirrorRow) for _, batch in batches for r in batch.rows)
+    # Each row holds the values mirror_row maps the parsed record to (a plain record's certificate
+    # text is cut from its bytes when the batch is written).
+    for _, batch in batches:
+        written = RowBatch(batch.rows, batch.raws).columns()
+        for at, raw in enumerate(batch.raws):
+            expected = mirror_row(orjson.loads(raw))
+            got = MirrorRow(*(column[at] for column in written))
+            assert got._replace(certificate="") == expected._replace(certificate="")
+            assert orjson.loads(got.certificate) == orjson.loads(expected.certificate)
     assert [raw for _, batch in batches for raw in batch.raws] == [
         b.records[i] for i in [*range(12), *range(13, 25)]
     ]
@@ -80,7 +89,7 @@ def test_exact_repeats_are_accepted_once_and_all_checkpoints_apply() -> None:
     _, batches, waiting, unchecked = _mirror(b, messages, 4, 4)
     assert [cp for cp, _ in batches] == [10, 12, 25, 31]
     assert sum(batch.accepted for _, batch in batches) == 31
-    assert [r.log_index for r in batches[0][1].rows] == list(range(10))
+    assert [r[0] for r in batches[0][1].rows] == list(range(10))
     assert waiting.accepted == 0 and unchecked == 0
 
 
@@ -120,4 +129,4 @@ def test_a_violation_keeps_what_was_anchored_before_it() -> None:
     verified = pending[: verifier.checks[Check.CHECKPOINT_ROOT]]
     done, waiting = anchor(chunk, 0, 0, verifier.size, verified, Anchored(), 0)
     assert [cp.size for cp, _ in done] == [10, 12]
-    assert waiting.accepted == 18 - 12 and max(r.log_index for r in waiting.rows) == 17
+    assert waiting.accepted == 18 - 12 and max(r[0] for r in waiting.rows) == 17
