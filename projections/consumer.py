@@ -61,6 +61,14 @@ POOL_MIN_SIZE, POOL_MAX_SIZE = 1, 4
 LIVE_GROUP = "live"
 #: Messages parsed between two yields to the event loop while a batch is in flight.
 READ_SLICE = 250
+#: Longest wait of a fetch for new records (aiokafka's default is 500 ms). A fetch of the
+#: checkpoint topic alone (the log's records still buffered) waits this long for a note,
+#: and no fetch of the log can go to the broker meanwhile: the log stalled up to 500 ms
+#: each time its buffer ran dry (every ~1,000 records while catching up).
+FETCH_MAX_WAIT_MS = 100
+#: Bytes a fetch may bring of one partition (aiokafka's default is 1 MiB, about 1,000
+#: records): a catching-up consumer refills its buffer ~16 times less often.
+PARTITION_FETCH_BYTES = 16 << 20
 
 
 class Runtime:
@@ -239,8 +247,8 @@ def _subscribe(
         group_instance_id=config.group_instance_id,
         auto_offset_reset="earliest",
         isolation_level=READ_COMMITTED,
-        fetch_max_wait_ms=int(os.environ.get("X_WAIT", "500")),
-        max_partition_fetch_bytes=int(os.environ.get("X_PART", str(1 << 20))),
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        max_partition_fetch_bytes=PARTITION_FETCH_BYTES,
         ack_policy=AckPolicy.MANUAL,
         listener=listener,
         parser=parse_records,
@@ -272,9 +280,6 @@ def _subscribe(
             log.exception("batch failed; seeking back to the stored offsets")
             await rewind(messages)
             return
-        if os.environ.get("PROJ_STATS"):
-            with open(os.environ["PROJ_STATS"], "a") as f:
-                f.write(f"{time.time():.4f} n={len(messages)} apply={time.perf_counter() - started:.4f}\n")
         observer.applied(
             len(messages),
             time.perf_counter() - started,
@@ -293,12 +298,8 @@ def _subscribe(
     @subscriber
     async def on_batch(msg: KafkaMessage) -> None:
         messages, read_after = _messages(msg), rewinds
-        t_read = time.perf_counter()
         try:
             reads = await read_batch(config, messages)
-            if os.environ.get("PROJ_STATS"):
-                with open(os.environ["PROJ_STATS"], "a") as f:
-                    f.write(f"{time.time():.4f} read n={len(messages)} {time.perf_counter() - t_read:.4f}\n")
         except Exception:
             log.exception("batch not readable; seeking back to the stored offsets")
             await inflight.settle()

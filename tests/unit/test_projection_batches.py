@@ -1,16 +1,19 @@
-"""One read of a batch for every projection, the unnest arrays, and one batch in flight at a time."""
+"""One read of a batch for every projection, the JSON rows, and one batch in flight at a time."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta, timezone
 
+import asyncpg
+import orjson
 import pytest
 
 from certlife.contracts.records import parse_record
-from certlife.projections.arrays import array_literal, column_arrays, unnest_select
 from certlife.projections.batch import Message, read_messages, select_new, select_read
 from certlife.projections.inflight import InFlight
 from certlife.projections.mapping import current_row, fold_current
+from certlife.projections.recordset import recordset_select, rows_json
 from certlife.projections.tracking import Position
 from tests.unit.logbuilder import LogBuilder
 
@@ -58,26 +61,44 @@ def test_the_fold_maps_only_the_newest_record_of_each_certificate_with_the_same_
     assert before is not None and before.suspension_reason == "audit"
 
 
+def test_json_rows_keep_every_value_as_a_copy_would_write_it() -> None:
+    sql = recordset_select(("n", "at", "tags", "doc"), ("bigint", "timestamptz", "text[]", "jsonb"))
+    assert sql == (
+        "SELECT u.n, u.at, u.tags, u.doc FROM jsonb_to_recordset($1::jsonb) "
+        "AS u(n bigint, at timestamptz, tags text[], doc jsonb)"
+    )
+    at = datetime(2026, 2, 1, 8, 30, 0, 250, tzinfo=timezone(timedelta(hours=8)))
+    items = ['a"b', "c\\d", "e,f", "{g}", "NULL", " h ", "ü€𝄞", ""]
+    text = rows_json([(1, at, items, '{"k":[1,"x"]}'), (2, None, [], None)], ("n", "at", "tags", "doc"),
+                     ("bigint", "timestamptz", "text[]", "jsonb"))  # fmt: skip
+    assert orjson.loads(text) == [
+        {"n": 1, "at": "2026-02-01T08:30:00.000250+08:00", "tags": items, "doc": {"k": [1, "x"]}},
+        {"n": 2, "at": None, "tags": [], "doc": None},
+    ]
+    assert rows_json([], ("n",), ("bigint",)) == "[]"
+
+
 @pytest.mark.parametrize(
-    "items",
-    [[], [""], ["M-1", "M 2"], ['a"b', "c\\d", "e,f", "{g}", "NULL", " h ", "ü€𝄞"]],
+    ("value", "type_"),
+    [
+        (7, "text"),
+        ("7", "integer"),
+        ("2026-01-01", "timestamptz"),
+        (["M-1", 7], "text[]"),
+        (["M-1", None], "text[]"),
+        ("M-1", "text[]"),
+    ],
 )
-def test_an_array_literal_quotes_every_element(items: list[str]) -> None:
-    literal = array_literal(items)
-    assert literal.startswith("{") and literal.endswith("}")
-    assert literal.count('"') - literal.count('\\"') == 2 * len(items)
+def test_a_value_its_column_does_not_take_is_refused_as_asyncpg_refuses_an_argument(
+    value: object, type_: str
+) -> None:
+    with pytest.raises(asyncpg.DataError, match="invalid input for column c"):
+        rows_json([(value,)], ("c",), (type_,))
 
 
-def test_an_array_element_that_is_not_text_is_a_parkable_value_error() -> None:
-    with pytest.raises(ValueError, match="not text"):
-        array_literal(["M-1", 7])
-
-
-def test_unnest_arrays_are_columns_with_text_arrays_as_literals() -> None:
-    sql = unnest_select(("n", "tags"), ("bigint", "text[]"))
-    assert sql == "SELECT u.n, u.tags::text[] FROM unnest($1::bigint[], $2::text[]) AS u(n, tags)"
-    assert column_arrays([(1, ["a"]), (2, [])], ("bigint", "text[]")) == [[1, 2], ['{"a"}', "{}"]]
-    assert column_arrays([], ("bigint", "text[]")) == [[], []]
+def test_a_value_json_cannot_hold_is_refused_as_asyncpg_refuses_an_argument() -> None:
+    with pytest.raises(asyncpg.DataError, match="not encodable"):
+        rows_json([("\ud800",)], ("c",), ("text",))
 
 
 def test_batches_in_flight_run_one_at_a_time_in_order() -> None:
