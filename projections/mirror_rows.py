@@ -3,7 +3,11 @@
 :func:`mirror_row` maps a parsed certificate record to the values the mirror
 stores (``mirror_history`` and ``mirror_certificates``). The mirror's workers
 compute rows next to the record checks, so the parent never parses a record
-again; :class:`RowBatch` carries those rows to
+again; for the common (plain) record they send :func:`plain_row_values`: the
+same values as a plain tuple (a NamedTuple costs several times more to pickle)
+without the certificate's JSON text, which the writer cuts from the record's
+bytes it holds anyway (:func:`certificate_text`) instead of receiving a copy.
+:class:`RowBatch` carries those rows to
 :meth:`certlife.projections.mirror_store.MirrorStore.apply` as a
 ``Sequence[Record]`` (what the savepoint bisection of
 ``certlife.projections.savepoints`` splits), and parses a record's bytes only
@@ -103,7 +107,7 @@ def certificate_text(raw: bytes) -> str:
 class RowBatch(Sequence[Record]):
     """Certificate records given as their rows and bytes, in log order.
 
-    Writers read :attr:`rows`; indexing yields the parsed :class:`Record`
+    Writers read :meth:`columns`; indexing yields the parsed :class:`Record`
     (a parse of the bytes, for the rare record that must be parked), and a
     slice is a smaller ``RowBatch``.
     """
@@ -131,7 +135,6 @@ class RowBatch(Sequence[Record]):
 
     def __iter__(self) -> Iterator[Record]:
         return (parse_record(raw) for raw in self.raws)
-
 
     def columns(self) -> list[list[Any]]:
         """The rows as column lists (the arrays ``unnest`` turns back into rows), certificates filled in."""
