@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from itertools import zip_longest
-from typing import cast
+from typing import Any, TypeVar, cast
 
 import asyncpg
 
@@ -33,6 +34,7 @@ from certlife.services.relay.state import RelayState
 from certlife.services.relay.store import Head, RelayStore
 
 log = logging.getLogger("certlife.relay")
+_T = TypeVar("_T")
 
 #: The relay's Kafka transactional id (after the deployment's topic prefix): one per event store.
 TRANSACTIONAL_ID = "certlife-relay"
@@ -183,33 +185,48 @@ class Relay:
         """Switch to a new record key (after a committed rotation)."""
         self._signer = signer
 
-    async def _fetch(self, store: RelayStore, after: RelayState, pending: dict[str, Head]) -> Fetched | None:
+    async def _select(self, after_id: int) -> tuple[list[int], list[EventSource]]:
+        """The notification ids and event sources of the next batch after notification ``after_id``
+        (the query and the decoding, in a thread)."""
+
+        def read() -> tuple[list[int], list[EventSource]]:
+            notifications = self.app.recorder.select_notifications(
+                after_id + 1, self.options.batch_size, None, CERTIFICATE_EVENT_TOPICS
+            )
+            sources = [
+                EventSource.of(cast(Certificate.Event, self.app.mapper.to_domain_event(n)))
+                for n in notifications
+            ]
+            return [n.id for n in notifications], sources
+
+        return await asyncio.to_thread(read)
+
+    async def _fetch(
+        self,
+        store: RelayStore,
+        after: RelayState,
+        pending: dict[str, Head],
+        selected: tuple[list[int], list[EventSource]] | None = None,
+    ) -> Fetched | None:
         """The next batch of stored events after ``after``, with their chain heads; None when none.
 
-        ``pending`` holds the heads of a built batch not yet applied to the store.
+        ``pending`` holds the heads of a built batch not yet applied to the store;
+        ``selected`` is that batch's :meth:`_select`, when it was read ahead.
         """
-        notifications = await asyncio.to_thread(
-            self.app.recorder.select_notifications,
-            after.notification_id + 1,
-            self.options.batch_size,
-            None,
-            CERTIFICATE_EVENT_TOPICS,
-        )
-        if not notifications:
+        ids, sources = selected if selected is not None else await self._select(after.notification_id)
+        if not ids:
             return None
-        sources = [
-            EventSource.of(cast(Certificate.Event, self.app.mapper.to_domain_event(n))) for n in notifications
-        ]
         numbers = {s.fields["certificate"]["number"] for s in sources}
         heads = await store.heads(numbers - pending.keys())
         heads.update((n, pending[n]) for n in numbers & pending.keys())
-        return Fetched([n.id for n in notifications], sources, heads)
+        return Fetched(ids, sources, heads)
 
     async def _relay_available(self, store: RelayStore, stop: asyncio.Event) -> bool:
         """Relay up to ``options.pipeline`` batches; False when there was nothing new.
 
-        While batch N's Kafka transaction runs, batch N+1 is fetched and built
-        (in the builder's process). Nothing is in flight when this returns, so key
+        While batch N builds (in the builder's process), batch N+1's events are read
+        from the event store; while batch N's Kafka transaction runs, batch N+1 gets
+        its chain heads and builds. Nothing is in flight when this returns, so key
         transitions always see the published state.
         """
         fetched = await self._fetch(store, self.state, {})
@@ -219,11 +236,16 @@ class Relay:
             self._builder.build(fetched.sources, fetched.heads, self.state, self.signer)
         )
         for turn in range(self.options.pipeline):
+            # The next batch's events are read while this one builds (its chain heads wait for it).
+            reading = None if turn + 1 == self.options.pipeline else _ahead(self._select(fetched.ids[-1]))
             waited = time.perf_counter()
             built, new = await building
             waited = time.perf_counter() - waited
             # A checkpoint published meanwhile is part of the published state.
             new.checkpoint_size, new.checkpoint_at = self.state.checkpoint_size, self.state.checkpoint_at
+            if built.refused is not None or stop.is_set():
+                _discard(reading)
+                reading = None
             if built.refused is not None:
                 if built.records:  # publish what precedes the refused event, then stop before it
                     new.notification_id = fetched.ids[len(built.records) - 1]
@@ -232,9 +254,8 @@ class Relay:
                     await self._checkpoint_if_behind(store, force=True)
                 raise built.refused
             new.notification_id = fetched.ids[-1]
-            last = turn + 1 == self.options.pipeline or stop.is_set()
             fetch_started = time.perf_counter()
-            following = None if last else await self._fetch(store, new, built.heads)
+            following = None if reading is None else await self._fetch(store, new, built.heads, await reading)
             fetch_done = time.perf_counter()
             if following is not None:
                 building = asyncio.ensure_future(
@@ -337,3 +358,16 @@ class Relay:
             self._metrics.records.inc(records)
             self._metrics.batch_size.observe(records)
             self._metrics.batch_seconds.observe(seconds)
+
+
+def _ahead(read: Coroutine[Any, Any, _T]) -> asyncio.Future[_T]:
+    """Start ``read`` now; its result is awaited later (or it is discarded)."""
+    return asyncio.ensure_future(read)
+
+
+def _discard(reading: asyncio.Future[Any] | None) -> None:
+    """Drop a read-ahead that will not be used (a read only: nothing to undo)."""
+    if reading is not None:
+        reading.cancel()
+        # mark an exception it may already hold as seen: the batch it was for is not relayed
+        reading.add_done_callback(lambda f: f.cancelled() or f.exception())
