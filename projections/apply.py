@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from certlife.contracts.records import Record
+from certlife.projections.ahead import NOTHING, Ahead, Rows
 from certlife.projections.base import Projection
 from certlife.projections.batch import Message, Read, read_messages, select_read
 from certlife.projections.config import ProjectionConfig
@@ -45,6 +46,7 @@ async def write_with_parking(
     parked: Sequence[Parked],
     *,
     bulk: bool = False,
+    ready: Rows | None = None,
 ) -> list[Parked]:
     """Write ``records`` to ``generation`` and park ``parked`` plus whatever PostgreSQL refuses.
 
@@ -53,11 +55,17 @@ async def write_with_parking(
     parkings kept for the first time (a redelivered batch returns none).
     With ``bulk`` (a rebuild) the records are first COPYed in one savepoint;
     if that fails they are written as a live batch would be, parking included.
+    With ``ready`` (rows prepared ahead from exactly ``records``, ``certlife.projections.ahead``)
+    the whole batch's first write uses them instead of mapping ``records`` again.
     """
     s, issuer = config.schema_sql, config.issuer
 
     async def write_live(part: Sequence[Record]) -> None:
-        await projection.write_live(conn, s, generation, part, issuer)
+        if ready is not None and part is records:
+            if ready.rows:
+                await projection.write_rows(conn, s, generation, ready.rows)
+        else:
+            await projection.write_live(conn, s, generation, part, issuer)
 
     if bulk and await _copied(conn, config, projection, generation, records):
         refused: list[Parked] = []
@@ -105,12 +113,14 @@ async def apply_reads(
     projections: Sequence[Projection],
     reads: Sequence[Read],
     before_commit: BeforeCommit | None = None,
+    ahead: Ahead = NOTHING,
 ) -> dict[str, BatchResult]:
     """Apply a batch, read once (``batch.read_messages``), to every projection in one transaction.
 
     Each projection takes what is new to it after its own stored position,
     writes it to its live generation and stores its new position, all before
-    the one COMMIT (a redelivered batch is harmless).
+    the one COMMIT (a redelivered batch is harmless). Rows prepared ``ahead``
+    (``certlife.projections.ahead``) are used where they fit the selection.
 
     The COMMIT does not wait for its WAL flush (``synchronous_commit`` off for
     this transaction only; a flush costs milliseconds per batch). A read model
@@ -127,7 +137,13 @@ async def apply_reads(
             position = positions[projection.name]
             records, parked, new = select_read(reads, position)
             first_time = await write_with_parking(
-                conn, config, projection, position.generation, records, parked
+                conn,
+                config,
+                projection,
+                position.generation,
+                records,
+                parked,
+                ready=ahead.rows_for(projection.name, records),
             )
             await save_position(conn, s, projection.name, new)
             results[projection.name] = BatchResult(new, first_time)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import asyncpg
 
@@ -45,6 +46,19 @@ class Projection(abc.ABC):
         """DDL creating the generation's secondary indexes (after a bulk load)."""
 
     @abc.abstractmethod
+    def live_rows(self, records: Sequence[Record], issuer: str) -> Sequence[tuple[Any, ...]]:
+        """The rows a live batch of ``records`` writes (no IO).
+
+        Raises a parkable error (``certlife.projections.parking.PARKABLE_ERRORS``)
+        for a value that cannot be mapped.
+        """
+
+    @abc.abstractmethod
+    async def write_rows(
+        self, conn: asyncpg.Connection, schema_sql: str, generation: int, rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Write ``rows`` from :meth:`live_rows` (not empty); idempotent per log index."""
+
     async def write_live(
         self,
         conn: asyncpg.Connection,
@@ -53,7 +67,10 @@ class Projection(abc.ABC):
         records: Sequence[Record],
         issuer: str,
     ) -> None:
-        """Apply a live batch (one statement per table); idempotent per log index."""
+        """Apply a live batch (:meth:`write_rows` of :meth:`live_rows`); idempotent per log index."""
+        rows = self.live_rows(records, issuer)
+        if rows:
+            await self.write_rows(conn, schema_sql, generation, rows)
 
     @abc.abstractmethod
     async def write_bulk(

@@ -17,6 +17,7 @@ replaces the whole row and clears ``parked_index``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
@@ -24,9 +25,9 @@ from certlife.contracts.records import Record
 from certlife.contracts.verification.status import UNAVAILABLE
 from certlife.domain.certificate import Certificate
 from certlife.projections.base import Projection, parked_index_upgrade, table
-from certlife.projections.mapping import CURRENT_COLUMNS, fold_current
+from certlife.projections.mapping import CURRENT_COLUMNS, CurrentRow, fold_current
 from certlife.projections.parking import Parked
-from certlife.projections.recordset import recordset_select, rows_json
+from certlife.projections.staging import copy_rows, merge_sql, stage_sql
 
 _COLUMNS = ", ".join(CURRENT_COLUMNS)
 _KEEP_SUSPENSION = ("suspended_at", "suspension_reason")
@@ -46,7 +47,9 @@ CURRENT_TYPES = (
     "timestamptz", "timestamptz", "text", "text", "integer", "text", "timestamptz", "timestamptz",
     "bigint", "timestamptz", "text", "jsonb",
 )  # fmt: skip
-_ROWS = recordset_select(CURRENT_COLUMNS, CURRENT_TYPES)
+#: The session's staging table of live batches (``certlife.projections.staging``).
+_STAGE = "certificates_live_stage"
+_CREATE_STAGE = stage_sql(_STAGE, CURRENT_COLUMNS, CURRENT_TYPES)
 #: Columns only an applied record fills (NULL on a row that is unavailable from the start).
 _DATA = (
     "scheme", "holder", "manufacturer", "product", "scope", "factories", "models", "standards",
@@ -102,22 +105,19 @@ class CertificatesProjection(Projection):
             ]
         )
 
-    async def write_live(
-        self,
-        conn: asyncpg.Connection,
-        schema_sql: str,
-        generation: int,
-        records: Sequence[Record],
-        issuer: str,
+    def live_rows(self, records: Sequence[Record], issuer: str) -> list[CurrentRow]:
+        """The newest row per certificate."""
+        return list(fold_current(records, issuer).values())
+
+    async def write_rows(
+        self, conn: asyncpg.Connection, schema_sql: str, generation: int, rows: Sequence[tuple[Any, ...]]
     ) -> None:
-        """Upsert the newest row per certificate (one ``jsonb_to_recordset`` statement)."""
-        rows = list(fold_current(records, issuer).values())
-        if not rows:
-            return
+        """Upsert the rows (COPY to the session's stage, then one merge statement)."""
         t = table(schema_sql, "certificates", generation)
+        await conn.execute(_CREATE_STAGE)
+        await copy_rows(conn, _STAGE, CURRENT_COLUMNS, rows)
         await conn.execute(
-            f"INSERT INTO {t} AS t ({_COLUMNS}) {_ROWS} {_CONFLICT}",
-            rows_json(rows, CURRENT_COLUMNS, CURRENT_TYPES),
+            merge_sql(_STAGE, f"INSERT INTO {t} AS t ({_COLUMNS}) SELECT {_COLUMNS} FROM staged {_CONFLICT}")
         )
 
     async def mark_unavailable(

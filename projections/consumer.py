@@ -6,8 +6,9 @@ parsed once and applied to every projection in one PostgreSQL transaction
 stored position. The batch is handed over as the raw aiokafka records (no
 per-message faststream objects, no body decoding) and applied as soon as
 ``getmany`` returns: whatever is buffered, never waiting for a batch to fill.
-The next batch is parsed while the previous one is written
-(``certlife.projections.inflight``); they are applied one at a time, in order.
+The next batch is parsed, and its rows mapped (``certlife.projections.ahead``),
+while the previous one is written (``certlife.projections.inflight``); they are
+applied one at a time, in order.
 
 Offsets live in PostgreSQL, never in Kafka (``AckPolicy.MANUAL``, nothing is
 acknowledged). faststream's ``ConsumerRebalanceListener`` hook does not hand
@@ -41,6 +42,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.message import KafkaAckableMessage
 
 from certlife.contracts import tracecontext
+from certlife.projections.ahead import Ahead, prepare
 from certlife.projections.apply import apply_reads, stored_offsets
 from certlife.projections.audit import AUDIT
 from certlife.projections.base import Projection
@@ -265,13 +267,13 @@ def _subscribe(
         await _rewind(runtime, projections, subscriber.consumer, messages)
         rewinds += 1
 
-    async def apply(messages: list[Message], reads: list[Read], read_after: int) -> None:
+    async def apply(messages: list[Message], reads: list[Read], ahead: Ahead, read_after: int) -> None:
         if read_after != rewinds:
             return
         started, started_ns = time.perf_counter(), time.time_ns()
         try:
             async with runtime.pool.acquire() as conn:
-                results = await apply_reads(conn, config, projections, reads, runtime.before_commit)
+                results = await apply_reads(conn, config, projections, reads, runtime.before_commit, ahead)
         except LogGap as gap:  # expected after a rewind or a failover: handled by seeking back, no traceback
             log.warning("batch starts past the stored position (%s); seeking back to the stored offsets", gap)
             await rewind(messages)
@@ -300,13 +302,14 @@ def _subscribe(
         messages, read_after = _messages(msg), rewinds
         try:
             reads = await read_batch(config, messages)
+            ahead = await prepare(projections, reads, config.issuer)
         except Exception:
             log.exception("batch not readable; seeking back to the stored offsets")
             await inflight.settle()
             await rewind(messages)
             return
         observer.read(newest_size(reads))
-        await inflight.start(apply(messages, reads, read_after))
+        await inflight.start(apply(messages, reads, ahead, read_after))
 
     return inflight
 

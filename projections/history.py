@@ -9,6 +9,7 @@ The certificate's other records are kept as they come.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
@@ -16,16 +17,18 @@ from certlife.contracts.records import Record
 from certlife.contracts.verification.status import UNAVAILABLE
 from certlife.domain.certificate import Certificate
 from certlife.projections.base import Projection, parked_index_upgrade, table
-from certlife.projections.mapping import HISTORY_COLUMNS, history_rows
+from certlife.projections.mapping import HISTORY_COLUMNS, HistoryRow, history_rows
 from certlife.projections.parking import Parked
-from certlife.projections.recordset import recordset_select, rows_json
+from certlife.projections.staging import copy_rows, merge_sql, stage_sql
 
 _COLUMNS = ", ".join(HISTORY_COLUMNS)
 #: PostgreSQL type of each of ``HISTORY_COLUMNS`` (as in ``create_sql``).
 HISTORY_TYPES = (
     "bigint", "text", "uuid", "integer", "text", "text", "text", "timestamptz", "timestamptz", "jsonb",
 )  # fmt: skip
-_ROWS = recordset_select(HISTORY_COLUMNS, HISTORY_TYPES)
+#: The session's staging table of live batches (``certlife.projections.staging``).
+_STAGE = "history_live_stage"
+_CREATE_STAGE = stage_sql(_STAGE, HISTORY_COLUMNS, HISTORY_TYPES)
 #: Columns a placeholder row of a parked record leaves NULL.
 _DATA = ("seq", "event", "effective_at", "recorded_at", "certificate")
 
@@ -56,22 +59,22 @@ class HistoryProjection(Projection):
             f"CREATE UNIQUE INDEX IF NOT EXISTS certificate_history_g{generation}_number ON {t} (number, seq)"
         )
 
-    async def write_live(
-        self,
-        conn: asyncpg.Connection,
-        schema_sql: str,
-        generation: int,
-        records: Sequence[Record],
-        issuer: str,
+    def live_rows(self, records: Sequence[Record], issuer: str) -> list[HistoryRow]:
+        """The batch's rows."""
+        return history_rows(records, issuer)
+
+    async def write_rows(
+        self, conn: asyncpg.Connection, schema_sql: str, generation: int, rows: Sequence[tuple[Any, ...]]
     ) -> None:
-        """Insert the batch's rows (one ``jsonb_to_recordset`` statement); a known index is skipped."""
-        rows = history_rows(records, issuer)
-        if not rows:
-            return
+        """Insert the rows (COPY to the session's stage, then one merge); a known index is skipped."""
         t = table(schema_sql, "certificate_history", generation)
+        await conn.execute(_CREATE_STAGE)
+        await copy_rows(conn, _STAGE, HISTORY_COLUMNS, rows)
         await conn.execute(
-            f"INSERT INTO {t} ({_COLUMNS}) {_ROWS} ON CONFLICT (log_index) DO NOTHING",
-            rows_json(rows, HISTORY_COLUMNS, HISTORY_TYPES),
+            merge_sql(
+                _STAGE,
+                f"INSERT INTO {t} ({_COLUMNS}) SELECT {_COLUMNS} FROM staged ON CONFLICT (log_index) DO NOTHING",
+            )
         )
 
     async def mark_unavailable(

@@ -1,19 +1,18 @@
-"""One read of a batch for every projection, the JSON rows, and one batch in flight at a time."""
+"""One read of a batch for every projection, the staged live rows, and one batch in flight at a time."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from typing import cast
 
 import asyncpg
-import orjson
 import pytest
 
 from certlife.contracts.records import parse_record
 from certlife.projections.batch import Message, read_messages, select_new, select_read
 from certlife.projections.inflight import InFlight
 from certlife.projections.mapping import current_row, fold_current
-from certlife.projections.recordset import recordset_select, rows_json
+from certlife.projections.staging import copy_rows, merge_sql, stage_sql
 from certlife.projections.tracking import Position
 from tests.unit.logbuilder import LogBuilder
 
@@ -61,44 +60,33 @@ def test_the_fold_maps_only_the_newest_record_of_each_certificate_with_the_same_
     assert before is not None and before.suspension_reason == "audit"
 
 
-def test_json_rows_keep_every_value_as_a_copy_would_write_it() -> None:
-    sql = recordset_select(("n", "at", "tags", "doc"), ("bigint", "timestamptz", "text[]", "jsonb"))
-    assert sql == (
-        "SELECT u.n, u.at, u.tags, u.doc FROM jsonb_to_recordset($1::jsonb) "
-        "AS u(n bigint, at timestamptz, tags text[], doc jsonb)"
-    )
-    at = datetime(2026, 2, 1, 8, 30, 0, 250, tzinfo=timezone(timedelta(hours=8)))
-    items = ['a"b', "c\\d", "e,f", "{g}", "NULL", " h ", "ü€𝄞", ""]
-    text = rows_json([(1, at, items, '{"k":[1,"x"]}'), (2, None, [], None)], ("n", "at", "tags", "doc"),
-                     ("bigint", "timestamptz", "text[]", "jsonb"))  # fmt: skip
-    assert orjson.loads(text) == [
-        {"n": 1, "at": "2026-02-01T08:30:00.000250+08:00", "tags": items, "doc": {"k": [1, "x"]}},
-        {"n": 2, "at": None, "tags": [], "doc": None},
-    ]
-    assert rows_json([], ("n",), ("bigint",)) == "[]"
+def test_live_rows_go_through_a_stage_the_merge_empties() -> None:
+    create = stage_sql("s_stage", ("n", "tags"), ("bigint", "text[]"))
+    assert create == "CREATE TEMP TABLE IF NOT EXISTS s_stage (n bigint, tags text[]) ON COMMIT DELETE ROWS"
+    merge = merge_sql("s_stage", "INSERT INTO t (n) SELECT n FROM staged")
+    assert merge == "WITH staged AS (DELETE FROM s_stage RETURNING *) INSERT INTO t (n) SELECT n FROM staged"
+
+
+class _Refusing:
+    """A connection whose COPY fails as asyncpg's encoder fails on a value of the wrong type."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def copy_records_to_table(self, *args: object, **kwargs: object) -> None:
+        raise self.error
 
 
 @pytest.mark.parametrize(
-    ("value", "type_"),
-    [
-        (7, "text"),
-        ("7", "integer"),
-        ("2026-01-01", "timestamptz"),
-        (["M-1", 7], "text[]"),
-        (["M-1", None], "text[]"),
-        ("M-1", "text[]"),
-    ],
+    "error", [TypeError("expected str, got int"), ValueError("invalid array element"), OverflowError("int32")]
 )
-def test_a_value_its_column_does_not_take_is_refused_as_asyncpg_refuses_an_argument(
-    value: object, type_: str
-) -> None:
-    with pytest.raises(asyncpg.DataError, match="invalid input for column c"):
-        rows_json([(value,)], ("c",), (type_,))
-
-
-def test_a_value_json_cannot_hold_is_refused_as_asyncpg_refuses_an_argument() -> None:
-    with pytest.raises(asyncpg.DataError, match="not encodable"):
-        rows_json([("\ud800",)], ("c",), ("text",))
+def test_a_value_copy_cannot_encode_is_refused_as_asyncpg_refuses_an_argument(error: Exception) -> None:
+    conn = cast(asyncpg.Connection, _Refusing(error))
+    with pytest.raises(asyncpg.DataError, match="invalid input for COPY to s_stage"):
+        asyncio.run(copy_rows(conn, "s_stage", ("n",), [(1,)]))
+    refused = asyncpg.CharacterNotInRepertoireError("0x00")
+    with pytest.raises(asyncpg.CharacterNotInRepertoireError):
+        asyncio.run(copy_rows(cast(asyncpg.Connection, _Refusing(refused)), "s_stage", ("n",), [(1,)]))
 
 
 def test_batches_in_flight_run_one_at_a_time_in_order() -> None:
