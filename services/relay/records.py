@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import orjson
 from eventsourcing.utils import get_topic
@@ -98,31 +98,55 @@ def cloudevent(origin: str, index: int, source: EventSource) -> tuple[bytes, byt
     return number.encode(), orjson.dumps(body), headers
 
 
-def build_records(
-    sources: Sequence[EventSource],
+class BuiltRecord(NamedTuple):
+    """One record built from the event at ``position`` in its batch."""
+
+    position: int
+    number: str
+    record: bytes
+    leaf: bytes
+    head: Head
+    event: tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+class BuiltPart(NamedTuple):
+    """The records of one part of a batch, in batch order, up to the first event it could not build."""
+
+    records: list[BuiltRecord]
+    #: That event's position in the batch and why (a refusal or a broken chain); None when all built.
+    stop: tuple[int, RelayRefused] | None
+
+
+def build_part(
+    items: Sequence[tuple[int, EventSource]],
+    first_index: int,
     heads: dict[str, Head],
-    state: RelayState,
     signer: RecordSigner,
     origin: str,
-) -> BuiltBatch:
-    """Sign one record per event, extending ``state`` (a copy) and the chain ``heads``.
+) -> BuiltPart:
+    """Sign the records of ``items`` ((position in the batch, source), in batch order); the event at
+    position p becomes record ``first_index + p``.
 
-    An event whose content breaks the admission rule is never signed: the batch
-    ends before it and ``refused`` says why.
+    Every event of a certificate in the batch must be in ``items`` (its chain runs through
+    them), so parts split by certificate can be built apart and merged (:func:`assemble`).
+    Stops at the first event whose chain does not continue or whose content breaks the
+    admission rule: an event that is not admissible is never signed.
     """
-    out = BuiltBatch()
-    for source in sources:
+    own: dict[str, Head] = {}
+    out: list[BuiltRecord] = []
+    for position, source in items:
         fields = source.fields
         number = fields["certificate"]["number"]
-        head = out.heads.get(number) or heads.get(number)
+        head = own.get(number) or heads.get(number)
         seq = source.version
         expected = 1 if head is None else head.seq + 1
         if seq != expected:
-            raise ChainBroken(
+            broken = ChainBroken(
                 f"certificate {number}: event store has version {seq} next, "
                 f"but the published chain expects seq {expected}"
             )
-        index = state.tree_size
+            return BuiltPart(out, (position, broken))
+        index = first_index + position
         try:
             record = build_certificate_record(
                 origin=origin,
@@ -139,15 +163,58 @@ def build_records(
             )
         except AdmissionError as exc:
             shown = ascii_shown(number)
-            out.refused = InadmissibleEvent(
+            refused = InadmissibleEvent(
                 f"event version {seq} of certificate {shown!r} would become record {index}, "
                 f"but its content breaks the admission rule ({exc.code}: {exc}); it was not "
                 "published (its readers could not store it), nor anything after it"
             )
-            break
-        state.frontier.append(leaf_hash(record))
-        out.heads[number] = Head(seq, record_hash(record), index)
-        out.records.append(record)
-        out.traces.append(source.traceparent)
-        out.events.append(cloudevent(origin, index, source))
+            return BuiltPart(out, (position, refused))
+        own[number] = Head(seq, record_hash(record), index)
+        out.append(
+            BuiltRecord(
+                position, number, record, leaf_hash(record), own[number], cloudevent(origin, index, source)
+            )
+        )
+    return BuiltPart(out, None)
+
+
+def assemble(parts: Sequence[BuiltPart], sources: Sequence[EventSource], state: RelayState) -> BuiltBatch:
+    """The batch of ``sources`` from its parts, in log order, extending ``state`` (a copy).
+
+    The batch ends before the first event any part could not build: a broken chain
+    there raises :class:`ChainBroken`; a refusal ends the batch with ``refused`` set.
+    """
+    stops = [part.stop for part in parts if part.stop is not None]
+    stop = min(stops, key=lambda found: found[0]) if stops else None
+    if stop is not None and isinstance(stop[1], ChainBroken):
+        raise stop[1]
+    end = len(sources) if stop is None else stop[0]
+    built = sorted((r for part in parts for r in part.records if r.position < end), key=lambda r: r.position)
+    if [r.position for r in built] != list(range(end)):
+        raise AssertionError("the parts of a batch do not cover it: built positions are missing")
+    out = BuiltBatch()
+    for r in built:
+        state.frontier.append(r.leaf)
+        out.heads[r.number] = r.head
+        out.records.append(r.record)
+        out.traces.append(sources[r.position].traceparent)
+        out.events.append(r.event)
+    if stop is not None:
+        out.refused = cast(InadmissibleEvent, stop[1])
     return out
+
+
+def build_records(
+    sources: Sequence[EventSource],
+    heads: dict[str, Head],
+    state: RelayState,
+    signer: RecordSigner,
+    origin: str,
+) -> BuiltBatch:
+    """Sign one record per event, extending ``state`` (a copy) and the chain ``heads``.
+
+    An event whose content breaks the admission rule is never signed: the batch
+    ends before it and ``refused`` says why.
+    """
+    part = build_part(list(enumerate(sources)), state.tree_size, heads, signer, origin)
+    return assemble([part], sources, state)

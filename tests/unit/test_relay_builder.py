@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from certlife.contracts.commands import parse_command
 from certlife.contracts.records import RecordSigner, parse_record, record_hash
 from certlife.services.commands.application import CertificateApplication
-from certlife.services.relay.builder import RecordBuilder
+from certlife.services.relay.builder import RecordBuilder, split
 from certlife.services.relay.records import ChainBroken, EventSource, InadmissibleEvent
 from certlife.services.relay.state import RelayState
 from certlife.services.relay.store import Head
@@ -89,3 +89,57 @@ def test_the_callers_state_is_not_changed() -> None:
     finally:
         builder.close()
     assert state.tree_size == 0 and new.tree_size == 2
+
+
+def _build_with(sources: list[EventSource], workers: int):  # type: ignore[no-untyped-def]
+    builder = RecordBuilder(ORIGIN, in_process=True, workers=workers)
+    try:
+        return asyncio.run(builder.build(sources, {}, RelayState(), SIGNER))
+    finally:
+        builder.close()
+
+
+def test_two_workers_split_by_certificate_and_sign_exactly_what_one_build_signs() -> None:
+    sources = _sources(40)  # 80 events: an issue and a suspension per certificate
+    parts = split(sources, 2)
+    assert len(parts) == 2 and sum(map(len, parts)) == 80
+    for items in parts:  # a certificate's chain never crosses parts
+        numbers = {s.fields["certificate"]["number"] for _, s in items}
+        assert all(s.fields["certificate"]["number"] in numbers for _, s in items)
+        assert not numbers & {
+            s.fields["certificate"]["number"] for other in parts if other is not items for _, s in other
+        }
+    (two, two_state), (one, one_state) = _build_with(sources, 2), _build_with(sources, 1)
+    assert two.records == one.records and len(two.records) == 80
+    assert two.events == one.events and two.heads == one.heads and two.traces == one.traces
+    assert two_state.frontier.root() == one_state.frontier.root() and two_state.tree_size == 80
+
+
+def _other_part_pair(sources: list[EventSource]) -> tuple[int, int]:
+    """Two certificates (by their issue event's position) that land in different parts."""
+    part_of = {
+        s.fields["certificate"]["number"]: k for k, items in enumerate(split(sources, 2)) for _, s in items
+    }
+    first = 20
+    number = sources[first].fields["certificate"]["number"]
+    second = next(
+        p
+        for p in range(first + 10, len(sources), 2)
+        if part_of[sources[p].fields["certificate"]["number"]] != part_of[number]
+    )
+    return first, second
+
+
+def test_with_two_workers_the_first_refusal_or_broken_chain_in_log_order_ends_the_batch() -> None:
+    sources = _sources(40)
+    refuse_at, break_at = _other_part_pair(sources)
+    forged = sources[refuse_at]._replace(fields={**sources[refuse_at].fields, "reason": "nul\x00"})
+    # the issue event at break_at is missing: the suspension after it breaks its chain
+    batch = [*sources[:refuse_at], forged, *sources[refuse_at + 1 : break_at], *sources[break_at + 1 :]]
+    built, state = _build_with(batch, 2)
+    assert isinstance(built.refused, InadmissibleEvent) and len(built.records) == refuse_at
+    assert built.records == _build_with(batch, 1)[0].records and state.tree_size == refuse_at
+    # the other way round: the broken chain comes first, and raises whatever the later part holds
+    batch = [*sources[:refuse_at], *sources[refuse_at + 1 : break_at], forged, *sources[break_at:]]
+    with pytest.raises(ChainBroken, match="expects seq 1"):
+        _build_with(batch, 2)
