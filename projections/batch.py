@@ -26,11 +26,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from certlife.contracts.errors import ContractError
-from certlife.contracts.records import Record, parse_record
+from certlife.contracts.records import Record
 from certlife.projections.audit import AUDIT
 from certlife.projections.errors import LogGap
 from certlife.projections.mapping import checkpoint_size
 from certlife.projections.parking import Parked, claimed_index, content_parked, unparsed_parked
+from certlife.projections.recognised import read_record
 from certlife.projections.tracking import Position
 
 log = logging.getLogger("certlife.projections")
@@ -85,7 +86,7 @@ def read_messages(messages: Iterable[Message], log_topic: str, checkpoints_topic
                 out.append(Read(msg))
         elif msg.topic == log_topic:
             try:
-                record = parse_record(msg.value)
+                record = read_record(msg.value)
             except ContractError as exc:
                 out.append(Read(msg, error=exc, claimed=claimed_index(msg.value)))
                 continue

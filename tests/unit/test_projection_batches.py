@@ -8,10 +8,12 @@ from typing import cast
 import asyncpg
 import pytest
 
+from certlife.contracts.errors import ContractError
 from certlife.contracts.records import parse_record
 from certlife.projections.batch import Message, read_messages, select_new, select_read
 from certlife.projections.inflight import InFlight
 from certlife.projections.mapping import current_row, fold_current
+from certlife.projections.recognised import read_record
 from certlife.projections.staging import copy_rows, merge_sql, stage_sql
 from certlife.projections.tracking import Position
 from tests.unit.logbuilder import LogBuilder
@@ -111,3 +113,23 @@ def test_batches_in_flight_run_one_at_a_time_in_order() -> None:
     ]  # fmt: skip
     # The next batch is read while the one before it is in flight.
     assert events.index("read after 1") < events.index("end 1")
+
+
+def test_read_record_is_parse_record_whichever_path_it_takes() -> None:
+    b = LogBuilder()
+    b.add("A-1", "issued", "valid")
+    b.add("A-1", "suspended", "suspended", reason='audit "q" \\ é')  # escapes: the general pattern
+    b.rotate("k1")  # a key record: the full path
+    b.add("B-1", "issued", "valid", index=3)
+    for raw in b.records:
+        assert read_record(raw) == parse_record(raw)
+    for bad in (b"not json", b'{"index": 1}', b.records[0] + b" ", b.records[0].replace(b'"v":1', b'"v":2')):
+        with pytest.raises(ContractError) as expected:
+            parse_record(bad)
+        with pytest.raises(ContractError) as got:
+            read_record(bad)
+        assert (type(got.value), got.value.code, str(got.value)) == (
+            type(expected.value),
+            expected.value.code,
+            str(expected.value),
+        )
