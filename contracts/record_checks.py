@@ -13,6 +13,10 @@ from certlife.contracts.errors import RecordFormatError
 from certlife.contracts.keys import b64decode_strict, key_id
 from certlife.domain.lifecycle import LifecycleEvent, Status
 
+#: What a record's signing input starts with (contracts/LOG.md §5): the prefix, then the JCS
+#: encoding of the record without ``sig`` and ``newKeySig``.
+SIGNING_PREFIX = b"certlife-record-v1\n"
+
 CERTIFICATE_FIELDS = (
     "number", "scheme", "holder", "manufacturer", "factories", "product",
     "models", "standards", "scope", "validFrom", "validUntil",

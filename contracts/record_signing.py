@@ -21,7 +21,7 @@ from certlife.contracts.canonical import canonical_bytes, encode_parsed
 from certlife.contracts.keys import key_id, public_raw
 
 RECORD_VERSION = 1
-SIGNING_PREFIX = b"certlife-record-v1\n"
+SIGNING_PREFIX = chk.SIGNING_PREFIX
 #: Members a record's signatures do not cover.
 UNSIGNED = ("sig", "newKeySig")
 #: The largest record a producer signs: a C2SP tlog-tiles entry holds at most 65,535 bytes
@@ -100,7 +100,7 @@ def _verifier_recognises(encoded: bytes, origin: object) -> bool:
     record of ``origin``: the verifier's promise that its full path (parse, canonical equality,
     ``check_record``) accepts these bytes (held to it by tests/unit/test_plain_bytes.py), at
     under half the cost of decoding them. Any other record gets the full check."""
-    from certlife.contracts.verification.plain import recognise  # plain imports this module's package
+    from certlife.contracts.verification.plain import recognise  # lazily: the verifier imports records
 
     return isinstance(origin, str) and recognise(encoded, {}, False, origin) is not None
 

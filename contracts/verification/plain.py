@@ -42,8 +42,7 @@ from functools import lru_cache
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
-from certlife.contracts.record_checks import _B64_SIG, _SAFE_DATE_OR_TIME, _SAFE_TIME
-from certlife.contracts.records import SIGNING_PREFIX
+from certlife.contracts.record_checks import _B64_SIG, _SAFE_DATE_OR_TIME, _SAFE_TIME, SIGNING_PREFIX
 from certlife.contracts.verification.codes import EVENT_NAMES, STATUS_NAMES
 
 #: The facts of a plain certificate record of the trusted origin, as a plain tuple
