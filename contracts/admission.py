@@ -175,11 +175,21 @@ def check_certificate(cert: Mapping[str, Any]) -> None:
         value = cert.get(name)
         if isinstance(value, str):
             limit = MAX_NAME if name == "scheme" else MAX_TEXT
-            check_text(f"certificate.{name}", value, max_length=limit)
+            if not _plainly_admissible(value, limit):
+                check_text(f"certificate.{name}", value, max_length=limit)
     for name in _CERT_LISTS:
         for i, item in enumerate(cert.get(name) or ()):
-            if isinstance(item, str):
+            if isinstance(item, str) and not _plainly_admissible(item, MAX_TEXT):
                 check_text(f"certificate.{name}[{i}]", item)
+
+
+def _plainly_admissible(value: str, max_length: int) -> bool:
+    """True for text :func:`check_text` admits on sight: printable ASCII (no forbidden character,
+    trivially NFC), not empty or blank, at most ``max_length`` characters. Anything else gets
+    :func:`check_text`, which names the problem (the member's name is built only then)."""
+    return (
+        value.isascii() and value.isprintable() and 0 < len(value) <= max_length and not value.isspace()
+    )
 
 
 def record_content_problem(data: Mapping[str, Any]) -> AdmissionError | None:

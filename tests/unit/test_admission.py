@@ -366,3 +366,16 @@ def test_a_parse_rejection_uses_its_command_id() -> None:
     assert outcome(ok)["status"] == "accepted"
     assert outcome(late)["code"] == "command-id-conflict" and "R-2" in outcome(late)["message"]
     assert [o.topic for o in late] == ["r", "d"]  # the broken message is still dead-lettered
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x2100), max_size=40), st.integers(0, 30))
+def test_text_admitted_on_sight_is_text_check_text_admits(value: str, limit: int) -> None:
+    """The certificate check's shortcut never admits what the full rule refuses."""
+    from certlife.contracts.admission import _plainly_admissible
+
+    if _plainly_admissible(value, limit):
+        check_text("m", value, max_length=limit)
+    assert _plainly_admissible("Hefei plant 1", 13) and not _plainly_admissible("Hefei plant 1", 12)
+    assert not _plainly_admissible("   ", 10) and not _plainly_admissible("", 10)
+    assert not _plainly_admissible("tab\there", 10) and not _plainly_admissible("Müller", 10)
