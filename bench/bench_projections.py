@@ -8,8 +8,9 @@ stack by default), each with its own topic prefix and schema:
 
 * raw: an aiokafka read-committed consume of the log topic, offset 0 to end;
 * live: ``certctl serve projections`` as a subprocess applying both
-  projections (executemany, one transaction per batch), timed from its first
-  applied batch to the last record (group join and start-up excluded);
+  projections (one transaction per batch; each table's rows COPYed into a
+  staging table and merged in one statement), timed from its first applied
+  batch to the last record (group join and start-up excluded);
 * rebuild: ``certlife.projections.rebuild`` of each projection (COPY, then indexes);
 * latency at low load: with the projection process idle, ``--probes`` more
   records published one per Kafka transaction, ``--probe-gap`` ms apart; each
