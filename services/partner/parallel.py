@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from certlife.contracts.verification.engine import UnitMapper
 from certlife.contracts.verification.facts import Facts, runs_for_chunk
+from certlife.services.infra.workers import exit_with_parent
 
 T = TypeVar("T")
 
@@ -45,8 +46,10 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _ignore_sigint() -> None:
+def _worker_start() -> None:
+    """Each worker ignores SIGINT (its parent handles Ctrl-C) and ends when its parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent()
 
 
 class WorkerPool:
@@ -73,7 +76,7 @@ class WorkerPool:
             return
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(self.preload)
-        pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_ignore_sigint)
+        pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_worker_start)
         if wait:
             for started in [pool.submit(int) for _ in range(self.jobs)]:
                 started.result()

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from certlife.contracts.records import RecordSigner
+from certlife.services.infra.workers import exit_with_parent
 from certlife.services.relay.records import (
     BuiltBatch,
     BuiltPart,
@@ -121,13 +122,16 @@ class RecordBuilder:
     def _worker(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # forkserver: the relay runs threads (event-store pool, Kafka), and forking them is unsafe.
+            # exit_with_parent: a SIGKILLed relay's workers (and fork server) go with it.
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("forkserver")
+                self.workers,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=exit_with_parent,
             )
         return self._pool
 
     def close(self) -> None:
-        """Stop the worker (if it runs)."""
+        """Stop the workers (if they run)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
