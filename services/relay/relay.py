@@ -235,11 +235,34 @@ class Relay:
         building = asyncio.ensure_future(
             self._builder.build(fetched.sources, fetched.heads, self.state, self.signer)
         )
+        applying: list[asyncio.Future[None] | None] = [None]  # the last batch's store update
+        try:
+            await self._pipeline(store, stop, fetched, building, applying)
+        except BaseException:
+            await _settle(applying[0])  # the pipeline's own failure is the one reported
+            raise
+        if applying[0] is not None:
+            await applying[0]
+        return True
+
+    async def _pipeline(
+        self,
+        store: RelayStore,
+        stop: asyncio.Event,
+        fetched: Fetched,
+        building: asyncio.Future[tuple[BuiltBatch, RelayState]],
+        applying: list[asyncio.Future[None] | None],
+    ) -> None:
+        """The batches of :meth:`_relay_available`; ``applying[0]`` is the store update still running
+        (each runs while the next batch builds, and ends before that batch's chain heads are read)."""
         for turn in range(self.options.pipeline):
             # The next batch's events are read while this one builds (its chain heads wait for it).
             reading = None if turn + 1 == self.options.pipeline else _ahead(self._select(fetched.ids[-1]))
             waited = time.perf_counter()
             built, new = await building
+            if applying[0] is not None:
+                await applying[0]
+                applying[0] = None
             waited = time.perf_counter() - waited
             # A checkpoint published meanwhile is part of the published state.
             new.checkpoint_size, new.checkpoint_at = self.state.checkpoint_size, self.state.checkpoint_at
@@ -262,11 +285,12 @@ class Relay:
                     self._builder.build(following.sources, following.heads, new, self.signer)
                 )
             try:
-                await self.publish(store, new, built)
+                started = await self._commit(new, built, force_checkpoint=False)
             except BaseException:
                 if following is not None:
                     building.cancel()
                 raise
+            applying[0] = _ahead(self._apply(store, new, built, started))
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "batch of %d records: waited %.1f ms for the builder, fetched the next in %.1f ms, "
@@ -279,7 +303,6 @@ class Relay:
             if following is None:
                 break
             fetched = following
-        return True
 
     def _checkpoint_due(self, state: RelayState, force: bool) -> bool:
         behind = state.tree_size - state.checkpoint_size
@@ -304,7 +327,13 @@ class Relay:
     async def publish(
         self, store: RelayStore, new: RelayState, built: BuiltBatch, force_checkpoint: bool = False
     ) -> None:
-        """One Kafka transaction: records, events, checkpoint if due, relay state."""
+        """One Kafka transaction: records, events, checkpoint if due, relay state; then the store."""
+        started = await self._commit(new, built, force_checkpoint)
+        await self._apply(store, new, built, started)
+
+    async def _commit(self, new: RelayState, built: BuiltBatch, force_checkpoint: bool) -> float:
+        """The Kafka transaction of :meth:`publish`; ``new`` is then the published state. Returns
+        when it started (``time.perf_counter``)."""
         assert self._publisher is not None and self._note_signer is not None
         note = None
         if self._checkpoint_due(new, force=force_checkpoint):
@@ -343,6 +372,11 @@ class Relay:
                     {"certlife.log_index": first_index + offset},
                 )  # fmt: skip
         self.state = new
+        return started
+
+    async def _apply(self, store: RelayStore, new: RelayState, built: BuiltBatch, started: float) -> None:
+        """Store what :meth:`_commit` published: PostgreSQL's copy of the heads and the position,
+        behind Kafka's (a crash before it is caught up from the log at start-up: ``recovery``)."""
         # Heads, position and key history move together: a crash between them would
         # otherwise leave a committed key record unabsorbed (and its request pending).
         async with store.conn.transaction():
@@ -371,3 +405,11 @@ def _discard(reading: asyncio.Future[Any] | None) -> None:
         reading.cancel()
         # mark an exception it may already hold as seen: the batch it was for is not relayed
         reading.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
+async def _settle(running: asyncio.Future[Any] | None) -> None:
+    """Let ``running`` finish, whatever its outcome (marked as seen)."""
+    if running is not None:
+        await asyncio.wait([running])
+        if not running.cancelled():
+            running.exception()
