@@ -20,7 +20,7 @@ from certlife.projections.tracking import (
     live_generation,
     load_position,
     lock_live_positions,
-    save_position,
+    save_positions,
 )
 
 BeforeCommit = Callable[[], Awaitable[None]]
@@ -56,7 +56,8 @@ async def write_with_parking(
     With ``bulk`` (a rebuild) the records are first COPYed in one savepoint;
     if that fails they are written as a live batch would be, parking included.
     With ``ready`` (rows prepared ahead from exactly ``records``, ``certlife.projections.ahead``)
-    the whole batch's first write uses them instead of mapping ``records`` again.
+    the whole batch's first write uses them instead of mapping ``records`` again
+    (``Projection.write_rows``: the caller has run the projection's ``session_sql``).
     """
     s, issuer = config.schema_sql, config.issuer
 
@@ -130,8 +131,9 @@ async def apply_reads(
     """
     s = config.schema_sql
     results: dict[str, BatchResult] = {}
+    setup = ["SET LOCAL synchronous_commit TO off", *(p.session_sql() for p in projections)]
     async with conn.transaction():
-        await conn.execute("SET LOCAL synchronous_commit TO off")
+        await conn.execute(";".join(sql for sql in setup if sql))  # one round trip
         positions = await lock_live_positions(conn, s, [p.name for p in projections])
         for projection in projections:
             position = positions[projection.name]
@@ -145,8 +147,8 @@ async def apply_reads(
                 parked,
                 ready=ahead.rows_for(projection.name, records),
             )
-            await save_position(conn, s, projection.name, new)
             results[projection.name] = BatchResult(new, first_time)
+        await save_positions(conn, s, {name: result.position for name, result in results.items()})
         if before_commit is not None:
             await before_commit()
     return results

@@ -59,6 +59,10 @@ class Projection(abc.ABC):
     ) -> None:
         """Write ``rows`` from :meth:`live_rows` (not empty); idempotent per log index."""
 
+    def session_sql(self) -> str:
+        """SQL that :meth:`write_rows` needs run first in its transaction (e.g. a staging table), or ""."""
+        return ""
+
     async def write_live(
         self,
         conn: asyncpg.Connection,
@@ -70,6 +74,9 @@ class Projection(abc.ABC):
         """Apply a live batch (:meth:`write_rows` of :meth:`live_rows`); idempotent per log index."""
         rows = self.live_rows(records, issuer)
         if rows:
+            setup = self.session_sql()
+            if setup:
+                await conn.execute(setup)
             await self.write_rows(conn, schema_sql, generation, rows)
 
     @abc.abstractmethod

@@ -109,12 +109,15 @@ class CertificatesProjection(Projection):
         """The newest row per certificate."""
         return list(fold_current(records, issuer).values())
 
+    def session_sql(self) -> str:
+        """The session's staging table of live batches (created if missing)."""
+        return _CREATE_STAGE
+
     async def write_rows(
         self, conn: asyncpg.Connection, schema_sql: str, generation: int, rows: Sequence[tuple[Any, ...]]
     ) -> None:
-        """Upsert the rows (COPY to the session's stage, then one merge statement)."""
+        """Upsert the rows (COPY to the session's stage, then one merge statement; :meth:`session_sql` run)."""
         t = table(schema_sql, "certificates", generation)
-        await conn.execute(_CREATE_STAGE)
         await copy_rows(conn, _STAGE, CURRENT_COLUMNS, rows)
         await conn.execute(
             merge_sql(_STAGE, f"INSERT INTO {t} AS t ({_COLUMNS}) SELECT {_COLUMNS} FROM staged {_CONFLICT}")

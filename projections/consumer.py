@@ -62,7 +62,7 @@ POOL_MIN_SIZE, POOL_MAX_SIZE = 1, 4
 #: The one consumer group (``ProjectionConfig.group_id``) reading the topics for every projection.
 LIVE_GROUP = "live"
 #: Messages parsed between two yields to the event loop while a batch is in flight.
-READ_SLICE = 250
+READ_SLICE = 100
 #: Longest wait of a fetch for new records (aiokafka's default is 500 ms). A fetch of the
 #: checkpoint topic alone (the log's records still buffered) waits this long for a note,
 #: and no fetch of the log can go to the broker meanwhile: the log stalled up to 500 ms

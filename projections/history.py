@@ -63,12 +63,15 @@ class HistoryProjection(Projection):
         """The batch's rows."""
         return history_rows(records, issuer)
 
+    def session_sql(self) -> str:
+        """The session's staging table of live batches (created if missing)."""
+        return _CREATE_STAGE
+
     async def write_rows(
         self, conn: asyncpg.Connection, schema_sql: str, generation: int, rows: Sequence[tuple[Any, ...]]
     ) -> None:
-        """Insert the rows (COPY to the session's stage, then one merge); a known index is skipped."""
+        """Insert the rows (COPY to the stage, then one merge; :meth:`session_sql` run); a known index is skipped."""
         t = table(schema_sql, "certificate_history", generation)
-        await conn.execute(_CREATE_STAGE)
         await copy_rows(conn, _STAGE, HISTORY_COLUMNS, rows)
         await conn.execute(
             merge_sql(

@@ -177,18 +177,29 @@ async def _load_positions(
 
 async def save_position(conn: asyncpg.Connection, schema_sql: str, name: str, position: Position) -> None:
     """Store ``position`` in one statement (call inside the transaction that wrote the view rows)."""
-    offsets = position.offsets.items()
+    await save_positions(conn, schema_sql, {name: position})
+
+
+async def save_positions(conn: asyncpg.Connection, schema_sql: str, positions: dict[str, Position]) -> None:
+    """Store each projection's ``positions[name]``, all in one statement (inside the batch's transaction)."""
+    names = list(positions)
+    offsets = [
+        (name, p.generation, t, part, o)
+        for name, p in positions.items()
+        for (t, part), o in p.offsets.items()
+    ]
     await conn.execute(
-        f"WITH state AS (UPDATE {schema_sql}.projection_state "
-        "SET log_index = $3, checkpoint_size = $4, updated_at = now() WHERE name = $1 AND generation = $2) "
+        f"WITH state AS (UPDATE {schema_sql}.projection_state s "
+        "SET log_index = u.log_index, checkpoint_size = u.checkpoint_size, updated_at = now() "
+        "FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) "
+        "AS u(name, generation, log_index, checkpoint_size) "
+        "WHERE s.name = u.name AND s.generation = u.generation) "
         f"INSERT INTO {schema_sql}.projection_offsets (name, generation, topic, partition, next_offset) "
-        "SELECT $1, $2, * FROM unnest($5::text[], $6::int[], $7::bigint[]) "
+        "SELECT * FROM unnest($5::text[], $6::int[], $7::text[], $8::int[], $9::bigint[]) "
         "ON CONFLICT (name, generation, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
-        name,
-        position.generation,
-        position.log_index,
-        position.checkpoint_size,
-        [t for (t, _), _ in offsets],
-        [p for (_, p), _ in offsets],
-        [o for _, o in offsets],
+        names,
+        [positions[n].generation for n in names],
+        [positions[n].log_index for n in names],
+        [positions[n].checkpoint_size for n in names],
+        *([list(column) for column in zip(*offsets, strict=True)] if offsets else [[], [], [], [], []]),
     )
