@@ -58,17 +58,7 @@ def _json_text(value: object) -> str:
 
 def mirror_row(data: Mapping[str, Any]) -> MirrorRow:
     """The row of a certificate record, given its parsed members (``Record.data``)."""
-    return MirrorRow(
-        data["index"],
-        data["certificate"]["number"],
-        data["seq"],
-        data["event"],
-        data["status"],
-        data["reason"],
-        data["effectiveAt"],
-        data["recordedAt"],
-        _json_text(data["certificate"]),
-    )
+    return MirrorRow(*_members(data), _json_text(data["certificate"]))
 
 
 def plain_row_values(data: Mapping[str, Any]) -> RowValues:
@@ -77,6 +67,11 @@ def plain_row_values(data: Mapping[str, Any]) -> RowValues:
     Only for bytes :func:`certlife.contracts.verification.plain.recognise` accepted:
     their certificate member is written in full in them.
     """
+    return (*_members(data), None)
+
+
+def _members(data: Mapping[str, Any]) -> tuple[int, str, int, str, str, str | None, str, str]:
+    """A row's values before its certificate, in column order."""
     return (
         data["index"],
         data["certificate"]["number"],
@@ -86,7 +81,6 @@ def plain_row_values(data: Mapping[str, Any]) -> RowValues:
         data["reason"],
         data["effectiveAt"],
         data["recordedAt"],
-        None,
     )
 
 
