@@ -133,14 +133,23 @@ def admit_command_object(obj: dict[str, Any]) -> dict[str, Any]:
 def _admit(value: Any, path: str) -> Any:
     if isinstance(value, str):
         leaf = path.rsplit(".", 1)[-1]
-        text = admit_text(path or "(root)", value, max_length=1 << 30)
+        # printable ASCII is already NFC: admitted as it is, like admit_text would
+        text = (
+            value
+            if _plainly_admissible(value, 1 << 30)
+            else admit_text(path or "(root)", value, max_length=1 << 30)
+        )
         if leaf in _NUMBER_MEMBERS:
             check_number(text, path)
         return text
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            name = admit_text(f"{path or '(root)'} member name", key, max_length=MAX_NAME)
+            name = (
+                key
+                if _plainly_admissible(key, MAX_NAME)
+                else admit_text(f"{path or '(root)'} member name", key, max_length=MAX_NAME)
+            )
             out[name] = _admit(item, f"{path}.{name}" if path else name)
         return out
     if isinstance(value, list):
@@ -187,9 +196,7 @@ def _plainly_admissible(value: str, max_length: int) -> bool:
     """True for text :func:`check_text` admits on sight: printable ASCII (no forbidden character,
     trivially NFC), not empty or blank, at most ``max_length`` characters. Anything else gets
     :func:`check_text`, which names the problem (the member's name is built only then)."""
-    return (
-        value.isascii() and value.isprintable() and 0 < len(value) <= max_length and not value.isspace()
-    )
+    return value.isascii() and value.isprintable() and 0 < len(value) <= max_length and not value.isspace()
 
 
 def record_content_problem(data: Mapping[str, Any]) -> AdmissionError | None:
