@@ -39,7 +39,9 @@ class Fault:
     notes: list[str] = field(default_factory=list)
 
 
-def plan(full: bool, brokers: int, pg_replica: bool, outage: float, cluster_only: bool = False) -> list[Fault]:
+def plan(
+    full: bool, brokers: int, pg_replica: bool, outage: float, cluster_only: bool = False
+) -> list[Fault]:
     """The faults of one run, in order (full: three kills of each service, else one; ``cluster_only``:
     only the cluster's node kills and the PostgreSQL failover)."""
     out: list[Fault] = []

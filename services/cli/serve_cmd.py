@@ -313,7 +313,9 @@ async def _run_relay(settings: Settings) -> int:
 def _relay_lock_lost(why: str) -> None:
     """The relay's session is gone, whatever it was waiting for: another relay may take over, so
     this one must not publish again (a restart waits for PostgreSQL and starts when it answers)."""
-    print(f"certctl: error: relay: {why}; exiting (under `certctl serve all` it is restarted)", file=sys.stderr)
+    print(
+        f"certctl: error: relay: {why}; exiting (under `certctl serve all` it is restarted)", file=sys.stderr
+    )
     logging.shutdown()
     os._exit(EXIT_ENDPOINT_LOST)
 

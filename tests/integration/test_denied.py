@@ -49,7 +49,9 @@ async def test_a_service_whose_grants_are_revoked_exits_with_one_line(
             assert not proc.running(), text[-3000:]
             assert proc.returncode == 1, text[-3000:]
             last = text.strip().splitlines()[-1]
-            assert last.startswith(f"certctl: error: Kafka at {kafka_bootstrap} denied principal {who.principal}")
+            assert last.startswith(
+                f"certctl: error: Kafka at {kafka_bootstrap} denied principal {who.principal}"
+            )
             assert "Traceback" not in text and "Kafka error occurred" not in text, text[-3000:]
             print(f"\n{service} exited {took:.1f} s after its grants were revoked: {last}")
         finally:

@@ -71,7 +71,9 @@ async def test_ended_sessions_cost_one_line_and_lose_nothing(
     assert certctl(env, "keys", "generate").returncode == 0
     names = {s: f"{prefix}{s}" for s in SERVICES}
     procs = {
-        s: ServiceProcess(s, dict(env, CERTLIFE_DATABASE_URL=_with_app_name(database_url, names[s])), tmp_path)
+        s: ServiceProcess(
+            s, dict(env, CERTLIFE_DATABASE_URL=_with_app_name(database_url, names[s])), tmp_path
+        )
         for s in SERVICES
     }
     for process in procs.values():

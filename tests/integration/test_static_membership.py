@@ -38,7 +38,9 @@ async def _send(bootstrap: str, topic: str, commands: list[bytes]) -> None:
         await producer.stop()
 
 
-async def _restart_time(env: dict[str, str], tmp_path: Path, bootstrap: str, prefix: str, start: int) -> float:
+async def _restart_time(
+    env: dict[str, str], tmp_path: Path, bootstrap: str, prefix: str, start: int
+) -> float:
     """Seconds from a SIGKILL of the command service to the first outcome of its restarted process.
 
     It handles two new certificates' issue commands (numbers ``start`` and ``start + 1``); the

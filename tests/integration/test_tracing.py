@@ -123,7 +123,9 @@ class Collector:
 
     def add(self, request: Any) -> None:
         for resource in request.resource_spans:
-            service = next(a.value.string_value for a in resource.resource.attributes if a.key == "service.name")
+            service = next(
+                a.value.string_value for a in resource.resource.attributes if a.key == "service.name"
+            )
             with self._lock:
                 self.spans += [(service, span) for scope in resource.scope_spans for span in scope.spans]
 

@@ -179,7 +179,7 @@ def test_scenario_traffic_yields_one_outcome_per_readable_message(app: Certifica
 def test_outcome_bodies_are_compact_unescaped_json(app: CertificateApplication) -> None:
     values: list[bytes | dict[str, Any]] = [
         _issue("c-1", "CCC-2030-0001"),
-        _cmd("revoke", "c-2", "CCC-2030-0001", reason="Prüfbericht zurückgezogen 撤销 \u2028 \"quoted\" \\ \t"),
+        _cmd("revoke", "c-2", "CCC-2030-0001", reason='Prüfbericht zurückgezogen 撤销 \u2028 "quoted" \\ \t'),
         _cmd("suspend", "c-3", "CCC-2030-0001", reason="after revocation: rejected"),
         _cmd("withdraw", "c-4", "CCC-2030-0001", reason="auf Wunsch des Inhabers 注销"),
     ]

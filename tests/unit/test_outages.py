@@ -29,6 +29,8 @@ def test_a_wrapped_loss_is_found_and_a_bug_is_not_an_outage() -> None:
         except asyncpg.InterfaceError as exc:
             raise RuntimeError("store failed") from exc
     except RuntimeError as wrapped:
-        assert outage_cause(wrapped) == "lost the PostgreSQL connection (InterfaceError: connection is closed)"
+        assert (
+            outage_cause(wrapped) == "lost the PostgreSQL connection (InterfaceError: connection is closed)"
+        )
     assert outage_cause(KeyError("x")) is None
     assert outage_cause(asyncpg.exceptions.UniqueViolationError("duplicate")) is None

@@ -102,7 +102,9 @@ def ensure_roles(settings: StackSettings) -> list[str]:
     missing gets a new password. Needs root (psql runs as ``postgres`` through
     ``runuser``).
     """
-    passwords = {role: secrets.ensure_secret(settings.shared_state, "postgres", role) for role in SERVICE_ROLES}
+    passwords = {
+        role: secrets.ensure_secret(settings.shared_state, "postgres", role) for role in SERVICE_ROLES
+    }
     as_postgres(settings.postgres_port, roles_script(settings, passwords), hide=tuple(passwords.values()))
     return list(SERVICE_ROLES)
 
