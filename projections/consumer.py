@@ -50,6 +50,7 @@ from certlife.projections.batch import Message, Read, consumption_order, read_me
 from certlife.projections.committed import READ_COMMITTED
 from certlife.projections.config import ProjectionConfig
 from certlife.projections.errors import LogGap
+from certlife.projections.gcpolicy import tune_collector
 from certlife.projections.inflight import InFlight
 from certlife.projections.observer import BatchObserver, Unobserved, newest_size
 from certlife.projections.registry import PROJECTIONS
@@ -83,11 +84,12 @@ class Runtime:
         self.batches = 0
 
     async def start(self) -> None:
-        """Create tracking tables and first generations if missing."""
+        """Create tracking tables and first generations if missing; tune the collector (``gcpolicy``)."""
         async with self.pool.acquire() as conn:
             await create_tracking(conn, self.config.schema_sql)
             for projection in PROJECTIONS.values():
                 await ensure_projection(conn, self.config.schema_sql, projection)
+        tune_collector()
         log.info("projections active: %s", ", ".join(PROJECTIONS))
 
     async def before_commit(self) -> None:

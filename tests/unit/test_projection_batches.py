@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import cast
 
 import asyncpg
@@ -11,6 +12,7 @@ import pytest
 from certlife.contracts.errors import ContractError
 from certlife.contracts.records import parse_record
 from certlife.projections.batch import Message, read_messages, select_new, select_read
+from certlife.projections.gcpolicy import YOUNG_THRESHOLD, tune_collector
 from certlife.projections.inflight import InFlight
 from certlife.projections.mapping import current_row, fold_current
 from certlife.projections.recognised import read_record
@@ -133,3 +135,14 @@ def test_read_record_is_parse_record_whichever_path_it_takes() -> None:
             expected.value.code,
             str(expected.value),
         )
+
+
+def test_the_collector_freezes_start_up_and_collects_the_young_generation_less_often() -> None:
+    before = gc.get_threshold()
+    try:
+        tune_collector()
+        assert gc.get_threshold() == (max(YOUNG_THRESHOLD, before[0]), *before[1:])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
