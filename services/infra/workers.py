@@ -6,12 +6,19 @@ that skips the pool's shutdown) it would wait for work for ever, and, as a
 ``forkserver`` child holding the fork server's "alive" pipe, keep that server
 alive too. :func:`exit_with_parent`, run as (part of) a pool's initializer,
 watches the parent's sentinel and ends the worker when the parent is gone.
+
+A parent that ends without shutting its pool down (SIGKILL, or ``os._exit`` on a
+lost session) leaves the pool's semaphores to multiprocessing's resource
+tracker, which removes them once the workers are gone and warns about each on
+the stderr it inherited: the service's log, after the line that says why it
+stopped. :func:`quiet_resource_tracker` keeps that cleanup and drops the warning.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 from multiprocessing.connection import wait
 
@@ -28,3 +35,14 @@ def exit_with_parent() -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+#: The resource tracker's warning about semaphores it removes (a ``-W`` filter: no ``:`` inside).
+_TRACKER_WARNING = "ignore:resource_tracker:UserWarning"
+
+
+def quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (if this process has none yet) without its
+    "leaked semaphore objects" warning: it inherits this interpreter's ``-W`` options."""
+    if _TRACKER_WARNING not in sys.warnoptions:
+        sys.warnoptions.append(_TRACKER_WARNING)

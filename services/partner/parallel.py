@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from certlife.contracts.verification.engine import UnitMapper
 from certlife.contracts.verification.facts import Facts, runs_for_chunk
-from certlife.services.infra.workers import exit_with_parent
+from certlife.services.infra.workers import exit_with_parent, quiet_resource_tracker
 
 T = TypeVar("T")
 
@@ -74,6 +74,7 @@ class WorkerPool:
         """
         if self._pool is not None or self.jobs <= 1:
             return
+        quiet_resource_tracker()
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(self.preload)
         pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_worker_start)

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from certlife.contracts.records import RecordSigner
-from certlife.services.infra.workers import exit_with_parent
+from certlife.services.infra.workers import exit_with_parent, quiet_resource_tracker
 from certlife.services.relay.records import (
     BuiltBatch,
     BuiltPart,
@@ -74,6 +74,7 @@ def start_forkserver() -> None:
     once (a warm spare calls this before its service starts: ``certlife.services.cli.spare``)."""
     from multiprocessing import forkserver
 
+    quiet_resource_tracker()
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     forkserver.ensure_running()
@@ -123,6 +124,7 @@ class RecordBuilder:
         if self._pool is None:
             # forkserver: the relay runs threads (event-store pool, Kafka), and forking them is unsafe.
             # exit_with_parent: a SIGKILLed relay's workers (and fork server) go with it.
+            quiet_resource_tracker()
             self._pool = ProcessPoolExecutor(
                 self.workers,
                 mp_context=multiprocessing.get_context("forkserver"),

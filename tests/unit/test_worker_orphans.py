@@ -2,7 +2,8 @@
 
 Without ``certlife.services.infra.workers.exit_with_parent`` a ``forkserver``
 pool's workers wait on their call queue for ever once their parent is killed,
-and keep the fork server alive with them.
+and keep the fork server alive with them; without ``quiet_resource_tracker`` the
+resource tracker then warns about the pool's semaphores on the parent's stderr.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("name", sorted(STARTERS))
 def test_workers_and_their_fork_server_end_when_the_parent_is_killed(name: str) -> None:
     code = STARTERS[name] + "import json, time\nprint(json.dumps(pids), flush=True)\ntime.sleep(120)\n"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
     try:
         assert proc.stdout is not None
         workers = json.loads(proc.stdout.readline())
@@ -69,5 +72,8 @@ def test_workers_and_their_fork_server_end_when_the_parent_is_killed(name: str) 
         for pid in left:  # do not leak them into the rest of the suite
             os.kill(pid, signal.SIGKILL)
         assert left == [], f"{name}: still running after the parent's SIGKILL: {left}"
+        # the resource tracker removed the pool's semaphores without a word in the (inherited) log
+        _, err = proc.communicate(timeout=20)
+        assert "resource_tracker" not in err and "leaked" not in err, err
     finally:
         proc.kill()
