@@ -80,6 +80,7 @@ __all__ = [
     "build_rotation_record",
     "build_statuslist_record",
     "certificate_record_bound",
+    "checked_record",
     "parse_record",
     "record_hash",
     "signing_input",
@@ -162,8 +163,14 @@ def parse_record(data: bytes) -> Record:
     except CanonicalError as exc:
         raise RecordFormatError(f"record is not canonical JSON: {exc}", code=exc.code) from None
     chk.check_record(obj)
+    return checked_record(data, obj)
+
+
+def checked_record(raw: bytes, obj: dict[str, Any]) -> Record:
+    """The :class:`Record` of ``raw``, whose decoded object ``obj`` passed the record checks
+    (``parse_record``, or a match of the verifier's plain-record recogniser)."""
     return Record(
-        raw=data,
+        raw=raw,
         index=obj["index"],
         kind=obj["kind"],
         key_id=obj["keyId"],

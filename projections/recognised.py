@@ -16,11 +16,9 @@ which accepts them or raises the error that names the problem.
 
 from __future__ import annotations
 
-import base64
-
 import orjson
 
-from certlife.contracts.records import Record, parse_record
+from certlife.contracts.records import Record, checked_record, parse_record
 from certlife.contracts.verification.plain import recognise
 
 
@@ -33,11 +31,4 @@ def read_record(raw: bytes) -> Record:
     origin = obj.get("origin") if type(obj) is dict else None
     if type(origin) is not str or recognise(raw, {}, False, origin) is None:
         return parse_record(raw)
-    return Record(
-        raw=raw,
-        index=obj["index"],
-        kind=obj["kind"],
-        key_id=obj["keyId"],
-        sig=base64.b64decode(obj["sig"]),
-        data=obj,
-    )
+    return checked_record(raw, obj)
