@@ -11,7 +11,12 @@ A parent that ends without shutting its pool down (SIGKILL, or ``os._exit`` on a
 lost session) leaves the pool's semaphores to multiprocessing's resource
 tracker, which removes them once the workers are gone and warns about each on
 the stderr it inherited: the service's log, after the line that says why it
-stopped. :func:`quiet_resource_tracker` keeps that cleanup and drops the warning.
+stopped. The tracker of a pool from :func:`forkserver_context` keeps that
+cleanup and drops the warning.
+
+:func:`forkserver_pool` is how every pool of the project starts its workers
+(the relay's builder, the verifier's pool): both of the above, and a fork
+server (the parents run threads, which forking would copy in any state).
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ import multiprocessing
 import os
 import sys
 import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import wait
+from multiprocessing.context import BaseContext
 
 
 def exit_with_parent() -> None:
@@ -41,8 +49,25 @@ def exit_with_parent() -> None:
 _TRACKER_WARNING = "ignore:resource_tracker:UserWarning"
 
 
-def quiet_resource_tracker() -> None:
+def _quiet_resource_tracker() -> None:
     """Start multiprocessing's resource tracker (if this process has none yet) without its
     "leaked semaphore objects" warning: it inherits this interpreter's ``-W`` options."""
     if _TRACKER_WARNING not in sys.warnoptions:
         sys.warnoptions.append(_TRACKER_WARNING)
+
+
+def forkserver_context(preload: Sequence[str]) -> BaseContext:
+    """The ``forkserver`` context, its server importing ``preload`` first (when it starts after
+    this call) and its resource tracker without the "leaked semaphore objects" warning."""
+    _quiet_resource_tracker()
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(preload))
+    return context
+
+
+def forkserver_pool(
+    workers: int, preload: Sequence[str], initializer: Callable[[], None] = exit_with_parent
+) -> ProcessPoolExecutor:
+    """``workers`` processes from :func:`forkserver_context`; ``initializer`` (which must call
+    :func:`exit_with_parent`) runs first in each."""
+    return ProcessPoolExecutor(workers, mp_context=forkserver_context(preload), initializer=initializer)

@@ -17,7 +17,6 @@ awaits them from its event loop.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 from collections import deque
@@ -27,7 +26,7 @@ from typing import Any, TypeVar
 
 from certlife.contracts.verification.engine import UnitMapper
 from certlife.contracts.verification.facts import Facts, runs_for_chunk
-from certlife.services.infra.workers import exit_with_parent, quiet_resource_tracker
+from certlife.services.infra.workers import exit_with_parent, forkserver_pool
 
 T = TypeVar("T")
 
@@ -74,10 +73,7 @@ class WorkerPool:
         """
         if self._pool is not None or self.jobs <= 1:
             return
-        quiet_resource_tracker()
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(self.preload)
-        pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_worker_start)
+        pool = forkserver_pool(self.jobs, self.preload, initializer=_worker_start)
         if wait:
             for started in [pool.submit(int) for _ in range(self.jobs)]:
                 started.result()

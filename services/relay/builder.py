@@ -18,14 +18,13 @@ which then exits like on any other failure (nothing was published from that batc
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from certlife.contracts.records import RecordSigner
-from certlife.services.infra.workers import exit_with_parent, quiet_resource_tracker
+from certlife.services.infra.workers import forkserver_context, forkserver_pool
 from certlife.services.relay.records import (
     BuiltBatch,
     BuiltPart,
@@ -74,9 +73,7 @@ def start_forkserver() -> None:
     once (a warm spare calls this before its service starts: ``certlife.services.cli.spare``)."""
     from multiprocessing import forkserver
 
-    quiet_resource_tracker()
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    forkserver_context([__name__])
     forkserver.ensure_running()
 
 
@@ -122,14 +119,8 @@ class RecordBuilder:
 
     def _worker(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            # forkserver: the relay runs threads (event-store pool, Kafka), and forking them is unsafe.
-            # exit_with_parent: a SIGKILLed relay's workers (and fork server) go with it.
-            quiet_resource_tracker()
-            self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("forkserver"),
-                initializer=exit_with_parent,
-            )
+            # Workers that end with the relay (even a SIGKILLed one), this module preloaded.
+            self._pool = forkserver_pool(self.workers, [__name__])
         return self._pool
 
     def close(self) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from itertools import zip_longest
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import asyncpg
 
@@ -34,7 +33,6 @@ from certlife.services.relay.state import RelayState
 from certlife.services.relay.store import Head, RelayStore
 
 log = logging.getLogger("certlife.relay")
-_T = TypeVar("_T")
 
 #: The relay's Kafka transactional id (after the deployment's topic prefix): one per event store.
 TRANSACTIONAL_ID = "certlife-relay"
@@ -98,6 +96,8 @@ class Relay:
         self._signer: RecordSigner | None = None
         self._note_signer: NoteSigner | None = None
         self._builder = RecordBuilder(self.origin, in_process=options.build_in_process)
+        #: The last published batch's store update while it runs (beside the next batch's build).
+        self._applying: asyncio.Future[None] | None = None
         self._metrics = metrics.relay()
         self._metrics.watch(lambda: self.state.checkpoint_at if self.state.checkpoint_size else 0.0)
 
@@ -235,15 +235,20 @@ class Relay:
         building = asyncio.ensure_future(
             self._builder.build(fetched.sources, fetched.heads, self.state, self.signer)
         )
-        applying: list[asyncio.Future[None] | None] = [None]  # the last batch's store update
         try:
-            await self._pipeline(store, stop, fetched, building, applying)
+            await self._pipeline(store, stop, fetched, building)
         except BaseException:
-            await _settle(applying[0])  # the pipeline's own failure is the one reported
+            await _settle(self._applying)  # the pipeline's own failure is the one reported
+            self._applying = None
             raise
-        if applying[0] is not None:
-            await applying[0]
+        await self._applied()
         return True
+
+    async def _applied(self) -> None:
+        """Wait for the last batch's store update, if one runs (its failure is the caller's)."""
+        applying, self._applying = self._applying, None
+        if applying is not None:
+            await applying
 
     async def _pipeline(
         self,
@@ -251,18 +256,19 @@ class Relay:
         stop: asyncio.Event,
         fetched: Fetched,
         building: asyncio.Future[tuple[BuiltBatch, RelayState]],
-        applying: list[asyncio.Future[None] | None],
     ) -> None:
-        """The batches of :meth:`_relay_available`; ``applying[0]`` is the store update still running
-        (each runs while the next batch builds, and ends before that batch's chain heads are read)."""
+        """The batches of :meth:`_relay_available`. Each batch's store update runs while the next
+        batch builds, and ends before that batch's chain heads are read."""
         for turn in range(self.options.pipeline):
             # The next batch's events are read while this one builds (its chain heads wait for it).
-            reading = None if turn + 1 == self.options.pipeline else _ahead(self._select(fetched.ids[-1]))
+            reading = (
+                None
+                if turn + 1 == self.options.pipeline
+                else asyncio.ensure_future(self._select(fetched.ids[-1]))
+            )
             waited = time.perf_counter()
             built, new = await building
-            if applying[0] is not None:
-                await applying[0]
-                applying[0] = None
+            await self._applied()
             waited = time.perf_counter() - waited
             # A checkpoint published meanwhile is part of the published state.
             new.checkpoint_size, new.checkpoint_at = self.state.checkpoint_size, self.state.checkpoint_at
@@ -290,7 +296,7 @@ class Relay:
                 if following is not None:
                     building.cancel()
                 raise
-            applying[0] = _ahead(self._apply(store, new, built, started))
+            self._applying = asyncio.ensure_future(self._apply(store, new, built, started))
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "batch of %d records: waited %.1f ms for the builder, fetched the next in %.1f ms, "
@@ -392,11 +398,6 @@ class Relay:
             self._metrics.records.inc(records)
             self._metrics.batch_size.observe(records)
             self._metrics.batch_seconds.observe(seconds)
-
-
-def _ahead(read: Coroutine[Any, Any, _T]) -> asyncio.Future[_T]:
-    """Start ``read`` now; its result is awaited later (or it is discarded)."""
-    return asyncio.ensure_future(read)
 
 
 def _discard(reading: asyncio.Future[Any] | None) -> None:
