@@ -30,6 +30,12 @@ async def test_re_adding_a_principal_keeps_its_grants_and_drops_only_stale_ones(
         await principals.add(admin(), who)
         async with KafkaAdmin(admin()) as kafka:
             await kafka.create_acls([stale])
+            # ACLs reach the broker's authorizer from the controller's log: listing them can lag a create
+            deadline = asyncio.get_running_loop().time() + 10
+            while (
+                stale not in await kafka.acls(who.principal) and asyncio.get_running_loop().time() < deadline
+            ):
+                await asyncio.sleep(0.05)
             assert stale in await kafka.acls(who.principal)
             stop = asyncio.Event()
 
