@@ -1,6 +1,8 @@
-"""Run every benchmark: ``python -m bench [NAME ...]`` (``./dev bench``).
+"""Run every benchmark: ``python -m bench [--shared-stack] [NAME ...]`` (``./dev bench``).
 
-Each benchmark prints its figures beside a baseline measured in the same run.
+Each benchmark prints its figures beside a baseline measured in the same run,
+on a private stack started for the run (``bench/stack.py``) unless
+``--shared-stack`` or endpoints in the environment say otherwise.
 This runner executes them one after another, echoes their output, and writes
 ``bench/results/latest.json`` (raw output per benchmark, plus the end-to-end
 figures) and ``bench/results/latest.md`` (a table), and the end-to-end
@@ -16,6 +18,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.stack import bench_stack
 
 RESULTS = Path("bench/results")
 
@@ -35,10 +39,10 @@ BENCHMARKS: dict[str, list[str]] = {
 }
 
 
-def _run(name: str, argv: list[str]) -> dict[str, Any]:
+def _run(name: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     print(f"\n### {name}: python -m {' '.join(argv)}", flush=True)
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", *argv], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", *argv], stdout=subprocess.PIPE, text=True, env=env)
     lines = []
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -55,8 +59,10 @@ def _run(name: str, argv: list[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the named benchmarks (default: all) and write the reports."""
-    names = (argv if argv is not None else sys.argv[1:]) or list(BENCHMARKS)
+    """Run the named benchmarks (default: all) on the benchmarks' stack and write the reports."""
+    args = list(argv if argv is not None else sys.argv[1:])
+    shared = "--shared-stack" in args
+    names = [a for a in args if a != "--shared-stack"] or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         print(
@@ -64,14 +70,16 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    runs = [_run(name, BENCHMARKS[name]) for name in names]
+    with bench_stack(shared) as (env, where):
+        runs = [_run(name, BENCHMARKS[name], env) for name in names]
     RESULTS.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "runs": runs}
     e2e = RESULTS / "e2e.json"
     if "e2e" in names and e2e.exists():
         report["e2e"] = json.loads(e2e.read_text())
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
-    md = [f"# certlife benchmarks ({report['when']}, 2 cores, everything local)", ""]
+    report["stack"] = where
+    md = [f"# certlife benchmarks ({report['when']}, 2 cores, everything local)", "", f"Run on {where}.", ""]
     targets = [line for run in runs for line in run["output"] if "target" in line.lower()]
     if targets:
         md += ["## Issue 12's targets in this run", "", "```", *targets, "```", ""]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -255,7 +256,9 @@ async def run_rates(
     await asyncio.to_thread(run.provision_kafka)  # services as their own Kafka principals
     await run.migrate()  # and their own PostgreSQL roles
     run.generate_keys()
-    procs = run.start_services()
+    # BENCH_SERVICE_LOG=DEBUG: each service logs its batches (sizes, timings) to the run's logs/.
+    procs = run.start_services(("--log-level", os.environ.get("BENCH_SERVICE_LOG", "INFO")))
+    print(f"service logs: {run.directory / 'logs'}", flush=True)
     label = "plaintext" if plaintext else "SASL_SSL"
     holders = stack_holders({p.service: p.pid for p in procs if p.pid is not None})
     spies = [profile(proc.pid, f"e2e-{proc.service}-{label}") for proc in procs]

@@ -27,17 +27,21 @@ def _stat_fields(pid: int) -> list[str] | None:
         return None
 
 
-def tree_cpu_seconds(root: int | None = None) -> float:
+def tree_cpu_seconds(root: int | None = None, reaped: bool = False) -> float:
     """User + system CPU seconds of ``root`` (default: this process), its descendants and their reaped children.
 
-    ``root``'s own reaped children are not counted (a benchmark's earlier,
-    separate runs); its live descendants' reaped children are.
+    ``root``'s own reaped children are counted only with ``reaped`` (a server
+    whose short-lived children it reaps itself: PostgreSQL's backends); without
+    it they are not (a benchmark's earlier, separate runs). Its live
+    descendants' reaped children always are.
     """
     root = os.getpid() if root is None else root
     ticks = 0
     own = _stat_fields(root)
     if own is not None:
-        ticks += int(own[11]) + int(own[12])  # utime, stime (fields 14, 15)
+        ticks += sum(
+            int(value) for value in own[11 : 15 if reaped else 13]
+        )  # utime, stime (, cutime, cstime)
     for pid in descendants(root):
         fields = _stat_fields(pid)
         if fields is not None:  # utime, stime, cutime, cstime (fields 14-17)
@@ -45,20 +49,35 @@ def tree_cpu_seconds(root: int | None = None) -> float:
     return ticks / _TICKS
 
 
+#: Holders that are servers: their reaped children (PostgreSQL's finished backends) are their work.
+_SERVERS = ("kafka", "postgres")
+
+
 def stack_holders(services: dict[str, int]) -> dict[str, int]:
-    """``services`` (name -> pid) plus the local broker and PostgreSQL server, when found."""
+    """``services`` (name -> pid) plus the broker and PostgreSQL server of the stack in use, when found
+    (the local stack these processes' settings select: its broker's pid file, its cluster's postmaster)."""
+    from certlife.services.infra.stack import pgstate
+    from certlife.services.infra.stack.procs import read_pid
+    from certlife.services.infra.stack.settings import StackSettings
+
+    settings = StackSettings.from_env()
     holders = dict(services)
-    for name, pattern in (("kafka", "kafka.Kafka"), ("postgres", "bin/postgres -D")):
-        found = subprocess.run(["pgrep", "-o", "-f", pattern], capture_output=True, text=True).stdout.split()
-        if found:
-            holders[name] = int(found[0])
+    broker = read_pid(settings.state / "kafka" / "kafka.pid")
+    if broker is not None:
+        holders["kafka"] = broker
+    cluster = pgstate.primary_cluster(settings.postgres_port)
+    found = subprocess.run(
+        ["pgrep", "-o", "-f", f"bin/postgres -D [^ ]*/{cluster}( |$)"], capture_output=True, text=True
+    ).stdout.split()
+    if found:
+        holders["postgres"] = int(found[0])
     return holders
 
 
 def cpu_snapshot(holders: dict[str, int], own: str | None = None) -> dict[str, float]:
     """CPU seconds so far of each holder with its descendants (workers, database backends), and,
     under the name ``own``, of this process alone (whose children the holders may be)."""
-    snapshot = {name: tree_cpu_seconds(pid) for name, pid in holders.items()}
+    snapshot = {name: tree_cpu_seconds(pid, reaped=name in _SERVERS) for name, pid in holders.items()}
     if own is not None:
         snapshot[own] = time.process_time()
     return snapshot

@@ -124,11 +124,13 @@ class DemoRun:
         self.service_urls.update({name: pgroles.role_url(stack, f"certlife_{name}") for name in SERVICES})
         self.service_urls["api"] = pgroles.role_url(stack, pgroles.READER)  # SELECT on read models only
 
-    def start_services(self) -> list[ServiceProcess]:
+    def start_services(self, args: Sequence[str] = ()) -> list[ServiceProcess]:
         """Command service, relay and projections as three unsupervised processes, once ready
-        (tests and benchmarks that watch each one; the main job uses :meth:`supervise`)."""
+        (tests and benchmarks that watch each one; the main job uses :meth:`supervise`).
+        ``args`` follow ``certctl serve NAME`` (e.g. ``--log-level DEBUG``)."""
         procs = [
-            ServiceProcess(name, self.service_env(name), self.directory / "logs").start() for name in SERVICES
+            ServiceProcess(name, self.service_env(name), self.directory / "logs", args=args).start()
+            for name in SERVICES
         ]
         for proc in procs:
             proc.wait_for_log(READY[proc.service], timeout=60)
