@@ -130,14 +130,23 @@ def admit_command_object(obj: dict[str, Any]) -> dict[str, Any]:
     return _admit(obj, "")
 
 
+#: Longest string value (values have no character limit of their own: the schema bounds them).
+_UNBOUNDED = 1 << 30
+
+
 def _admit(value: Any, path: str) -> Any:
+    """``value`` (found at ``path``) with every string admitted.
+
+    A string member or item that is printable ASCII (already NFC) and not a number
+    is taken on sight, without building its path: paths are only for messages.
+    """
     if isinstance(value, str):
         leaf = path.rsplit(".", 1)[-1]
         # printable ASCII is already NFC: admitted as it is, like admit_text would
         text = (
             value
-            if _plainly_admissible(value, 1 << 30)
-            else admit_text(path or "(root)", value, max_length=1 << 30)
+            if _plainly_admissible(value, _UNBOUNDED)
+            else admit_text(path or "(root)", value, max_length=_UNBOUNDED)
         )
         if leaf in _NUMBER_MEMBERS:
             check_number(text, path)
@@ -150,11 +159,26 @@ def _admit(value: Any, path: str) -> Any:
                 if _plainly_admissible(key, MAX_NAME)
                 else admit_text(f"{path or '(root)'} member name", key, max_length=MAX_NAME)
             )
-            out[name] = _admit(item, f"{path}.{name}" if path else name)
+            # The leaf of the item's path is the name's last dotted part (``_admit``'s ``leaf``).
+            if isinstance(item, str) and _plainly_admissible(item, _UNBOUNDED) and not _is_number(name):
+                out[name] = item
+            else:
+                out[name] = _admit(item, f"{path}.{name}" if path else name)
         return out
     if isinstance(value, list):
-        return [_admit(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        # An item's leaf ends in ``[i]``: never a number member.
+        return [
+            item
+            if isinstance(item, str) and _plainly_admissible(item, _UNBOUNDED)
+            else _admit(item, f"{path}[{i}]")
+            for i, item in enumerate(value)
+        ]
     return value
+
+
+def _is_number(name: str) -> bool:
+    """True when a string under member ``name`` is a certificate number (see ``_NUMBER_MEMBERS``)."""
+    return name.rpartition(".")[2] in _NUMBER_MEMBERS
 
 
 def command_id_of(obj: Any) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from certlife.contracts.admission import (
@@ -379,3 +379,48 @@ def test_text_admitted_on_sight_is_text_check_text_admits(value: str, limit: int
     assert _plainly_admissible("Hefei plant 1", 13) and not _plainly_admissible("Hefei plant 1", 12)
     assert not _plainly_admissible("   ", 10) and not _plainly_admissible("", 10)
     assert not _plainly_admissible("tab\there", 10) and not _plainly_admissible("Müller", 10)
+
+
+def _admitted_member_by_member(value: Any, path: str = "") -> Any:
+    """The walk's rule spelled out: every string through admit_text with its path, numbers checked."""
+    from certlife.contracts.admission import MAX_NAME, admit_text
+
+    if isinstance(value, str):
+        text = admit_text(path or "(root)", value, max_length=1 << 30)
+        if path.rsplit(".", 1)[-1] == "number":
+            check_number(text, path)
+        return text
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            name = admit_text(f"{path or '(root)'} member name", key, max_length=MAX_NAME)
+            out[name] = _admitted_member_by_member(item, f"{path}.{name}" if path else name)
+        return out
+    if isinstance(value, list):
+        return [_admitted_member_by_member(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    return value
+
+
+_walk_text = st.sampled_from(["number", "a.number", "x", "", " ", "N-1", "N--", "\x00", "e\u0301"]) | st.text(
+    max_size=6
+)
+_walk_values = st.recursive(
+    _walk_text | st.integers() | st.none(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_walk_text, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(obj=st.dictionaries(_walk_text, _walk_values, max_size=4))
+@example(obj={"a.number": "N--", "models": ["N--", {"number": "N-1 "}]})
+def test_the_walk_admits_exactly_what_the_member_by_member_rule_does(obj: dict[str, Any]) -> None:
+    """admit_command_object takes plain members on sight: same result, or the same refusal, as the rule."""
+
+    def outcome(admit: Any) -> Any:
+        try:
+            return admit(obj)
+        except AdmissionError as exc:
+            return (exc.code, exc.member, str(exc))
+
+    assert outcome(admit_command_object) == outcome(_admitted_member_by_member)
