@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
+from itertools import islice, takewhile
 from typing import Any
 
 from certlife.contracts.errors import ProofError
@@ -23,6 +24,8 @@ HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 _sha256 = hashlib.sha256
+#: Leaf hashes :meth:`MerkleFrontier.extend` takes in at a time (bounds its memory on a long iterable).
+EXTEND_BATCH = 4096
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -55,24 +58,49 @@ class MerkleFrontier:
 
     def append(self, leaf: bytes) -> None:
         """Append a leaf *hash* (see :func:`leaf_hash`) as the next leaf."""
-        self.extend((leaf,))
+        if len(leaf) != HASH_SIZE:
+            raise ValueError("a leaf hash must be 32 bytes")
+        self._push([leaf])
 
     def extend(self, leaves: Iterable[bytes]) -> None:
-        """Append leaf hashes in order, as :meth:`append` does one by one."""
-        hashes, size, node = self._hashes, self._size, node_hash
-        pop, push = hashes.pop, hashes.append
-        try:
-            for h in leaves:
-                if len(h) != HASH_SIZE:
-                    raise ValueError("a leaf hash must be 32 bytes")
-                n = size
-                while n & 1:  # merge with complete subtrees of equal height
-                    h = node(pop(), h)
-                    n >>= 1
-                push(h)
-                size += 1
-        finally:
-            self._size = size
+        """Append leaf hashes in order, as :meth:`append` does one by one.
+
+        Leaves go in batches of :data:`EXTEND_BATCH`, each hashed a tree level
+        at a time (:meth:`_push`). A leaf that is not 32 bytes raises
+        ValueError once the leaves before it are in.
+        """
+        items = iter(leaves)
+        while batch := list(islice(items, EXTEND_BATCH)):
+            good = batch
+            if set(map(len, batch)) != {HASH_SIZE}:
+                good = list(takewhile(lambda h: len(h) == HASH_SIZE, batch))
+            self._push(good)
+            if good is not batch:
+                raise ValueError("a leaf hash must be 32 bytes")
+
+    def _push(self, nodes: list[bytes]) -> None:
+        """Append leaf hashes, level by level: each level's pairs hashed in one pass.
+
+        At level ``k`` the new nodes start right after the first ``size >> k``
+        nodes of that level; when that count is odd the frontier's node of
+        level ``k`` is their left sibling and joins them. Pairs become the
+        next level's nodes; an odd last node is the new frontier's node of level ``k``.
+        """
+        hashes, size, sha, count = self._hashes, self._size, _sha256, len(nodes)
+        kept: list[bytes] = []  # the new frontier's nodes below the untouched ones, lowest level first
+        level = 0
+        while nodes:
+            if size >> level & 1:
+                nodes.insert(0, hashes.pop())
+            if len(nodes) & 1:
+                kept.append(nodes.pop())
+            nodes = [  # node_hash, inline
+                sha(b"\x01" + left + right).digest()
+                for left, right in zip(nodes[::2], nodes[1::2], strict=True)
+            ]
+            level += 1
+        hashes.extend(reversed(kept))
+        self._size = size + count
 
     def root(self) -> bytes:
         """Return the Merkle tree hash of the leaves appended so far."""
