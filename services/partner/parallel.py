@@ -6,7 +6,9 @@ forking a process with threads is unsafe) that preload the verifier's modules
 and ignore SIGINT (Ctrl-C stops the parent through its own handling, which
 then stops the workers). A worker that dies breaks the pool
 (``BrokenProcessPool``) instead of hanging it. Until it is started (or with
-one job) work runs in the calling process, which is cheaper for a short log.
+one job) work runs in the calling process, which is cheaper for a short log;
+:meth:`WorkerPool.start_soon` starts it in the background, the calling
+process doing the work meanwhile.
 
 :func:`pool_mapper` (``certverify``) runs the per-record work on whole chunks
 of lines and yields the compact facts in input order with a bounded number of
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -59,6 +62,8 @@ class WorkerPool:
         self.jobs = jobs
         self.preload = list(preload)
         self._pool: ProcessPoolExecutor | None = None
+        self._starting: threading.Thread | None = None
+        self._start_error: BaseException | None = None
 
     @property
     def parallel(self) -> bool:
@@ -79,8 +84,30 @@ class WorkerPool:
                 started.result()
         self._pool = pool
 
+    def start_soon(self) -> None:
+        """Start the pool in a thread and return at once; until every worker is up, work runs here.
+
+        Starting takes a while (the fork server imports the verifier's modules
+        before it forks a worker): meanwhile :meth:`submit` runs work in this
+        process, so that its core does not sit idle. An error starting the pool
+        is raised by the next :meth:`submit`.
+        """
+        if self._pool is not None or self._starting is not None or self.jobs <= 1:
+            return
+
+        def start() -> None:
+            try:
+                self.start(wait=True)
+            except BaseException as exc:  # raised in the caller's thread, see submit
+                self._start_error = exc
+
+        self._starting = threading.Thread(target=start, name="worker-pool-start", daemon=True)
+        self._starting.start()
+
     def submit(self, work: Callable[[Any], T], arg: Any) -> Future[T]:
-        """``work(arg)`` in a worker; before :meth:`start`, here and now (the future is then done)."""
+        """``work(arg)`` in a worker; before :meth:`start` (or while starting), here and now (the future is then done)."""
+        if self._start_error is not None:
+            raise self._start_error
         if self._pool is not None:
             return self._pool.submit(work, arg)
         future: Future[T] = Future()
@@ -101,7 +128,10 @@ class WorkerPool:
             yield pending.popleft().result()
 
     def close(self) -> None:
-        """Stop the workers; work not started is cancelled."""
+        """Stop the workers (once started, if :meth:`start_soon` is starting them); work not started is cancelled."""
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -118,7 +148,7 @@ def pool_mapper(
     def run(chunks: Iterable[Any]) -> Iterator[Sequence[Facts]]:
         pool = WorkerPool(jobs)
         try:
-            pool.start(wait=False)
+            pool.start_soon()
             yield from pool.ordered(worker, chunks, limit)
         finally:
             pool.close()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from certlife.contracts.verification import VerificationError, verify_log
-from certlife.services.partner.parallel import pool_mapper
+from certlife.services.partner.parallel import WorkerPool, pool_mapper
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.unit
@@ -41,3 +44,28 @@ def test_pool_failure_stops_cleanly_with_the_same_failure() -> None:
         verify_log(lines, b.checkpoints, b.trust(), chunk_size=5, mapper=pool_mapper(2))
     assert pooled.value.failure == serial.value.failure
     assert pooled.value.failure.code == "index-gap"
+
+
+def test_start_soon_does_the_work_here_until_the_workers_are_up_then_in_them() -> None:
+    """The pool starts in the background; meanwhile work runs in this process (``/proc/self`` names it)."""
+    here = str(os.getpid())
+    pool = WorkerPool(2)
+    pool.start_soon()
+    try:
+        assert not pool.parallel
+        assert pool.submit(os.readlink, "/proc/self").result() == here
+        deadline = time.monotonic() + 60
+        while not pool.parallel and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert pool.parallel
+        assert pool.submit(os.readlink, "/proc/self").result() != here
+    finally:
+        pool.close()
+    assert not pool.parallel
+
+
+def test_close_right_after_start_soon_waits_for_the_start_and_stops_the_workers() -> None:
+    pool = WorkerPool(2)
+    pool.start_soon()
+    pool.close()
+    assert not pool.parallel
