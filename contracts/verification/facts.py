@@ -20,7 +20,7 @@ from certlife.contracts.keys import verify_ed25519
 from certlife.contracts.merkle import leaf_hash
 from certlife.contracts.records import SIGNING_PREFIX, Record, parse_record, verify_record_signature
 from certlife.contracts.verification.codes import EVENT_CODES, EVENT_NAMES, ROW, STATUS_CODES, STATUS_NAMES
-from certlife.contracts.verification.plain import CompactFacts, compact_facts, recognise
+from certlife.contracts.verification.plain import CompactFacts, compact_facts, recogniser
 
 #: ``keyId -> raw public key`` of every key that may have signed a record.
 KeyDirectory = Mapping[str, bytes]
@@ -33,6 +33,8 @@ _PARSE_CODES = frozenset({"not-json", "not-canonical", "record-format"})
 _ROTATION_MARK = b'"newKey"'
 _SIG_MEMBER = b',"sig":"'
 _NO_PREV = bytes(32)
+#: SHA-256 state after the leaf prefix 0x00 (``merkle.leaf_hash`` of a record: a copy, then its bytes).
+_LEAF_PREFIX = hashlib.sha256(b"\x00")
 _STATUS_BYTES = {name.encode("ascii"): code for name, code in STATUS_CODES.items()}
 _EVENT_BYTES = {name.encode("ascii"): code << 4 for name, code in EVENT_CODES.items()}
 
@@ -294,20 +296,22 @@ def runs_for_chunk(chunk: BatchChunk) -> list[RecordFacts | FastRun]:
     one by one, and fails), any other record gets :func:`record_facts`.
     """
     lines, keys, check_signatures, origin = chunk
-    runs, pack, sha256 = _Runs(), ROW.pack, hashlib.sha256
+    runs, pack, sha256, leaf_prefix = _Runs(), ROW.pack, hashlib.sha256, _LEAF_PREFIX.copy
     codes, event_codes, a2b_hex = _STATUS_BYTES, _EVENT_BYTES, binascii.a2b_hex
+    recognise_bytes, add = recogniser(keys, check_signatures, origin), runs.add
     for position, raw in lines:
-        found = recognise(raw, keys, check_signatures, origin)
+        found = recognise_bytes(raw)
         if found is None:
             runs.other(record_facts(position, raw, keys, check_signatures))
             continue
         number, effective, event, index, key, prev, at, seq_text, _, status, sig_ok = found
-        seq, code = int(seq_text), codes[status]
+        seq, code, leaf = int(seq_text), codes[status], leaf_prefix()
+        leaf.update(raw)
         row = pack(
             _NO_PREV if prev is None else a2b_hex(prev), seq - 1, sha256(raw).digest(), seq, code,
-            event_codes[event] | code, sha256(b"\x00" + raw).digest(),
+            event_codes[event] | code, leaf.digest(),
         )  # fmt: skip
-        runs.add(position, int(index), key, sig_ok, number, at, effective, row)
+        add(position, int(index), key, sig_ok, number, at, effective, row)
     return runs.done()
 
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 
 from nacl.bindings import crypto_sign_open
@@ -115,36 +115,61 @@ def recognise(raw: bytes, keys: Mapping[str, bytes], check_signature: bool, orig
 
     ``keys`` maps keyIds to raw public keys; with ``check_signature`` a
     record whose key is not in ``keys`` returns None, and ``sig_ok`` says
-    whether the signature verifies (else it is None).
+    whether the signature verifies (else it is None). A loop over many
+    records calls :func:`recogniser` once instead.
     """
+    found = recogniser(keys, True, origin) if check_signature else _unsigned_recogniser(origin)
+    return found(raw)
+
+
+@lru_cache(maxsize=8)
+def _unsigned_recogniser(origin: str) -> Callable[[bytes], Recognised | None]:
+    return recogniser({}, False, origin)
+
+
+def _no_match(raw: bytes) -> None:
+    return None
+
+
+def recogniser(
+    keys: Mapping[str, bytes], check_signature: bool, origin: str
+) -> Callable[[bytes], Recognised | None]:
+    """:func:`recognise` of one record's bytes, its other arguments bound once (for a loop over records)."""
     patterns = plain_record_patterns(origin)
     if patterns is None:
-        return None
+        return _no_match
     general, unescaped = patterns
-    match = (unescaped if len(raw.translate(None, _ESCAPING)) == len(raw) else general).fullmatch(raw)
-    if match is None:
-        return None
-    number, effective, event, index, key, prev, recorded, seq, sig, status = match.groups()
-    if (prev is None) != (seq == b"1") or (seq == b"1") != (event == _ISSUED):
-        return None
-    if not raw.isascii():
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
+    escaping, issued, sig_member = _ESCAPING, _ISSUED, len(_SIG_MEMBER)
+
+    def recognise_bytes(raw: bytes) -> Recognised | None:
+        match = (unescaped if len(raw.translate(None, escaping)) == len(raw) else general).fullmatch(raw)
+        if match is None:
             return None
-    sig_ok = None
-    if check_signature:
-        public = keys.get(key.decode("ascii"))
-        if public is None:
+        number, effective, event, index, key, prev, recorded, seq, sig, status = match.groups()
+        if (prev is None) != (seq == b"1") or (seq == b"1") != (event == issued):
             return None
-        start = match.start(9) - len(_SIG_MEMBER)
-        signed = b"".join((binascii.a2b_base64(sig), SIGNING_PREFIX, raw[:start], raw[match.end(9) + 1 :]))
-        try:  # crypto_sign_open checks signature || message, as keys.verify_ed25519 does
-            crypto_sign_open(signed, public)
-            sig_ok = True
-        except (BadSignatureError, ValueError):
-            sig_ok = False
-    return number, effective, event, index, key, prev, recorded, seq, sig, status, sig_ok
+        if not raw.isascii():
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        sig_ok = None
+        if check_signature:
+            public = keys.get(key.decode("ascii"))
+            if public is None:
+                return None
+            start = match.start(9) - sig_member
+            signed = b"".join(
+                (binascii.a2b_base64(sig), SIGNING_PREFIX, raw[:start], raw[match.end(9) + 1 :])
+            )
+            try:  # crypto_sign_open checks signature || message, as keys.verify_ed25519 does
+                crypto_sign_open(signed, public)
+                sig_ok = True
+            except (BadSignatureError, ValueError):
+                sig_ok = False
+        return number, effective, event, index, key, prev, recorded, seq, sig, status, sig_ok
+
+    return recognise_bytes
 
 
 def compact_facts(
