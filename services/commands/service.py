@@ -23,6 +23,7 @@ from faststream.kafka.annotations import KafkaMessage
 from certlife.contracts import topics
 from certlife.contracts.commands import Outcome
 from certlife.projections.committed import READ_COMMITTED
+from certlife.projections.gcpolicy import tune_collector
 from certlife.services.cli.exits import EXIT_BATCH_FAILED
 from certlife.services.commands.application import CertificateApplication
 from certlife.services.commands.batch import Inbound, process_batch
@@ -154,6 +155,10 @@ def build_command_service(
         # Before the broker consumes: registering the transactional id fences a previous
         # instance's producer and aborts its open transaction first.
         await publisher.start()
+        # A batch allocates tens of thousands of short-lived objects, and the aggregate cache keeps
+        # thousands of long-lived ones: with the default thresholds the collector ran a young
+        # collection every ~25 commands and full walks of the cache and libraries with the GIL held.
+        tune_collector()
 
     @stream.on_shutdown
     async def _stop_publisher() -> None:
