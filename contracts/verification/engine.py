@@ -75,19 +75,19 @@ def verify_log(
     """
     verifier = LogVerifier(trust, signatures=signatures, watch=watch)
     with reporting(verifier.report):
-        known = None
-        if known_checkpoint is not None:
-            verifiers = [NoteVerifier.from_string(v) for v in trust.note_keys]
-            known = open_checkpoint(known_checkpoint, verifiers, trust.origin, verifier.checks)
-        verifier.add_checkpoints(checkpoints, known)
-        verifier.require_quorum()
         if planner is not None:
             if mapper is None:
                 raise ValueError("a planner needs a mapper")
             results = mapper(planner(verifier))
         else:
             results = (mapper or serial_mapper)(record_chunks(records, verifier, chunk_size))
-        try:
+        try:  # units are planned as results are taken: a pool mapper starts its workers meanwhile
+            known = None
+            if known_checkpoint is not None:
+                verifiers = [NoteVerifier.from_string(v) for v in trust.note_keys]
+                known = open_checkpoint(known_checkpoint, verifiers, trust.origin, verifier.checks)
+            verifier.add_checkpoints(checkpoints, known)
+            verifier.require_quorum()
             for facts in results:
                 verifier.feed_batch(facts)
         finally:

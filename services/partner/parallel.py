@@ -23,7 +23,7 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
@@ -117,7 +117,9 @@ class WorkerPool:
             future.set_exception(exc)
         return future
 
-    def ordered(self, work: Callable[[Any], T], units: Iterable[Any], in_flight: int) -> Iterator[T]:
+    def ordered(
+        self, work: Callable[[Any], T], units: Iterable[Any], in_flight: int
+    ) -> Generator[T, None, None]:
         """``work`` of every unit, in unit order, at most ``in_flight`` units submitted and not yet taken."""
         pending: deque[Future[T]] = deque()
         for unit in units:
@@ -147,10 +149,32 @@ def pool_mapper(
 
     def run(chunks: Iterable[Any]) -> Iterator[Sequence[Facts]]:
         pool = WorkerPool(jobs)
-        try:
-            pool.start_soon()
-            yield from pool.ordered(worker, chunks, limit)
-        finally:
-            pool.close()
+        pool.start_soon()  # now: the caller may do other work before it takes the first result
+        return PoolResults(pool, pool.ordered(worker, chunks, limit))
 
     return run
+
+
+class PoolResults(Iterator[T]):
+    """The results of :meth:`WorkerPool.ordered`; the pool closes when they end, fail or are closed.
+
+    Closing also works before the first result is taken (a generator's
+    ``finally`` would not run then).
+    """
+
+    def __init__(self, pool: WorkerPool, results: Generator[T, None, None]) -> None:
+        """Take ``results`` of ``pool`` (which this object now closes)."""
+        self._pool, self._results = pool, results
+
+    def __next__(self) -> T:
+        """The next result; at the end or on an error, the pool is closed first."""
+        try:
+            return next(self._results)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop taking results and close the pool."""
+        self._results.close()
+        self._pool.close()

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from certlife.contracts.verification import VerificationError, verify_log
-from certlife.services.partner.parallel import WorkerPool, pool_mapper
+from certlife.services.partner.parallel import PoolResults, WorkerPool, pool_mapper
 from tests.unit.logbuilder import LogBuilder
 
 pytestmark = pytest.mark.unit
@@ -69,3 +69,24 @@ def test_close_right_after_start_soon_waits_for_the_start_and_stops_the_workers(
     pool.start_soon()
     pool.close()
     assert not pool.parallel
+
+
+def test_results_closed_before_the_first_one_close_the_pool() -> None:
+    pool = WorkerPool(2)
+    pool.start()
+    assert pool.parallel
+    results = PoolResults(pool, pool.ordered(os.readlink, ["/proc/self"], 2))
+    results.close()
+    assert not pool.parallel
+
+
+def test_a_bad_checkpoint_fails_the_same_with_the_pool_started_before_it_is_checked() -> None:
+    b = _log()
+    size, note = b.checkpoints[0]
+    checkpoints = [(size, note.replace("\n\n", "\n\nx", 1)), *b.checkpoints[1:]]
+    with pytest.raises(VerificationError) as serial:
+        verify_log(b.lines(), checkpoints, b.trust(), chunk_size=5)
+    with pytest.raises(VerificationError) as pooled:
+        verify_log(b.lines(), checkpoints, b.trust(), chunk_size=5, mapper=pool_mapper(2))
+    assert pooled.value.failure == serial.value.failure
+    assert pooled.value.failure.code.startswith("checkpoint")
