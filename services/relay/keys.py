@@ -150,12 +150,13 @@ async def absorb(relay: Relay, store: RelayStore, records: Sequence[bytes]) -> N
     """Update key history and the signer from committed key records among ``records``."""
     done: list[tuple[int, int]] = []
     keys: list[tuple[str, bytes, int, int | None, int | None]] = []
-    history = {row[0]: row for row in await store.key_history()} if records else {}
-    pending = await store.pending_key_requests() if records else []
+    # Certificate records change no key: a batch of only those needs no query at all.
+    # (A string member holds no unescaped quote, so the marker is the record's own kind.)
+    others = [value for value in records if b'"kind":"certificate"' not in value]
+    history = {row[0]: row for row in await store.key_history()} if others else {}
+    pending = await store.pending_key_requests() if others else []
     issued: credentials.CredentialHistory | None = None
-    for value in records:
-        if b'"kind":"certificate"' in value:  # (a string member holds no unescaped quote)
-            continue
+    for value in others:
         rec = parse_record(value)
         if rec.action not in ("rotate", "compromise") or rec.subject_key_id not in (None, *history):
             issued = issued or credentials.CredentialHistory(await store.credential_key_history())
