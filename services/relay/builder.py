@@ -48,7 +48,9 @@ def _build(
     return built, state
 
 
-#: Batches smaller than this are built in one worker (splitting costs more than it saves).
+#: Batches smaller than this are built in the relay's own process, in a thread: the round trip
+#: to a worker (pickling the events there and the batch back) costs more CPU than it saves, and
+#: at moderate load, where batches are small, that CPU is what queues the next batch.
 SPLIT_FROM = 64
 #: Worker processes by default: two where there are two cores (signing is the relay's critical path).
 DEFAULT_WORKERS = max(1, min(2, os.cpu_count() or 1))
@@ -78,20 +80,29 @@ def start_forkserver() -> None:
 
 
 class RecordBuilder:
-    """Runs :func:`build_records` in ``workers`` worker processes (``in_process=False``: in a thread)."""
+    """Runs :func:`build_records` in ``workers`` worker processes, a batch smaller than
+    ``inline_below`` in a thread (``in_process=False``: every batch in a thread)."""
 
-    def __init__(self, origin: str, *, in_process: bool = True, workers: int = DEFAULT_WORKERS) -> None:
+    def __init__(
+        self,
+        origin: str,
+        *,
+        in_process: bool = True,
+        workers: int = DEFAULT_WORKERS,
+        inline_below: int = SPLIT_FROM,
+    ) -> None:
         """Prepare the builder; the workers start on first use."""
         self.origin = origin
         self.in_process = in_process
         self.workers = max(1, workers)
+        self.inline_below = inline_below
         self._pool: ProcessPoolExecutor | None = None
 
     async def build(
         self, sources: Sequence[EventSource], heads: dict[str, Head], state: RelayState, signer: RecordSigner
     ) -> tuple[BuiltBatch, RelayState]:
         """Build ``sources`` on ``state`` (left unchanged); return the batch and the extended state."""
-        if not self.in_process:
+        if not self.in_process or len(sources) < self.inline_below:
             new = state.copy()
             return await asyncio.to_thread(_build, sources, heads, new, signer, self.origin)
         loop = asyncio.get_running_loop()

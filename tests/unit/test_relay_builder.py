@@ -54,7 +54,8 @@ def _sources(count: int) -> list[EventSource]:
 
 
 def _build(sources: list[EventSource], heads: dict[str, Head], in_process: bool):  # type: ignore[no-untyped-def]
-    builder = RecordBuilder(ORIGIN, in_process=in_process)
+    # inline_below=0: even these small batches go to the worker process
+    builder = RecordBuilder(ORIGIN, in_process=in_process, inline_below=0)
     try:
         return asyncio.run(builder.build(sources, heads, RelayState(), SIGNER))
     finally:
@@ -81,6 +82,19 @@ def test_refusals_cross_the_process_boundary() -> None:
         _build(sources[1:], {}, True)
 
 
+def test_a_small_batch_is_built_in_the_relays_process_and_signs_the_same_bytes() -> None:
+    sources = _sources(5)
+    builder = RecordBuilder(ORIGIN)  # the relay's default: 10 events is below SPLIT_FROM
+    try:
+        inline, inline_state = asyncio.run(builder.build(sources, {}, RelayState(), SIGNER))
+        assert builder._pool is None  # no worker was started for it
+    finally:
+        builder.close()
+    in_proc, proc_state = _build(sources, {}, True)
+    assert inline.records == in_proc.records and inline.heads == in_proc.heads
+    assert inline_state.frontier.root() == proc_state.frontier.root()
+
+
 def test_the_callers_state_is_not_changed() -> None:
     state = RelayState()
     builder = RecordBuilder(ORIGIN, in_process=False)
@@ -92,7 +106,7 @@ def test_the_callers_state_is_not_changed() -> None:
 
 
 def _build_with(sources: list[EventSource], workers: int):  # type: ignore[no-untyped-def]
-    builder = RecordBuilder(ORIGIN, in_process=True, workers=workers)
+    builder = RecordBuilder(ORIGIN, in_process=True, workers=workers, inline_below=0)
     try:
         return asyncio.run(builder.build(sources, {}, RelayState(), SIGNER))
     finally:
