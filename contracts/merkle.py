@@ -28,14 +28,25 @@ _sha256 = hashlib.sha256
 EXTEND_BATCH = 4096
 
 
+#: SHA-256 states after the leaf and the node prefix: a copy of one is cheaper than a new
+#: hash object (OpenSSL 3 looks the digest up again for each) and than joining the prefix on.
+_LEAF_STATE = _sha256(b"\x00")
+_NODE_STATE = _sha256(b"\x01")
+
+
 def leaf_hash(data: bytes) -> bytes:
     """Return the RFC 6962 leaf hash SHA-256(0x00 ‖ data)."""
-    return _sha256(b"\x00" + data).digest()
+    state = _LEAF_STATE.copy()
+    state.update(data)
+    return state.digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     """Return the RFC 6962 interior node hash SHA-256(0x01 ‖ left ‖ right)."""
-    return _sha256(b"\x01" + left + right).digest()
+    state = _NODE_STATE.copy()
+    state.update(left)
+    state.update(right)
+    return state.digest()
 
 
 class MerkleFrontier:
@@ -86,7 +97,7 @@ class MerkleFrontier:
         level ``k`` is their left sibling and joins them. Pairs become the
         next level's nodes; an odd last node is the new frontier's node of level ``k``.
         """
-        hashes, size, sha, count = self._hashes, self._size, _sha256, len(nodes)
+        hashes, size, count = self._hashes, self._size, len(nodes)
         kept: list[bytes] = []  # the new frontier's nodes below the untouched ones, lowest level first
         level = 0
         while nodes:
@@ -94,10 +105,7 @@ class MerkleFrontier:
                 nodes.insert(0, hashes.pop())
             if len(nodes) & 1:
                 kept.append(nodes.pop())
-            nodes = [  # node_hash, inline
-                sha(b"\x01" + left + right).digest()
-                for left, right in zip(nodes[::2], nodes[1::2], strict=True)
-            ]
+            nodes = list(map(node_hash, nodes[::2], nodes[1::2]))
             level += 1
         hashes.extend(reversed(kept))
         self._size = size + count

@@ -33,8 +33,6 @@ _PARSE_CODES = frozenset({"not-json", "not-canonical", "record-format"})
 _ROTATION_MARK = b'"newKey"'
 _SIG_MEMBER = b',"sig":"'
 _NO_PREV = bytes(32)
-#: SHA-256 state after the leaf prefix 0x00 (``merkle.leaf_hash`` of a record: a copy, then its bytes).
-_LEAF_PREFIX = hashlib.sha256(b"\x00")
 _STATUS_BYTES = {name.encode("ascii"): code for name, code in STATUS_CODES.items()}
 _EVENT_BYTES = {name.encode("ascii"): code << 4 for name, code in EVENT_CODES.items()}
 
@@ -296,7 +294,7 @@ def runs_for_chunk(chunk: BatchChunk) -> list[RecordFacts | FastRun]:
     one by one, and fails), any other record gets :func:`record_facts`.
     """
     lines, keys, check_signatures, origin = chunk
-    runs, pack, sha256, leaf_prefix = _Runs(), ROW.pack, hashlib.sha256, _LEAF_PREFIX.copy
+    runs, pack, sha256 = _Runs(), ROW.pack, hashlib.sha256
     codes, event_codes, a2b_hex = _STATUS_BYTES, _EVENT_BYTES, binascii.a2b_hex
     recognise_bytes, add = recogniser(keys, check_signatures, origin), runs.add
     for position, raw in lines:
@@ -305,11 +303,10 @@ def runs_for_chunk(chunk: BatchChunk) -> list[RecordFacts | FastRun]:
             runs.other(record_facts(position, raw, keys, check_signatures))
             continue
         number, effective, event, index, key, prev, at, seq_text, _, status, sig_ok = found
-        seq, code, leaf = int(seq_text), codes[status], leaf_prefix()
-        leaf.update(raw)
+        seq, code = int(seq_text), codes[status]
         row = pack(
             _NO_PREV if prev is None else a2b_hex(prev), seq - 1, sha256(raw).digest(), seq, code,
-            event_codes[event] | code, leaf.digest(),
+            event_codes[event] | code, leaf_hash(raw),
         )  # fmt: skip
         add(position, int(index), key, sig_ok, number, at, effective, row)
     return runs.done()
