@@ -19,9 +19,11 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from bench.common import endpoints, plaintext_env, profile
 from bench.cputime import cpu_snapshot, cpu_us_per_item, stack_holders
@@ -79,28 +81,61 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
+@dataclass(frozen=True)
+class _Load:
+    """The commands one rate publishes, encoded before its clock starts (number, key, value, partition)."""
+
+    tag: str
+    commands: list[tuple[str, bytes, bytes, int]]
+
+
+def _load(tag: str, count: int, partitions: int) -> _Load:
+    """``count`` new certificates' ``issue`` commands, each with the partition the default partitioner
+    gives its key: the load generator's own CPU during the run is then only sending them."""
+    partitioner = DefaultPartitioner()
+    every = list(range(partitions))
+    now = datetime.now(UTC)
+    commands = []
+    for i in range(count):
+        number = f"E2E-{tag}-{i:07d}"
+        key = number.encode()
+        commands.append((number, key, _issue(number, now), partitioner(key, every, every)))
+    return _Load(tag, commands)
+
+
 async def _publish(
-    run: DemoRun, tag: str, rate: float | None, duration: float, sent: dict[str, float]
+    run: DemoRun, load: _Load, rate: float | None, duration: float, sent: dict[str, float]
 ) -> None:
+    """Publish ``load`` at ``rate`` per second (None: as fast as possible), one record batch per
+    partition every 5 ms (no future per message: the load generator shares the 2 cores)."""
     producer = AIOKafkaProducer(**run.settings.kafka.client_options(), acks="all", linger_ms=2)
     await producer.start()
     topic = run.settings.topic(topics.COMMANDS)
-    now = datetime.now(UTC)
+    pending = []
     try:
         start = time.monotonic()
-        i = 0
-        # "max": a bounded backlog published as fast as possible, so the load
-        # generator does not take the CPU the service needs for the whole run.
-        limit = None if rate else int(duration * 2500)
-        while (elapsed := time.monotonic() - start) < duration and (limit is None or i < limit):
-            due = int(elapsed * rate) + 1 if rate else min(i + 500, limit or 0)
+        i, limit = 0, len(load.commands)
+        while (elapsed := time.monotonic() - start) < duration and i < limit:
+            # "max": a bounded backlog published as fast as possible, so the load
+            # generator does not take the CPU the service needs for the whole run.
+            due = min(int(elapsed * rate) + 1 if rate else i + 500, limit)
+            batches: dict[int, Any] = {}
+            now = time.monotonic()
             while i < due:
-                number = f"E2E-{tag}-{i:07d}"
-                sent[number] = time.monotonic()
-                await producer.send(topic, _issue(number, now), key=number.encode())
+                number, key, value, partition = load.commands[i]
+                batch = batches.get(partition)
+                if batch is None:
+                    batch = batches[partition] = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+                    pending.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = batches[partition] = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+                sent[number] = now
                 i += 1
+            for partition, batch in batches.items():
+                pending.append(await producer.send_batch(batch, topic, partition=partition))
             await asyncio.sleep(0.005 if rate else 0)
-        await producer.flush()
+        await asyncio.gather(*pending)
     finally:
         await producer.stop()
 
@@ -182,8 +217,9 @@ async def measure_rate(
     run: DemoRun, rate: float | None, duration: float, settle: float, holders: dict[str, int]
 ) -> RateResult:
     """Offer ``rate`` commands/s (None: as fast as possible) for ``duration`` seconds."""
-    cpu_before = cpu_snapshot(holders, own="load generator")
     tag = f"{int(rate) if rate else 'max'}-{int(time.time())}"
+    load = _load(tag, int(duration * (rate or 2500)) + 1, run.settings.command_partitions)
+    cpu_before = cpu_snapshot(holders, own="load generator")
     sent: dict[str, float] = {}
     on_log: dict[str, float] = {}
     on_model: dict[str, float] = {}
@@ -196,7 +232,7 @@ async def measure_rate(
     ]
     await asyncio.sleep(1.0)  # consumers positioned at the end before the first publish
     t0 = time.monotonic()
-    await _publish(run, tag, rate, duration, sent)
+    await _publish(run, load, rate, duration, sent)
     deadline = time.monotonic() + settle
     while time.monotonic() < deadline and (len(on_model) < len(sent) or len(on_log) < len(sent)):
         await asyncio.sleep(0.2)
