@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer import sender as aiokafka_sender
 from aiokafka.structs import OffsetAndMetadata
 
@@ -48,6 +49,7 @@ class TransactionalPublisher:
         self.transactional_id = transactional_id
         self._open_producer = open_producer
         self._producer: AIOKafkaProducer | None = None
+        self._partitioner = DefaultPartitioner()
 
     async def start(self) -> None:
         """Connect and register the transactional id (fencing older instances)."""
@@ -82,21 +84,49 @@ class TransactionalPublisher:
         offsets: dict[TopicPartition, int] | None = None,
         group_id: str | None = None,
     ) -> None:
-        """Publish ``messages`` and commit consumer ``offsets`` atomically."""
+        """Publish ``messages`` and commit consumer ``offsets`` atomically.
+
+        The messages go out as one record batch per partition, in their order
+        (``AIOKafkaProducer.send`` per message would cost a future, a partitioner
+        call and an accumulator lookup each: most of the publishing CPU of a
+        thousand-record relay batch). A message without a partition goes where
+        ``send`` would put it: aiokafka's default partitioner over the topic's partitions.
+        """
         producer = self.producer
+        placed = await self._placed(messages)
         async with producer.transaction():
-            futures = [
-                await producer.send(
-                    m.topic, m.value, key=m.key, headers=list(m.headers), partition=m.partition
-                )
-                for m in messages
-            ]
+            futures = []
+            for (topic, partition), group in placed.items():
+                batch = producer.create_batch()
+                for m in group:
+                    if (
+                        batch.append(key=m.key, value=m.value, timestamp=None, headers=list(m.headers))
+                        is None
+                    ):
+                        futures.append(await producer.send_batch(batch, topic, partition=partition))
+                        batch = producer.create_batch()  # full (max_batch_size): the next one
+                        batch.append(key=m.key, value=m.value, timestamp=None, headers=list(m.headers))
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
             if offsets and group_id:
                 await producer.send_offsets_to_transaction(
                     {tp: OffsetAndMetadata(off, "") for tp, off in offsets.items()}, group_id
                 )
             for future in futures:
                 await future
+
+    async def _placed(self, messages: Sequence[Outbound]) -> dict[tuple[str, int], list[Outbound]]:
+        """``messages`` grouped by (topic, partition), each group in publishing order."""
+        placed: dict[tuple[str, int], list[Outbound]] = {}
+        partitions: dict[str, list[int]] = {}
+        for m in messages:
+            partition = m.partition
+            if partition is None:
+                every = partitions.get(m.topic)
+                if every is None:
+                    every = partitions[m.topic] = sorted(await self.producer.partitions_for(m.topic))
+                partition = self._partitioner(m.key, every, every)
+            placed.setdefault((m.topic, partition), []).append(m)
+        return placed
 
 
 #: aiokafka's wait before retrying a transaction's first AddPartitionsToTxn that the
