@@ -41,6 +41,8 @@ from certlife.contracts.errors import CanonicalError
 MAX_SAFE_INTEGER = 2**53 - 1
 
 _SORT = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+#: The ``orjson`` options of the fast encoding (canonical where :func:`fast_canonical` says so).
+CANONICAL_ORJSON = _SORT
 # One pattern per token separator: a literal first byte keeps each search fast.
 _FLOATS = tuple(re.compile(sep + rb"-?[0-9]+[.eE]") for sep in (b":", b",", b"\\["))
 _SUPPLEMENTARY_LEADS = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
@@ -48,7 +50,7 @@ _SUPPLEMENTARY_LEADS = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
 
 def _fast_path_safe(encoded: bytes) -> bool:
     """True if ``orjson`` output ``encoded`` holds no float or supplementary character."""
-    if any(lead in encoded for lead in _SUPPLEMENTARY_LEADS):
+    if not encoded.isascii() and any(lead in encoded for lead in _SUPPLEMENTARY_LEADS):
         return False
     return not any(pattern.search(encoded) for pattern in _FLOATS)
 
@@ -105,11 +107,19 @@ def encode_parsed(obj: dict[str, Any]) -> bytes:
     Such values hold only JSON types, so the type walk is skipped unless the
     fast encoding shows a float, a long integer or a supplementary character.
     """
+    encoded = fast_canonical(obj)
+    return encoded if encoded is not None else canonical_bytes(obj)  # the latter names any problem
+
+
+def fast_canonical(obj: dict[str, Any]) -> bytes | None:
+    """``orjson``'s sorted encoding of ``obj`` when it is the canonical one for JSON values (no float,
+    long integer, supplementary character or non-string key); None when only ``canonical_bytes``
+    can tell. Adding string members of printable ASCII to such an object keeps its fast encoding canonical."""
     try:
         encoded = orjson.dumps(obj, option=_SORT)
     except orjson.JSONEncodeError:
-        return canonical_bytes(obj)  # raises CanonicalError naming the problem
-    return encoded if _fast_path_safe(encoded) else canonical_bytes(obj)
+        return None
+    return encoded if _fast_path_safe(encoded) else None
 
 
 def _check_value(obj: Any) -> bool:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from certlife.contracts import record_checks as chk
 from certlife.contracts.admission import record_content_problem
-from certlife.contracts.canonical import canonical_bytes, encode_parsed
+from certlife.contracts.canonical import CANONICAL_ORJSON, canonical_bytes, fast_canonical
 from certlife.contracts.keys import key_id, public_raw
 
 RECORD_VERSION = 1
@@ -81,15 +81,22 @@ def finish_record(record: dict[str, Any], signer: RecordSigner, co_signer: Recor
     problem = record_content_problem(record)
     if problem is not None:  # never sign what a consumer cannot read
         raise problem
-    message = signing_input(record)
+    # No type walk of the values (``signing_input``'s): the record's final bytes are checked
+    # below exactly as a reader decodes them, and that check covers what is signed too.
+    # encode_parsed gives the canonical encoding of JSON values (falling back to the full
+    # encoder for floats, unsafe integers, supplementary characters and non-string keys),
+    # and a verifier's signing input is the accepted final record without its signature
+    # members: with sorted keys, exactly these body bytes.
+    body = {k: v for k, v in record.items() if k not in UNSIGNED}
+    fast = fast_canonical(body)
+    message = SIGNING_PREFIX + (fast if fast is not None else canonical_bytes(body))
     record["sig"] = b64(signer.sign(message))
     if co_signer is not None:
         record["newKeySig"] = b64(co_signer.sign(message))
-    # signing_input already walked every value through the I-JSON checks, so
-    # encode_parsed's output is the canonical encoding (no need to re-check that);
-    # never emit a record our own verifier would reject: its member checks, on
+    # The signatures are base64 (printable ASCII): the record's fast encoding is canonical when
+    # the body's was. Never emit a record our own verifier would reject: its member checks, on
     # the record exactly as a reader decodes it.
-    encoded = encode_parsed(record)
+    encoded = orjson.dumps(record, option=CANONICAL_ORJSON) if fast is not None else canonical_bytes(record)
     if not _verifier_recognises(encoded, record.get("origin")):
         chk.check_record(orjson.loads(encoded))
     return encoded

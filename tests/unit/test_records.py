@@ -74,6 +74,26 @@ def test_certificate_record_bytes_are_canonical_and_verify() -> None:
     verify_record_signature(record, signer.public_raw)
 
 
+@pytest.mark.parametrize(
+    "holder",
+    [
+        "Müller Präzision GmbH",  # plain BMP text: orjson's encoding is the canonical one
+        "Zhōng \U0001d49c\U0001f50c Ltd \"quoted\" \\ back",  # supplementary characters: the full encoder
+        "\ufb01ne \u00e9\u0301 tab-free",  # characters whose key order/escapes differ by encoder elsewhere
+    ],
+)
+def test_the_signature_covers_exactly_what_a_verifier_reconstructs(holder: str) -> None:
+    """finish_record signs the body without the type walk of signing_input; the verifier's signing
+    input (from the parsed record) must still be byte for byte what was signed."""
+    signer = _signer()
+    raw = _issue(signer, certificate={**CERT, "holder": holder}, reason="audit \U0001f600 finding")
+    record = parse_record(raw)
+    assert record.data["certificate"]["holder"] == holder and raw == canonical_bytes(record.data)
+    verify_record_signature(record, signer.public_raw)
+    message = signing_input(record.data)
+    assert signer.sign(message) == base64.b64decode(record.data["sig"])  # Ed25519 is deterministic
+
+
 def test_signing_input_is_prefix_plus_jcs_without_signatures() -> None:
     raw = _issue(_signer())
     obj = json.loads(raw)
