@@ -64,6 +64,7 @@ from certlife.services.commands.legacy import register_legacy_topics
 from certlife.services.commands.preload import CACHED_AGGREGATES, AggregateCache, newer_events, replay
 from certlife.services.commands.recorder import CopyApplicationRecorder
 from certlife.services.commands.transcoder import OrjsonTranscoder
+from certlife.services.infra.pgsettings import libpq_options
 from certlife.services.infra.pgurl import TARGET_SESSION_ATTRS
 from certlife.services.infra.tracing import EVENT_ATTRIBUTE
 
@@ -234,14 +235,17 @@ class CertificateApplication(Application[UUID]):
         return environment
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory:
-        """eventsourcing's factory; on PostgreSQL its pool asks every new session for
+        """eventsourcing's factory; on PostgreSQL every new session of its pool gets certlife's
+        session settings (``services/infra/pgsettings.py``) and asks for
         ``POSTGRES_TARGET_SESSION_ATTRS`` (``read-write``: the writable server of a host list)."""
         factory = super().construct_factory(env)
-        attrs = env.get(TARGET_SESSION_ATTRS)
-        if attrs and isinstance(factory, PostgresFactory):
+        if isinstance(factory, PostgresFactory):
             kwargs = factory.datastore.pool.kwargs
             if isinstance(kwargs, dict):  # read at each new connection; the pool is not open yet
-                kwargs["target_session_attrs"] = attrs
+                kwargs["options"] = libpq_options()  # certlife's session settings (pgsettings)
+                attrs = env.get(TARGET_SESSION_ATTRS)
+                if attrs:
+                    kwargs["target_session_attrs"] = attrs
         return factory
 
     def save(

@@ -30,11 +30,16 @@ def newer_events(app: Application[UUID], after: Mapping[UUID, int]) -> dict[UUID
         return None
     from psycopg.sql import SQL, Identifier
 
+    # One index lookup per aggregate, whatever the table's statistics say: as a plain join, the
+    # planner picked a hash join over a scan of the whole events table while its statistics were
+    # those of a new, nearly empty table (17-19 ms per batch at 30,000 events, growing with the
+    # table); OFFSET 0 keeps the lateral subquery a per-aggregate probe of the primary key.
     statement = SQL(
-        "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+        "SELECT w.id AS originator_id, e.originator_version, e.topic, e.state "
         "FROM unnest(%s::{id_type}[], %s::bigint[]) AS w(id, after) "
-        "JOIN {schema}.{table} AS e ON e.originator_id = w.id AND e.originator_version > w.after "
-        "ORDER BY e.originator_id, e.originator_version"
+        "CROSS JOIN LATERAL (SELECT v.originator_version, v.topic, v.state FROM {schema}.{table} AS v "
+        "WHERE v.originator_id = w.id AND v.originator_version > w.after OFFSET 0) AS e "
+        "ORDER BY w.id, e.originator_version"
     ).format(
         id_type=SQL(datastore.originator_id_type),
         schema=Identifier(datastore.schema),

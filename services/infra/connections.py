@@ -29,6 +29,7 @@ from certlife.projections.committed import committed_consumer
 from certlife.services.infra.kafka_access import KafkaAccess, classify_kafka_failure
 from certlife.services.infra.kafka_admin import Acl, missing_grants
 from certlife.services.infra.leader import KEEPALIVE_SETTINGS, SESSION_ERRORS
+from certlife.services.infra.pgsettings import SESSION_SETTINGS
 from certlife.services.infra.topics import TopicSpec, ensure_topics
 from certlife.services.infra.transactions import TransactionalPublisher
 
@@ -76,8 +77,8 @@ class Postgres:
     dsn: str = field(repr=False)
 
     async def connect(self, *, timeout: float = CONNECT_TIMEOUT) -> asyncpg.Connection:
-        """A new session with the server's default settings."""
-        return await asyncpg.connect(self.dsn, timeout=timeout)
+        """A new session with certlife's session settings (``pgsettings``)."""
+        return await asyncpg.connect(self.dsn, timeout=timeout, server_settings=SESSION_SETTINGS)
 
     async def lock_session(self, *, timeout: float = CONNECT_TIMEOUT) -> asyncpg.Connection:
         """A session that may hold a leader lock (``certlife.services.infra.leader``).
@@ -87,15 +88,19 @@ class Postgres:
         reached or refuses us.
         """
         try:
-            return await asyncpg.connect(self.dsn, timeout=timeout, server_settings=KEEPALIVE_SETTINGS)
+            return await asyncpg.connect(
+                self.dsn, timeout=timeout, server_settings={**SESSION_SETTINGS, **KEEPALIVE_SETTINGS}
+            )
         except SESSION_ERRORS as exc:
             raise EndpointUnreachable(
                 f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}", outage=_database_outage(exc)
             ) from None
 
     async def pool(self, *, min_size: int, max_size: int) -> asyncpg.Pool:
-        """A connection pool of ``min_size`` to ``max_size`` sessions."""
-        return await asyncpg.create_pool(self.dsn, min_size=min_size, max_size=max_size)
+        """A connection pool of ``min_size`` to ``max_size`` sessions (certlife's session settings)."""
+        return await asyncpg.create_pool(
+            self.dsn, min_size=min_size, max_size=max_size, server_settings=SESSION_SETTINGS
+        )
 
     async def probe(self) -> None:
         """Check that PostgreSQL accepts our credentials (:class:`EndpointUnreachable` otherwise)."""
