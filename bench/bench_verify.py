@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import itertools
 import multiprocessing
+import os
 import resource
 import sys
 import time
@@ -51,7 +52,8 @@ def export_dir(records: int, seed: int) -> Path:
     from certlife.services.infra.stack.settings import StackSettings
 
     certificates = int(records / RECORDS_PER_CERTIFICATE) + 10
-    home = StackSettings.from_env().home / "bench"
+    cached = os.environ.get("CERTLIFE_BENCH_CACHE")
+    home = Path(cached) if cached else StackSettings.from_env().home / "bench"
     existing = sorted(
         (int(p.name.split("-")[1][1:]), p)
         for p in home.glob(f"verify-c*-s{seed}")

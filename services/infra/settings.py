@@ -101,6 +101,13 @@ VARIABLES: tuple[Variable, ...] = (
         "benchmarks: attach `py-spy record` to each measured service process and write its profile "
         "to this folder (`python -m bench.profile FILE` summarises it)",
     ),
+    Variable(
+        "CERTLIFE_BENCH_CACHE",
+        None,
+        "benchmarks: folder of the generated logs they reuse (`./dev bench` sets it to "
+        "`$CERTLIFE_HOME/bench` for its private stack)",
+        shown="`$CERTLIFE_HOME/bench`",
+    ),
     Variable("CERTLIFE_KAFKA_CONTROLLER_PORT", "9093", "local stack: Kafka KRaft controller port"),
     Variable(
         "CERTLIFE_KAFKA_BROKERS",
