@@ -73,12 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     with bench_stack(shared) as (env, where):
         runs = [_run(name, BENCHMARKS[name], env) for name in names]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "runs": runs}
+    report: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "stack": where,
+        "runs": runs,
+    }
     e2e = RESULTS / "e2e.json"
     if "e2e" in names and e2e.exists():
         report["e2e"] = json.loads(e2e.read_text())
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
-    report["stack"] = where
     md = [f"# certlife benchmarks ({report['when']}, 2 cores, everything local)", "", f"Run on {where}.", ""]
     targets = [line for run in runs for line in run["output"] if "target" in line.lower()]
     if targets:

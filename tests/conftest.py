@@ -26,12 +26,10 @@ def infra() -> Iterator[Infra]:
         if failure:
             pytest.fail(failure, pytrace=False)
         if found.source == "native":  # the local stack: delete this session's topics afterwards
-            from certlife.services.infra.stack import StackSettings
             from tests.kafka import admin
-            from tests.topic_cleanup import LOCK_NAME, cleaned_session
+            from tests.topic_cleanup import cleaned_session, lock_path
 
-            lock = StackSettings.from_env().home / LOCK_NAME
-            stack.enter_context(cleaned_session(admin(found.kafka_bootstrap), lock))
+            stack.enter_context(cleaned_session(admin(found.kafka_bootstrap), lock_path()))
         yield found
     # The native stack is left running for the next run (it is cheap to reuse);
     # `certctl stack down` stops it. CI stops it explicitly.

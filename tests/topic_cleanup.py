@@ -37,6 +37,13 @@ LOCK_NAME = "test-sessions.lock"
 _CHUNK = 500
 
 
+def lock_path() -> Path:
+    """The lock file of the local stack's test sessions (under its ``CERTLIFE_HOME``)."""
+    from certlife.services.infra.stack import StackSettings
+
+    return StackSettings.from_env().home / LOCK_NAME
+
+
 def deletable(names: Iterable[str]) -> list[str]:
     """The names among ``names`` a cleanup may delete: not internal, not the default deployment's."""
     return sorted(n for n in names if not n.startswith("__") and not n.startswith("certlife."))
@@ -95,10 +102,9 @@ def cleaned_session(access: KafkaAccess, lock: Path) -> Iterator[None]:
 
 def main() -> int:
     """Delete the local stack's prefixed topics, if no test session runs."""
-    from certlife.services.infra.stack import StackSettings
     from tests.kafka import admin
 
-    lock = StackSettings.from_env().home / LOCK_NAME
+    lock = lock_path()
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a") as handle:
         if not _alone(handle):
