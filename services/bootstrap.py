@@ -53,7 +53,7 @@ def postgres_connector(settings: Settings) -> Postgres:
 
 def kafka_connector(settings: Settings) -> Kafka:
     """The Kafka connector of a process."""
-    return Kafka(settings.kafka)
+    return Kafka(settings.kafka, compression=settings.kafka_compression)
 
 
 def identity(settings: Settings) -> str:

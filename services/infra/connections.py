@@ -112,6 +112,8 @@ class Kafka:
     """The Kafka endpoint of a process and its principal; connects only when asked."""
 
     access: KafkaAccess
+    #: Codec of the record batches its publishers write (None: uncompressed; see ``TransactionalPublisher``).
+    compression: str | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -132,7 +134,7 @@ class Kafka:
 
     def publisher(self, transactional_id: str) -> TransactionalPublisher:
         """The exactly-once publisher registering ``transactional_id`` when started (it fences older ones)."""
-        return TransactionalPublisher(transactional_id, self.producer)
+        return TransactionalPublisher(transactional_id, self.producer, compression=self.compression)
 
     def broker(self, logger: logging.Logger) -> KafkaBroker:
         """A faststream broker (connects when its app starts)."""

@@ -89,6 +89,11 @@ VARIABLES: tuple[Variable, ...] = (
         "PEM CA certificate that signed the broker's certificate",
         shown="local stack CA, else the system's",
     ),
+    Variable(
+        "CERTLIFE_KAFKA_COMPRESSION",
+        "lz4",
+        "compression of the record batches the services publish: `lz4`, `zstd`, `gzip` or `none`",
+    ),
     Variable("CERTLIFE_KAFKA_PORT", "9092", "local stack: Kafka broker port (SASL_SSL)"),
     Variable(
         "CERTLIFE_KAFKA_PLAINTEXT_PORT",
@@ -267,6 +272,17 @@ def _positive(name: str, raw: str) -> int:
 
 def _count(name: str, raw: str) -> int:
     return _integer(name, raw, 0, "a non-negative integer")
+
+
+#: ``CERTLIFE_KAFKA_COMPRESSION`` values (``none``: uncompressed).
+COMPRESSIONS = ("lz4", "zstd", "gzip", "none")
+
+
+def _compression(name: str, raw: str) -> str | None:
+    codec = raw.strip().lower()
+    if codec not in COMPRESSIONS:
+        raise SettingsError(f"{name} must be one of {', '.join(COMPRESSIONS)}, got {_shown(raw)}")
+    return None if codec == "none" else codec
 
 
 def _port(name: str, raw: str) -> int:
@@ -473,6 +489,10 @@ class Settings:
     origin: str = field(default_factory=_default("CERTLIFE_ORIGIN", _text))
     batch_max_records: int = field(default_factory=_default("CERTLIFE_BATCH_MAX_RECORDS", _positive))
     batch_timeout_ms: int = field(default_factory=_default("CERTLIFE_BATCH_TIMEOUT_MS", _count))
+    #: Codec of the record batches the services publish (None: uncompressed).
+    kafka_compression: str | None = field(
+        default_factory=_default("CERTLIFE_KAFKA_COMPRESSION", _compression)
+    )
     command_partitions: int = 4
     topic_prefix: str = field(default_factory=_default("CERTLIFE_TOPIC_PREFIX", _text))
     keys: KeySettings = field(default_factory=KeySettings)
@@ -513,6 +533,7 @@ class Settings:
             origin=_read(env, "CERTLIFE_ORIGIN", _text),
             batch_max_records=_read(env, "CERTLIFE_BATCH_MAX_RECORDS", _positive),
             batch_timeout_ms=_read(env, "CERTLIFE_BATCH_TIMEOUT_MS", _count),
+            kafka_compression=_read(env, "CERTLIFE_KAFKA_COMPRESSION", _compression),
             topic_prefix=prefix,
             keys=KeySettings(
                 directory=_optional(env, "CERTLIFE_KEYS_DIR", _path) or stack.home / "keys",

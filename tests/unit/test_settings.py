@@ -270,6 +270,11 @@ BAD = [
         "x" * 60,
         "CERTLIFE_RELAY_BATCH must be a positive integer, got '" + "x" * 40 + "...'",
     ),
+    (
+        "CERTLIFE_KAFKA_COMPRESSION",
+        "brotli",
+        "CERTLIFE_KAFKA_COMPRESSION must be one of lz4, zstd, gzip, none, got 'brotli'",
+    ),
 ]
 
 
@@ -397,3 +402,15 @@ def test_a_passphrase_keeps_the_bytes_the_environment_held() -> None:
 
     keys = Settings.from_env({"CERTLIFE_KEY_PASSPHRASE": "pass\udcff"}).keys  # os.environ's form of b"\xff"
     assert read_passphrase(keys) == b"pass\xff"
+
+
+@pytest.mark.parametrize(
+    ("value", "codec"), [("", "lz4"), ("ZSTD", "zstd"), (" gzip ", "gzip"), ("none", None)]
+)
+def test_kafka_compression_names_an_aiokafka_codec_or_none(value: str, codec: str | None) -> None:
+    env = {"CERTLIFE_KAFKA_COMPRESSION": value} if value else {}
+    settings = Settings.from_env(env)
+    assert settings.kafka_compression == codec
+    from certlife.services.bootstrap import kafka_connector
+
+    assert kafka_connector(settings).publisher("t").compression == codec
