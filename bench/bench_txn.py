@@ -4,7 +4,14 @@
 back to back (as the command service and the relay do under load) with
 aiokafka's default retry after CONCURRENT_TRANSACTIONS (20 ms) and with
 certlife's (``certlife.services.infra.transactions.CONCURRENT_TRANSACTIONS_RETRY``),
-in the same run, and prints the median time per transaction of each.
+in the same run, and prints the median time per transaction of each. Then it
+runs ``--published`` transactions as the services publish them
+(``TransactionalPublisher``: ten messages over four partitions and a consumer
+offset each), with certlife's producer retry backoff
+(``transactions.RETRY_BACKOFF_MS``) and with aiokafka's default (100 ms), and
+prints the p50 and p99 time per transaction of each: a Kafka 4 broker answers
+a produce that arrives while the previous transaction's markers are still being
+written with a retriable error, and the backoff sets how long that costs.
 """
 
 from __future__ import annotations
@@ -14,13 +21,16 @@ import asyncio
 import os
 import time
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.producer import sender as aiokafka_sender
 
 from bench.common import Figure, endpoints, kafka_access, median, report
 from certlife.services.infra import transactions
 from certlife.services.infra.stack import provision_if_local
 from certlife.services.infra.topics import TopicSpec, ensure_topics
+
+#: aiokafka's ``retry_backoff_ms`` default.
+AIOKAFKA_RETRY_BACKOFF_MS = 100
 
 
 async def per_transaction(bootstrap: str, topic: str, count: int, retry: float) -> float:
@@ -70,16 +80,62 @@ async def run(bootstrap: str, topic: str, count: int) -> list[Figure]:
     ]
 
 
+async def published(bootstrap: str, topic: str, count: int, backoff_ms: int) -> list[float]:
+    """Seconds per transaction of ``TransactionalPublisher`` with ``backoff_ms`` as its retry backoff."""
+    access = kafka_access(bootstrap)
+    publisher = transactions.TransactionalPublisher(
+        f"{topic}-pub-{backoff_ms}",
+        lambda **o: AIOKafkaProducer(**access.client_options(), **{**o, "retry_backoff_ms": backoff_ms}),
+    )
+    await publisher.start()
+    times = []
+    try:
+        for i in range(count + 5):
+            messages = [transactions.Outbound(topic, f"k{j}".encode(), b"x" * 300) for j in range(10)]
+            offsets = {TopicPartition(topic, i % 4): i + 1}
+            start = time.perf_counter()
+            await publisher.publish(messages, offsets, f"{topic}.group")
+            times.append(time.perf_counter() - start)
+    finally:
+        await publisher.stop()
+    return times[5:]  # the first ones include the coordinator lookups
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run_published(bootstrap: str, topic: str, count: int) -> dict[str, object]:
+    """p50/p99 per transaction with certlife's backoff and aiokafka's, alternated twice."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    for _ in range(2):
+        theirs += await published(bootstrap, topic, count, AIOKAFKA_RETRY_BACKOFF_MS)
+        ours += await published(bootstrap, topic, count, transactions.RETRY_BACKOFF_MS)
+
+    def shown(times: list[float]) -> str:
+        slow = sum(t > 0.05 for t in times)
+        return f"p50 {_p(times, 0.5) * 1000:.1f} ms, p99 {_p(times, 0.99) * 1000:.1f} ms, {slow} of {len(times)} over 50 ms"
+
+    return {
+        f"published transactions, certlife's retry backoff ({transactions.RETRY_BACKOFF_MS} ms)": shown(ours),
+        f"published transactions, aiokafka's default ({AIOKAFKA_RETRY_BACKOFF_MS} ms)": shown(theirs),
+    }
+
+
 def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--transactions", type=int, default=60)
+    parser.add_argument("--published", type=int, default=150, help="transactions per published run")
     args = parser.parse_args()
     bootstrap, _ = endpoints()
     topic = f"benchtxn{os.getpid()}"
     provision_if_local(bootstrap, topic + ".")
     figures = asyncio.run(run(bootstrap, topic, args.transactions))
-    report("back-to-back Kafka transactions (one message each), SASL_SSL", figures, {}, None)
+    extra = asyncio.run(run_published(bootstrap, topic, args.published))
+    report("back-to-back Kafka transactions (one message each), SASL_SSL", figures, extra, None)
 
 
 if __name__ == "__main__":

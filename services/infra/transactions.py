@@ -71,6 +71,11 @@ class TransactionalPublisher:
             # records shrink several times, and with them the TLS bytes every consumer fetch
             # costs the broker (its largest CPU cost at moderate rates: see issue 12's note).
             compression_type=self.compression,
+            # Kafka 4 brokers verify a transactional produce with the transaction coordinator
+            # (KIP-890); while the previous transaction's markers are still being written the
+            # answer is the retriable NOT_ENOUGH_REPLICAS, and aiokafka's default 100 ms backoff
+            # then stalled 3-4 % of back-to-back transactions (and every batch queued behind).
+            retry_backoff_ms=RETRY_BACKOFF_MS,
         )
         await self._producer.start()
 
@@ -141,6 +146,10 @@ class TransactionalPublisher:
 #: coordinator answered CONCURRENT_TRANSACTIONS (KAFKA-5477: the previous commit's
 #: markers are still being written, which takes about a millisecond here).
 CONCURRENT_TRANSACTIONS_RETRY = 0.002
+
+#: The publisher's retry backoff (ms) after a retriable produce error (aiokafka's default: 100).
+#: 300 back-to-back transactions of 10 messages, local broker: p99 112 ms with 100, 19-21 ms with this.
+RETRY_BACKOFF_MS = 10
 
 
 def _prompt_retry_after_commit() -> None:
