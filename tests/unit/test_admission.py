@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from certlife.contracts.admission import (
+    _FORBIDDEN,
     AdmissionError,
     admit_command_object,
     check_number,
@@ -89,6 +90,17 @@ def test_text_is_normalised_to_nfc_and_records_must_already_be() -> None:
     with pytest.raises(AdmissionError) as err:
         check_text("certificate.holder", nfd)
     assert err.value.code == "text-not-nfc"
+
+
+def test_no_printable_character_is_forbidden() -> None:
+    """check_text skips the forbidden-character scan of printable text: none of its characters may be forbidden."""
+    printable_forbidden = [c for c in map(chr, range(0x110000)) if c.isprintable() and _FORBIDDEN.match(c)]
+    assert printable_forbidden == []
+
+
+@pytest.mark.parametrize("char", ["\u00a0", "\u3000", "\u00e9", "\U0001f600"])
+def test_admissible_characters_that_are_not_printable_ascii_still_pass(char: str) -> None:
+    check_text("holder", f"A{char}B")
 
 
 def test_length_limits() -> None:
