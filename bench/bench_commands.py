@@ -44,7 +44,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import Figure, endpoints, profile, report
+from bench.common import Figure, endpoints, percentile, profile, report
 from certlife.contracts import topics
 from certlife.projections.committed import committed_consumer
 from certlife.services.demo.scenario import generate_commands
@@ -275,9 +275,9 @@ async def main_async(
         "outcomes one per transaction": _decided(single),
     }
     if runs[0].latencies:
-        ms = sorted(1000 * x for x in runs[0].latencies)
+        ms = [1000 * x for x in runs[0].latencies]
         extra["lone command publish -> outcome (service idle)"] = (
-            f"p50 {ms[len(ms) // 2]:.1f} ms, p99 {ms[min(len(ms) - 1, int(len(ms) * 0.99))]:.1f} ms, "
+            f"p50 {percentile(ms, 0.5):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms, "
             f"{len(ms)} commands one at a time, {probe_gap_ms:g} ms apart on average"
         )
     report(

@@ -25,7 +25,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from bench.common import endpoints, plaintext_env, profile
+from bench.common import endpoints, percentile, plaintext_env, profile
 from bench.cputime import cpu_snapshot, cpu_us_per_item, stack_holders
 from certlife.contracts import topics
 from certlife.projections.committed import committed_consumer
@@ -75,10 +75,8 @@ def _issue(number: str, now: datetime) -> bytes:
 
 
 def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+    """``percentile`` of seconds, in milliseconds."""
+    return percentile(values, q) * 1000
 
 
 @dataclass(frozen=True)

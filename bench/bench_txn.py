@@ -24,7 +24,7 @@ import time
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.producer import sender as aiokafka_sender
 
-from bench.common import Figure, endpoints, kafka_access, median, report
+from bench.common import Figure, endpoints, kafka_access, median, percentile, report
 from certlife.services.infra import transactions
 from certlife.services.infra.stack import provision_if_local
 from certlife.services.infra.topics import TopicSpec, ensure_topics
@@ -101,11 +101,6 @@ async def published(bootstrap: str, topic: str, count: int, backoff_ms: int) -> 
     return times[5:]  # the first ones include the coordinator lookups
 
 
-def _p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def run_published(bootstrap: str, topic: str, count: int) -> dict[str, object]:
     """p50/p99 per transaction with certlife's backoff and aiokafka's, alternated twice."""
     ours: list[float] = []
@@ -116,7 +111,7 @@ async def run_published(bootstrap: str, topic: str, count: int) -> dict[str, obj
 
     def shown(times: list[float]) -> str:
         slow = sum(t > 0.05 for t in times)
-        return f"p50 {_p(times, 0.5) * 1000:.1f} ms, p99 {_p(times, 0.99) * 1000:.1f} ms, {slow} of {len(times)} over 50 ms"
+        return f"p50 {percentile(times, 0.5) * 1000:.1f} ms, p99 {percentile(times, 0.99) * 1000:.1f} ms, {slow} of {len(times)} over 50 ms"
 
     return {
         f"published transactions, certlife's retry backoff ({transactions.RETRY_BACKOFF_MS} ms)": shown(ours),

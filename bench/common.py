@@ -109,6 +109,14 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The value below which a share ``q`` of ``values`` lies (nearest rank; NaN when empty)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def kafka_access(bootstrap: str, env: Mapping[str, str] | None = None) -> KafkaAccess:
     """The operator's Kafka access to ``bootstrap``: ``CERTLIFE_KAFKA_*`` of ``env`` (default: this
     process's environment), else the local stack's admin."""

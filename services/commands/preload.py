@@ -47,9 +47,8 @@ def newer_events(app: Application[UUID], after: Mapping[UUID, int]) -> dict[UUID
         schema=Identifier(datastore.schema),
         table=Identifier(recorder.events_table_name),
     )
-    params = [list(after), list(after.values())]
     with datastore.get_connection() as conn, conn.cursor() as curs:
-        curs.execute(statement, params, prepare=True)
+        curs.execute(statement, [list(after), list(after.values())], prepare=True)
         rows = curs.fetchall()
     events: dict[UUID, list[Any]] = defaultdict(list)
     for row in rows:

@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
@@ -39,15 +40,21 @@ GROUP_ID = "certlife-command-service"
 _RETRIES = 5
 
 
+def _records(msg: KafkaMessage) -> tuple[Any, ...]:
+    """The batch's aiokafka records (faststream gives one record alone, not in a tuple)."""
+    return msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+
+
 def _inbound(msg: KafkaMessage) -> list[Inbound]:
-    raw = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
-    return [Inbound(r.topic, r.partition, r.offset, r.key, r.value, tracing.header(r.headers)) for r in raw]
+    return [
+        Inbound(r.topic, r.partition, r.offset, r.key, r.value, tracing.header(r.headers))
+        for r in _records(msg)
+    ]
 
 
 def _oldest_ms(msg: KafkaMessage) -> float:
     """The earliest record timestamp (ms since the epoch) of the batch (for the debug log)."""
-    raw = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
-    return float(min(r.timestamp for r in raw))
+    return float(min(r.timestamp for r in _records(msg)))
 
 
 async def _undecoded(msg: KafkaMessage) -> None:
