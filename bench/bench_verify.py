@@ -180,7 +180,7 @@ def verify_rate(path: Path, records: int, mode: str, jobs: int) -> Run:
             checkpoints,
             trust,
             signatures=mode,
-            mapper=pool_mapper(jobs, worker=batch_for_range),
+            mapper=planner.mapper(pool_mapper(jobs, worker=batch_for_range)),
             planner=planner,
         )
     else:

@@ -84,6 +84,7 @@ def _verify_source(args: argparse.Namespace, watch: tuple[str, ...] = ()) -> Ver
 
         log_path = source.log_path
         with byte_progress(source) as advance:  # workers read the export file themselves
+            plan = plan_ranges(log_path, advance=advance, limit=limit.limit, oversized=limit.trip)
             return limit.verify(
                 lambda: verify_log(
                     (),
@@ -91,9 +92,9 @@ def _verify_source(args: argparse.Namespace, watch: tuple[str, ...] = ()) -> Ver
                     trust,
                     signatures=args.signatures,
                     known_checkpoint=known,
-                    mapper=pool_mapper(jobs, worker=batch_for_range),
+                    mapper=plan.mapper(pool_mapper(jobs, worker=batch_for_range)),
                     watch=watch,
-                    planner=plan_ranges(log_path, advance=advance, limit=limit.limit, oversized=limit.trip),
+                    planner=plan,
                 )
             )
     mapper = None if jobs <= 1 or source.small else pool_mapper(jobs)

@@ -25,10 +25,10 @@ import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from certlife.contracts.verification.engine import UnitMapper
-from certlife.contracts.verification.facts import Facts, runs_for_chunk
+from certlife.contracts.verification.facts import runs_for_chunk
 from certlife.services.infra.workers import exit_with_parent, forkserver_pool
 
 T = TypeVar("T")
@@ -139,15 +139,23 @@ class WorkerPool:
             self._pool = None
 
 
+@overload
+def pool_mapper(jobs: int, in_flight: int | None = None) -> UnitMapper: ...
+
+
+@overload
 def pool_mapper(
-    jobs: int,
-    in_flight: int | None = None,
-    worker: Callable[[Any], Sequence[Facts]] = runs_for_chunk,
-) -> UnitMapper:
+    jobs: int, in_flight: int | None = None, *, worker: Callable[[Any], T]
+) -> Callable[[Iterable[Any]], Iterator[T]]: ...
+
+
+def pool_mapper(
+    jobs: int, in_flight: int | None = None, worker: Callable[[Any], Any] = runs_for_chunk
+) -> Callable[[Iterable[Any]], Iterator[Any]]:
     """Return a mapper running ``worker`` (:func:`runs_for_chunk`) in a :class:`WorkerPool` of ``jobs``."""
     limit = in_flight or 2 * jobs + 2
 
-    def run(chunks: Iterable[Any]) -> Iterator[Sequence[Facts]]:
+    def run(chunks: Iterable[Any]) -> Iterator[Any]:
         pool = WorkerPool(jobs)
         pool.start_soon()  # now: the caller may do other work before it takes the first result
         return PoolResults(pool, pool.ordered(worker, chunks, limit))

@@ -24,10 +24,9 @@ from certlife.contracts.bundle import MAX_BUNDLE_SIZE
 from certlife.contracts.notes import MAX_NOTE_SIZE
 from certlife.contracts.records import MAX_RECORD_BYTES
 from certlife.contracts.verification import VerificationError, VerificationReport, verify_log
-from certlife.contracts.verification.facts import CompactFacts, RecordFacts
 from certlife.services.partner.certverify import main
 from certlife.services.partner.limits import RecordLimit, bounded_lines, read_bounded
-from certlife.services.partner.ranges import batch_for_range, plan_ranges
+from certlife.services.partner.ranges import RangeFacts, batch_for_range, plan_ranges
 from certlife.services.partner.sources import LogSource, SourceError, open_source
 from tests.unit.logbuilder import LogBuilder
 
@@ -67,7 +66,7 @@ def _with_big_line(directory: Path, b: LogBuilder, before: int, size: int = BIG)
     return directory
 
 
-def _serial(units: Iterable[Any]) -> Iterator[list[RecordFacts | CompactFacts]]:
+def _serial(units: Iterable[Any]) -> Iterator[RangeFacts]:
     return map(batch_for_range, units)
 
 
@@ -100,7 +99,7 @@ def _both(directory: Path, b: LogBuilder, limit: int, range_bytes: int) -> tuple
     planner = plan_ranges(source.log_path, range_bytes=range_bytes, limit=limit, oversized=ranged_limit.trip)
     ranged = _outcome(
         lambda: ranged_limit.verify(
-            lambda: verify_log((), b.checkpoints, b.trust(), mapper=_serial, planner=planner)
+            lambda: verify_log((), b.checkpoints, b.trust(), mapper=planner.mapper(_serial), planner=planner)
         )
     )
     assert ranged == streamed

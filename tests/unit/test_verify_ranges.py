@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from certlife.contracts.verification import VerificationError, VerificationReport, verify_log
-from certlife.contracts.verification.facts import CompactFacts, RecordFacts
 from certlife.services.partner.parallel import pool_mapper
-from certlife.services.partner.ranges import batch_for_range, plan_ranges
+from certlife.services.partner.ranges import RangeFacts, batch_for_range, plan_ranges
 from certlife.services.partner.sources import SourceError, open_source
 from tests.unit.logbuilder import LogBuilder
 
@@ -28,7 +28,7 @@ def _log() -> LogBuilder:
     return b
 
 
-def _serial(units: Iterable[Any]) -> Iterator[list[RecordFacts | CompactFacts]]:
+def _serial(units: Iterable[Any]) -> Iterator[RangeFacts]:
     return map(batch_for_range, units)
 
 
@@ -47,7 +47,9 @@ def _both(directory: Path, b: LogBuilder, range_bytes: int, mapper: Any = _seria
     assert source.log_path is not None
     streamed = _outcome(lambda: verify_log(source.records, b.checkpoints, b.trust(), chunk_size=4))
     planner = plan_ranges(source.log_path, range_bytes=range_bytes)
-    ranged = _outcome(lambda: verify_log((), b.checkpoints, b.trust(), mapper=mapper, planner=planner))
+    ranged = _outcome(
+        lambda: verify_log((), b.checkpoints, b.trust(), mapper=planner.mapper(mapper), planner=planner)
+    )
     assert ranged == streamed
     return None
 
@@ -99,5 +101,58 @@ def test_max_records_stops_at_that_line(tmp_path: Path) -> None:
     b = _log()
     directory = _write(tmp_path, b, b"".join(raw + b"\n" for raw in b.records))
     planner = plan_ranges(str(directory / "log.jsonl"), range_bytes=5000, max_records=25)
-    report = verify_log((), [], b.trust(), mapper=_serial, planner=planner)
+    report = verify_log((), [], b.trust(), mapper=planner.mapper(_serial), planner=planner)
     assert report.records == 25 and report.inputs == 25
+
+
+class _CountingFile:
+    """A file whose reads are counted (what the planner reads of the log)."""
+
+    def __init__(self, handle: Any, counts: list[int]) -> None:
+        self._handle, self._counts = handle, counts
+
+    def __enter__(self) -> _CountingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.close()
+
+    def seek(self, *args: int) -> int:
+        return int(self._handle.seek(*args))
+
+    def read(self, size: int) -> bytes:
+        data: bytes = self._handle.read(size)
+        self._counts.append(len(data))
+        return data
+
+
+def test_the_parent_reads_only_around_range_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner reads a little at each range's end, not the log (the workers read it, once)."""
+    import certlife.services.partner.ranges as ranges
+
+    line = b'{"x":"' + b"y" * 990 + b'"}\n'
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(line * 3000)  # about 3 MB
+    counts: list[int] = []
+
+    def counting_open(*args: Any, **kwargs: Any) -> _CountingFile:
+        return _CountingFile(open(*args, **kwargs), counts)
+
+    monkeypatch.setattr(ranges, "open", counting_open, raising=False)
+
+    class Verifier:
+        directory, check_all, origin = None, False, "o"
+
+    plan = plan_ranges(str(path), range_bytes=64 << 10)
+    units = list(plan(cast(Any, Verifier())))
+    assert sum(counts) < path.stat().st_size // 10, sum(counts)
+    spans = [(u[1], u[2]) for u in units]
+    assert spans[0][0] == 0 and spans[-1][1] == path.stat().st_size
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))  # no gap, no overlap
+    data = path.read_bytes()
+    assert all(data[end - 1 : end] == b"\n" for _, end in spans)
+    results = [batch_for_range(u) for u in units]
+    assert sum(count for _, count, _ in results) == 3000
+    numbered = list(plan.mapper(lambda us: iter(results))([]))
+    positions = [f.position + t for facts in numbered for f in facts for t in range(getattr(f, "size", 1))]  # type: ignore[union-attr]
+    assert positions == list(range(1, 3001))
