@@ -27,11 +27,11 @@ RESULTS = Path("bench/results")
 BENCHMARKS: dict[str, list[str]] = {
     "commands": ["bench.bench_commands", "--commands", "5000", "--rounds", "5"],
     "txn": ["bench.bench_txn"],
-    "relay": ["bench.bench_relay", "--events", "20000"],
+    "relay": ["bench.bench_relay", "--events", "20000", "--rounds", "3"],
     "projections": ["bench.bench_projections", "--events", "20000"],
     "mirror": ["bench.bench_mirror", "--certificates", "20000"],
     "fixtures": ["bench.bench_fixtures", "--certificates", "100000"],
-    "verify": ["bench.bench_verify", "--records", "1000000"],
+    "verify": ["bench.bench_verify", "--records", "1000000", "--rounds", "3"],
     "tiles": ["bench.bench_tiles", "--records", "200000"],
     "e2e": ["bench.bench_e2e", "--duration", "60"],
     "cosign": ["bench.bench_cosign", "--checkpoints", "200"],

@@ -7,6 +7,9 @@ hash, one Kafka transaction per batch). The baseline, in the same run,
 publishes N messages of the same average size with a raw aiokafka
 transactional producer in transactions of the same batch size. The relay's
 resident memory is sampled as the log grows (its state is O(log n)).
+``--rounds R`` repeats the relay run on a fresh schema, each beside one-core
+signing measured just before and after it, and reports the medians (the
+machine is shared and noisy) with every round's figures.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
@@ -30,6 +33,7 @@ from bench.common import (
     endpoints,
     fresh_names,
     kafka_access,
+    median,
     plaintext_env,
     profile,
     raw_sign_rate,
@@ -234,16 +238,45 @@ def measure(
     return events / seconds, events / raw_seconds, samples, cpu
 
 
+class Round(NamedTuple):
+    """One relay run with its baselines: relay and raw publish rates, one-core signing (the mean of
+    before and after the run), RSS samples and CPU us per record by process."""
+
+    relay: float
+    raw: float
+    sign: float
+    samples: list[tuple[int, float]]
+    cpu: dict[str, int]
+
+
+def _round(base: dict[str, str], database: str, events: int) -> Round:
+    before = raw_sign_rate(size=700)  # a record's signing input
+    relay_rate, raw_rate, samples, cpu = measure(base, database, events)
+    return Round(relay_rate, raw_rate, (before + raw_sign_rate(size=700)) / 2, samples, cpu)
+
+
 def main() -> None:
     """Run the benchmark and print figures with their baselines (secure, and plaintext when the stack has it)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="relay runs (each on a fresh schema) with their baselines; medians",
+    )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     bootstrap, database = endpoints()
     base = {**os.environ, "CERTLIFE_KAFKA_BOOTSTRAP": bootstrap}
-    relay_rate, raw_rate, samples, cpu = measure(base, database, args.events)
-    sign_rate = raw_sign_rate(size=700)  # a record's signing input
+    rounds = [_round(base, database, args.events) for _ in range(args.rounds)]
+    relay_rate = median([r.relay for r in rounds])
+    raw_rate = median([r.raw for r in rounds])
+    sign_rate = median([r.sign for r in rounds])
+    samples = rounds[-1].samples
+    cpu = {key: round(median([r.cpu[key] for r in rounds])) for key in rounds[-1].cpu}
     figures = [
         Figure(
             "relay records/s (build+sign+hash+txn publish), SASL_SSL",
@@ -289,6 +322,12 @@ def main() -> None:
             "relay RSS MiB at (records, MiB)": [(n, round(m, 1)) for n, m in quarter],
             "CPU us per record (relay with its builder, broker, PostgreSQL), SASL_SSL": cpu,
             "one-core signing, us per signature": round(1e6 / sign_rate),
+            "rounds (relay rec/s / raw one-core sign/s, before and after the run)": "; ".join(
+                f"{r.relay:,.0f} / {r.sign:,.0f}" for r in rounds
+            ),
+            "per-round ratios to raw signing (the figures above are medians)": ", ".join(
+                f"{r.relay / r.sign:.2f}" for r in rounds
+            ),
         },
         args.json,
     )
