@@ -91,8 +91,8 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(
         "CERTLIFE_KAFKA_COMPRESSION",
-        "lz4",
-        "compression of the record batches the services publish: `lz4`, `zstd`, `gzip` or `none`",
+        "zstd",
+        "compression of the record batches the services publish: `zstd`, `lz4`, `gzip` or `none`",
     ),
     Variable("CERTLIFE_KAFKA_PORT", "9092", "local stack: Kafka broker port (SASL_SSL)"),
     Variable(
@@ -275,7 +275,7 @@ def _count(name: str, raw: str) -> int:
 
 
 #: ``CERTLIFE_KAFKA_COMPRESSION`` values (``none``: uncompressed).
-COMPRESSIONS = ("lz4", "zstd", "gzip", "none")
+COMPRESSIONS = ("zstd", "lz4", "gzip", "none")
 
 
 def _compression(name: str, raw: str) -> str | None:

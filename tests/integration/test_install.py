@@ -218,7 +218,7 @@ def _installed_outside(dist_info: Path) -> list[str]:
 
 def test_the_verifier_pulls_in_no_service_dependency(verify_venv: Venv) -> None:
     installed = verify_venv.distributions()
-    # cramjam: aiokafka decodes the services' lz4-compressed record batches only with it.
+    # cramjam: aiokafka decodes the services' zstd-compressed record batches only with it.
     assert {"certlife", "cryptography", "pynacl", "rfc8785", "orjson", "aiokafka", "cramjam"} <= installed
     assert sorted(n for n in installed if _is_service_only(n)) == []
     assert "asyncpg" not in installed
