@@ -78,7 +78,7 @@ def test_certificate_record_bytes_are_canonical_and_verify() -> None:
     "holder",
     [
         "Müller Präzision GmbH",  # plain BMP text: orjson's encoding is the canonical one
-        "Zhōng \U0001d49c\U0001f50c Ltd \"quoted\" \\ back",  # supplementary characters: the full encoder
+        'Zhōng \U0001d49c\U0001f50c Ltd "quoted" \\ back',  # supplementary characters: the full encoder
         "\ufb01ne \u00e9\u0301 tab-free",  # characters whose key order/escapes differ by encoder elsewhere
     ],
 )
