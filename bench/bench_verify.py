@@ -165,8 +165,7 @@ def verify_rate(path: Path, records: int, mode: str, jobs: int) -> Run:
     """Rate, records, peak MiB of the process tree and records per CPU second of one ``certverify log`` run."""
     from certlife.contracts.verification import verify_log
     from certlife.services.partner.export import read_checkpoints, read_log_lines, read_trust
-    from certlife.services.partner.parallel import pool_mapper
-    from certlife.services.partner.ranges import batch_for_range, plan_ranges
+    from certlife.services.partner.ranges import plan_ranges
 
     trust = read_trust(path)
     checkpoints = [(size, note) for size, note in read_checkpoints(path) if size <= records]
@@ -180,7 +179,7 @@ def verify_rate(path: Path, records: int, mode: str, jobs: int) -> Run:
             checkpoints,
             trust,
             signatures=mode,
-            mapper=planner.mapper(pool_mapper(jobs, worker=batch_for_range)),
+            mapper=planner.pooled(jobs),
             planner=planner,
         )
     else:

@@ -80,7 +80,7 @@ def _verify_source(args: argparse.Namespace, watch: tuple[str, ...] = ()) -> Ver
     limit = RecordLimit()
     jobs = args.jobs or default_jobs()
     if jobs > 1 and not source.small and source.log_path is not None:
-        from certlife.services.partner.ranges import batch_for_range, plan_ranges
+        from certlife.services.partner.ranges import plan_ranges
 
         log_path = source.log_path
         with byte_progress(source) as advance:  # workers read the export file themselves
@@ -92,7 +92,7 @@ def _verify_source(args: argparse.Namespace, watch: tuple[str, ...] = ()) -> Ver
                     trust,
                     signatures=args.signatures,
                     known_checkpoint=known,
-                    mapper=plan.mapper(pool_mapper(jobs, worker=batch_for_range)),
+                    mapper=plan.pooled(jobs),
                     watch=watch,
                     planner=plan,
                 )

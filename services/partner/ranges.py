@@ -28,6 +28,7 @@ from certlife.contracts.verification.codes import ROW
 from certlife.contracts.verification.engine import UnitMapper
 from certlife.contracts.verification.facts import FastRun, RecordFacts, runs_for_chunk
 from certlife.services.partner.limits import truncated_line
+from certlife.services.partner.parallel import pool_mapper
 from certlife.services.partner.sources import SourceError
 
 #: Bytes of log per unit of work (then on to the end of the line there).
@@ -119,37 +120,37 @@ class RangePlan:
         """Where the range through ``probe`` ends: just past the first newline from ``probe`` on (True),
         the file's end (False; its last line may lack its newline), or None: no newline in ``limit + 1`` bytes."""
         window, read, size = self.limit + 1, 0, _FIRST_PROBE_BYTES
-        try:
-            handle.seek(probe)
-            while read < window:
-                block = handle.read(min(size, window - read))
-                size = min(2 * size, _PROBE_BYTES)
-                if not block:  # the file ends here, or before ``probe``
-                    return min(probe + read, handle.seek(0, os.SEEK_END)), False
-                cut = block.find(_NEWLINE)
-                if cut >= 0:
-                    return probe + read + cut + 1, True
-                read += len(block)
-        except OSError as exc:
-            raise SourceError(f"{self.path}: cannot read the log: {exc.strerror}") from None
+        while read < window:
+            block = self._read(handle, probe + read, min(size, window - read))
+            size = min(2 * size, _PROBE_BYTES)
+            if not block:  # the file ends here, or before ``probe``
+                return min(probe + read, handle.seek(0, os.SEEK_END)), False
+            cut = block.find(_NEWLINE)
+            if cut >= 0:
+                return probe + read + cut + 1, True
+            read += len(block)
         return probe + read, None
 
     def _line_start(self, handle: Any, start: int, probe: int) -> int:
         """Where the line through ``probe`` starts (``start`` is a line's start): just past the last
         newline before ``probe``, read backwards in small blocks."""
         at = probe
+        while at > start:
+            size = min(_PROBE_BYTES, at - start)
+            cut = self._read(handle, at - size, size).rfind(_NEWLINE)
+            if cut >= 0:
+                return at - size + cut + 1
+            at -= size
+        return start
+
+    def _read(self, handle: Any, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes of the log from ``offset``; a read error is a SourceError naming the log."""
         try:
-            while at > start:
-                size = min(_PROBE_BYTES, at - start)
-                handle.seek(at - size)
-                block = handle.read(size)
-                cut = block.rfind(_NEWLINE)
-                if cut >= 0:
-                    return at - size + cut + 1
-                at -= size
+            handle.seek(offset)
+            data: bytes = handle.read(size)
         except OSError as exc:
             raise SourceError(f"{self.path}: cannot read the log: {exc.strerror}") from None
-        return start
+        return data
 
     def mapper(self, inner: Callable[[Iterable[Any]], Iterator[RangeFacts]]) -> UnitMapper:
         """``inner`` (which runs :func:`batch_for_range` on this plan's ranges), its results numbered in the log."""
@@ -158,6 +159,10 @@ class RangePlan:
             return _Numbered(self, inner(units))
 
         return run
+
+    def pooled(self, jobs: int) -> UnitMapper:
+        """:meth:`mapper` of :func:`batch_for_range` in a worker pool of ``jobs`` processes."""
+        return self.mapper(pool_mapper(jobs, worker=batch_for_range))
 
     def end(self, why: str, position: int) -> None:
         """The log ends at line ``position``: tell ``oversized``, or raise SourceError."""
