@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
 from certlife.contracts.errors import ContractError, SignatureError
@@ -20,7 +20,14 @@ from certlife.contracts.keys import verify_ed25519
 from certlife.contracts.merkle import leaf_hash
 from certlife.contracts.records import SIGNING_PREFIX, Record, parse_record, verify_record_signature
 from certlife.contracts.verification.codes import EVENT_CODES, EVENT_NAMES, ROW, STATUS_CODES, STATUS_NAMES
-from certlife.contracts.verification.plain import CompactFacts, compact_facts, recogniser
+from certlife.contracts.verification.plain import (
+    CompactFacts,
+    Recognised,
+    compact_facts,
+    opens,
+    pending_recogniser,
+    recogniser,
+)
 
 #: ``keyId -> raw public key`` of every key that may have signed a record.
 KeyDirectory = Mapping[str, bytes]
@@ -296,9 +303,8 @@ def runs_for_chunk(chunk: BatchChunk) -> list[RecordFacts | FastRun]:
     lines, keys, check_signatures, origin = chunk
     runs, pack, sha256 = _Runs(), ROW.pack, hashlib.sha256
     codes, event_codes, a2b_hex = _STATUS_BYTES, _EVENT_BYTES, binascii.a2b_hex
-    recognise_bytes, add = recogniser(keys, check_signatures, origin), runs.add
-    for position, raw in lines:
-        found = recognise_bytes(raw)
+    add = runs.add
+    for position, raw, found in _recognised(lines, keys, check_signatures, origin):
         if found is None:
             runs.other(record_facts(position, raw, keys, check_signatures))
             continue
@@ -310,6 +316,24 @@ def runs_for_chunk(chunk: BatchChunk) -> list[RecordFacts | FastRun]:
         )  # fmt: skip
         add(position, int(index), key, sig_ok, number, at, effective, row)
     return runs.done()
+
+
+def _recognised(
+    lines: Iterable[tuple[int, bytes]], keys: KeyDirectory, check_signatures: bool, origin: str
+) -> Iterator[tuple[int, bytes, Recognised | None]]:
+    """``(position, bytes, what the recogniser found or None)`` of each line. With
+    ``check_signatures`` all lines are recognised first, then all the signatures of the
+    plain records are opened in one loop (:func:`~.plain.pending_recogniser` says why)."""
+    if not check_signatures:
+        recognise_bytes = recogniser(keys, check_signatures, origin)
+        for position, raw in lines:
+            yield position, raw, recognise_bytes(raw)
+        return
+    pending_bytes = pending_recogniser(keys, origin)
+    pending = [(position, raw, pending_bytes(raw)) for position, raw in lines]
+    verdicts = iter([opens(found[10], found[11]) for _, _, found in pending if found is not None])
+    for position, raw, found in pending:
+        yield position, raw, None if found is None else (*found[:10], next(verdicts))
 
 
 def batch_for_chunk(chunk: BatchChunk) -> list[RecordFacts | CompactFacts]:

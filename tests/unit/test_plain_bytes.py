@@ -147,3 +147,23 @@ def test_other_origins_and_escaped_origins_are_not_taken() -> None:
     assert compact_facts(1, raw, KEYS, True, "other.example/log") is None
     assert plain_record_patterns('a"b') is None and plain_record_patterns("") is None
     assert isinstance(record_facts(1, raw, KEYS, True), RecordFacts)
+
+
+def test_signatures_opened_after_the_chunk_keep_each_record_its_own_verdict() -> None:
+    """``runs_for_chunk`` opens a chunk's signatures after recognising all its lines: a bad
+    signature, an escaped (validly signed) record and an unknown key, among good ones, each
+    get the verdict the one-by-one path gives, in their places."""
+    raws = [_record({"product": f"P{i}" if i != 5 else "\x01P"}, None, 1) for i in range(8)]
+    sig_at = raws[2].index(b',"sig":"') + len(b',"sig":"')
+    flipped = b"B" if raws[2][sig_at : sig_at + 1] == b"A" else b"A"
+    raws[2] = raws[2][:sig_at] + flipped + raws[2][sig_at + 1 :]  # still canonical base64: does not verify
+    lines = list(enumerate(raws, 1))
+    for directory in (KEYS, {}):
+        chunk = (lines, directory, True, ORIGIN)
+        assert runs_for_chunk(chunk) == group_runs(batch_for_chunk(chunk))
+    verdicts = [
+        ok
+        for run in runs_for_chunk((lines, KEYS, True, ORIGIN))
+        for ok in [run.sig_ok] * (1 if isinstance(run, RecordFacts) else len(run.numbers.split("\n")))
+    ]
+    assert verdicts == [True, True, False, True, True, True, True, True]
