@@ -64,9 +64,14 @@ def verify_ed25519(public_raw: bytes, signature: bytes, message: bytes) -> bool:
     """Return True if ``signature`` is a valid Ed25519 signature (libsodium rules)."""
     if len(public_raw) != PUBLIC_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
         return False
+    return opens(signature + message, public_raw)
+
+
+def opens(signed: bytes, public_raw: bytes) -> bool:
+    """Return True if ``signed`` (signature || message, the attached form) verifies under
+    ``public_raw``: libsodium's ``crypto_sign_open``, the one Ed25519 check of verifiers."""
     try:
-        # crypto_sign_open checks the detached form's signature || message.
-        crypto_sign_open(signature + message, public_raw)
+        crypto_sign_open(signed, public_raw)
     except (BadSignatureError, ValueError):
         return False
     return True

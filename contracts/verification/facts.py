@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
 from certlife.contracts.errors import ContractError, SignatureError
-from certlife.contracts.keys import verify_ed25519
+from certlife.contracts.keys import opens, verify_ed25519
 from certlife.contracts.merkle import leaf_hash
 from certlife.contracts.records import SIGNING_PREFIX, Record, parse_record, verify_record_signature
 from certlife.contracts.verification.codes import EVENT_CODES, EVENT_NAMES, ROW, STATUS_CODES, STATUS_NAMES
@@ -24,7 +24,6 @@ from certlife.contracts.verification.plain import (
     CompactFacts,
     Recognised,
     compact_facts,
-    opens,
     pending_recogniser,
     recogniser,
 )
@@ -325,7 +324,7 @@ def _recognised(
     ``check_signatures`` all lines are recognised first, then all the signatures of the
     plain records are opened in one loop (:func:`~.plain.pending_recogniser` says why)."""
     if not check_signatures:
-        recognise_bytes = recogniser(keys, check_signatures, origin)
+        recognise_bytes = recogniser(keys, False, origin)
         for position, raw in lines:
             yield position, raw, recognise_bytes(raw)
         return

@@ -40,9 +40,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import cast
 
-from nacl.bindings import crypto_sign_open
-from nacl.exceptions import BadSignatureError
-
+from certlife.contracts.keys import opens
 from certlife.contracts.record_checks import _B64_SIG, _SAFE_DATE_OR_TIME, _SAFE_TIME, SIGNING_PREFIX
 from certlife.contracts.verification.codes import EVENT_NAMES, STATUS_NAMES
 
@@ -69,7 +67,7 @@ Recognised = tuple[
     bytes, bytes, bytes, bytes, bytes, "bytes | None", bytes, bytes, bytes, bytes, "bool | None"
 ]
 #: The same groups with the signature still to check: then ``signature || signing input``
-#: and the raw public key (what :func:`opens` takes) in place of sig_ok.
+#: and the raw public key (what :func:`~certlife.contracts.keys.opens` takes) in place of sig_ok.
 Pending = tuple[bytes, bytes, bytes, bytes, bytes, "bytes | None", bytes, bytes, bytes, bytes, bytes, bytes]
 
 
@@ -158,7 +156,8 @@ def recogniser(
 
 def pending_recogniser(keys: Mapping[str, bytes], origin: str) -> Callable[[bytes], Pending | None]:
     """:func:`recognise` with the signature check left to the caller: the groups, then what
-    :func:`opens` takes (a record whose key is not in ``keys`` returns None, as with ``check_signature``).
+    :func:`~certlife.contracts.keys.opens` takes (a record whose key is not in ``keys``
+    returns None, as with ``check_signature``).
 
     A loop that recognises a chunk's records first and then opens all their
     signatures in a loop of its own runs faster than one that alternates the
@@ -179,16 +178,6 @@ def pending_recogniser(keys: Mapping[str, bytes], origin: str) -> Callable[[byte
         return number, effective, event, index, key, prev, recorded, seq, sig, status, signed, public
 
     return pending
-
-
-def opens(signed: bytes, public: bytes) -> bool:
-    """True if ``signed`` (signature || signing input) verifies under ``public``: libsodium's
-    ``crypto_sign_open``, as :func:`certlife.contracts.keys.verify_ed25519` checks."""
-    try:
-        crypto_sign_open(signed, public)
-    except (BadSignatureError, ValueError):
-        return False
-    return True
 
 
 def _matcher(origin: str) -> Callable[[bytes], re.Match[bytes] | None]:

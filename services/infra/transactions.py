@@ -150,7 +150,8 @@ CONCURRENT_TRANSACTIONS_RETRY = 0.002
 #: The publisher's retry backoff (ms) after a retriable produce error (aiokafka's default: 100).
 #: 300 back-to-back transactions of 10 messages, local broker: p99 112 ms with 100, 19-21 ms with 10;
 #: with 5, p90 17.7-19.4 ms against 28.3-29.7 with 10 (two runs of 900 each, alternated;
-#: 2 ms was no better than 5 and retries more often). ``./dev bench txn`` prints all three.
+#: 2 ms was no better than 5 and retries more often); a third run showed no difference
+#: (p90 19.0 against 19.7). ``./dev bench txn`` prints all three.
 RETRY_BACKOFF_MS = 5
 
 
