@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import Figure, endpoints, percentile, profile, report
+from bench.cputime import tree_cpu_seconds
 from certlife.contracts import topics
 from certlife.projections.committed import committed_consumer
 from certlife.services.demo.scenario import generate_commands
@@ -72,11 +74,18 @@ class Result:
     statuses: Counter[str]
     #: Publish -> outcome of each probe command sent alone, after the throughput run (seconds).
     latencies: list[float]
+    #: CPU seconds the service process took over the measured run (user + system).
+    cpu_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
         """Commands per second, publish to published outcome."""
         return self.commands / self.seconds
+
+    @property
+    def cpu_us(self) -> float:
+        """The service's CPU microseconds per command."""
+        return 1e6 * self.cpu_seconds / self.commands
 
 
 def workload(n: int, seed: int) -> list[tuple[bytes, bytes]]:
@@ -157,12 +166,12 @@ async def measure(
         await producer.send_and_wait(prefix + topics.COMMANDS, b'{"type":"expire-due","commandId":"warm-up"}')
         await _collect(consumer, 1, proc, log, timeout=120)
         spy = profile(proc.pid, profile_as) if profile_as else None
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), tree_cpu_seconds(proc.pid)
         for key, value in messages:
             await producer.send(prefix + topics.COMMANDS, value, key=key)
         await producer.flush()
         statuses = await _collect(consumer, len(messages), proc, log, timeout=3600)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, tree_cpu_seconds(proc.pid) - cpu_before
         latencies = []
         for key, value in probes or ():
             await asyncio.sleep(probe_gap * random.uniform(0.5, 1.5))  # arrive at any phase of the poll loop
@@ -170,7 +179,7 @@ async def measure(
             await producer.send_and_wait(prefix + topics.COMMANDS, value, key=key)
             await _collect(consumer, 1, proc, log, timeout=60)
             latencies.append(time.perf_counter() - sent)
-        return Result(label, len(messages), seconds, statuses, latencies)
+        return Result(label, len(messages), seconds, statuses, latencies, cpu)
     finally:
         proc.kill()
         proc.wait()
@@ -273,6 +282,9 @@ async def main_async(
         "batched runs (commands/s; the figure is their median)": ", ".join(f"{r.rate:,.0f}" for r in runs),
         "outcomes batched": "; ".join(_decided(r) for r in runs),
         "outcomes one per transaction": _decided(single),
+        "service CPU us per command, batched / one per transaction": (
+            f"{statistics.median(r.cpu_us for r in runs):,.0f} / {single.cpu_us:,.0f}"
+        ),
     }
     if runs[0].latencies:
         ms = [1000 * x for x in runs[0].latencies]

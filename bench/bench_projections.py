@@ -38,7 +38,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.common import endpoints
+from bench.common import endpoints, profile
 from certlife.contracts.merkle import MerkleFrontier, leaf_hash
 from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
 from certlife.contracts.records import RecordSigner, build_certificate_record, record_hash
@@ -173,6 +173,7 @@ async def live(
         [sys.executable, "-m", "certlife.services.cli.certctl", "serve", "projections", "--log-level", "WARNING"],
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    spy = profile(proc.pid, "projections")  # CERTLIFE_BENCH_PROFILE=DIR: py-spy of the live run
     conn = await asyncpg.connect(settings.database_url)
     first: tuple[float, int] | None = None
     try:
@@ -192,6 +193,8 @@ async def live(
     finally:
         proc.terminate()
         proc.wait(30)
+        if spy is not None:
+            spy.wait(30)
         log.close()
         await conn.close()
 
