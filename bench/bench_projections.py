@@ -32,6 +32,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -56,6 +57,10 @@ ROUNDS = (("issued", "valid"), ("suspended", "suspended"), ("reinstated", "valid
           ("amended", "valid"), ("revoked", "revoked"))  # fmt: skip
 
 
+#: The time of the bench log's first record.
+LOG_START = datetime(2026, 2, 1, tzinfo=UTC)
+
+
 def build_log(events: int) -> tuple[list[bytes], list[tuple[int, bytes]]]:
     """``events`` signed records (5 per certificate, round by round) and a checkpoint per 1,000."""
     signer = RecordSigner(Ed25519PrivateKey.generate())
@@ -74,7 +79,7 @@ def build_log(events: int) -> tuple[list[bytes], list[tuple[int, bytes]]]:
         raw = build_certificate_record(
             origin=ORIGIN, index=len(records), certificate=_cert(number, event), event=event, status=status,
             seq=seq + 1, prev=prev, reason="bench" if event in ("suspended", "revoked") else None,
-            effective_at="2026-02-01T00:00:00Z", recorded_at="2026-02-01T00:00:00Z", signer=signer,
+            effective_at=_at(len(records)), recorded_at=_at(len(records)), signer=signer,
         )  # fmt: skip
         heads[number] = (seq + 1, record_hash(raw))
         records.append(raw)
@@ -83,6 +88,12 @@ def build_log(events: int) -> tuple[list[bytes], list[tuple[int, bytes]]]:
             note = sign_checkpoint(Checkpoint(ORIGIN, len(records), frontier.root()), note_signer)
             notes.append((len(records), note.encode()))
     return records, notes
+
+
+def _at(index: int) -> str:
+    """The record's time: one second per 1,000 records (a log growing at 1,000 records/s), at
+    the second precision of the relay's timestamps."""
+    return (LOG_START + timedelta(seconds=index // 1000)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cert(number: str, event: str) -> dict[str, object]:

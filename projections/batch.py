@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from certlife.contracts.errors import ContractError
 from certlife.contracts.records import Record
@@ -37,9 +37,9 @@ from certlife.projections.tracking import Position
 log = logging.getLogger("certlife.projections")
 
 
-@dataclass(frozen=True)
-class Message:
-    """One consumed Kafka message."""
+class Message(NamedTuple):
+    """One consumed Kafka message (a named tuple: built for every message of every batch, and
+    a tuple is built several times faster than a frozen dataclass)."""
 
     topic: str
     partition: int
@@ -49,8 +49,7 @@ class Message:
     traceparent: bytes | None = None
 
 
-@dataclass(frozen=True)
-class Read:
+class Read(NamedTuple):
     """One consumed message as read once for every projection (exactly one outcome is set).
 
     A log message is ``record`` (``problem`` when its content is inadmissible)

@@ -28,8 +28,14 @@ from certlife.domain.certificate import Certificate
 SUSPENDED = "suspended"
 
 
+@functools.lru_cache(maxsize=8192)
 def instant(text: str) -> datetime:
-    """An RFC 3339 timestamp (or a date, read as midnight UTC) as an aware datetime."""
+    """An RFC 3339 timestamp (or a date, read as midnight UTC) as an aware datetime.
+
+    Remembered for the texts seen lately (a ``datetime`` is immutable): both
+    read models parse each record's ``effectiveAt`` and ``recordedAt``, often
+    the same text, and a certificate's records repeat its validity dates.
+    """
     value = datetime.fromisoformat(text)
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
