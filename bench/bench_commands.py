@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import Figure, endpoints, percentile, profile, report
+from bench.common import Figure, endpoints, median, percentile, profile, report
 from bench.cputime import tree_cpu_seconds
 from certlife.contracts import topics
 from certlife.projections.committed import committed_consumer
@@ -283,7 +282,7 @@ async def main_async(
         "outcomes batched": "; ".join(_decided(r) for r in runs),
         "outcomes one per transaction": _decided(single),
         "service CPU us per command, batched / one per transaction": (
-            f"{statistics.median(r.cpu_us for r in runs):,.0f} / {single.cpu_us:,.0f}"
+            f"{median([r.cpu_us for r in runs]):,.0f} / {single.cpu_us:,.0f}"
         ),
     }
     if runs[0].latencies:

@@ -76,10 +76,11 @@ def build_log(events: int) -> tuple[list[bytes], list[tuple[int, bytes]]]:
         seq, prev = heads.get(number, (0, None))
         if event != "issued" and seq == 0:
             event, status = "issued", "valid"
+        at = _at(len(records))
         raw = build_certificate_record(
             origin=ORIGIN, index=len(records), certificate=_cert(number, event), event=event, status=status,
             seq=seq + 1, prev=prev, reason="bench" if event in ("suspended", "revoked") else None,
-            effective_at=_at(len(records)), recorded_at=_at(len(records)), signer=signer,
+            effective_at=at, recorded_at=at, signer=signer,
         )  # fmt: skip
         heads[number] = (seq + 1, record_hash(raw))
         records.append(raw)
