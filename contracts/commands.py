@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -236,6 +237,29 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 #: One decoder for every command (``json.loads`` with a hook builds a new one per call).
 _DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates)
 
+#: What makes :func:`_decode_command`'s orjson path give the message to the strict decoder.
+_ORJSON_REFUSED = (orjson.JSONDecodeError, orjson.JSONEncodeError, TypeError)
+
+
+def _decode_command(raw: bytes) -> Any:
+    """``_DECODER.decode(raw.decode("utf-8"))``: the same object, through orjson when it can be.
+
+    orjson keeps the last of duplicate members where the strict decoder refuses
+    the message. When orjson's compact encoding of what it read is exactly
+    ``raw``, every member of every object was read once (a dropped duplicate
+    would be missing from it), so the object is the strict decoder's. Any other
+    message (whitespace, other escapes, duplicates, numbers written another way,
+    deep nesting, invalid UTF-8) takes the strict decoder, which returns or
+    raises exactly what it always did.
+    """
+    try:
+        obj = orjson.loads(raw)
+        if orjson.dumps(obj) == raw:
+            return obj
+    except _ORJSON_REFUSED:
+        pass
+    return _DECODER.decode(raw.decode("utf-8"))
+
 
 def _lenient_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -269,19 +293,50 @@ def command_digest(command: Command) -> str:
 def _digest_body(content: dict[str, Any]) -> bytes:
     """``json.dumps(content, sort_keys=True, separators=(",", ":"))`` as UTF-8: the digest's input.
 
-    orjson gives the same bytes whenever its output is printable ASCII (json
-    escapes every non-ASCII character and DEL, orjson writes them raw; commands
-    hold no floats), and is several times faster; anything else takes the json
-    path.
+    orjson gives the same bytes whenever its output is printable ASCII (commands
+    hold no floats) and is several times faster; json escapes every non-ASCII
+    character and DEL, which orjson writes raw, so such output is escaped the
+    same way (:func:`_ascii_escaped`). What orjson refuses (lone surrogates,
+    integers beyond 64 bits, non-string keys) takes the json path.
     """
     try:
         fast = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
     except (orjson.JSONEncodeError, TypeError):
         fast = None
-    if fast is not None and fast.isascii() and b"\x7f" not in fast:
+    if fast is None:
+        body = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return body.encode("utf-8", "surrogatepass")
+    if fast.isascii() and b"\x7f" not in fast:
         return fast
-    body = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return body.encode("utf-8", "surrogatepass")
+    return _ascii_escaped(fast)
+
+
+#: An escape sequence of ``backslashreplace`` output: ``\xhh`` and ``\Uhhhhhhhh`` (the forms json
+#: does not write) captured, any other escape matched whole so that scanning stays on escape boundaries.
+_ESCAPE = re.compile(rb"\\(?:x([0-9a-f]{2})|U([0-9a-f]{8})|.)", re.DOTALL)
+
+
+def _json_escape(match: re.Match[bytes]) -> bytes:
+    narrow, wide = match.group(1), match.group(2)
+    if narrow is not None:
+        return b"\\u00" + narrow
+    if wide is not None:
+        code = int(wide, 16) - 0x10000
+        return b"\\u%04x\\u%04x" % (0xD800 | code >> 10, 0xDC00 | code & 0x3FF)
+    return match.group(0)
+
+
+def _ascii_escaped(fast: bytes) -> bytes:
+    """orjson's UTF-8 output in json's ``ensure_ascii`` form: ``\\uXXXX`` (lowercase hex, a surrogate
+    pair beyond U+FFFF) for every character past ``~``.
+
+    Such characters occur only inside strings, and every backslash of orjson's output starts an
+    escape, so ``backslashreplace``'s sequences are found by scanning escape by escape.
+    """
+    out = fast.decode("utf-8").encode("ascii", "backslashreplace").replace(b"\x7f", b"\\u007f")
+    if b"\\x" in out or b"\\U" in out:
+        out = _ESCAPE.sub(_json_escape, out)
+    return out
 
 
 def parse_command(raw: bytes) -> Command:
@@ -298,7 +353,7 @@ def parse_command(raw: bytes) -> Command:
     if len(raw) > _MAX_PEEK_BYTES:
         raise CommandError(f"command is {len(raw)} bytes (max {MAX_COMMAND_BYTES})", code="oversized")
     try:
-        obj = _DECODER.decode(raw.decode("utf-8"))
+        obj = _decode_command(raw)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         command_id = _lenient_command_id(raw)
         if len(raw) > MAX_COMMAND_BYTES:

@@ -55,3 +55,22 @@ def test_every_ascii_character_takes_the_same_form(code: int) -> None:
     """Each ASCII character, as key and value, gives json's bytes (DEL is escaped by json only)."""
     content = {chr(code): chr(code), "k": [chr(code) * 2]}
     assert _digest_body(content) == _reference(content)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "é", "\u00ff\u0080", "\x7f", "中文", "\U0001f600", "a\\xe9b", "\\U0001f600", "\\\\x41",
+        "\\\"é\"\\", "\U00010000\uffff\U0010ffff", "tab\tthen é", "\u2028\u2029",
+    ],
+)  # fmt: skip
+def test_characters_past_tilde_take_jsons_escapes(text: str) -> None:
+    """Non-ASCII text (narrow, BMP, astral), DEL, and text that spells escapes itself."""
+    content = {text: [text, {"k": text}], "plain": "x"}
+    assert _digest_body(content) == _reference(content)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20))
+def test_any_text_takes_jsons_escapes(text: str) -> None:
+    assert _digest_body({"k": text, text: 1}) == _reference({"k": text, text: 1})
