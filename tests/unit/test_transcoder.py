@@ -134,6 +134,42 @@ def test_invalid_json_for_orjson_is_read_as_before() -> None:
         assert repr(FAST.decode(data)) == repr(REFERENCE.decode(data))
 
 
+_TYPED = b'{"_type_":"uuid_hex","_data_":"6661472d63755d2d8c40983ac4965713"}'
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"id":' + _TYPED + b',"c":{"big":123456789012345678901234567890}}',
+        b'{"id":' + _TYPED + b',"c":{"n":[18446744073709551616]}}',
+        b'{"id":' + _TYPED + b',"c":{"f":1.5,"e":1e-08}}',
+        b'{"id":' + _TYPED + b',"c":{"inner":' + _TYPED + b"}}",
+        b'{"id":' + _TYPED + b',"k\\"_type_":' + _TYPED + b"}",
+        b'{"id":' + _TYPED + b',"k\\"_type_":1}',
+        b'{"id": ' + _TYPED + b', "c": {"n": 1}}',
+        b'{"id":'
+        + _TYPED
+        + b',"t":{"_type_":"datetime_iso","_data_":"2026-01-02T03:04:05+00:00"},"c":{"a":["x"]}}',
+        b'{"_type_":"uuid_hex","_data_":"6661472d63755d2d8c40983ac4965713"}',
+        b'{"id":{"_type_":"uuid_hex","_data_":"6661472d63755d2d8c40983ac4965713","x":1},"c":' + _TYPED + b"}",
+    ],
+)
+def test_states_typed_only_in_their_members_are_read_as_before(data: bytes) -> None:
+    """Typed member values restored without a walk of the rest; any number, nesting or spacing
+    the shortcut cannot vouch for takes the full walk (or the json path)."""
+    assert repr(FAST.decode(data)) == repr(REFERENCE.decode(data))
+
+
+def test_a_state_typed_only_in_its_members_is_not_walked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An event's stored state (a timestamp, a nested certificate object): only the typed member is restored."""
+    restored: list[Any] = []
+    walk = OrjsonTranscoder._restore
+    monkeypatch.setattr(OrjsonTranscoder, "_restore", lambda self, o: restored.append(o) or walk(self, o))
+    data = b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-12-03T21:07:08+00:00"},"certificate":{"a":["b",{"c":1}]}}'
+    assert FAST.decode(data) == REFERENCE.decode(data)
+    assert restored == [{"_type_": "datetime_iso", "_data_": "2026-12-03T21:07:08+00:00"}]
+
+
 def test_the_application_uses_it_and_reads_what_it_wrote() -> None:
     app = CertificateApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     assert isinstance(app.mapper.transcoder, OrjsonTranscoder)
