@@ -42,6 +42,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.common import endpoints, median, profile
+from bench.cputime import cpu_snapshot, cpu_us_per_item, stack_holders
 from certlife.contracts.merkle import MerkleFrontier, leaf_hash
 from certlife.contracts.notes import Checkpoint, NoteSigner, sign_checkpoint
 from certlife.contracts.records import RecordSigner, build_certificate_record, record_hash
@@ -163,6 +164,8 @@ class Live:
     records: int
     #: Publish → both read models, per probe record at low load (seconds).
     latencies: list[float]
+    #: CPU microseconds per event over the timed window: the projection process, PostgreSQL, the broker.
+    cpu_us: dict[str, int]
 
 
 async def _applied(conn: asyncpg.Connection, s: str) -> int | None:
@@ -189,8 +192,10 @@ async def live(
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     spy = profile(proc.pid, "projections")  # CERTLIFE_BENCH_PROFILE=DIR: py-spy of the live run
+    holders = await asyncio.to_thread(stack_holders, {"projections": proc.pid})
     conn = await asyncpg.connect(settings.database_url)
     first: tuple[float, int] | None = None
+    cpu_first: dict[str, float] = {}
     try:
         while True:
             if proc.poll() is not None:
@@ -198,13 +203,14 @@ async def live(
             low = await _applied(conn, s)
             now = time.perf_counter()
             if low is not None and low >= 0 and first is None:
-                first = (now, low + 1)
+                first, cpu_first = (now, low + 1), cpu_snapshot(holders)
             if low is not None and low >= events - 1 and first is not None:
                 seconds, records = now - first[0], events - first[1]
+                cpu = cpu_us_per_item(cpu_first, cpu_snapshot(holders), records)
                 break
             await asyncio.sleep(0.02)
         latencies = await _probe(settings, conn, s, events, probes, gap) if probes else []
-        return Live(seconds, records, latencies)
+        return Live(seconds, records, latencies, cpu)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -259,10 +265,10 @@ async def create_schema(settings: Settings) -> None:
 
 async def live_rounds(
     settings: Settings, env: dict[str, str], events: int, rounds: int, probes: list[bytes], gap: float
-) -> tuple[list[float], Live]:
+) -> tuple[list[Live], Live]:
     """Live runs over the same log, each on a fresh schema (dropped after it, but for the last);
-    the last one also times ``probes``. Returns every round's events/s and the last round."""
-    rates: list[float] = []
+    the last one also times ``probes``. Returns every round and the last one."""
+    runs: list[Live] = []
     for turn in range(rounds):
         last = turn == rounds - 1
         round_env = env if last else dict(env, CERTLIFE_DB_SCHEMA=f"{settings.db_schema}_r{turn}")
@@ -277,8 +283,8 @@ async def live_rounds(
         finally:
             if not last:
                 await drop_schema(round_settings)
-        rates.append(measured.records / measured.seconds)
-    return rates, measured
+        runs.append(measured)
+    return runs, measured
 
 
 async def main_async(events: int, probes: int, gap_ms: float, rounds: int = 1) -> None:
@@ -301,7 +307,7 @@ async def main_async(events: int, probes: int, gap_ms: float, rounds: int = 1) -
             f"log of {events} records + {len(notes)} checkpoints written in {time.perf_counter() - t0:.1f}s"
         )
         raw_s = await raw_consume(settings, events)
-        rates, measured = await live_rounds(settings, env, events, rounds, tail, gap_ms / 1000)
+        runs, measured = await live_rounds(settings, env, events, rounds, tail, gap_ms / 1000)
         config = projection_config(settings)
         conn = await postgres_connector(settings).connect()
         try:
@@ -313,6 +319,7 @@ async def main_async(events: int, probes: int, gap_ms: float, rounds: int = 1) -
             await conn.close()
     finally:
         await drop_schema(settings)
+    rates = [run.records / run.seconds for run in runs]
     raw_rate, live_rate = events / raw_s, median(rates)
     live_s, live_n = measured.seconds, measured.records
     print(f"raw aiokafka consume        {raw_rate:>10,.0f} records/s  ({raw_s:.2f}s)")
@@ -322,6 +329,8 @@ async def main_async(events: int, probes: int, gap_ms: float, rounds: int = 1) -
     else:
         print(f"live, both projections      {live_rate:>10,.0f} events/s   ({live_n} in {live_s:.2f}s)  "
               f"ratio to raw {live_rate / raw_rate:.3f}")  # fmt: skip
+    cpu = {name: round(median([run.cpu_us[name] for run in runs])) for name in measured.cpu_us}
+    print(f"CPU us per event while live (median of the rounds): {cpu}")
     verdict = "met" if live_rate >= TARGET_LIVE else "NOT MET"
     print(f"target: live >= {TARGET_LIVE:,} events/s: {verdict} ({live_rate:,.0f} events/s)")
     if measured.latencies:
