@@ -1,5 +1,8 @@
 """Live batch writes through COPY: the rows into a session's staging table, then one merge statement.
 
+(The history's rows usually go straight into their table by COPY, in a savepoint, and take the
+stage only when the table already holds one of their indexes: ``certlife.projections.history``.)
+
 A batch's rows travel by binary COPY into a temporary table of the session
 (created on first use, emptied at every commit: ``ON COMMIT DELETE ROWS``),
 and one statement moves them into the view table:
@@ -41,11 +44,16 @@ def merge_sql(stage: str, insert: str) -> str:
 
 
 async def copy_rows(
-    conn: asyncpg.Connection, stage: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    conn: asyncpg.Connection,
+    stage: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    schema: str | None = None,
 ) -> None:
-    """COPY ``rows`` into ``stage``; a value COPY cannot encode raises ``asyncpg.DataError``."""
+    """COPY ``rows`` into table ``stage`` (of ``schema``: default, the session's temporary tables);
+    a value COPY cannot encode raises ``asyncpg.DataError``."""
     try:
-        await conn.copy_records_to_table(stage, records=rows, columns=list(columns))
+        await conn.copy_records_to_table(stage, schema_name=schema, records=rows, columns=list(columns))
     except asyncpg.PostgresError:
         raise
     except (TypeError, ValueError, OverflowError) as exc:

@@ -286,6 +286,48 @@ async def test_writes_are_idempotent_per_log_index_and_bulk_equals_live(
         await conn.close()
 
 
+async def test_new_history_rows_go_straight_in_and_known_ones_take_the_merge(
+    database_url: str, pg_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """History rows whose indexes the table does not hold are COPYed into it directly; a part that
+    repeats known indexes is rolled back to its savepoint and merged, skipping them."""
+    from certlife.contracts.records import parse_record
+    from certlife.projections import history
+    from certlife.projections.tracking import create_generation, create_tracking
+    from tests.unit.logbuilder import LogBuilder
+
+    copied: list[tuple[str, int]] = []
+    real = history.copy_rows
+
+    async def spy(conn: asyncpg.Connection, target: str, columns: Any, rows: Any, schema: Any = None) -> None:
+        copied.append((target, len(rows)))
+        await real(conn, target, columns, rows, schema)
+
+    monkeypatch.setattr(history, "copy_rows", spy)
+    b = LogBuilder()
+    b.issue_many(12)
+    records = [parse_record(r) for r in b.records]
+    s = f'"{pg_schema}"'
+    projection = history.HistoryProjection()
+    conn = await asyncpg.connect(database_url)
+    try:
+        await create_tracking(conn, s)
+        await create_generation(conn, s, projection, 1, with_indexes=True)
+        async with conn.transaction():
+            await projection.write_live(conn, s, 1, records[:8], ISSUER)
+        assert copied == [("certificate_history_g1", 8)]
+        async with conn.transaction():
+            await projection.write_live(conn, s, 1, records[4:], ISSUER)
+        rest = len(records) - 4
+        assert copied[1:] == [("certificate_history_g1", rest), ("history_live_stage", rest)]
+        indexes = [
+            r["log_index"] for r in await conn.fetch(f"SELECT log_index FROM {s}.certificate_history_g1")
+        ]
+    finally:
+        await conn.close()
+    assert sorted(indexes) == [r.index for r in records]
+
+
 async def test_live_writes_keep_every_array_element_and_value_exactly(
     database_url: str, pg_schema: str
 ) -> None:
