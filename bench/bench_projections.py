@@ -245,22 +245,23 @@ async def _probe(
     return latencies
 
 
-async def drop_schema(settings: Settings) -> None:
-    """Remove the bench's schema."""
+async def _schema_statement(settings: Settings, template: str) -> None:
+    """Run ``template`` with the bench's quoted schema name as ``{s}``."""
     conn = await asyncpg.connect(settings.database_url)
     try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
+        await conn.execute(template.format(s=f'"{settings.db_schema}"'))
     finally:
         await conn.close()
+
+
+async def drop_schema(settings: Settings) -> None:
+    """Remove the bench's schema."""
+    await _schema_statement(settings, "DROP SCHEMA IF EXISTS {s} CASCADE")
 
 
 async def create_schema(settings: Settings) -> None:
     """Create the bench's (empty) schema."""
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await conn.execute(f'CREATE SCHEMA "{settings.db_schema}"')
-    finally:
-        await conn.close()
+    await _schema_statement(settings, "CREATE SCHEMA {s}")
 
 
 async def live_rounds(
