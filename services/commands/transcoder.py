@@ -65,11 +65,7 @@ class OrjsonTranscoder(JSONTranscoder):
         """
         if type(parsed) is not dict or not parsed:
             return None
-        typed = [
-            key
-            for key, value in parsed.items()
-            if type(value) is dict and len(value) == 2 and "_type_" in value and "_data_" in value
-        ]
+        typed = [key for key, value in parsed.items() if type(value) is dict and _typed(value)]
         if len(typed) != data.count(b'"_type_":') or orjson.dumps(parsed) != data:
             return None
         for key in typed:
@@ -97,8 +93,13 @@ class OrjsonTranscoder(JSONTranscoder):
         kind = type(o)
         if kind is dict:
             d = {k: v if type(v) in _PLAIN else self._restore(v) for k, v in o.items()}
-            return self._decode_obj(d) if len(d) == 2 and "_type_" in d and "_data_" in d else d
+            return self._decode_obj(d) if _typed(d) else d
         if kind is list:
             return [v if type(v) in _PLAIN else self._restore(v) for v in o]
         # orjson reads integers beyond 64 bits as floats: any float is read by the json path.
         raise _Refused("numbers that are not 64-bit integers are read by JSONTranscoder")
+
+
+def _typed(d: dict[str, Any]) -> bool:
+    """True for a registered type's ``{"_type_": name, "_data_": value}`` object (as ``JSONTranscoder`` reads one)."""
+    return len(d) == 2 and "_type_" in d and "_data_" in d
