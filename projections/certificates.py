@@ -41,12 +41,25 @@ _SET = ", ".join(
 _CONFLICT = (
     f"ON CONFLICT (number) DO UPDATE SET {_SET}, parked_index = NULL WHERE t.log_index < EXCLUDED.log_index"
 )
-#: PostgreSQL type of each of ``CURRENT_COLUMNS`` (as in ``create_sql``).
+#: The stage's times (``bigint`` microseconds since the Unix epoch, ``mapping.instant_us``).
+_TIMES = ("valid_from", "valid_until", "effective_at", "recorded_at", "suspended_at")
+#: PostgreSQL type of each of ``CURRENT_COLUMNS`` in the stage.
 CURRENT_TYPES = (
     "text", "uuid", "text", "text", "text", "text", "text", "text[]", "text[]", "text[]",
-    "timestamptz", "timestamptz", "text", "text", "integer", "text", "timestamptz", "timestamptz",
-    "bigint", "timestamptz", "text", "jsonb",
+    "bigint", "bigint", "text", "text", "integer", "text", "bigint", "bigint", "bigint", "bigint", "text", "jsonb",
 )  # fmt: skip
+
+
+def _from_stage(column: str) -> str:
+    """The value of table column ``column`` from a staged row: a time is whole seconds through
+    ``to_timestamp`` (exact: a double holds every second of years 1 to 9999 times 10**6) plus
+    the remaining microseconds."""
+    if column in _TIMES:
+        return f"to_timestamp({column} / 1000000) + ({column} % 1000000) * interval '1 microsecond'"
+    return column
+
+
+_SELECT = ", ".join(_from_stage(c) for c in CURRENT_COLUMNS)
 #: The session's staging table of live batches (``certlife.projections.staging``).
 _STAGE = "certificates_live_stage"
 _CREATE_STAGE = stage_sql(_STAGE, CURRENT_COLUMNS, CURRENT_TYPES)
@@ -120,7 +133,7 @@ class CertificatesProjection(Projection):
         t = table(schema_sql, "certificates", generation)
         await copy_rows(conn, _STAGE, CURRENT_COLUMNS, rows)
         await conn.execute(
-            merge_sql(_STAGE, f"INSERT INTO {t} AS t ({_COLUMNS}) SELECT {_COLUMNS} FROM staged {_CONFLICT}")
+            merge_sql(_STAGE, f"INSERT INTO {t} AS t ({_COLUMNS}) SELECT {_SELECT} FROM staged {_CONFLICT}")
         )
 
     async def mark_unavailable(
@@ -155,16 +168,10 @@ class CertificatesProjection(Projection):
         records: Sequence[Record],
         issuer: str,
     ) -> None:
-        """COPY the newest rows into a staging table, then merge with the same guard."""
+        """The newest rows through the live batches' stage and merge (:meth:`write_rows`), in the
+        caller's transaction."""
         rows = [r.as_tuple() for r in fold_current(records, issuer).values()]
         if not rows:
             return
-        t = table(schema_sql, "certificates", generation)
-        await conn.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS certificates_stage (LIKE {t}) ON COMMIT DELETE ROWS"
-        )
-        await conn.execute("TRUNCATE certificates_stage")
-        await conn.copy_records_to_table("certificates_stage", records=rows, columns=list(CURRENT_COLUMNS))
-        await conn.execute(
-            f"INSERT INTO {t} AS t ({_COLUMNS}) SELECT {_COLUMNS} FROM certificates_stage {_CONFLICT}"
-        )
+        await conn.execute(_CREATE_STAGE)
+        await self.write_rows(conn, schema_sql, generation, rows)

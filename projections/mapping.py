@@ -3,7 +3,12 @@
 Two row shapes come out of a batch of records, in index order:
 
 * ``history_rows``: one row per certificate record (append-only, keyed by index);
-* ``fold_current``: one row per certificate, the newest state in the batch.
+* ``fold_current``: one row per certificate, the newest state in the batch, as the
+  certificates' stage takes it (``certlife.projections.certificates``): its times as
+  microseconds since the Unix epoch (:func:`instant_us`), which the merge turns into
+  ``timestamptz``. asyncpg's COPY encodes an aware ``datetime`` in about 1.6 us, a
+  ``bigint`` in 0.09 (2,000 bench rows per COPY: client CPU per row 19 against 12 us,
+  PostgreSQL's CPU for the COPY and merge unchanged at 48–51 us per row).
 
 A certificate's suspension (``suspended_at``/``suspension_reason``) is known
 only from its ``suspended`` record. When a later record in the batch keeps the
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -40,6 +45,17 @@ def instant(text: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@functools.lru_cache(maxsize=8192)
+def instant_us(text: str) -> int:
+    """:func:`instant` of ``text`` in whole microseconds since 1970-01-01T00:00:00Z (exact:
+    a ``datetime`` holds microseconds), as the certificates' stage takes a time."""
+    return (instant(text) - _EPOCH) // _MICROSECOND
+
+
 def checkpoint_size(note: bytes) -> int:
     """The tree size of a signed checkpoint note (its second line)."""
     lines = note.split(b"\n", 2)
@@ -49,7 +65,8 @@ def checkpoint_size(note: bytes) -> int:
 
 
 class CurrentRow(NamedTuple):
-    """The newest state of one certificate (a row of ``certificates``, in ``CURRENT_COLUMNS`` order)."""
+    """The newest state of one certificate as the certificates' stage takes it (``CURRENT_COLUMNS``):
+    a row of ``certificates`` with its times in microseconds since the Unix epoch (:func:`instant_us`)."""
 
     number: str
     certificate_id: UUID
@@ -61,16 +78,16 @@ class CurrentRow(NamedTuple):
     factories: list[str]
     models: list[str]
     standards: list[str]
-    valid_from: datetime
-    valid_until: datetime
+    valid_from: int
+    valid_until: int
     status: str
     event: str
     seq: int
     reason: str | None
-    effective_at: datetime
-    recorded_at: datetime
+    effective_at: int
+    recorded_at: int
     log_index: int
-    suspended_at: datetime | None
+    suspended_at: int | None
     suspension_reason: str | None
     certificate: str
 
@@ -101,7 +118,7 @@ class HistoryRow(NamedTuple):
 CURRENT_COLUMNS = CurrentRow._fields
 HISTORY_COLUMNS = HistoryRow._fields
 #: A certificate's suspension as the current row carries it: (``suspended_at``, ``suspension_reason``).
-Suspension = tuple[datetime | None, str | None]
+Suspension = tuple[int | None, str | None]
 _NO_SUSPENSION: Suspension = (None, None)
 
 
@@ -147,7 +164,7 @@ def history_rows(records: Iterable[Record], issuer: str) -> list[HistoryRow]:
 def _suspension(record: Record, before: Suspension | None) -> Suspension:
     """The suspension after ``record``; ``before`` is the one earlier in the batch (None: none there)."""
     if record.event == SUSPENDED:
-        return instant(record.effective_at), record.reason
+        return instant_us(record.effective_at), record.reason
     if record.status == SUSPENDED and before is not None:
         return before
     return _NO_SUSPENSION
@@ -172,14 +189,14 @@ def _current_row(record: Record, issuer: str, suspension: Suspension) -> Current
         list(cert["factories"]),
         list(cert["models"]),
         list(cert["standards"]),
-        instant(cert["validFrom"]),
-        instant(cert["validUntil"]),
+        instant_us(cert["validFrom"]),
+        instant_us(cert["validUntil"]),
         record.status,
         record.event,
         record.seq,
         record.reason,
-        instant(record.effective_at),
-        instant(record.recorded_at),
+        instant_us(record.effective_at),
+        instant_us(record.recorded_at),
         record.index,
         suspension[0],
         suspension[1],

@@ -8,7 +8,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -328,6 +328,67 @@ async def test_new_history_rows_go_straight_in_and_known_ones_take_the_merge(
     assert sorted(indexes) == [r.index for r in records]
 
 
+def _as_staged(value: Any) -> Any:
+    """A table value as the certificates' stage takes it: a time in microseconds since the Unix epoch."""
+    if isinstance(value, datetime):
+        return (value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return value
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+async def test_certificate_times_arrive_exactly_whatever_the_session_time_zone(
+    database_url: str, pg_schema: str, bulk: bool
+) -> None:
+    """The stage carries times as microseconds since the Unix epoch: the table holds exactly the
+    instant of each record's text (dates as midnight UTC, fractions, years 1 and 9999, before 1970),
+    live and in a rebuild, in a session whose time zone is not UTC."""
+    from certlife.contracts.records import parse_record
+    from certlife.projections.mapping import instant
+    from certlife.projections.registry import PROJECTIONS
+    from certlife.projections.tracking import create_generation, create_tracking
+    from tests.unit.logbuilder import LogBuilder, certificate
+
+    cases = [
+        ("0001-01-01", "1969-12-31T23:59:59.5Z"),
+        ("1970-01-01T00:00:00.000001Z", "9999-12-31T23:59:59.999999Z"),
+        ("2026-02-01", "2026-02-01T12:34:56.123456789Z"),
+    ]
+    b = LogBuilder()
+    certs = [certificate(f"T-{i}") | {"validFrom": f, "validUntil": u} for i, (f, u) in enumerate(cases)]
+    for cert, (_, until) in zip(certs, cases, strict=True):
+        b.add(cert["number"], "issued", "valid", certificate=cert, effective_at=until, recorded_at=until)
+    moon = "1969-07-20T20:17:40.25Z"
+    b.add(
+        "T-0",
+        "suspended",
+        "suspended",
+        certificate=certs[0],
+        reason="audit",
+        effective_at=moon,
+        recorded_at=moon,
+    )
+    records = [parse_record(r) for r in b.records]
+    s = f'"{pg_schema}"'
+    projection = PROJECTIONS["certificates"]
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("SET TimeZone = 'Pacific/Chatham'")
+        await create_tracking(conn, s)
+        await create_generation(conn, s, projection, 1, with_indexes=True)
+        async with conn.transaction():
+            write = projection.write_bulk if bulk else projection.write_live
+            await write(conn, s, 1, records, ISSUER)
+        rows = {r["number"]: r for r in await conn.fetch(f"SELECT * FROM {s}.certificates_g1")}
+    finally:
+        await conn.close()
+    for i, (valid_from, valid_until) in enumerate(cases):
+        row = rows[f"T-{i}"]
+        assert (row["valid_from"], row["valid_until"]) == (instant(valid_from), instant(valid_until))
+        if i:
+            assert row["effective_at"] == row["recorded_at"] == instant(valid_until)
+    assert rows["T-0"]["suspended_at"] == rows["T-0"]["effective_at"] == instant(moon)
+
+
 async def test_live_writes_keep_every_array_element_and_value_exactly(
     database_url: str, pg_schema: str
 ) -> None:
@@ -363,8 +424,11 @@ async def test_live_writes_keep_every_array_element_and_value_exactly(
     expected = {n: r._asdict() for n, r in fold_current(records, ISSUER).items()}
     for row in current.values():
         want = expected[row["number"]]
-        assert {k: v for k, v in row.items() if k not in ("certificate", "parked_index")} == {
-            k: v for k, v in want.items() if k != "certificate"
+        cert = json.loads(want["certificate"])
+        assert json.loads(row["certificate"]) == cert
+        assert {k: row[k] for k in ("factories", "models", "standards")} == {
+            k: cert[k] for k in ("factories", "models", "standards")
         }
-        assert json.loads(row["certificate"]) == json.loads(want["certificate"])
+        staged = {k: _as_staged(v) for k, v in row.items() if k in want and k != "certificate"}
+        assert staged == {k: v for k, v in want.items() if k != "certificate"}
     assert [h["log_index"] for h in history] == [r.log_index for r in history_rows(records, ISSUER)]

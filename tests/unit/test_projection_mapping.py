@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from certlife.domain.certificate import Certificate
 from certlife.projections.answer import answer_status, covering_checkpoint
 from certlife.projections.batch import Message, select_new
 from certlife.projections.errors import LogGap
-from certlife.projections.mapping import checkpoint_size, fold_current, history_rows
+from certlife.projections.mapping import checkpoint_size, fold_current, history_rows, instant, instant_us
 from certlife.projections.tracking import Position
 from tests.unit.logbuilder import LogBuilder
 
@@ -31,6 +31,21 @@ def _log() -> LogBuilder:
     return b
 
 
+def _us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch, as the stage takes a time."""
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1970-01-01T00:00:00Z", "2026-02-01", "2026-02-01T12:34:56.123456Z", "1969-12-31T23:59:59.5Z",
+     "0001-01-01", "9999-12-31T23:59:59.999999Z", "2026-02-01T00:00:00.123456789Z"],
+)  # fmt: skip
+def test_instant_us_is_the_instant_in_whole_microseconds(text: str) -> None:
+    assert instant_us(text) == _us(instant(text))
+    assert datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=instant_us(text)) == instant(text)
+
+
 def test_fold_keeps_the_newest_row_per_certificate() -> None:
     rows = fold_current([parse_record(r) for r in _log().records], ISSUER)
     assert set(rows) == {"A-1", "B-1"}
@@ -38,14 +53,14 @@ def test_fold_keeps_the_newest_row_per_certificate() -> None:
     assert (a.status, a.event, a.seq, a.log_index) == ("suspended", "amended", 3, 3)
     assert (b.status, b.seq, b.log_index, b.reason) == ("revoked", 2, 4, "non-conformity")
     assert a.certificate_id == Certificate.create_id(ISSUER, "A-1")
-    assert a.valid_until == datetime(2028, 1, 1, tzinfo=UTC)
+    assert a.valid_until == _us(datetime(2028, 1, 1, tzinfo=UTC))
 
 
 def test_suspension_is_carried_through_a_later_amendment_and_cleared_by_revocation() -> None:
     records = [parse_record(r) for r in _log().records]
     rows = fold_current(records, ISSUER)
     assert rows["A-1"].suspension_reason == "audit overdue"
-    assert rows["A-1"].suspended_at == datetime.fromisoformat(records[2].effective_at)
+    assert rows["A-1"].suspended_at == _us(datetime.fromisoformat(records[2].effective_at))
     assert rows["B-1"].suspended_at is None
     # Suspended in an earlier batch: the fold cannot know, the writer keeps the stored value.
     assert fold_current(records[3:4], ISSUER)["A-1"].suspended_at is None
