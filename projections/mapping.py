@@ -140,18 +140,24 @@ def certificate_json(cert: dict[str, Any]) -> str:
 
 
 def history_row(record: Record, issuer: str) -> HistoryRow:
-    """The history row of one certificate record."""
-    cert = record.certificate
+    """The history row of one certificate record.
+
+    The mapping reads the record's members from ``Record.data`` (what its
+    properties return): several properties per record, for every record of a
+    batch, cost more than the dictionary lookups they wrap.
+    """
+    data: Any = record.data  # checked record members, as ``Record``'s properties return them
+    cert = data.get("certificate")
     return HistoryRow(
         record.index,
         cert["number"],
         certificate_id(issuer, cert["number"]),
-        record.seq,
-        record.event,
-        record.status,
-        record.reason,
-        instant(record.effective_at),
-        instant(record.recorded_at),
+        data.get("seq"),
+        data.get("event"),
+        data.get("status"),
+        data.get("reason"),
+        instant(data.get("effectiveAt")),
+        instant(data.get("recordedAt")),
         certificate_json(cert),
     )
 
@@ -161,11 +167,11 @@ def history_rows(records: Iterable[Record], issuer: str) -> list[HistoryRow]:
     return [history_row(r, issuer) for r in records if r.kind == "certificate"]
 
 
-def _suspension(record: Record, before: Suspension | None) -> Suspension:
-    """The suspension after ``record``; ``before`` is the one earlier in the batch (None: none there)."""
-    if record.event == SUSPENDED:
-        return instant_us(record.effective_at), record.reason
-    if record.status == SUSPENDED and before is not None:
+def _suspension(data: Any, before: Suspension | None) -> Suspension:
+    """The suspension after the record of ``data``; ``before`` is the one earlier in the batch (None: none there)."""
+    if data.get("event") == SUSPENDED:
+        return instant_us(data.get("effectiveAt")), data.get("reason")
+    if data.get("status") == SUSPENDED and before is not None:
         return before
     return _NO_SUSPENSION
 
@@ -173,11 +179,12 @@ def _suspension(record: Record, before: Suspension | None) -> Suspension:
 def current_row(record: Record, issuer: str, before: CurrentRow | None) -> CurrentRow:
     """The certificate's state after ``record``; ``before`` is its state earlier in the batch."""
     earlier = None if before is None else (before.suspended_at, before.suspension_reason)
-    return _current_row(record, issuer, _suspension(record, earlier))
+    return _current_row(record, issuer, _suspension(record.data, earlier))
 
 
 def _current_row(record: Record, issuer: str, suspension: Suspension) -> CurrentRow:
-    cert = record.certificate
+    data: Any = record.data  # checked record members, as ``Record``'s properties return them
+    cert = data.get("certificate")
     return CurrentRow(
         cert["number"],
         certificate_id(issuer, cert["number"]),
@@ -191,12 +198,12 @@ def _current_row(record: Record, issuer: str, suspension: Suspension) -> Current
         list(cert["standards"]),
         instant_us(cert["validFrom"]),
         instant_us(cert["validUntil"]),
-        record.status,
-        record.event,
-        record.seq,
-        record.reason,
-        instant_us(record.effective_at),
-        instant_us(record.recorded_at),
+        data.get("status"),
+        data.get("event"),
+        data.get("seq"),
+        data.get("reason"),
+        instant_us(data.get("effectiveAt")),
+        instant_us(data.get("recordedAt")),
         record.index,
         suspension[0],
         suspension[1],
@@ -214,7 +221,8 @@ def fold_current(records: Iterable[Record], issuer: str) -> dict[str, CurrentRow
     for record in records:
         if record.kind != "certificate":
             continue
-        number = record.certificate["number"]
+        data: Any = record.data
+        number = data.get("certificate")["number"]
         earlier = newest.get(number)
-        newest[number] = (record, _suspension(record, None if earlier is None else earlier[1]))
+        newest[number] = (record, _suspension(data, None if earlier is None else earlier[1]))
     return {number: _current_row(record, issuer, s) for number, (record, s) in newest.items()}
