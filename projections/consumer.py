@@ -6,9 +6,9 @@ parsed once and applied to every projection in one PostgreSQL transaction
 stored position. The batch is handed over as the raw aiokafka records (no
 per-message faststream objects, no body decoding) and applied as soon as
 ``getmany`` returns: whatever is buffered, never waiting for a batch to fill.
-The next batch is parsed, and its rows mapped (``certlife.projections.ahead``),
-while the previous one is written (``certlife.projections.inflight``); they are
-applied one at a time, in order.
+The next batches are parsed, and their rows mapped (``certlife.projections.ahead``),
+while the previous one is written (``certlife.projections.inflight``, up to
+``BATCHES_IN_FLIGHT`` applied or queued); they are applied one at a time, in order.
 
 Offsets live in PostgreSQL, never in Kafka (``AckPolicy.MANUAL``, nothing is
 acknowledged). faststream's ``ConsumerRebalanceListener`` hook does not hand
@@ -62,6 +62,9 @@ log = logging.getLogger("certlife.projections")
 POOL_MIN_SIZE, POOL_MAX_SIZE = 1, 4
 #: The one consumer group (``ProjectionConfig.group_id``) reading the topics for every projection.
 LIVE_GROUP = "live"
+#: Batches applied or waiting to be (``certlife.projections.inflight``): one being written, one
+#: read and queued behind it, while the next is read.
+BATCHES_IN_FLIGHT = 2
 #: Messages parsed between two yields to the event loop while a batch is in flight.
 READ_SLICE = 100
 #: Longest wait of a fetch for new records (aiokafka's default is 500 ms). A fetch of the
@@ -239,7 +242,7 @@ def _subscribe(
     broker: KafkaBroker, runtime: Runtime, projections: Sequence[Projection], observer: BatchObserver
 ) -> InFlight:
     config = runtime.config
-    inflight = InFlight()
+    inflight = InFlight(BATCHES_IN_FLIGHT)
     listener = SeekToStored(runtime, projections, inflight)
     subscriber = broker.subscriber(
         config.log_topic,

@@ -117,6 +117,60 @@ def test_batches_in_flight_run_one_at_a_time_in_order() -> None:
     assert events.index("read after 1") < events.index("end 1")
 
 
+def test_with_depth_two_a_batch_queues_behind_the_one_in_flight_and_the_next_is_read_meanwhile() -> None:
+    async def run() -> list[str]:
+        events: list[str] = []
+        inflight = InFlight(2)
+        gates = {name: asyncio.Event() for name in ("1", "2", "3", "4")}
+
+        async def batch(name: str) -> None:
+            events.append(f"start {name}")
+            await gates[name].wait()  # PostgreSQL still working on it
+            events.append(f"end {name}")
+
+        async def release() -> None:
+            for name in gates:
+                await asyncio.sleep(0.01)
+                gates[name].set()
+
+        releasing = asyncio.create_task(release())
+        for name in ("1", "2", "3", "4"):
+            await inflight.start(batch(name))
+            events.append(f"read after {name}")
+        await inflight.settle()
+        await releasing
+        return events
+
+    events = asyncio.run(run())
+    assert [e for e in events if not e.startswith("read")] == [
+        "start 1", "end 1", "start 2", "end 2", "start 3", "end 3", "start 4", "end 4",
+    ]  # fmt: skip
+    # Two batches are started (one written, one queued) before the first is done ...
+    assert events.index("read after 2") < events.index("end 1")
+    # ... and no more: the third waits for a place.
+    assert events.index("read after 3") > events.index("end 1")
+    assert events.index("read after 3") < events.index("end 2")
+
+
+def test_settle_waits_for_every_batch_in_flight_and_depth_is_at_least_one() -> None:
+    async def run() -> list[str]:
+        done: list[str] = []
+        inflight = InFlight(3)
+
+        async def batch(name: str) -> None:
+            await asyncio.sleep(0.005)
+            done.append(name)
+
+        for name in ("a", "b", "c"):
+            await inflight.start(batch(name))
+        await inflight.settle()
+        return done
+
+    assert asyncio.run(run()) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="at least 1"):
+        InFlight(0)
+
+
 def test_read_record_is_parse_record_whichever_path_it_takes() -> None:
     b = LogBuilder()
     b.add("A-1", "issued", "valid")
