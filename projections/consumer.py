@@ -66,7 +66,7 @@ LIVE_GROUP = "live"
 #: read and queued behind it, while the next is read.
 BATCHES_IN_FLIGHT = 2
 #: Messages parsed between two yields to the event loop while a batch is in flight.
-READ_SLICE = 100
+READ_SLICE = 25
 #: Longest wait of a fetch for new records (aiokafka's default is 500 ms). A fetch of the
 #: checkpoint topic alone (the log's records still buffered) waits this long for a note,
 #: and no fetch of the log can go to the broker meanwhile: the log stalled up to 500 ms
