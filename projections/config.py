@@ -24,7 +24,7 @@ class ProjectionConfig:
     db_schema: str = "public"
     issuer: str = "certlife.example"
     topic_prefix: str = ""
-    batch_max_records: int = 2000
+    batch_max_records: int = 4000
     #: Longest idle poll (ms): a batch is applied as soon as any record is there, never filled by waiting.
     batch_timeout_ms: int = 10
     #: Fault injection for tests: exit (no commit) inside the N-th batch transaction.

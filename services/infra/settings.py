@@ -166,7 +166,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CERTLIFE_CHECKPOINT_EVERY", "1000", "relay: checkpoint after N records (and on shutdown)"),
     Variable("CERTLIFE_CHECKPOINT_INTERVAL", "5", "relay: checkpoint after T seconds (and on shutdown)"),
     Variable("CERTLIFE_POLL_INTERVAL", "1", "relay: longest idle wait (s) before polling the event store"),
-    Variable("CERTLIFE_PROJECTION_BATCH", "2000", "projections: records per batch (one transaction)"),
+    Variable("CERTLIFE_PROJECTION_BATCH", "4000", "projections: records per batch (one transaction)"),
     Variable("CERTLIFE_PROJECTION_BATCH_TIMEOUT_MS", "10", "projections: idle poll (ms), no wait to fill"),
     Variable("CERTLIFE_PROJECTION_CRASH_IN_BATCH", "0", "tests only: exit inside the N-th batch (0: never)"),
     Variable(

@@ -194,7 +194,7 @@ def test_defaults_come_from_the_registry_and_the_local_stack(tmp_path: Path) -> 
         batch_size=1000, checkpoint_every=1000, checkpoint_interval=5.0, poll_interval=1.0
     )
     assert settings.projections == ProjectionSettings(
-        batch_max_records=2000, batch_timeout_ms=10, crash_in_batch=0
+        batch_max_records=4000, batch_timeout_ms=10, crash_in_batch=0
     )
 
 
