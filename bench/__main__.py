@@ -28,7 +28,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "commands": ["bench.bench_commands", "--commands", "5000", "--rounds", "5"],
     "txn": ["bench.bench_txn"],
     "relay": ["bench.bench_relay", "--events", "20000", "--rounds", "3"],
-    "projections": ["bench.bench_projections", "--events", "20000", "--rounds", "3"],
+    "projections": ["bench.bench_projections", "--events", "40000", "--rounds", "3"],
     "mirror": ["bench.bench_mirror", "--certificates", "20000"],
     "fixtures": ["bench.bench_fixtures", "--certificates", "100000"],
     "verify": ["bench.bench_verify", "--records", "1000000", "--rounds", "3"],

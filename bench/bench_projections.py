@@ -10,7 +10,9 @@ stack by default), each with its own topic prefix and schema:
 * live: ``certctl serve projections`` as a subprocess applying both
   projections (one transaction per batch; each table's rows COPYed into a
   staging table and merged in one statement), timed from its first applied
-  batch to the last record (group join and start-up excluded); with ``--rounds R``
+  batch to the last record (group join and start-up excluded; the first batch,
+  up to ``CERTLIFE_PROJECTION_BATCH`` records, is not timed: ``./dev bench``
+  writes 40,000 so that most of the log is); with ``--rounds R``
   R times, each on a fresh schema over the same log (the machine is noisy: the
   figure is the median, every round's shown);
 * rebuild: ``certlife.projections.rebuild`` of each projection (COPY, then indexes);
