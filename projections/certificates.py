@@ -41,25 +41,13 @@ _SET = ", ".join(
 _CONFLICT = (
     f"ON CONFLICT (number) DO UPDATE SET {_SET}, parked_index = NULL WHERE t.log_index < EXCLUDED.log_index"
 )
-#: The stage's times (``bigint`` microseconds since the Unix epoch, ``mapping.instant_us``).
-_TIMES = ("valid_from", "valid_until", "effective_at", "recorded_at", "suspended_at")
-#: PostgreSQL type of each of ``CURRENT_COLUMNS`` in the stage.
+#: PostgreSQL type of each of ``CURRENT_COLUMNS`` in the stage (times as the table's: the rows
+#: carry them as microseconds since the Unix epoch, ``certlife.projections.instants``).
 CURRENT_TYPES = (
     "text", "uuid", "text", "text", "text", "text", "text", "text[]", "text[]", "text[]",
-    "bigint", "bigint", "text", "text", "integer", "text", "bigint", "bigint", "bigint", "bigint", "text", "jsonb",
+    "timestamptz", "timestamptz", "text", "text", "integer", "text", "timestamptz", "timestamptz", "bigint",
+    "timestamptz", "text", "jsonb",
 )  # fmt: skip
-
-
-def _from_stage(column: str) -> str:
-    """The value of table column ``column`` from a staged row: a time is whole seconds through
-    ``to_timestamp`` (exact: a double holds every second of years 1 to 9999 times 10**6) plus
-    the remaining microseconds."""
-    if column in _TIMES:
-        return f"to_timestamp({column} / 1000000) + ({column} % 1000000) * interval '1 microsecond'"
-    return column
-
-
-_SELECT = ", ".join(_from_stage(c) for c in CURRENT_COLUMNS)
 #: The session's staging table of live batches (``certlife.projections.staging``).
 _STAGE = "certificates_live_stage"
 _CREATE_STAGE = stage_sql(_STAGE, CURRENT_COLUMNS, CURRENT_TYPES)
@@ -133,7 +121,7 @@ class CertificatesProjection(Projection):
         t = table(schema_sql, "certificates", generation)
         await copy_rows(conn, _STAGE, CURRENT_COLUMNS, rows)
         await conn.execute(
-            merge_sql(_STAGE, f"INSERT INTO {t} AS t ({_COLUMNS}) SELECT {_SELECT} FROM staged {_CONFLICT}")
+            merge_sql(_STAGE, f"INSERT INTO {t} AS t ({_COLUMNS}) SELECT {_COLUMNS} FROM staged {_CONFLICT}")
         )
 
     async def mark_unavailable(

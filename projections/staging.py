@@ -29,6 +29,8 @@ from typing import Any
 
 import asyncpg
 
+from certlife.projections.instants import ensure_microsecond_instants
+
 
 def stage_sql(stage: str, columns: Sequence[str], types: Sequence[str]) -> str:
     """``CREATE TEMP TABLE IF NOT EXISTS <stage> (<column> <type>, ...) ON COMMIT DELETE ROWS``."""
@@ -51,7 +53,9 @@ async def copy_rows(
     schema: str | None = None,
 ) -> None:
     """COPY ``rows`` into table ``stage`` (of ``schema``: default, the session's temporary tables);
-    a value COPY cannot encode raises ``asyncpg.DataError``."""
+    a time is microseconds since the Unix epoch (``certlife.projections.instants``); a value COPY
+    cannot encode raises ``asyncpg.DataError``."""
+    await ensure_microsecond_instants(conn)
     try:
         await conn.copy_records_to_table(stage, schema_name=schema, records=rows, columns=list(columns))
     except asyncpg.PostgresError:

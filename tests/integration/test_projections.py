@@ -339,9 +339,9 @@ def _as_staged(value: Any) -> Any:
 async def test_certificate_times_arrive_exactly_whatever_the_session_time_zone(
     database_url: str, pg_schema: str, bulk: bool
 ) -> None:
-    """The stage carries times as microseconds since the Unix epoch: the table holds exactly the
-    instant of each record's text (dates as midnight UTC, fractions, years 1 and 9999, before 1970),
-    live and in a rebuild, in a session whose time zone is not UTC."""
+    """Rows carry times as microseconds since the Unix epoch: both read models hold exactly the
+    instant of each record's text (dates as midnight UTC, fractions, years 1 and 9999, before 1970;
+    none becomes an infinity), live and in a rebuild, in a session whose time zone is not UTC."""
     from certlife.contracts.records import parse_record
     from certlife.projections.mapping import instant
     from certlife.projections.registry import PROJECTIONS
@@ -369,18 +369,26 @@ async def test_certificate_times_arrive_exactly_whatever_the_session_time_zone(
     )
     records = [parse_record(r) for r in b.records]
     s = f'"{pg_schema}"'
-    projection = PROJECTIONS["certificates"]
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute("SET TimeZone = 'Pacific/Chatham'")
         await create_tracking(conn, s)
-        await create_generation(conn, s, projection, 1, with_indexes=True)
-        async with conn.transaction():
-            write = projection.write_bulk if bulk else projection.write_live
-            await write(conn, s, 1, records, ISSUER)
+        for projection in PROJECTIONS.values():
+            await create_generation(conn, s, projection, 1, with_indexes=True)
+            async with conn.transaction():
+                write = projection.write_bulk if bulk else projection.write_live
+                await write(conn, s, 1, records, ISSUER)
         rows = {r["number"]: r for r in await conn.fetch(f"SELECT * FROM {s}.certificates_g1")}
+        history = await conn.fetch(
+            f"SELECT number, seq, effective_at, recorded_at, isfinite(effective_at) AND isfinite(recorded_at) "
+            f"AS finite FROM {s}.certificate_history_g1 ORDER BY log_index"
+        )
     finally:
         await conn.close()
+    texts = {(r.number, r.seq): r.effective_at for r in records}
+    assert len(history) == len(records) and all(h["finite"] for h in history)
+    for h in history:
+        assert h["effective_at"] == h["recorded_at"] == instant(texts[(h["number"], h["seq"])])
     for i, (valid_from, valid_until) in enumerate(cases):
         row = rows[f"T-{i}"]
         assert (row["valid_from"], row["valid_until"]) == (instant(valid_from), instant(valid_until))

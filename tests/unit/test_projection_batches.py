@@ -76,6 +76,14 @@ class _Refusing:
 
     def __init__(self, error: Exception) -> None:
         self.error = error
+        self.settings = object()
+        self.codecs: list[str] = []
+
+    def get_settings(self) -> object:
+        return self.settings
+
+    async def set_type_codec(self, typename: str, **kwargs: object) -> None:
+        self.codecs.append(typename)
 
     async def copy_records_to_table(self, *args: object, **kwargs: object) -> None:
         raise self.error

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from certlife.contracts.records import parse_record
 from certlife.domain.certificate import Certificate
+from certlife.projections import mapping
 from certlife.projections.answer import answer_status, covering_checkpoint
 from certlife.projections.batch import Message, select_new
 from certlife.projections.errors import LogGap
-from certlife.projections.mapping import checkpoint_size, fold_current, history_rows, instant, instant_us
+from certlife.projections.mapping import (
+    certificate_json,
+    checkpoint_size,
+    fold_current,
+    history_rows,
+    instant,
+    instant_us,
+)
 from certlife.projections.tracking import Position
 from tests.unit.logbuilder import LogBuilder
 
@@ -73,6 +82,28 @@ def test_history_has_one_row_per_certificate_record_and_skips_key_records() -> N
     rows = history_rows([parse_record(r) for r in b.records], ISSUER)
     assert [r.log_index for r in rows] == [0, 1, 2, 3, 4, 6]
     assert [(r.number, r.seq, r.event) for r in rows[2:4]] == [("A-1", 2, "suspended"), ("A-1", 3, "amended")]
+
+
+def test_both_read_models_share_one_encoding_of_a_certificate() -> None:
+    """A record's certificate is encoded once for both rows (the same text object), and exactly."""
+    records = [parse_record(r) for r in _log().records]
+    history = {h.log_index: h.certificate for h in history_rows(records, ISSUER)}
+    for row in fold_current(records, ISSUER).values():
+        assert row.certificate is history[row.log_index]
+        assert json.loads(row.certificate) == records[row.log_index].data["certificate"]
+
+
+def test_the_certificate_memo_checks_identity_and_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry answers only for its own object (an ``id`` alone may be reused); a full memo is emptied."""
+    cert = {"number": "A-1", "models": ["M"]}
+    mapping._JSON_MEMO[id(cert)] = ({"number": "stale"}, '{"number":"stale"}')
+    assert json.loads(certificate_json(cert)) == cert
+    monkeypatch.setattr(mapping, "JSON_MEMO_SIZE", 3)
+    certs = [{"number": f"N-{i}"} for i in range(10)]
+    assert [json.loads(certificate_json(c)) for c in certs] == certs
+    assert len(mapping._JSON_MEMO) <= 3
+    with pytest.raises(ValueError, match="not encodable"):
+        certificate_json({"number": 2**70})
 
 
 def test_checkpoint_size_is_line_two_of_the_note() -> None:
