@@ -41,15 +41,18 @@ _SET = ", ".join(
 _CONFLICT = (
     f"ON CONFLICT (number) DO UPDATE SET {_SET}, parked_index = NULL WHERE t.log_index < EXCLUDED.log_index"
 )
-#: PostgreSQL type of each of ``CURRENT_COLUMNS`` in the stage (times as the table's: the rows
-#: carry them as microseconds since the Unix epoch, ``certlife.projections.instants``).
+#: PostgreSQL type of each of ``CURRENT_COLUMNS`` in the stage: times as the table's (the rows carry
+#: them as microseconds since the Unix epoch, ``certlife.projections.instants``), the lists as the
+#: text of array literals (``mapping.text_array``), which the merge casts to ``text[]``.
 CURRENT_TYPES = (
-    "text", "uuid", "text", "text", "text", "text", "text", "text[]", "text[]", "text[]",
+    "text", "uuid", "text", "text", "text", "text", "text", "text", "text", "text",
     "timestamptz", "timestamptz", "text", "text", "integer", "text", "timestamptz", "timestamptz", "bigint",
     "timestamptz", "text", "jsonb",
 )  # fmt: skip
 #: The session's staging table of live batches (``certlife.projections.staging``).
 _STAGE = "certificates_live_stage"
+_LISTS = ("factories", "models", "standards")
+_SELECT = ", ".join(f"{c}::text[]" if c in _LISTS else c for c in CURRENT_COLUMNS)
 _CREATE_STAGE = stage_sql(_STAGE, CURRENT_COLUMNS, CURRENT_TYPES)
 #: Columns only an applied record fills (NULL on a row that is unavailable from the start).
 _DATA = (
@@ -121,7 +124,7 @@ class CertificatesProjection(Projection):
         t = table(schema_sql, "certificates", generation)
         await copy_rows(conn, _STAGE, CURRENT_COLUMNS, rows)
         await conn.execute(
-            merge_sql(_STAGE, f"INSERT INTO {t} AS t ({_COLUMNS}) SELECT {_COLUMNS} FROM staged {_CONFLICT}")
+            merge_sql(_STAGE, f"INSERT INTO {t} AS t ({_COLUMNS}) SELECT {_SELECT} FROM staged {_CONFLICT}")
         )
 
     async def mark_unavailable(

@@ -400,17 +400,33 @@ async def test_certificate_times_arrive_exactly_whatever_the_session_time_zone(
 async def test_live_writes_keep_every_array_element_and_value_exactly(
     database_url: str, pg_schema: str
 ) -> None:
-    """Live rows travel by COPY through a staging table: quotes, backslashes, commas, braces and 'NULL'
-    in text arrays come back as sent, and each write leaves the stage empty (a batch written in parts)."""
+    """Live rows travel by COPY through a staging table, their lists as array literals: quotes,
+    backslashes, commas, braces, 'NULL' and edge spaces in text arrays come back as sent, and each
+    write leaves the stage empty (a batch written in parts)."""
     from certlife.contracts.records import parse_record
     from certlife.projections.mapping import fold_current, history_rows
     from certlife.projections.registry import PROJECTIONS
     from certlife.projections.tracking import create_generation, create_tracking
     from tests.unit.logbuilder import LogBuilder, certificate
 
-    tricky = ['DC "60"', "back\\slash", "a,b", "{braces}", "NULL", "two  spaces", "ünï€ode"]
+    tricky = [
+        'DC "60"',
+        "back\\slash",
+        "a,b",
+        "{braces}",
+        "NULL",
+        "two  spaces",
+        "ünï€ode",
+        " edge ",
+        "\\",
+        '"',
+    ]
     b = LogBuilder()
-    cert = certificate("T-1") | {"models": tricky, "factories": [], "standards": ["IEC 61851-1:2017"]}
+    cert = certificate("T-1") | {
+        "models": tricky,
+        "factories": [],
+        "standards": ["IEC 61851-1:2017", "{a,b}"],
+    }
     b.add("T-1", "issued", "valid", certificate=cert)
     b.add("T-2", "issued", "valid")
     records = [parse_record(r) for r in b.records]
@@ -437,6 +453,7 @@ async def test_live_writes_keep_every_array_element_and_value_exactly(
         assert {k: row[k] for k in ("factories", "models", "standards")} == {
             k: cert[k] for k in ("factories", "models", "standards")
         }
-        staged = {k: _as_staged(v) for k, v in row.items() if k in want and k != "certificate"}
-        assert staged == {k: v for k, v in want.items() if k != "certificate"}
+        lists = ("factories", "models", "standards", "certificate")
+        staged = {k: _as_staged(v) for k, v in row.items() if k in want and k not in lists}
+        assert staged == {k: v for k, v in want.items() if k not in lists}
     assert [h["log_index"] for h in history] == [r.log_index for r in history_rows(records, ISSUER)]

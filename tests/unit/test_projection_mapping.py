@@ -20,6 +20,7 @@ from certlife.projections.mapping import (
     history_rows,
     instant,
     instant_us,
+    text_array,
 )
 from certlife.projections.tracking import Position
 from tests.unit.logbuilder import LogBuilder
@@ -104,6 +105,24 @@ def test_the_certificate_memo_checks_identity_and_stays_bounded(monkeypatch: pyt
     assert len(mapping._JSON_MEMO) <= 3
     with pytest.raises(ValueError, match="not encodable"):
         certificate_json({"number": 2**70})
+
+
+@pytest.mark.parametrize(
+    ("items", "literal"),
+    [
+        ([], "{}"),
+        (["IEC 61851-1:2017", "Hefei plant 1, China"], '{"IEC 61851-1:2017","Hefei plant 1, China"}'),
+        (["ünï€ode", "{x}", "NULL", " "], '{"ünï€ode","{x}","NULL"," "}'),
+        (['DC "60"', "back\\slash", "tab\there"], '{"DC \\"60\\"","back\\\\slash","tab\there"}'),
+    ],
+)
+def test_text_array_is_the_array_literal_of_its_items(items: list[str], literal: str) -> None:
+    assert text_array(items) == literal
+
+
+def test_text_array_refuses_an_element_that_is_not_text() -> None:
+    with pytest.raises(TypeError, match="array element is int, not text"):
+        text_array(["a", 1])  # type: ignore[list-item]
 
 
 def test_checkpoint_size_is_line_two_of_the_note() -> None:
