@@ -25,11 +25,11 @@ from typing import Any
 
 import asyncpg
 
+from certlife.projections.mapping import epoch_us
+
 #: 2000-01-01T00:00:00Z (PostgreSQL's epoch) in microseconds since the Unix epoch.
 PG_EPOCH_US = 946_684_800_000_000
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _INFINITY = 2**63 - 1
 _MINUS_INFINITY = -(2**63)
 #: Sessions given the codec, by the identity of their settings object (held, so it is not reused).
@@ -43,7 +43,7 @@ def encode_instant(value: int | datetime) -> tuple[int]:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise TypeError("a naive datetime has no instant: give it a time zone")
-        return ((value - _UNIX_EPOCH) // _MICROSECOND - PG_EPOCH_US,)
+        return (epoch_us(value) - PG_EPOCH_US,)
     raise TypeError(
         f"expected microseconds since the Unix epoch (int) or an aware datetime, not {type(value).__name__}"
     )

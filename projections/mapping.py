@@ -48,11 +48,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+def epoch_us(moment: datetime) -> int:
+    """An aware ``moment`` in whole microseconds since 1970-01-01T00:00:00Z (exact: a ``datetime``
+    holds microseconds)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
 @functools.lru_cache(maxsize=8192)
 def instant_us(text: str) -> int:
-    """:func:`instant` of ``text`` in whole microseconds since 1970-01-01T00:00:00Z (exact:
-    a ``datetime`` holds microseconds), as the read models' rows carry a time."""
-    return (instant(text) - _EPOCH) // _MICROSECOND
+    """:func:`instant` of ``text`` as :func:`epoch_us`, as the read models' rows carry a time."""
+    return epoch_us(instant(text))
 
 
 def checkpoint_size(note: bytes) -> int:
