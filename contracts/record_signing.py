@@ -27,6 +27,9 @@ UNSIGNED = ("sig", "newKeySig")
 #: The largest record a producer signs: a C2SP tlog-tiles entry holds at most 65,535 bytes
 #: (TILES.md), and a record that tiles readers cannot read is never signed (LOG.md §3.2).
 MAX_SIGNED_RECORD_BYTES = 65535
+#: A signature's place holder while a record is encoded: canonical base64 of 64 bytes, as every
+#: Ed25519 signature's (``_finish_plain``).
+_STAND_IN_SIG = base64.b64encode(bytes(64)).decode("ascii")
 #: The origin of a deployment that names none (``CERTLIFE_ORIGIN``'s default).
 DEFAULT_ORIGIN = "certlife.example/log"
 #: A reason is at most 1,024 characters (the domain's rule): 4 UTF-8 bytes each at worst, never escaped.
@@ -81,6 +84,10 @@ def finish_record(record: dict[str, Any], signer: RecordSigner, co_signer: Recor
     problem = record_content_problem(record)
     if problem is not None:  # never sign what a consumer cannot read
         raise problem
+    if co_signer is None:
+        encoded = _finish_plain(record, signer)
+        if encoded is not None:
+            return encoded
     # No type walk of the values (``signing_input``'s): the record's final bytes are checked
     # below exactly as a reader decodes them, and that check covers what is signed too.
     # encode_parsed gives the canonical encoding of JSON values (falling back to the full
@@ -100,6 +107,36 @@ def finish_record(record: dict[str, Any], signer: RecordSigner, co_signer: Recor
     if not _verifier_recognises(encoded, record.get("origin")):
         chk.check_record(orjson.loads(encoded))
     return encoded
+
+
+def _finish_plain(record: dict[str, Any], signer: RecordSigner) -> bytes | None:
+    """:func:`finish_record` of a plain certificate record (the common one) in one encoding; None,
+    ``record`` unchanged, for any other.
+
+    The record is encoded once with a stand-in signature. When the verifier's byte-level
+    recogniser takes those bytes (its promise: the full path accepts them, so they are the
+    record's JCS), the signing input is cut out of them exactly as the verifier cuts it (the
+    bytes without the ``sig`` member), and the signature replaces the stand-in, which leaves
+    bytes the recogniser takes too (``plain.signature_span``). So the record is never encoded
+    twice and never needs the float scan of :func:`~certlife.contracts.canonical.fast_canonical`.
+    """
+    from certlife.contracts.verification.plain import SIG_MEMBER, signature_span  # lazily, as below
+
+    origin = record.get("origin")
+    if not isinstance(origin, str) or "sig" in record:
+        return None
+    record["sig"] = _STAND_IN_SIG
+    try:
+        encoded = orjson.dumps(record, option=CANONICAL_ORJSON)
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: the general path decides
+        encoded = None
+    span = None if encoded is None else signature_span(encoded, origin)
+    if encoded is None or span is None:
+        del record["sig"]
+        return None
+    start, end = span
+    record["sig"] = b64(signer.sign(SIGNING_PREFIX + encoded[: start - len(SIG_MEMBER)] + encoded[end + 1 :]))
+    return encoded[:start] + record["sig"].encode("ascii") + encoded[end:]
 
 
 def _verifier_recognises(encoded: bytes, origin: object) -> bool:

@@ -21,6 +21,7 @@ from certlife.contracts.merkle import leaf_hash
 from certlife.contracts.records import SIGNING_PREFIX, Record, parse_record, verify_record_signature
 from certlife.contracts.verification.codes import EVENT_CODES, EVENT_NAMES, ROW, STATUS_CODES, STATUS_NAMES
 from certlife.contracts.verification.plain import (
+    SIG_MEMBER,
     CompactFacts,
     Recognised,
     compact_facts,
@@ -37,7 +38,6 @@ Chunk = tuple[Sequence[tuple[int, bytes]], KeyDirectory, bool]
 BatchChunk = tuple[Iterable[tuple[int, bytes]], KeyDirectory, bool, str]
 _PARSE_CODES = frozenset({"not-json", "not-canonical", "record-format"})
 _ROTATION_MARK = b'"newKey"'
-_SIG_MEMBER = b',"sig":"'
 _NO_PREV = bytes(32)
 _STATUS_BYTES = {name.encode("ascii"): code for name, code in STATUS_CODES.items()}
 _EVENT_BYTES = {name.encode("ascii"): code << 4 for name, code in EVENT_CODES.items()}
@@ -102,9 +102,9 @@ def _signing_input(record: Record) -> bytes:
     ``sig`` — checked against the parsed value, else encoded the slow way.
     """
     raw = record.raw
-    start = raw.find(_SIG_MEMBER)
-    end = raw.find(b'"', start + len(_SIG_MEMBER))
-    if start < 0 or raw[start + len(_SIG_MEMBER) : end] != record.data["sig"].encode("ascii"):
+    start = raw.find(SIG_MEMBER)
+    end = raw.find(b'"', start + len(SIG_MEMBER))
+    if start < 0 or raw[start + len(SIG_MEMBER) : end] != record.data["sig"].encode("ascii"):
         return record.signed_bytes()
     return SIGNING_PREFIX + raw[:start] + raw[end + 1 :]
 

@@ -58,7 +58,8 @@ _PLAIN_STR = rb'"[^"]*+"'
 _ESCAPING = bytes(range(0x20)) + b"\\"
 _DATE_OR_TIME = _SAFE_DATE_OR_TIME.pattern.encode("ascii")
 _TIME = _SAFE_TIME.pattern.encode("ascii")
-_SIG_MEMBER = b',"sig":"'
+#: A ``sig`` member as JCS writes it, up to its value (never a record's first member).
+SIG_MEMBER = b',"sig":"'
 _ISSUED = b"issued"
 _sha256 = hashlib.sha256
 #: The groups of a match: number, effectiveAt, event, index, keyId, prev (None when
@@ -163,7 +164,7 @@ def pending_recogniser(keys: Mapping[str, bytes], origin: str) -> Callable[[byte
     signatures in a loop of its own runs faster than one that alternates the
     two: libsodium's verification code and tables stay in the core's caches.
     """
-    matched, sig_member = _matcher(origin), len(_SIG_MEMBER)
+    matched, sig_member = _matcher(origin), len(SIG_MEMBER)
 
     def pending(raw: bytes) -> Pending | None:
         match = matched(raw)
@@ -180,6 +181,18 @@ def pending_recogniser(keys: Mapping[str, bytes], origin: str) -> Callable[[byte
     return pending
 
 
+def signature_span(raw: bytes, origin: str) -> tuple[int, int] | None:
+    """Where the ``sig`` value of ``raw`` lies when :func:`recognise` takes ``raw`` for a plain
+    certificate record of ``origin``: ``(start, end)`` of its base64 text, between its quotes; else None.
+
+    Any other canonical base64 of 64 bytes written there leaves a record :func:`recognise` takes
+    as well: the pattern asks that form of the value and nothing else of it.
+    """
+    match = _matcher(origin)(raw)
+    return None if match is None else match.span(9)
+
+
+@lru_cache(maxsize=8)
 def _matcher(origin: str) -> Callable[[bytes], re.Match[bytes] | None]:
     """The match of a plain certificate record of ``origin`` on its bytes (groups as in
     :func:`plain_record_patterns`) that passed the checks a pattern cannot make; else None."""

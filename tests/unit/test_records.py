@@ -94,6 +94,46 @@ def test_the_signature_covers_exactly_what_a_verifier_reconstructs(holder: str) 
     assert signer.sign(message) == base64.b64decode(record.data["sig"])  # Ed25519 is deterministic
 
 
+@pytest.mark.parametrize(
+    ("over", "plain"),
+    [
+        ({}, True),
+        ({"certificate": {**CERT, "holder": 'Quoted "q" \\ back'}, "reason": 'said "no"'}, True),  # escapes
+        ({"event": "suspended", "status": "suspended", "seq": 2, "prev": "ab" * 32, "reason": "audit"}, True),
+        ({"certificate": {**CERT, "holder": "Zh\U0001f50c Ltd"}}, True),
+        ({"origin": 'log "quoted"'}, False),  # JCS escapes the origin: not a plain record
+        ({"index": 10**15}, False),  # more digits than the plain pattern takes
+    ],
+)
+def test_one_pass_signing_gives_the_bytes_of_the_general_path(
+    over: dict, plain: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain certificate record is encoded once with a stand-in signature and signed on the cut
+    the verifier makes; the bytes must be exactly those of the general path (canonical body,
+    signed, encoded again), and any other record must take the general path."""
+    from certlife.contracts import record_signing
+    from certlife.contracts.verification.plain import recognise
+
+    signer = _signer()
+    taken: list[bytes | None] = []
+    one_pass = record_signing._finish_plain
+
+    def spy(record: dict, signer: RecordSigner) -> bytes | None:
+        taken.append(one_pass(record, signer))
+        return taken[-1]
+
+    monkeypatch.setattr(record_signing, "_finish_plain", spy)
+    fast = _issue(signer, **over)
+    monkeypatch.setattr(record_signing, "_finish_plain", lambda record, signer: None)
+    general = _issue(signer, **over)
+    assert fast == general  # Ed25519 is deterministic: same signing input, same record
+    assert (taken[0] is not None) is plain
+    assert record_signing._STAND_IN_SIG.encode() not in fast
+    record = parse_record(fast)
+    verify_record_signature(record, signer.public_raw)
+    assert (recognise(fast, {}, False, record.data["origin"]) is not None) is plain
+
+
 def test_signing_input_is_prefix_plus_jcs_without_signatures() -> None:
     raw = _issue(_signer())
     obj = json.loads(raw)
