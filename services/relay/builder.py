@@ -120,7 +120,7 @@ class RecordBuilder:
             )
         )
         new = state.copy()
-        return assemble(parts, sources, new), new
+        return assemble(parts, sources, new, self.origin), new
 
     def warm(self) -> None:
         """Start the workers now (they import in the background) rather than on the first batch."""

@@ -157,3 +157,30 @@ def test_with_two_workers_the_first_refusal_or_broken_chain_in_log_order_ends_th
     batch = [*sources[:refuse_at], *sources[refuse_at + 1 : break_at], forged, *sources[break_at:]]
     with pytest.raises(ChainBroken, match="expects seq 1"):
         _build_with(batch, 2)
+
+
+def test_each_record_comes_with_its_public_event_and_chain_head_across_processes() -> None:
+    """Two workers build the records; the public events (key, CloudEvents headers, body) and the
+    chain heads are assembled in the relay's process from the parts' columns."""
+    sources = _sources(40)
+    traced = [s._replace(traceparent=b"00-" + b"ab" * 16 + b"-" + b"cd" * 8 + b"-01") for s in sources]
+    built, state = _build_with(traced, 2)
+    assert len(built.records) == len(built.events) == len(built.traces) == 80 and state.tree_size == 80
+    for index, (source, record_bytes, (key, value, headers)) in enumerate(
+        zip(traced, built.records, built.events, strict=True)
+    ):
+        record = parse_record(record_bytes)
+        assert record.index == index and record.seq == source.version
+        number = source.fields["certificate"]["number"]
+        assert key == number.encode()
+        assert json.loads(value) == {
+            "certificateId": source.certificate_id, "version": source.version, "index": index, **source.fields,
+        }  # fmt: skip
+        assert dict(headers) == {
+            "ce_specversion": b"1.0", "ce_id": f"{ORIGIN}/{index}".encode(), "ce_source": ORIGIN.encode(),
+            "ce_type": f"org.certlife.certificate.{record.event}.v1".encode(), "ce_subject": number.encode(),
+            "ce_time": record.data["recordedAt"].encode(), "content-type": b"application/json",
+            "traceparent": source.traceparent,
+        }  # fmt: skip
+    last = {parse_record(r).number: (i, r) for i, r in enumerate(built.records)}
+    assert built.heads == {n: Head(2, record_hash(r), i) for n, (i, r) in last.items()}
