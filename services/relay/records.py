@@ -215,14 +215,16 @@ def assemble(
         raise AssertionError("the parts of a batch do not cover it: built positions are missing")
     first = state.tree_size
     out = BuiltBatch()
+    leaves: list[bytes] = []
     for position, (part, at) in enumerate(cast(list[tuple[BuiltPart, int]], slots)):
         source, index = sources[position], first + position
         number = source.fields["certificate"]["number"]
-        state.frontier.append(part.leaves[32 * at : 32 * at + 32])
+        leaves.append(part.leaves[32 * at : 32 * at + 32])
         out.heads[number] = Head(source.version, part.hashes[at], index)
         out.records.append(part.records[at])
         out.traces.append(source.traceparent)
         out.events.append((event_key(source), part.values[at], event_headers(origin, index, source)))
+    state.frontier.extend(leaves)  # the tree a level at a time (MerkleFrontier.append: a leaf at a time)
     if stop is not None:
         out.refused = cast(InadmissibleEvent, stop[1])
     return out
