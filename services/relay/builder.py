@@ -29,6 +29,7 @@ from certlife.services.relay.records import (
     BuiltBatch,
     BuiltPart,
     EventSource,
+    PartEvents,
     assemble,
     build_part,
     build_records,
@@ -114,7 +115,13 @@ class RecordBuilder:
         parts: list[BuiltPart] = await asyncio.gather(
             *(
                 loop.run_in_executor(
-                    pool, build_part, items, first, _heads_of(items, heads), signer, self.origin
+                    pool,
+                    build_part,
+                    PartEvents.of(items),
+                    first,
+                    _heads_of(items, heads),
+                    signer,
+                    self.origin,
                 )
                 for items in split(sources, self.workers)
             )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
@@ -84,11 +84,35 @@ def event_key(source: EventSource) -> bytes:
     return cast(str, source.fields["certificate"]["number"]).encode()
 
 
-def event_value(index: int, source: EventSource) -> bytes:
+def event_value(index: int, certificate_id: str, version: int, fields: dict[str, Any]) -> bytes:
     """The public event's body (JSON): the certificate id, version, record index and record fields."""
-    return orjson.dumps(
-        {"certificateId": source.certificate_id, "version": source.version, "index": index, **source.fields}
-    )
+    return orjson.dumps({"certificateId": certificate_id, "version": version, "index": index, **fields})
+
+
+class PartEvents(NamedTuple):
+    """The events of one part of a batch as columns, in batch order: what a builder needs of them.
+
+    One object crosses the process boundary per part instead of an :class:`EventSource`
+    per event (pickled both ways: 18 against 28 us per event, measured on 500 events).
+    """
+
+    #: Each event's position in the batch.
+    positions: list[int]
+    #: ``EventSource.fields``, ``version`` and ``certificate_id`` of each event.
+    fields: list[dict[str, Any]]
+    versions: list[int]
+    certificate_ids: list[str]
+
+    @classmethod
+    def of(cls, items: Iterable[tuple[int, EventSource]]) -> PartEvents:
+        """The columns of ``items`` ((position in the batch, source))."""
+        part = cls([], [], [], [])
+        for position, source in items:
+            part.positions.append(position)
+            part.fields.append(source.fields)
+            part.versions.append(source.version)
+            part.certificate_ids.append(source.certificate_id)
+        return part
 
 
 def event_headers(origin: str, index: int, source: EventSource) -> list[tuple[str, bytes]]:
@@ -131,16 +155,16 @@ class BuiltPart(NamedTuple):
 
 
 def build_part(
-    items: Sequence[tuple[int, EventSource]],
+    events: PartEvents,
     first_index: int,
     heads: dict[str, Head],
     signer: RecordSigner,
     origin: str,
 ) -> BuiltPart:
-    """Sign the records of ``items`` ((position in the batch, source), in batch order); the event at
-    position p becomes record ``first_index + p``.
+    """Sign the records of ``events`` (in batch order); the event at position p becomes record
+    ``first_index + p``.
 
-    Every event of a certificate in the batch must be in ``items`` (its chain runs through
+    Every event of a certificate in the batch must be in ``events`` (its chain runs through
     them), so parts split by certificate can be built apart and merged (:func:`assemble`).
     Stops at the first event whose chain does not continue or whose content breaks the
     admission rule: an event that is not admissible is never signed.
@@ -148,11 +172,11 @@ def build_part(
     own: dict[str, Head] = {}
     part = BuiltPart([], [], b"", [], [], None)
     leaves: list[bytes] = []
-    for position, source in items:
-        fields = source.fields
+    for position, fields, seq, certificate_id in zip(
+        events.positions, events.fields, events.versions, events.certificate_ids, strict=True
+    ):
         number = fields["certificate"]["number"]
         head = own.get(number) or heads.get(number)
-        seq = source.version
         expected = 1 if head is None else head.seq + 1
         if seq != expected:
             broken = ChainBroken(
@@ -189,7 +213,7 @@ def build_part(
         part.records.append(record)
         leaves.append(leaf_hash(record))
         part.hashes.append(digest)
-        part.values.append(event_value(index, source))
+        part.values.append(event_value(index, certificate_id, seq, fields))
     return part._replace(leaves=b"".join(leaves))
 
 
@@ -242,5 +266,5 @@ def build_records(
     An event whose content breaks the admission rule is never signed: the batch
     ends before it and ``refused`` says why.
     """
-    part = build_part(list(enumerate(sources)), state.tree_size, heads, signer, origin)
+    part = build_part(PartEvents.of(enumerate(sources)), state.tree_size, heads, signer, origin)
     return assemble([part], sources, state, origin)
