@@ -120,7 +120,7 @@ def _finish_plain(record: dict[str, Any], signer: RecordSigner) -> bytes | None:
     bytes the recogniser takes too (``plain.signature_span``). So the record is never encoded
     twice and never needs the float scan of :func:`~certlife.contracts.canonical.fast_canonical`.
     """
-    from certlife.contracts.verification.plain import SIG_MEMBER, signature_span  # lazily, as below
+    from certlife.contracts.verification.plain import signature_span, signing_input_around  # lazily, as below
 
     origin = record.get("origin")
     if not isinstance(origin, str) or "sig" in record:
@@ -135,7 +135,7 @@ def _finish_plain(record: dict[str, Any], signer: RecordSigner) -> bytes | None:
         del record["sig"]
         return None
     start, end = span
-    record["sig"] = b64(signer.sign(SIGNING_PREFIX + encoded[: start - len(SIG_MEMBER)] + encoded[end + 1 :]))
+    record["sig"] = b64(signer.sign(signing_input_around(encoded, start, end)))
     return encoded[:start] + record["sig"].encode("ascii") + encoded[end:]
 
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, cast
 from certlife.contracts.errors import ContractError, SignatureError
 from certlife.contracts.keys import opens, verify_ed25519
 from certlife.contracts.merkle import leaf_hash
-from certlife.contracts.records import SIGNING_PREFIX, Record, parse_record, verify_record_signature
+from certlife.contracts.records import Record, parse_record, verify_record_signature
 from certlife.contracts.verification.codes import EVENT_CODES, EVENT_NAMES, ROW, STATUS_CODES, STATUS_NAMES
 from certlife.contracts.verification.plain import (
     SIG_MEMBER,
@@ -27,6 +27,7 @@ from certlife.contracts.verification.plain import (
     compact_facts,
     pending_recogniser,
     recogniser,
+    signing_input_around,
 )
 
 #: ``keyId -> raw public key`` of every key that may have signed a record.
@@ -93,20 +94,20 @@ class RecordFacts(NamedTuple):
 
 
 def _signing_input(record: Record) -> bytes:
-    """The signing input of a certificate record, cut out of its canonical bytes.
+    """The signing input of a certificate record, cut out of its canonical bytes
+    (:func:`~.plain.signing_input_around`).
 
-    JCS writes members in sorted order separated by commas, ``sig`` is never
-    the first member of a record, and no nested object has a ``sig`` member;
-    an unescaped ``,"sig":"`` cannot occur inside a string. So removing the
-    first ``,"sig":"…"`` of canonical bytes gives JCS of the record without
-    ``sig`` — checked against the parsed value, else encoded the slow way.
+    No nested object has a ``sig`` member and an unescaped ``,"sig":"`` cannot
+    occur inside a string, so the first one is the record's own ``sig`` member
+    (checked against the parsed value, else encoded the slow way).
     """
     raw = record.raw
-    start = raw.find(SIG_MEMBER)
-    end = raw.find(b'"', start + len(SIG_MEMBER))
-    if start < 0 or raw[start + len(SIG_MEMBER) : end] != record.data["sig"].encode("ascii"):
+    member = raw.find(SIG_MEMBER)
+    start = member + len(SIG_MEMBER)
+    end = raw.find(b'"', start)
+    if member < 0 or raw[start:end] != record.data["sig"].encode("ascii"):
         return record.signed_bytes()
-    return SIGNING_PREFIX + raw[:start] + raw[end + 1 :]
+    return signing_input_around(raw, start, end)
 
 
 def _signature_ok(record: Record, keys: KeyDirectory) -> bool | None:

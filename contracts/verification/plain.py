@@ -164,7 +164,7 @@ def pending_recogniser(keys: Mapping[str, bytes], origin: str) -> Callable[[byte
     signatures in a loop of its own runs faster than one that alternates the
     two: libsodium's verification code and tables stay in the core's caches.
     """
-    matched, sig_member = _matcher(origin), len(SIG_MEMBER)
+    matched = _matcher(origin)
 
     def pending(raw: bytes) -> Pending | None:
         match = matched(raw)
@@ -174,8 +174,7 @@ def pending_recogniser(keys: Mapping[str, bytes], origin: str) -> Callable[[byte
         public = keys.get(key.decode("ascii"))
         if public is None:
             return None
-        start = match.start(9) - sig_member
-        signed = b"".join((binascii.a2b_base64(sig), SIGNING_PREFIX, raw[:start], raw[match.end(9) + 1 :]))
+        signed = binascii.a2b_base64(sig) + signing_input_around(raw, *match.span(9))
         return number, effective, event, index, key, prev, recorded, seq, sig, status, signed, public
 
     return pending
@@ -190,6 +189,16 @@ def signature_span(raw: bytes, origin: str) -> tuple[int, int] | None:
     """
     match = _matcher(origin)(raw)
     return None if match is None else match.span(9)
+
+
+def signing_input_around(raw: bytes, start: int, end: int) -> bytes:
+    """The signing input of canonical record bytes whose ``sig`` value is ``raw[start:end]``:
+    ``SIGNING_PREFIX`` and the bytes without their ``,"sig":"…"`` member.
+
+    JCS writes members in sorted order separated by commas and ``sig`` is never a record's
+    first member, so removing that member gives JCS of the record without ``sig``.
+    """
+    return SIGNING_PREFIX + raw[: start - len(SIG_MEMBER)] + raw[end + 1 :]
 
 
 @lru_cache(maxsize=8)

@@ -89,6 +89,23 @@ def event_value(index: int, certificate_id: str, version: int, fields: dict[str,
     return orjson.dumps({"certificateId": certificate_id, "version": version, "index": index, **fields})
 
 
+def event_headers(origin: str, index: int, source: EventSource) -> list[tuple[str, bytes]]:
+    """The public event's CloudEvents headers (and its ``traceparent``, when stored)."""
+    fields = source.fields
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", f"{origin}/{index}".encode()),
+        ("ce_source", origin.encode()),
+        ("ce_type", f"org.certlife.certificate.{fields['event']}.v1".encode()),
+        ("ce_subject", fields["certificate"]["number"].encode()),
+        ("ce_time", fields["recordedAt"].encode()),
+        ("content-type", b"application/json"),
+    ]
+    if source.traceparent is not None:
+        headers.append((tracing.TRACEPARENT, source.traceparent))
+    return headers
+
+
 class PartEvents(NamedTuple):
     """The events of one part of a batch as columns, in batch order: what a builder needs of them.
 
@@ -113,23 +130,6 @@ class PartEvents(NamedTuple):
             part.versions.append(source.version)
             part.certificate_ids.append(source.certificate_id)
         return part
-
-
-def event_headers(origin: str, index: int, source: EventSource) -> list[tuple[str, bytes]]:
-    """The public event's CloudEvents headers (and its ``traceparent``, when stored)."""
-    fields = source.fields
-    headers = [
-        ("ce_specversion", b"1.0"),
-        ("ce_id", f"{origin}/{index}".encode()),
-        ("ce_source", origin.encode()),
-        ("ce_type", f"org.certlife.certificate.{fields['event']}.v1".encode()),
-        ("ce_subject", fields["certificate"]["number"].encode()),
-        ("ce_time", fields["recordedAt"].encode()),
-        ("content-type", b"application/json"),
-    ]
-    if source.traceparent is not None:
-        headers.append((tracing.TRACEPARENT, source.traceparent))
-    return headers
 
 
 class BuiltPart(NamedTuple):
