@@ -25,7 +25,7 @@ RESULTS = Path("bench/results")
 
 #: name -> module arguments; sized to finish in minutes on 2 cores.
 BENCHMARKS: dict[str, list[str]] = {
-    "commands": ["bench.bench_commands", "--commands", "5000", "--rounds", "5"],
+    "commands": ["bench.bench_commands", "--commands", "20000", "--single-limit", "5000", "--rounds", "5"],
     "txn": ["bench.bench_txn"],
     "relay": ["bench.bench_relay", "--events", "20000", "--rounds", "3"],
     "projections": ["bench.bench_projections", "--events", "40000", "--rounds", "3"],
