@@ -18,8 +18,9 @@ uses 5 runs of 20,000 commands, about 5 s each: a batched run of 5,000 lasts abo
 ``--single-limit L`` the one-per-transaction run takes a scenario of L commands made
 the same way (:func:`single_workload`), not the first L of the batched runs'
 commands, which start with the issues: the two runs then decide the same mix.
-Issue 12's target: batched at least 50 times one transaction per command. With ``CERTLIFE_BENCH_PROFILE=DIR`` the
-batched service is recorded with py-spy (``DIR/commands.txt``; summarise with
+Issue 12's target: batched at least 50 times one transaction per command. With
+``CERTLIFE_BENCH_PROFILE=DIR`` the batched service is recorded with py-spy
+(``DIR/commands.txt``; summarise with
 ``python -m bench.profile``); with ``BENCH_SERVICE_LOG=DEBUG`` the service logs each batch
 (size, age of its oldest command on arrival, store and publish times) to the run's log file
 in the temporary directory. After the batched run, ``--probes`` commands are

@@ -166,7 +166,8 @@ async def _watch_log(
                         number = value[start : value.index(b'"', start)].decode()
                         if number not in seen:
                             seen[number] = now
-                            indexes[number] = int(msg.key or b"-1")
+                            if msg.key:  # without its index the record has no read-model time
+                                indexes[number] = int(msg.key)
     finally:
         await consumer.stop()
 
