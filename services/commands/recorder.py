@@ -18,15 +18,20 @@ Only ``insert_events`` changes; reading is eventsourcing's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
+from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Identifier
 
 #: Rows per ``write`` call of the COPY (bounds the size of each string built).
 _CHUNK = 1000
+
+_COMMIT = SQL("COMMIT")
 
 #: COPY text format: the characters a value must escape (a backslash first).
 _ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
@@ -58,19 +63,35 @@ class CopyApplicationRecorder(PostgresApplicationRecorder):
         self.copy_statement = SQL(
             "COPY {}.{} (originator_id, originator_version, topic, state) FROM STDIN"
         ).format(*table)
-        # One round trip: eventsourcing's lock statements and notification, as one simple query.
-        self.lock_and_notify_statement = SQL("; ").join(
-            [*self.lock_table_statements, SQL("NOTIFY {}").format(Identifier(self.channel_name))]
+        # One round trip: the transaction's start, eventsourcing's lock statements and its
+        # notification, as one simple query (``BEGIN`` alone was a round trip of its own).
+        self.begin_lock_and_notify_statement = SQL("; ").join(
+            [
+                SQL("BEGIN"),
+                *self.lock_table_statements,
+                SQL("NOTIFY {}").format(Identifier(self.channel_name)),
+            ]
         )
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """Insert ``stored_events`` in one transaction; returns None (no notification ids)."""
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            self._insert_events(curs, stored_events, **kwargs)
-            if stored_events:
-                curs.execute(self.lock_and_notify_statement)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            if not stored_events:
+                with conn.transaction():
+                    self._insert_events(curs, stored_events, **kwargs)
+                return None
+            try:
+                curs.execute(self.begin_lock_and_notify_statement)
+                self._insert_events(curs, stored_events, **kwargs)
                 with curs.copy(self.copy_statement) as copy:
                     for start in range(0, len(stored_events), _CHUNK):
                         copy.write(copy_rows(stored_events[start : start + _CHUNK]))
+                curs.execute(_COMMIT)
+            except BaseException:
+                # Not left open for the pool; a broken connection is dropped by it anyway.
+                with suppress(psycopg.Error):
+                    if conn.info.transaction_status != TransactionStatus.IDLE:
+                        conn.rollback()
+                raise
         return None

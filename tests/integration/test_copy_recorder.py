@@ -101,6 +101,13 @@ def test_a_duplicate_stores_nothing_of_the_transaction(pg_env: dict[str, str], d
     with pytest.raises(RecordConflictError):
         app.recorder.insert_events([StoredEvent(two, 1, "t:x", b"{}"), StoredEvent(one, 1, "t:again", b"{}")])
     assert [(row[1], row[3]) for row in _rows(database_url, pg_env["POSTGRES_SCHEMA"])] == [(one, "t:first")]
+    # The failed transaction was rolled back before its connection went back to the pool (BEGIN
+    # is sent with the lock statements, not by a transaction block): every pooled connection is
+    # idle, and the next insert commits.
+    with app.recorder.datastore.get_connection() as conn:
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    app.recorder.insert_events([StoredEvent(two, 1, "t:later", b"{}")])
+    assert [row[3] for row in _rows(database_url, pg_env["POSTGRES_SCHEMA"])] == ["t:first", "t:later"]
 
 
 def test_insert_triggers_fire_and_awkward_values_survive(pg_env: dict[str, str], database_url: str) -> None:
