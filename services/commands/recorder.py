@@ -10,7 +10,9 @@ the same ``NOTIFY``, then the rows in the given order. The table, its columns,
 the rows and their notification ids are exactly what eventsourcing writes, and
 COPY fires the table's INSERT triggers. A duplicate (originator id, version)
 fails the whole transaction with eventsourcing's ``IntegrityError`` (a
-``RecordConflictError``), as the INSERT does.
+``RecordConflictError``), as the INSERT does. ``BEGIN``, the lock statements and
+the ``NOTIFY`` go as one simple query (one round trip, not two), and a failed
+transaction is rolled back before its connection returns to the pool.
 
 Only ``insert_events`` changes; reading is eventsourcing's.
 """
