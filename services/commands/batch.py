@@ -35,6 +35,8 @@ class Inbound:
     value: bytes | None
     #: The command's W3C ``traceparent`` header, if it had one.
     traceparent: bytes | None = None
+    #: The record's timestamp (ms since the epoch), for the service's debug log.
+    timestamp: int | None = None
 
 
 def _outcome_message(topic: str, outcome: Outcome, traceparent: bytes) -> Outbound:

@@ -1,7 +1,12 @@
 """The command service: a faststream app that turns command batches into outcomes.
 
-Each Kafka batch becomes one event-store transaction (``process_batch``) and
-one Kafka transaction carrying its outcomes, dead letters and consumer offsets.
+The consumer loop hands what it consumes to an ``Intake`` and asks for more at
+once; a worker takes everything that has arrived (up to the batch size) each time
+it is free, so a batch holds every command that reached the broker while the
+previous one was stored (``certlife.services.commands.intake``). Each batch becomes
+one event-store transaction (``process_batch``) and one Kafka transaction carrying
+its outcomes, dead letters and consumer offsets; the next batch is stored while
+that transaction runs, and the transactions commit in order.
 A crash anywhere before that Kafka transaction commits means the batch is
 consumed again; the application's command receipts make the re-run return the
 original outcomes without writing anything new, so the result topic (read
@@ -17,6 +22,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka import ConsumerRebalanceListener
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -28,6 +34,7 @@ from certlife.projections.gcpolicy import tune_collector
 from certlife.services.cli.exits import EXIT_BATCH_FAILED
 from certlife.services.commands.application import CertificateApplication
 from certlife.services.commands.batch import Inbound, process_batch
+from certlife.services.commands.intake import Intake
 from certlife.services.infra import metrics, tracing
 from certlife.services.infra.connections import Kafka
 from certlife.services.infra.settings import Settings
@@ -47,14 +54,14 @@ def _records(msg: KafkaMessage) -> tuple[Any, ...]:
 
 def _inbound(msg: KafkaMessage) -> list[Inbound]:
     return [
-        Inbound(r.topic, r.partition, r.offset, r.key, r.value, tracing.header(r.headers))
+        Inbound(r.topic, r.partition, r.offset, r.key, r.value, tracing.header(r.headers), r.timestamp)
         for r in _records(msg)
     ]
 
 
-def _oldest_ms(msg: KafkaMessage) -> float:
+def _oldest_ms(batch: list[Inbound]) -> float:
     """The earliest record timestamp (ms since the epoch) of the batch (for the debug log)."""
-    return float(min(r.timestamp for r in _records(msg)))
+    return float(min(m.timestamp or 0 for m in batch))
 
 
 async def _undecoded(msg: KafkaMessage) -> None:
@@ -71,6 +78,33 @@ def _failed(what: str, size: int, attempt: int) -> None:
         # batch again and the command receipts make the re-run write nothing new.
         logging.shutdown()
         os._exit(EXIT_BATCH_FAILED)
+
+
+def _worker_ended(task: asyncio.Task[None]) -> None:
+    """Crash when the batch worker fails outside a batch's retries: consuming on with no worker
+    would decide nothing. Nothing uncommitted is lost (see ``_failed``)."""
+    if task.cancelled() or task.exception() is None:
+        return
+    log.critical("the batch worker failed", exc_info=task.exception())
+    logging.shutdown()
+    os._exit(EXIT_BATCH_FAILED)
+
+
+class _DropRevoked(ConsumerRebalanceListener):
+    """Drops the waiting commands of revoked partitions from the intake (see ``intake``)."""
+
+    def __init__(self, intake: Intake[Inbound]) -> None:
+        self.intake = intake
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        """Forget what waits for ``revoked``: it is consumed again from the committed offsets."""
+        gone = {(tp.topic, tp.partition) for tp in revoked}
+        dropped = self.intake.drop(lambda m: (m.topic, m.partition) in gone)
+        if dropped:
+            log.info("partitions revoked: %d waiting commands dropped, to be consumed again", dropped)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        """Nothing to do: consumption starts at the committed offsets."""
 
 
 def build_command_service(
@@ -128,6 +162,9 @@ def build_command_service(
                 _failed("publishing", len(batch), attempt)
                 await asyncio.sleep(min(2**attempt * 0.1, 5))
 
+    # The consumer loop only hands each batch over and asks for more at once (so aiokafka
+    # keeps fetching); the worker takes all that has arrived when it is free (see intake).
+    intake: Intake[Inbound] = Intake(settings.batch_max_records)
     subscriber = broker.subscriber(
         settings.topic(topics.COMMANDS),
         batch=True,
@@ -139,15 +176,21 @@ def build_command_service(
         isolation_level=READ_COMMITTED,
         ack_policy=AckPolicy.MANUAL,
         decoder=_undecoded,
+        listener=_DropRevoked(intake),
         description="Lifecycle commands (contracts/schemas/command.v1.json), keyed by number.",
     )
     metrics.consumer_lag().watch(lambda: [subscriber.consumer])
 
+    stopping = asyncio.Event()
+    worker: list[asyncio.Task[None]] = []
+
     @subscriber
     async def on_commands(msg: KafkaMessage) -> None:
+        await intake.put(_inbound(msg))
+
+    async def handle(batch: list[Inbound]) -> None:
         started = time.perf_counter()
         arrived = time.time()
-        batch = _inbound(msg)
         out = await store(batch)
         stored = time.perf_counter()
         measured.batch_size.observe(len(batch))
@@ -160,10 +203,22 @@ def build_command_service(
                 "batch of %d commands: %.1f ms after the oldest was sent, stored in %.1f ms, "
                 "waited %.1f ms for the previous publish",
                 len(batch),
-                arrived * 1000 - _oldest_ms(msg),
+                arrived * 1000 - _oldest_ms(batch),
                 (stored - started) * 1000,
                 (time.perf_counter() - stored) * 1000,
             )
+
+    async def work() -> None:
+        """Store and publish batches until ``stopping``; the batch begun is finished first."""
+        while not stopping.is_set():
+            taking = asyncio.ensure_future(intake.take(settings.batch_max_records))
+            halting = asyncio.ensure_future(stopping.wait())
+            await asyncio.wait({taking, halting}, return_when=asyncio.FIRST_COMPLETED)
+            halting.cancel()
+            if not taking.done():
+                taking.cancel()  # removes nothing: what waits is consumed again after a restart
+                return
+            await handle(taking.result())
 
     stream = FastStream(broker, logger=log)
 
@@ -178,9 +233,14 @@ def build_command_service(
         # thousands of long-lived ones: with the default thresholds the collector ran a young
         # collection every ~25 commands and full walks of the cache and libraries with the GIL held.
         tune_collector()
+        worker.append(asyncio.create_task(work()))
+        worker[0].add_done_callback(_worker_ended)
 
     @stream.on_shutdown
     async def _stop_publisher() -> None:
+        stopping.set()
+        if worker:
+            await worker[0]
         if in_flight:
             await in_flight.pop()
         await publisher.stop()
