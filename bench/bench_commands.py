@@ -173,8 +173,11 @@ async def measure(
         settings.kafka.client_options(), prefix + topics.COMMAND_RESULTS, auto_offset_reset="earliest"
     )
     producer = AIOKafkaProducer(**settings.kafka.client_options(), acks="all", linger_ms=5)
+    # The probes' own producer sends at once: the throughput producer's linger counted in each probe.
+    prober = AIOKafkaProducer(**settings.kafka.client_options(), acks="all")
     await consumer.start()
     await producer.start()
+    await prober.start()
     try:
         # Warm-up: one command through the service, so start-up is not measured.
         await producer.send_and_wait(prefix + topics.COMMANDS, b'{"type":"expire-due","commandId":"warm-up"}')
@@ -190,7 +193,7 @@ async def measure(
         for key, value in probes or ():
             await asyncio.sleep(probe_gap * random.uniform(0.5, 1.5))  # arrive at any phase of the poll loop
             sent = time.perf_counter()
-            await producer.send_and_wait(prefix + topics.COMMANDS, value, key=key)
+            await prober.send_and_wait(prefix + topics.COMMANDS, value, key=key)
             await _collect(consumer, 1, proc, log, timeout=60)
             latencies.append(time.perf_counter() - sent)
         return Result(label, len(messages), seconds, statuses, latencies, cpu)
@@ -200,6 +203,7 @@ async def measure(
         if spy is not None:
             spy.wait()
         await producer.stop()
+        await prober.stop()
         await consumer.stop()
         await _run_sql(settings.database_url, f'DROP SCHEMA "{schema}" CASCADE')
         admin = AIOKafkaAdminClient(**settings.kafka.client_options())
