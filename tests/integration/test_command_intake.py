@@ -1,4 +1,4 @@
-"""The command service on the real broker: what arrives while a batch is stored is the next batch.
+"""The command service on the real broker: its intake and its batch worker.
 
 aiokafka fetches a partition again only after its buffered records were taken.
 A service that stored a batch before asking for more got, as its next batch,
@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from faststream import FastStream
 
 from certlife.contracts import topics
+from certlife.projections.committed import committed_consumer
 from certlife.services import bootstrap
 from certlife.services.commands import service as command_service
-from certlife.services.demo.scenario import generate_commands
+from certlife.services.demo.scenario import Message, generate_commands
 from certlife.services.infra.connections import Kafka
 from certlife.services.infra.settings import Settings
 from tests.kafka import admin, client
@@ -31,13 +35,37 @@ ISSUER = "intake.example"
 WAVES, WAVE = 3, 10
 
 
-async def test_commands_sent_while_a_batch_is_stored_are_taken_together(
+@dataclass
+class Held:
+    """An in-process command service whose first batch stays in the store until ``release``."""
+
+    settings: Settings
+    stream: FastStream
+    producer: AIOKafkaProducer
+    sizes: list[int] = field(default_factory=list)
+    first_stored: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    stopped: bool = False
+
+    async def send(self, messages: list[Message]) -> None:
+        """Publish ``messages`` to partition 0 (aiokafka refetches a partition only once its
+        buffered records are taken)."""
+        for key, value in messages:
+            await self.producer.send(self.settings.topic(topics.COMMANDS), value, key=key, partition=0)
+        await self.producer.flush()
+
+    async def first_batch_in_store(self) -> None:
+        assert await asyncio.to_thread(self.first_stored.wait, 60), "the first batch never reached the store"
+
+
+@pytest.fixture
+async def held(
     kafka_bootstrap: str,
     database_url: str,
     pg_schema: str,
     unique_name: Callable[[str], str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> AsyncIterator[Held]:
     settings = Settings(
         kafka=admin(kafka_bootstrap),
         database_url=database_url,
@@ -45,43 +73,71 @@ async def test_commands_sent_while_a_batch_is_stored_are_taken_together(
         topic_prefix=unique_name(""),
         issuer=ISSUER,
     )
-    sizes: list[int] = []
-    first_stored, release = threading.Event(), threading.Event()
     real = command_service.process_batch
-
-    def held_first(app: Any, batch: Any, now: datetime, **kwargs: Any) -> Any:
-        sizes.append(len(batch))
-        if len(sizes) == 1:  # the first batch is stored until every wave has reached the broker
-            first_stored.set()
-            release.wait(60)
-        return real(app, batch, now, **kwargs)
-
-    monkeypatch.setattr(command_service, "process_batch", held_first)
     stream, _ = command_service.build_command_service(
         settings, bootstrap.build_application(settings), Kafka(admin(kafka_bootstrap))
     )
-    messages = generate_commands(
-        WAVES * WAVE + 1, 3, issuer=ISSUER, now=datetime.now(UTC) - timedelta(days=1)
-    )[: WAVES * WAVE + 1]
-    producer = AIOKafkaProducer(**client(kafka_bootstrap), acks="all")
+    service = Held(settings, stream, AIOKafkaProducer(**client(kafka_bootstrap), acks="all"))
+
+    def held_first(app: Any, batch: Any, now: datetime, **kwargs: Any) -> Any:
+        service.sizes.append(len(batch))
+        if len(service.sizes) == 1:
+            service.first_stored.set()
+            service.release.wait(60)
+        return real(app, batch, now, **kwargs)
+
+    monkeypatch.setattr(command_service, "process_batch", held_first)
     await stream.start()
-    await producer.start()
+    await service.producer.start()
     try:
-        commands = settings.topic(topics.COMMANDS)
-        # One partition: aiokafka refetches a partition only once its buffered records are taken.
-        await producer.send_and_wait(commands, messages[0][1], key=messages[0][0], partition=0)
-        assert await asyncio.to_thread(first_stored.wait, 60), "the first batch never reached the store"
-        for wave in range(WAVES):
-            for key, value in messages[1 + wave * WAVE : 1 + (wave + 1) * WAVE]:
-                await producer.send(commands, value, key=key, partition=0)
-            await producer.flush()
-            await asyncio.sleep(0.5)  # each wave is fetched before the next is sent
-        release.set()
-        async with asyncio.timeout(60):
-            while sum(sizes) < len(messages):
-                await asyncio.sleep(0.05)
+        yield service
     finally:
-        release.set()
-        await producer.stop()
-        await stream.stop()
-    assert sizes == [1, WAVES * WAVE], f"batches {sizes}: later waves were left for later cycles"
+        service.release.set()
+        await service.producer.stop()
+        if not service.stopped:
+            await stream.stop()
+
+
+def _commands(count: int) -> list[Message]:
+    return generate_commands(count, 3, issuer=ISSUER, now=datetime.now(UTC) - timedelta(days=1))[:count]
+
+
+async def test_commands_sent_while_a_batch_is_stored_are_taken_together(held: Held) -> None:
+    messages = _commands(WAVES * WAVE + 1)
+    await held.send(messages[:1])
+    await held.first_batch_in_store()
+    for wave in range(WAVES):
+        await held.send(messages[1 + wave * WAVE : 1 + (wave + 1) * WAVE])
+        await asyncio.sleep(0.5)  # each wave is fetched before the next is sent
+    held.release.set()
+    async with asyncio.timeout(60):
+        while sum(held.sizes) < len(messages):
+            await asyncio.sleep(0.05)
+    assert held.sizes == [1, WAVES * WAVE], f"batches {held.sizes}: later waves were left for later cycles"
+
+
+async def test_a_stop_finishes_the_batch_begun_and_takes_no_other(held: Held) -> None:
+    messages = _commands(2)
+    await held.send(messages[:1])
+    await held.first_batch_in_store()
+    await held.send(messages[1:])
+    await asyncio.sleep(0.5)  # the second command waits in the intake
+    held.stopped = True
+    stopping = asyncio.ensure_future(held.stream.stop())
+    await asyncio.sleep(0.5)
+    assert not stopping.done(), "the stop must wait for the batch being stored"
+    held.release.set()
+    await asyncio.wait_for(stopping, 60)
+    assert held.sizes == [1], "a stopping service must not take another batch"
+    consumer = committed_consumer(
+        held.settings.kafka.client_options(),
+        held.settings.topic(topics.COMMAND_RESULTS),
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        records = await consumer.getmany(timeout_ms=10_000)
+    finally:
+        await consumer.stop()
+    outcomes = [orjson.loads(r.value) for batch in records.values() for r in batch]
+    assert [o["commandId"] for o in outcomes] == [orjson.loads(messages[0][1])["commandId"]]
