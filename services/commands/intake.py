@@ -1,8 +1,8 @@
 """``Intake``: the commands consumed while a batch is stored, taken together as the next batch.
 
 aiokafka fetches a partition again only once its buffered records have been
-taken, and not at all from a broker while any of its partitions has records
-waiting. A consumer that takes a batch and then stores and publishes it before
+taken, and for their first 100 ms (its ``prefetch_backoff``) nothing at all from
+a broker where any of its partitions has records waiting. A consumer that takes a batch and then stores and publishes it before
 asking for more therefore gets, as its next batch, only what that one fetch
 brought right after the last batch was taken; the commands that reached the
 broker later in the cycle wait there for the next fetch and then a whole cycle
