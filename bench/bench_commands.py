@@ -22,7 +22,7 @@ Issue 12's target: batched at least 50 times one transaction per command. With
 ``CERTLIFE_BENCH_PROFILE=DIR`` the batched service is recorded with py-spy
 (``DIR/commands.txt``; summarise with
 ``python -m bench.profile``); with ``BENCH_SERVICE_LOG=DEBUG`` the service logs each batch
-(size, age of its oldest command on arrival, store and publish times) to the run's log file
+(size, age of its oldest command when the worker took it, store and publish times) to the run's log file
 in the temporary directory. After the batched run, ``--probes`` commands are
 sent one at a time to the idle service, ``--probe-gap`` ms apart on average
 (at random phases of its poll loop), and timed from publish to outcome
