@@ -182,11 +182,23 @@ def main(argv: list[str] | None = None) -> int:
                 f"{1e6 * median([run[part] for run in split]) / records:.0f}" for part in range(3)
             )
             + f"; {1e6 / median(verify_cpu):.0f}",
+            "ratio bound at these costs (certverify CPU / (it + the mirror's PostgreSQL CPU), per record)": (
+                f"{_bound(1e6 / median(verify_cpu), 1e6 * median([run[2] for run in split]) / records):.2f}"
+            ),
             "checks": {str(k): v for k, v in result.checks.items()},
         },
         args.json,
     )
     return 0
+
+
+def _bound(verify_us: float, postgres_us: float) -> float:
+    """The highest mirror / certverify ratio these per-record CPU costs allow with every core busy.
+
+    The mirror runs certverify's verification on every record and then stores it:
+    its PostgreSQL backend's CPU comes on top, on the same cores.
+    """
+    return verify_us / (verify_us + postgres_us)
 
 
 def _own_cpu_seconds() -> float:
