@@ -150,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         if result.failure is not None or result.applied != records:
             print(f"mirror did not apply the whole log: {result}")
             return 1
-    pg_us = 1e6 * median([run[2] for run in split]) / records
+    # Median CPU us per record: the mirror's workers, parent and PostgreSQL backend; certverify.
+    workers_us, parent_us, pg_us = (1e6 * median([run[part] for run in split]) / records for part in range(3))
+    verify_us = 1e6 / median(verify_cpu)
     report(
         f"partner mirror, {records:,} records ({summary.certificates:,} certificates), "
         f"median of {args.repeat}, {jobs} cores",
@@ -182,12 +184,11 @@ def main(argv: list[str] | None = None) -> int:
             "runs (mirror / certverify / raw consume rec/s)": "; ".join(
                 f"{m:,.0f} / {v:,.0f} / {r:,.0f}" for m, v, r in zip(mirror, verify, raw, strict=True)
             ),
-            "mirror CPU per record, us (median): workers / parent / PostgreSQL backend; certverify": " / ".join(
-                f"{1e6 * median([run[part] for run in split]) / records:.0f}" for part in range(3)
-            )
-            + f"; {1e6 / median(verify_cpu):.0f}",
+            "mirror CPU per record, us (median): workers / parent / PostgreSQL backend; certverify": (
+                f"{workers_us:.0f} / {parent_us:.0f} / {pg_us:.0f}; {verify_us:.0f}"
+            ),
             "ratio if the mirror kept every core busy at certverify's CPU per record plus its PostgreSQL "
-            "backend's": f"{_bound(jobs, 1e6 / median(verify_cpu), pg_us, median(verify)):.2f}",
+            "backend's": f"{_bound(jobs, verify_us, pg_us, median(verify)):.2f}",
             "checks": {str(k): v for k, v in result.checks.items()},
         },
         args.json,
