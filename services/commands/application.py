@@ -16,15 +16,15 @@ Expiry sweep: see ``certlife.domain.expiry`` (day buckets plus a schedule aggreg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
-from eventsourcing.persistence import InfrastructureFactory, RecordConflictError, Recording
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import InfrastructureFactory, RecordConflictError, StoredEvent
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.utils import Environment, EnvType, get_topic
 
@@ -87,15 +87,32 @@ class Unreadable:
     rejected: Rejected
 
 
+@dataclass(frozen=True)
+class Decided:
+    """A batch of commands decided but not yet stored (:meth:`CertificateApplication.decide_batch`).
+
+    ``outcomes`` are in input order; ``stored_events`` are the events the batch
+    caused, encoded as :meth:`CertificateApplication.commit` stores them (in one
+    transaction); ``aggregates`` are all those it read or changed, as decided,
+    which the batch decided next reads while these events are not stored yet.
+    """
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    stored_events: list[StoredEvent] = field(default_factory=list)
+    aggregates: list[Aggregate] = field(default_factory=list)
+
+
 A = TypeVar("A", bound=Aggregate)
 
 
 class _Session:
     """Aggregates loaded or created while handling commands; saved together."""
 
-    def __init__(self, app: CertificateApplication, cache: AggregateCache) -> None:
+    def __init__(self, app: CertificateApplication, cache: AggregateCache, ahead: Decided | None) -> None:
         self._app = app
         self._cache = cache
+        # The aggregates of the batch decided before this one, newer than the store until it is stored.
+        self._ahead: Mapping[UUID, Aggregate] = {a.id: a for a in ahead.aggregates} if ahead else {}
         self._aggregates: dict[UUID, Aggregate] = {}
         self._absent: set[UUID] = set()
         self._touched: list[Aggregate] = []
@@ -110,6 +127,11 @@ class _Session:
         them up to date, in one query where the recorder allows it."""
         cached_ids = set(cached_ids)
         taken = {i: a for i in cached_ids if (a := self._cache.take(i)) is not None}
+        ids = list(ids)
+        # The batch decided before this one may not be stored yet: its objects are the newest.
+        taken |= {
+            i: a for i in (*ids, *cached_ids) if i not in taken and (a := self._ahead.get(i)) is not None
+        }
         after = (
             dict.fromkeys(ids, 0) | dict.fromkeys(cached_ids, 0) | {i: a.version for i, a in taken.items()}
         )
@@ -129,6 +151,11 @@ class _Session:
         if aggregate_id in self._aggregates:
             self._touched.append(self._aggregates[aggregate_id])
             return cast(A, self._aggregates[aggregate_id])
+        if aggregate_id in self._ahead:  # newer than the store until the earlier batch is stored
+            found_ahead = self._ahead[aggregate_id]
+            self._aggregates[aggregate_id] = found_ahead
+            self._touched.append(found_ahead)
+            return cast(A, found_ahead)
         if aggregate_id in self._absent:
             return None
         if kind in CACHED_AGGREGATES:
@@ -168,9 +195,9 @@ class _Session:
                 object.__setattr__(event, EVENT_ATTRIBUTE, traceparent)
         self._touched.clear()
 
-    def save(self) -> None:
-        """Save every pending event of the session in one transaction."""
-        self._app.save(*self._aggregates.values())
+    def collect(self) -> list[Any]:
+        """Take the pending events of every aggregate of the session, aggregate by aggregate."""
+        return [event for aggregate in self._aggregates.values() for event in aggregate.collect_events()]
 
 
 def _conflict(command: Command | Unreadable, receipt: CommandReceipt) -> Rejected:
@@ -247,29 +274,6 @@ class CertificateApplication(Application[UUID]):
                 if attrs:
                     kwargs["target_session_attrs"] = attrs
         return factory
-
-    def save(
-        self,
-        *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None,
-        **kwargs: Any,
-    ) -> list[Recording[UUID]]:
-        """``Application.save``, without its per-object protocol checks when given only aggregates.
-
-        ``Application.save`` tells aggregates from events with ``isinstance``
-        against runtime protocols, which costs more than storing an event; the
-        command handlers save only aggregates. Recording, snapshots and
-        notification are ``Application``'s own.
-        """
-        if kwargs or not all(isinstance(obj, Aggregate) for obj in objs):
-            return super().save(*objs, **kwargs)
-        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
-        for aggregate in cast(tuple[Aggregate, ...], objs):
-            processing_event.events.extend(aggregate.collect_events())
-            processing_event.aggregates[aggregate.id] = aggregate
-        recordings = self._record(processing_event)
-        self._take_snapshots(processing_event)
-        self._notify(recordings)
-        return recordings
 
     # -- public commands ---------------------------------------------------------------
 
@@ -374,11 +378,37 @@ class CertificateApplication(Application[UUID]):
 
     # -- the unit of work ----------------------------------------------------------------
 
-    def _run(
-        self, commands: Sequence[Command | Unreadable], now: datetime, traces: Sequence[str | None]
-    ) -> list[Outcome]:
+    def decide_batch(
+        self,
+        commands: Sequence[Command | Unreadable],
+        now: datetime,
+        traces: Sequence[str | None],
+        ahead: Decided | None = None,
+    ) -> Decided:
+        """Decide ``commands`` in order without storing anything: their outcomes and encoded events.
+
+        For one decider at a time (the command service's worker): the
+        aggregates the batch changed are kept in the aggregate cache as
+        decided, so the batch decided next (while :meth:`commit` stores this
+        one in another thread) builds on them; that batch is given this one as
+        ``ahead``, whose aggregates it reads before the store's and the cache's
+        (the receipts it created; any the cache no longer holds). Its events may be stored only
+        if this batch's were: when a :meth:`commit` fails, call :meth:`forget`
+        and decide again everything decided after it.
+        """
+        decided = self._decided(commands, now, traces, ahead)
+        self._cache.keep(decided.aggregates)
+        return decided
+
+    def _decided(
+        self,
+        commands: Sequence[Command | Unreadable],
+        now: datetime,
+        traces: Sequence[str | None],
+        ahead: Decided | None,
+    ) -> Decided:
         now = instant(now)  # once, not in every decision (the domain's ``instant`` keeps it as is)
-        session = _Session(self, self._cache)
+        session = _Session(self, self._cache, ahead)
         try:
             # One query for all the batch reads (also for one command: it replaces up to four).
             session.preload(self._receipt_ids_of(commands), self._cached_ids_of(commands))
@@ -388,13 +418,35 @@ class CertificateApplication(Application[UUID]):
                 outcomes.append(self._decide(session, command, now))
                 if traced:
                     session.trace(trace)
-            session.save()
+            stored = [self.mapper.to_stored_event(event) for event in session.collect()]
         except BaseException:
             # Cached aggregates may hold events that were never saved.
             self._cache.clear()
             raise
-        self._cache.keep(session.aggregates)
-        return outcomes
+        return Decided(outcomes, stored, session.aggregates)
+
+    def commit(self, decided: Decided) -> None:
+        """Store a decided batch's events in one transaction (a ``RecordConflictError`` when another
+        writer stored an event of the same version first). Touches no aggregate: it may run in
+        another thread while the next batch is decided."""
+        if decided.stored_events:
+            self.recorder.insert_events(decided.stored_events)
+
+    def forget(self) -> None:
+        """Drop the cached aggregates (after a failed :meth:`commit`: they hold events never stored)."""
+        self._cache.clear()
+
+    def _run(
+        self, commands: Sequence[Command | Unreadable], now: datetime, traces: Sequence[str | None]
+    ) -> list[Outcome]:
+        decided = self._decided(commands, now, traces, None)
+        try:
+            self.commit(decided)
+        except BaseException:
+            self.forget()
+            raise
+        self._cache.keep(decided.aggregates)  # as stored: a concurrent caller never sees them unstored
+        return decided.outcomes
 
     @staticmethod
     def _receipt_ids_of(commands: Sequence[Command | Unreadable]) -> list[UUID]:

@@ -1,7 +1,9 @@
 """Turn one Kafka batch of raw commands into outcomes and dead letters.
 
 Pure of Kafka: takes inbound messages, calls the application once for the whole
-batch (one event-store transaction), and returns the messages to publish.
+batch (one event-store transaction), and returns the messages to publish --
+stored at once (``process_batch``), or decided now and stored by the caller
+(``decide_batch``), so that the next batch is decided while this one is stored.
 """
 
 from __future__ import annotations
@@ -9,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
 
 from certlife.contracts.commands import Command, CommandError, Rejected, parse_command
-from certlife.services.commands.application import CertificateApplication, Outcome, Unreadable
+from certlife.services.commands.application import CertificateApplication, Decided, Outcome, Unreadable
 from certlife.services.infra import metrics, tracing
 from certlife.services.infra.transactions import Outbound
 
@@ -67,7 +69,7 @@ def process_batch(
     results_topic: str,
     dead_letter_topic: str,
 ) -> list[Outbound]:
-    """Outcomes (in input order) and dead letters for one batch of raw commands.
+    """Outcomes (in input order) and dead letters for one batch of raw commands, stored.
 
     A malformed message never stops the batch: it gets a dead letter with the
     reason, and a rejected outcome when its ``commandId`` could be read (stored
@@ -75,11 +77,59 @@ def process_batch(
     letter carries its command's ``traceparent`` (a new trace when it had none, derived
     from its ``commandId``), and so do the events the command causes in the event store.
     """
+    return _messages(
+        batch,
+        lambda commands, traces: app.handle_batch(commands, now, traces),
+        results_topic=results_topic,
+        dead_letter_topic=dead_letter_topic,
+    )
+
+
+@dataclass(frozen=True)
+class DecidedBatch:
+    """A batch's messages to publish once ``decided`` is stored (``CertificateApplication.commit``)."""
+
+    messages: list[Outbound]
+    decided: Decided
+
+
+def decide_batch(
+    app: CertificateApplication,
+    batch: Sequence[Inbound],
+    now: datetime,
+    *,
+    results_topic: str,
+    dead_letter_topic: str,
+    ahead: Decided | None = None,
+) -> DecidedBatch:
+    """:func:`process_batch` without storing: the messages, and the batch as decided, to be stored
+    by ``app.commit`` before any message is published (see ``CertificateApplication.decide_batch``
+    for ``ahead``, the batch decided just before, maybe not stored yet)."""
+    decided = Decided()
+
+    def decide(commands: list[Command | Unreadable], traces: list[str | None]) -> list[Outcome]:
+        nonlocal decided
+        decided = app.decide_batch(commands, now, traces, ahead)
+        return decided.outcomes
+
+    messages = _messages(batch, decide, results_topic=results_topic, dead_letter_topic=dead_letter_topic)
+    return DecidedBatch(messages, decided)
+
+
+def _messages(
+    batch: Sequence[Inbound],
+    decide: Callable[[list[Command | Unreadable], list[str | None]], list[Outcome]],
+    *,
+    results_topic: str,
+    dead_letter_topic: str,
+) -> list[Outbound]:
+    """Parse ``batch``, have ``decide`` give the outcomes of what could be read, and build the
+    outcome messages (input order) followed by the dead letters."""
     started = time.time_ns()
     slots: list[int | None] = []
     traces: list[bytes] = []
     commands: list[Command | Unreadable] = []
-    command_traces: list[str] = []  # stored with the events each command causes
+    command_traces: list[str | None] = []  # stored with the events each command causes
     dead: list[Outbound] = []
     dead_codes: list[str] = []
     codes: list[str] = []  # each message's dead-letter code ("" when it has none)
@@ -106,7 +156,7 @@ def process_batch(
                 slots.append(len(commands) - 1)
             else:
                 slots.append(None)
-    outcomes = app.handle_batch(commands, now, command_traces) if commands else []
+    outcomes = decide(commands, command_traces) if commands else []
     metrics.commands().count(
         ((o.status, o.event if o.status == "accepted" else o.code) for o in outcomes), dead_codes
     )

@@ -3,10 +3,15 @@
 The consumer loop hands what it consumes to an ``Intake`` and asks for more at
 once; a worker takes everything that has arrived (up to the batch size) each time
 it is free, so a batch holds every command that reached the broker while the
-previous one was stored (``certlife.services.commands.intake``). Each batch becomes
-one event-store transaction (``process_batch``) and one Kafka transaction carrying
-its outcomes, dead letters and consumer offsets; the next batch is stored while
-that transaction runs, and the transactions commit in order.
+previous one was handled (``certlife.services.commands.intake``). Each batch becomes
+one event-store transaction and one Kafka transaction carrying its outcomes, dead
+letters and consumer offsets, in three overlapping steps: the worker decides the
+batch (``decide_batch``: no write), a second thread stores its events while the
+worker decides the next batch on top of it, and once stored its Kafka transaction
+runs while the next is stored. Both kinds of transaction commit in batch order, and
+nothing is published before its batch is stored. When storing a batch fails, the
+batch decided after it is dropped unstored, and both are decided again from the
+store (``process_batch``, with its retries).
 A crash anywhere before that Kafka transaction commits means the batch is
 consumed again; the application's command receipts make the re-run return the
 original outcomes without writing anything new, so the result topic (read
@@ -19,6 +24,8 @@ import asyncio
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +40,7 @@ from certlife.projections.committed import READ_COMMITTED
 from certlife.projections.gcpolicy import tune_collector
 from certlife.services.cli.exits import EXIT_BATCH_FAILED
 from certlife.services.commands.application import CertificateApplication
-from certlife.services.commands.batch import Inbound, process_batch
+from certlife.services.commands.batch import DecidedBatch, Inbound, decide_batch, process_batch
 from certlife.services.commands.intake import Intake
 from certlife.services.infra import metrics, tracing
 from certlife.services.infra.connections import Kafka
@@ -105,6 +112,15 @@ class _DropRevoked(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         """Nothing to do: consumption starts at the committed offsets."""
+
+
+@dataclass
+class _Stored:
+    """A decided batch whose events are being stored (``commit``) while the next one is decided."""
+
+    batch: list[Inbound]
+    decided: DecidedBatch
+    commit: asyncio.Future[None]
 
 
 def build_command_service(
@@ -188,37 +204,95 @@ def build_command_service(
     async def on_commands(msg: KafkaMessage) -> None:
         await intake.put(_inbound(msg))
 
-    async def handle(batch: list[Inbound]) -> None:
-        started = time.perf_counter()
-        taken = time.time()  # when the worker took the batch
-        out = await store(batch)
-        stored = time.perf_counter()
-        measured.batch_size.observe(len(batch))
-        measured.batch_seconds.labels("store").observe(stored - started)
+    # One thread stores decided batches, one at a time and in order, while the next is decided.
+    committer = ThreadPoolExecutor(1, thread_name_prefix="certlife-commit")
+    storing: list[_Stored] = []  # the batch being stored, at most one
+
+    async def decide(batch: list[Inbound]) -> DecidedBatch:
+        for attempt in range(1, _RETRIES + 1):
+            try:
+                return await asyncio.to_thread(
+                    decide_batch,
+                    app,
+                    batch,
+                    datetime.now(UTC),
+                    results_topic=results_topic,
+                    dead_letter_topic=dlq_topic,
+                    ahead=storing[0].decided.decided if storing else None,
+                )
+            except Exception:
+                _failed("deciding", len(batch), attempt)
+                # The failure emptied the cache: the batch being stored is read from the store next time.
+                await settle()
+                await asyncio.sleep(min(2**attempt * 0.1, 5))
+        raise AssertionError("unreachable")
+
+    async def send(out: list[Outbound], batch: list[Inbound]) -> None:
+        """Publish a stored batch's messages once the previous batch's are published."""
         if in_flight:
             await in_flight.pop()
         in_flight.append(asyncio.create_task(publish(out, batch)))
+
+    async def settle() -> bool:
+        """Wait until the batch being stored is stored, and publish it; False when storing it failed:
+        it was then decided and stored again on its own (everything decided after it is void)."""
+        if not storing:
+            return True
+        stored = storing.pop()
+        started = time.perf_counter()
+        try:
+            await stored.commit
+        except Exception:
+            log.warning(
+                "storing a decided batch of %d commands failed; deciding and storing it again",
+                len(stored.batch),
+                exc_info=True,
+            )
+            app.forget()  # the cache holds its events, and those of any batch decided after it
+            await send(await store(stored.batch), stored.batch)
+            return False
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("batch of %d commands: waited %.1f ms for its store",
+                      len(stored.batch), (time.perf_counter() - started) * 1000)  # fmt: skip
+        await send(stored.decided.messages, stored.batch)
+        return True
+
+    async def handle(batch: list[Inbound]) -> None:
+        started = time.perf_counter()
+        taken = time.time()  # when the worker took the batch
+        decided = await decide(batch)  # while the previous batch is stored
+        if not await settle():
+            decided = await decide(batch)  # it built on a batch that was not stored
+        stored = time.perf_counter()
+        measured.batch_size.observe(len(batch))
+        measured.batch_seconds.labels("store").observe(stored - started)
+        commit = asyncio.get_running_loop().run_in_executor(committer, app.commit, decided.decided)
+        storing.append(_Stored(batch, decided, commit))
+        if not len(intake):
+            await settle()  # nothing to decide meanwhile: publish as soon as it is stored
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
-                "batch of %d commands: %.1f ms after the oldest was sent, stored in %.1f ms, "
-                "waited %.1f ms for the previous publish",
+                "batch of %d commands: %.1f ms after the oldest was sent, decided in %.1f ms "
+                "(the previous batch stored and handed to its publish meanwhile)",
                 len(batch),
                 taken * 1000 - _oldest_ms(batch),
                 (stored - started) * 1000,
-                (time.perf_counter() - stored) * 1000,
             )
 
     async def work() -> None:
-        """Store and publish batches until ``stopping``; the batch begun is finished first."""
-        while not stopping.is_set():
-            taking = asyncio.ensure_future(intake.take(settings.batch_max_records))
-            halting = asyncio.ensure_future(stopping.wait())
-            await asyncio.wait({taking, halting}, return_when=asyncio.FIRST_COMPLETED)
-            halting.cancel()
-            if not taking.done():
-                taking.cancel()  # removes nothing: what waits is consumed again after a restart
-                return
-            await handle(taking.result())
+        """Decide, store and publish batches until ``stopping``; the batch begun is finished first."""
+        try:
+            while not stopping.is_set():
+                taking = asyncio.ensure_future(intake.take(settings.batch_max_records))
+                halting = asyncio.ensure_future(stopping.wait())
+                await asyncio.wait({taking, halting}, return_when=asyncio.FIRST_COMPLETED)
+                halting.cancel()
+                if not taking.done():
+                    taking.cancel()  # removes nothing: what waits is consumed again after a restart
+                    return
+                await handle(taking.result())
+        finally:
+            await settle()
 
     stream = FastStream(broker, logger=log)
 
@@ -243,6 +317,7 @@ def build_command_service(
             await worker[0]
         if in_flight:
             await in_flight.pop()
+        committer.shutdown()
         await publisher.stop()
 
     return stream, broker

@@ -37,7 +37,7 @@ WAVES, WAVE = 3, 10
 
 @dataclass
 class Held:
-    """An in-process command service whose first batch stays in the store until ``release``."""
+    """An in-process command service whose first batch is held while it is decided, until ``release``."""
 
     settings: Settings
     stream: FastStream
@@ -73,7 +73,7 @@ async def held(
         topic_prefix=unique_name(""),
         issuer=ISSUER,
     )
-    real = command_service.process_batch
+    real = command_service.decide_batch
     stream, _ = command_service.build_command_service(
         settings, bootstrap.build_application(settings), Kafka(admin(kafka_bootstrap))
     )
@@ -86,7 +86,7 @@ async def held(
             service.release.wait(60)
         return real(app, batch, now, **kwargs)
 
-    monkeypatch.setattr(command_service, "process_batch", held_first)
+    monkeypatch.setattr(command_service, "decide_batch", held_first)
     await stream.start()
     await service.producer.start()
     try:

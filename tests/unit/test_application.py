@@ -26,7 +26,7 @@ from certlife.domain.certificate import EVENT_NAMES, Certificate
 from certlife.domain.errors import CertificateNotFound
 from certlife.domain.lifecycle import Status
 from certlife.domain.values import LifecyclePolicy
-from certlife.services.commands.application import CertificateApplication
+from certlife.services.commands.application import CertificateApplication, Decided
 
 pytestmark = pytest.mark.unit
 
@@ -165,15 +165,16 @@ class ApplicationContract:
 
     def test_batch_is_one_save(self, app: CertificateApplication, issuer: str) -> None:
         calls: list[int] = []
-        original = app.save
+        original = app.recorder.insert_events
 
-        def counting_save(*objs: Any, **kw: Any) -> Any:
-            calls.append(len(objs))
-            return original(*objs, **kw)
+        def counting_insert(events: Any, **kw: Any) -> Any:
+            calls.append(len(events))
+            return original(events, **kw)
 
-        app.save = counting_save  # type: ignore[method-assign]
+        app.recorder.insert_events = counting_insert  # type: ignore[method-assign]
         app.handle_batch([self.issue_cmd(issuer, f"N-{i}") for i in range(5)], T0)
         assert len(calls) == 1
+        assert calls[0] >= 10  # each certificate's event and each command's receipt, in the one insert
 
     def test_backdating_bound(self, app: CertificateApplication, issuer: str) -> None:
         app.issue(self.issue_cmd(issuer), T0)
@@ -271,17 +272,17 @@ class ApplicationContract:
     ) -> None:
         app.issue(self.issue_cmd(issuer), T0)
         cmd = SuspendCertificate(command_id=f"s-{issuer}", issuer=issuer, number="N-1", reason="a")
-        original = app.save
+        original = app.commit
         competitor: list[Any] = []
 
-        def racing_save(*objs: Any, **kw: Any) -> Any:
+        def racing_commit(decided: Decided) -> None:
             if not competitor:  # another worker commits the same command first
-                app.save = original  # type: ignore[method-assign]
+                app.commit = original  # type: ignore[method-assign]
                 competitor.append(app.suspend(cmd, T0 + timedelta(days=3)))
-                app.save = racing_save  # type: ignore[method-assign]
-            return original(*objs, **kw)
+                app.commit = racing_commit  # type: ignore[method-assign]
+            original(decided)
 
-        app.save = racing_save  # type: ignore[method-assign]
+        app.commit = racing_commit  # type: ignore[method-assign]
         outcome = app.suspend(cmd, T0 + timedelta(days=1))
         assert outcome == competitor[0]
         assert len(app.history("N-1", issuer)) == 2
@@ -291,17 +292,17 @@ class ApplicationContract:
         self, app: CertificateApplication, issuer: str
     ) -> None:
         app.issue(self.issue_cmd(issuer), T0)
-        original = app.save
+        original = app.commit
         batch_saves: list[int] = []
 
-        def conflicting_save(*objs: Any, **kw: Any) -> Any:
-            receipts = sum(1 for o in objs if type(o).__name__ == "CommandReceipt")
+        def conflicting_commit(decided: Decided) -> None:
+            receipts = sum(1 for a in decided.aggregates if type(a).__name__ == "CommandReceipt")
             if receipts > 1:  # every whole-batch save conflicts
                 batch_saves.append(receipts)
                 raise RecordConflictError("simulated conflict")
-            return original(*objs, **kw)
+            original(decided)
 
-        app.save = conflicting_save  # type: ignore[method-assign]
+        app.commit = conflicting_commit  # type: ignore[method-assign]
         p: dict[str, Any] = {"issuer": issuer, "number": "N-1"}
         outcomes = app.handle_batch(
             [
@@ -317,14 +318,47 @@ class ApplicationContract:
     def test_persistent_conflict_is_bounded(self, app: CertificateApplication, issuer: str) -> None:
         attempts: list[int] = []
 
-        def always_conflicts(*objs: Any, **kw: Any) -> Any:
+        def always_conflicts(decided: Decided) -> None:
             attempts.append(1)
             raise RecordConflictError("simulated conflict")
 
-        app.save = always_conflicts  # type: ignore[method-assign]
+        app.commit = always_conflicts  # type: ignore[method-assign]
         with pytest.raises(RecordConflictError):
             app.issue(self.issue_cmd(issuer), T0)
         assert len(attempts) == app.max_attempts
+
+    def test_a_batch_decided_on_an_unstored_one_builds_on_it(
+        self, app: CertificateApplication, issuer: str
+    ) -> None:
+        issue = self.issue_cmd(issuer)
+        first = app.decide_batch([issue, self.issue_cmd(issuer, "N-2")], T0, [None, None])
+        assert list(app.events.get(Certificate.create_id(issuer, "N-1"))) == []  # nothing stored yet
+        app._cache.clear()  # as if evicted: the earlier batch's objects come through ``ahead`` alone
+        suspend = SuspendCertificate(command_id=f"s-{issuer}", issuer=issuer, number="N-1", reason="a")
+        second = app.decide_batch([suspend, issue], T0 + timedelta(hours=1), [None, None], ahead=first)
+        assert second.outcomes[0] == Accepted(
+            command_id=suspend.command_id,
+            certificate_id=str(Certificate.create_id(issuer, "N-1")),
+            number="N-1",
+            version=2,
+            event="suspended",
+        )
+        assert second.outcomes[1] == first.outcomes[0]  # the repeated command: its first outcome
+        assert len(second.stored_events) == 2  # the suspension and its receipt; no second receipt
+        app.commit(first)
+        app.commit(second)
+        assert [e.status for e in app.history("N-1", issuer)] == ["valid", "suspended"]
+        assert app.handle(issue, T0 + timedelta(hours=2)) == first.outcomes[0]
+
+    def test_without_ahead_a_batch_sees_only_what_is_stored(
+        self, app: CertificateApplication, issuer: str
+    ) -> None:
+        app.decide_batch([self.issue_cmd(issuer)], T0, [None])  # decided, never stored
+        app.forget()
+        suspend = SuspendCertificate(command_id=f"s-{issuer}", issuer=issuer, number="N-1", reason="a")
+        outcome = app.decide_batch([suspend], T0, [None]).outcomes[0]
+        assert isinstance(outcome, Rejected)
+        assert outcome.code == "certificate-not-found"
 
     def test_review_date_travels_to_the_event(self, app: CertificateApplication, issuer: str) -> None:
         app.issue(self.issue_cmd(issuer), T0)
