@@ -29,6 +29,7 @@ from certlife.projections.committed import committed_consumer
 from certlife.services.infra.kafka_access import KafkaAccess, classify_kafka_failure
 from certlife.services.infra.kafka_admin import Acl, missing_grants
 from certlife.services.infra.leader import KEEPALIVE_SETTINGS, SESSION_ERRORS
+from certlife.services.infra.partitioner import KeyPartitioner
 from certlife.services.infra.pgsettings import SESSION_SETTINGS
 from certlife.services.infra.topics import TopicSpec, ensure_topics
 from certlife.services.infra.transactions import TransactionalPublisher
@@ -128,9 +129,11 @@ class Kafka:
         """An unstarted producer with ``options`` (``certlife.services.infra.transactions.OpenProducer``).
 
         ``acks=all`` unless asked otherwise: on a replicated cluster a write is acknowledged
-        only once ``min.insync.replicas`` brokers hold it.
+        only once ``min.insync.replicas`` brokers hold it. Keys are partitioned as aiokafka's
+        default partitioner does, natively (``KeyPartitioner``).
         """
-        return AIOKafkaProducer(**self.access.client_options(), **{"acks": "all", **options})
+        defaults: dict[str, Any] = {"acks": "all", "partitioner": KeyPartitioner()}
+        return AIOKafkaProducer(**self.access.client_options(), **{**defaults, **options})
 
     def publisher(self, transactional_id: str) -> TransactionalPublisher:
         """The exactly-once publisher registering ``transactional_id`` when started (it fences older ones)."""

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer import sender as aiokafka_sender
 from aiokafka.structs import OffsetAndMetadata
+
+from certlife.services.infra.partitioner import KeyPartitioner
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class TransactionalPublisher:
         self.compression = compression
         self._open_producer = open_producer
         self._producer: AIOKafkaProducer | None = None
-        self._partitioner = DefaultPartitioner()
+        self._partitioner = KeyPartitioner()
 
     async def start(self) -> None:
         """Connect and register the transactional id (fencing older instances)."""
@@ -103,7 +104,8 @@ class TransactionalPublisher:
         (``AIOKafkaProducer.send`` per message would cost a future, a partitioner
         call and an accumulator lookup each: most of the publishing CPU of a
         thousand-record relay batch). A message without a partition goes where
-        ``send`` would put it: aiokafka's default partitioner over the topic's partitions.
+        ``send`` would put it: Kafka's default key partitioning over the topic's partitions
+        (``KeyPartitioner``, aiokafka's default computed natively).
         """
         producer = self.producer
         placed = await self._placed(messages)
