@@ -24,8 +24,8 @@ Issue 12's target: batched at least 50 times one transaction per command. With
 ``CERTLIFE_BENCH_PROFILE=DIR`` the batched service is recorded with py-spy
 (``DIR/commands.txt``; summarise with
 ``python -m bench.profile``); with ``BENCH_SERVICE_LOG=DEBUG`` the service logs each batch
-(size, age of its oldest command when the worker took it, store and publish times) to the run's log file
-in the temporary directory. After the batched run, ``--probes`` commands are
+(size, age of its oldest command when the worker took it, decide, store and publish times) to the run's
+log file in the temporary directory, which is kept (without it, a run's log is removed unless the run failed). After the batched run, ``--probes`` commands are
 sent one at a time to the idle service, ``--probe-gap`` ms apart on average
 (at random phases of its poll loop), and timed from publish to outcome
 (latency at low load: work, not waits).
@@ -158,6 +158,7 @@ async def measure(
         **extra,
     }
     log = Path(tempfile.gettempdir()) / f"certlife-bench-{token}.log"
+    keep_log = True  # for a failed run (its error shows the tail); a run's debug log is kept too
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
@@ -216,10 +217,13 @@ async def measure(
             await prober.send_and_wait(prefix + topics.COMMANDS, value, key=key)
             await _collect(consumer, 1, proc, log, timeout=60)
             latencies.append(time.perf_counter() - sent)
+        keep_log = bool(os.environ.get("BENCH_SERVICE_LOG"))
         return Result(label, len(messages), seconds, statuses, latencies, cpu)
     finally:
         proc.kill()
         proc.wait()
+        if not keep_log:
+            log.unlink(missing_ok=True)
         if spy is not None:
             spy.wait()
         await producer.stop()
