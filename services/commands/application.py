@@ -445,7 +445,7 @@ class CertificateApplication(Application[UUID]):
         except BaseException:
             self.forget()
             raise
-        self._cache.keep(decided.aggregates)  # as stored: a concurrent caller never sees them unstored
+        self._cache.keep(decided.aggregates)  # as stored (``decide_batch`` keeps them as decided instead)
         return decided.outcomes
 
     @staticmethod

@@ -112,7 +112,11 @@ def decide_batch(
         decided = app.decide_batch(commands, now, traces, ahead)
         return decided.outcomes
 
-    messages = _messages(batch, decide, results_topic=results_topic, dead_letter_topic=dead_letter_topic)
+    try:
+        messages = _messages(batch, decide, results_topic=results_topic, dead_letter_topic=dead_letter_topic)
+    except BaseException:
+        app.forget()  # the cache holds the batch as decided, which will never be stored
+        raise
     return DecidedBatch(messages, decided)
 
 

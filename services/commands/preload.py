@@ -80,7 +80,10 @@ class AggregateCache:
     their version (another writer's included); the aggregates of a saved batch
     are kept again, as saved. So a cached object is never one that a batch is
     changing: a failed batch's objects are simply not kept (and the cache is
-    cleared), and a concurrent batch loads its own copy from the store. At most
+    cleared), and a concurrent batch loads its own copy from the store. The
+    command service's single worker also keeps a batch as *decided*, before it is
+    stored, for the batch it decides next (``CertificateApplication.decide_batch``):
+    the cache is then cleared when that batch fails to be decided or stored. At most
     ``size`` aggregates are kept, the least recently used go first.
     """
 

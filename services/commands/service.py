@@ -222,7 +222,8 @@ def build_command_service(
                 )
             except Exception:
                 _failed("deciding", len(batch), attempt)
-                # The failure emptied the cache: the batch being stored is read from the store next time.
+                # The failure emptied the cache (``decide_batch``): the next attempt reads the store, once
+                # the batch being stored is stored.
                 await settle()
                 await asyncio.sleep(min(2**attempt * 0.1, 5))
         raise AssertionError("unreachable")

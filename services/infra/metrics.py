@@ -81,7 +81,8 @@ class CommandMetrics:
         )
         self.batch_seconds = Histogram(
             "certlife_command_batch_seconds",
-            "Seconds per batch: store (event-store transaction) and publish (Kafka transaction)",
+            "Seconds per batch: store (deciding it, and the previous batch's event-store transaction "
+            "meanwhile) and publish (Kafka transaction)",
             ["phase"],
             buckets=SECONDS,
             registry=registry,

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from certlife.contracts.commands import MAX_COMMAND_BYTES, CommandError, parse_command
+from certlife.contracts.commands import MAX_COMMAND_BYTES, CommandError, Rejected, parse_command
 from certlife.domain.certificate import Certificate
+from certlife.services.commands import batch as batch_module
 from certlife.services.commands.application import CertificateApplication
-from certlife.services.commands.batch import COMMAND_ID_HEADER, Inbound, process_batch
+from certlife.services.commands.batch import COMMAND_ID_HEADER, Inbound, decide_batch, process_batch
 from certlife.services.demo.scenario import generate_commands
 from certlife.services.infra.transactions import Outbound
 
@@ -188,3 +189,27 @@ def test_outcome_bodies_are_compact_unescaped_json(app: CertificateApplication) 
     for message in (m for m in out if m.topic == RESULTS):
         decoded = json.loads(message.value)
         assert message.value == json.dumps(decoded, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_a_batch_that_fails_after_it_was_decided_leaves_nothing_decided_behind(
+    app: CertificateApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Outbound:
+        raise RuntimeError("building an outcome message failed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(batch_module, "_outcome_message", broken)
+        with pytest.raises(RuntimeError):
+            decide_batch(app, _batch([_issue("c-1", "N-1")]), NOW, results_topic="r", dead_letter_topic="d")
+    # Decided, never stored: the next batch must not build on it.
+    again = decide_batch(
+        app,
+        _batch([_cmd("suspend", "c-2", "N-1", reason="audit")]),
+        NOW,
+        results_topic="r",
+        dead_letter_topic="d",
+    )
+    assert [o.code for o in again.decided.outcomes if isinstance(o, Rejected)] == ["certificate-not-found"]
+    app.commit(again.decided)
+    retried = decide_batch(app, _batch([_issue("c-1", "N-1")]), NOW, results_topic="r", dead_letter_topic="d")
+    assert [o.status for o in retried.decided.outcomes] == ["accepted"]
