@@ -25,8 +25,8 @@ Issue 12's target: batched at least 50 times one transaction per command. With
 (``DIR/commands.txt``; summarise with
 ``python -m bench.profile``); with ``BENCH_SERVICE_LOG=DEBUG`` the service logs each batch
 (size, age of its oldest command when the worker took it, decide, store and publish times) to the run's
-log file in the temporary directory, which is kept (without it, a run's log is removed unless the run failed). After the batched run, ``--probes`` commands are
-sent one at a time to the idle service, ``--probe-gap`` ms apart on average
+log file in the temporary directory, which is kept (without it, a run's log is removed unless the run
+failed). After the batched run, ``--probes`` commands are sent one at a time to the idle service, ``--probe-gap`` ms apart on average
 (at random phases of its poll loop), and timed from publish to outcome
 (latency at low load: work, not waits).
 """

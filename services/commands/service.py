@@ -24,10 +24,11 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import ConsumerRebalanceListener
 from faststream import AckPolicy, FastStream
@@ -52,6 +53,8 @@ log = logging.getLogger("certlife.commands")
 
 GROUP_ID = "certlife-command-service"
 _RETRIES = 5
+
+T = TypeVar("T")
 
 
 def _records(msg: KafkaMessage) -> tuple[Any, ...]:
@@ -85,6 +88,25 @@ def _failed(what: str, size: int, attempt: int) -> None:
         # batch again and the command receipts make the re-run write nothing new.
         logging.shutdown()
         os._exit(EXIT_BATCH_FAILED)
+
+
+async def _retried(
+    what: str,
+    size: int,
+    attempt: Callable[[], Awaitable[T]],
+    recover: Callable[[], Awaitable[object]] | None = None,
+) -> T:
+    """``attempt()``'s result, retried with backoff; each failure is logged (``_failed``, which crashes
+    after the last) and followed by ``recover()`` when given."""
+    for number in range(1, _RETRIES + 1):
+        try:
+            return await attempt()
+        except Exception:
+            _failed(what, size, number)
+            if recover is not None:
+                await recover()
+            await asyncio.sleep(min(2**number * 0.1, 5))
+    raise AssertionError("unreachable")
 
 
 def _worker_ended(task: asyncio.Task[None]) -> None:
@@ -148,35 +170,31 @@ def build_command_service(
     measured = metrics.commands()
 
     async def store(batch: list[Inbound]) -> list[Outbound]:
-        for attempt in range(1, _RETRIES + 1):
-            try:
-                return await asyncio.to_thread(
-                    process_batch,
-                    app,
-                    batch,
-                    datetime.now(UTC),
-                    results_topic=results_topic,
-                    dead_letter_topic=dlq_topic,
-                )
-            except Exception:
-                _failed("storing", len(batch), attempt)
-                await asyncio.sleep(min(2**attempt * 0.1, 5))
-        raise AssertionError("unreachable")
+        return await _retried(
+            "storing",
+            len(batch),
+            lambda: asyncio.to_thread(
+                process_batch,
+                app,
+                batch,
+                datetime.now(UTC),
+                results_topic=results_topic,
+                dead_letter_topic=dlq_topic,
+            ),
+        )
 
     async def publish(out: list[Outbound], batch: list[Inbound]) -> None:
         offsets = next_offsets([(m.topic, m.partition, m.offset) for m in batch])
-        for attempt in range(1, _RETRIES + 1):
-            try:
-                started = time.perf_counter()
-                await publisher.publish(out, offsets, group_id)
-                took = time.perf_counter() - started
-                measured.batch_seconds.labels("publish").observe(took)
-                if log.isEnabledFor(logging.DEBUG):
-                    log.debug("batch of %d commands: published in %.1f ms", len(batch), took * 1000)
-                return
-            except Exception:
-                _failed("publishing", len(batch), attempt)
-                await asyncio.sleep(min(2**attempt * 0.1, 5))
+
+        async def attempt() -> None:
+            started = time.perf_counter()
+            await publisher.publish(out, offsets, group_id)
+            took = time.perf_counter() - started
+            measured.batch_seconds.labels("publish").observe(took)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("batch of %d commands: published in %.1f ms", len(batch), took * 1000)
+
+        await _retried("publishing", len(batch), attempt)
 
     # The consumer loop only hands each batch over and asks for more at once (so aiokafka
     # keeps fetching); the worker takes all that has arrived when it is free (see intake).
@@ -209,24 +227,22 @@ def build_command_service(
     storing: list[_Stored] = []  # the batch being stored, at most one
 
     async def decide(batch: list[Inbound]) -> DecidedBatch:
-        for attempt in range(1, _RETRIES + 1):
-            try:
-                return await asyncio.to_thread(
-                    decide_batch,
-                    app,
-                    batch,
-                    datetime.now(UTC),
-                    results_topic=results_topic,
-                    dead_letter_topic=dlq_topic,
-                    ahead=storing[0].decided.decided if storing else None,
-                )
-            except Exception:
-                _failed("deciding", len(batch), attempt)
-                # The failure emptied the cache (``decide_batch``): the next attempt reads the store, once
-                # the batch being stored is stored.
-                await settle()
-                await asyncio.sleep(min(2**attempt * 0.1, 5))
-        raise AssertionError("unreachable")
+        # A failure empties the cache (``decide_batch``): the next attempt reads the store, once the
+        # batch being stored is stored (``settle``).
+        return await _retried(
+            "deciding",
+            len(batch),
+            lambda: asyncio.to_thread(
+                decide_batch,
+                app,
+                batch,
+                datetime.now(UTC),
+                results_topic=results_topic,
+                dead_letter_topic=dlq_topic,
+                ahead=storing[0].decided.decided if storing else None,
+            ),
+            recover=settle,
+        )
 
     async def send(out: list[Outbound], batch: list[Inbound]) -> None:
         """Publish a stored batch's messages once the previous batch's are published."""
