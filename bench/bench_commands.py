@@ -57,6 +57,7 @@ from bench.cputime import tree_cpu_seconds
 from certlife.contracts import topics
 from certlife.projections.committed import committed_consumer
 from certlife.services.demo.scenario import generate_commands
+from certlife.services.infra.service_process import die_with_parent
 from certlife.services.infra.settings import Settings
 from certlife.services.infra.stack import provision_if_local
 from certlife.services.infra.topics import certlife_topics, ensure_topics
@@ -174,6 +175,7 @@ async def measure(
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent(signal.SIGKILL),  # a stopped benchmark leaves no service behind
         )
     spy: subprocess.Popen[bytes] | None = None
     consumer = committed_consumer(

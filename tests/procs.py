@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Sequence
 from pathlib import Path
 
 from certlife.services.infra.supervisor import ServiceProcess as _ServiceProcess
@@ -15,7 +17,24 @@ _started: list[_ServiceProcess] = []
 
 
 class ServiceProcess(_ServiceProcess):
-    """A service process that the test session kills after its test, even when the test fails."""
+    """A service process that the test session kills after its test, even when the test fails.
+
+    It dies with the test session too (SIGKILL when the thread that started it ends): a
+    killed pytest leaves no service consuming or using the CPU.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        env: dict[str, str],
+        log_dir: Path,
+        tag: str = "",
+        args: Sequence[str] = (),
+        *,
+        parent_death_signal: int | None = signal.SIGKILL,
+    ) -> None:
+        """As the service's :class:`~certlife.services.infra.service_process.ServiceProcess`, killed with its parent."""
+        super().__init__(service, env, log_dir, tag, args, parent_death_signal=parent_death_signal)
 
     def start(self, *, restart: bool = False) -> ServiceProcess:
         """Start it and remember it for :func:`kill_started`."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from signal import SIGKILL
 
 import asyncpg
 
@@ -127,9 +128,12 @@ class DemoRun:
     def start_services(self, args: Sequence[str] = ()) -> list[ServiceProcess]:
         """Command service, relay and projections as three unsupervised processes, once ready
         (tests and benchmarks that watch each one; the main job uses :meth:`supervise`).
-        ``args`` follow ``certctl serve NAME`` (e.g. ``--log-level DEBUG``)."""
+        ``args`` follow ``certctl serve NAME`` (e.g. ``--log-level DEBUG``). They die with the
+        calling thread (a killed benchmark leaves none running)."""
         procs = [
-            ServiceProcess(name, self.service_env(name), self.directory / "logs", args=args).start()
+            ServiceProcess(
+                name, self.service_env(name), self.directory / "logs", args=args, parent_death_signal=SIGKILL
+            ).start()
             for name in SERVICES
         ]
         for proc in procs:

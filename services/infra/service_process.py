@@ -105,7 +105,7 @@ class ServiceProcess:
                 stderr=subprocess.STDOUT,
                 stdin=stdin,
                 start_new_session=True,  # Ctrl-C goes to the supervisor, which stops children in order
-                preexec_fn=_die_with_parent(self.parent_death_signal),
+                preexec_fn=die_with_parent(self.parent_death_signal),
             )
 
     @property
@@ -217,8 +217,12 @@ def _reap(spare: subprocess.Popen[bytes]) -> None:
         spare.wait(5)
 
 
-def _die_with_parent(sig: int | None) -> Callable[[], None] | None:
-    """A ``preexec_fn`` asking Linux to send ``sig`` to the child when its parent thread dies."""
+def die_with_parent(sig: int | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to send ``sig`` to the child when its parent thread dies.
+
+    None (no such request) when ``sig`` is None or not on Linux. Tests and benchmarks start
+    services with it, so that a killed test run or benchmark leaves no service running.
+    """
     if sig is None or not sys.platform.startswith("linux"):
         return None
     import ctypes

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from certlife.services.infra.service_process import service_children
+from certlife.services.infra.service_process import die_with_parent, service_children
 from certlife.services.infra.stack import StackSettings, provision
 from tests.integration.test_relay import certctl, stack_env
 from tests.procs import ROOT
@@ -62,6 +62,7 @@ class ServeAll:
                 stdout=err,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent(signal.SIGKILL),  # a killed pytest takes it along
             )
         self.seen: set[int] = set()
 
