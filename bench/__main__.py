@@ -12,6 +12,7 @@ latency plot ``bench/results/e2e.png``.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -19,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.cputime import stack_holders
+from bench.foreign import WARN_CORES, ForeignCpu
 from bench.stack import bench_stack
 
 RESULTS = Path("bench/results")
@@ -42,6 +45,9 @@ BENCHMARKS: dict[str, list[str]] = {
 def _run(name: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     print(f"\n### {name}: python -m {' '.join(argv)}", flush=True)
     start = time.monotonic()
+    # The stack's servers are found now: a benchmark may restart them, and what they run is ours.
+    servers = stack_holders({}, env).values()
+    beside = ForeignCpu([os.getpid(), *servers])
     proc = subprocess.Popen([sys.executable, "-m", *argv], stdout=subprocess.PIPE, text=True, env=env)
     lines = []
     assert proc.stdout is not None
@@ -49,12 +55,15 @@ def _run(name: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         print(line, end="", flush=True)
         lines.append(line.rstrip("\n"))
     code = proc.wait()
+    foreign = beside.stop()
+    print(foreign.describe(), flush=True)
     return {
         "name": name,
         "command": argv,
         "exitCode": code,
         "seconds": round(time.monotonic() - start, 1),
-        "output": lines,
+        "output": [*lines, foreign.describe()],
+        "foreignCores": round(foreign.cores, 3),
     }
 
 
@@ -84,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
     md = [f"# certlife benchmarks ({report['when']}, 2 cores, everything local)", "", f"Run on {where}.", ""]
     targets = [line for run in runs for line in run["output"] if "target" in line.lower()]
+    targets += [
+        f"warning: other processes took {run['foreignCores']:.2f} cores on average during {run['name']}: "
+        "its figures are suspect (see its section)"
+        for run in runs
+        if run["foreignCores"] > WARN_CORES
+    ]
     if targets:
         md += ["## Issue 12's targets in this run", "", "```", *targets, "```", ""]
     if (RESULTS / "e2e.png").exists() and "e2e" in names:

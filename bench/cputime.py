@@ -53,14 +53,15 @@ def tree_cpu_seconds(root: int | None = None, reaped: bool = False) -> float:
 _SERVERS = ("kafka", "postgres")
 
 
-def stack_holders(services: dict[str, int]) -> dict[str, int]:
+def stack_holders(services: dict[str, int], env: dict[str, str] | None = None) -> dict[str, int]:
     """``services`` (name -> pid) plus the broker and PostgreSQL server of the stack in use, when found
-    (the local stack these processes' settings select: its broker's pid file, its cluster's postmaster)."""
+    (the local stack that ``env``, default this process's environment, selects: its broker's pid
+    file, its cluster's postmaster)."""
     from certlife.services.infra.stack import pgstate
     from certlife.services.infra.stack.procs import read_pid
     from certlife.services.infra.stack.settings import StackSettings
 
-    settings = StackSettings.from_env()
+    settings = StackSettings.from_env(env)
     holders = dict(services)
     broker = read_pid(settings.state / "kafka" / "kafka.pid")
     if broker is not None:
