@@ -16,12 +16,13 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.cputime import stack_holders
-from bench.foreign import WARN_CORES, ForeignCpu
+from bench.foreign import MARK, WARN_CORES, ForeignCpu
 from bench.stack import bench_stack
 
 RESULTS = Path("bench/results")
@@ -47,7 +48,7 @@ def _run(name: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     start = time.monotonic()
     # The stack's servers are found now: a benchmark may restart them, and what they run is ours.
     servers = stack_holders({}, env).values()
-    beside = ForeignCpu([os.getpid(), *servers])
+    beside = ForeignCpu([os.getpid(), *servers], env.get(MARK))
     proc = subprocess.Popen([sys.executable, "-m", *argv], stdout=subprocess.PIPE, text=True, env=env)
     lines = []
     assert proc.stdout is not None
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    os.environ[MARK] = uuid.uuid4().hex  # inherited by every process of the run, the stack's too
     with bench_stack(shared) as (env, where):
         runs = [_run(name, BENCHMARKS[name], env) for name in names]
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -5,10 +5,14 @@ benchmark's. A process left running elsewhere (a service of a stopped test
 run, a second stack's broker, a build) lowers them without a trace, and a
 ratio can then miss its target for a reason that is not certlife's.
 :class:`ForeignCpu` takes the CPU seconds of every process on the machine
-before and after a benchmark; everything outside the benchmark's own trees
-(the runner and its descendants, the stack's broker and database server with
-theirs) is foreign. ``bench/__main__.py`` prints each benchmark's foreign load
-under its output, and a warning beside the targets when one was busy.
+before and after a benchmark; everything that is not the benchmark's is
+foreign. The benchmark's processes are the runner's descendants and every
+process that inherited the run's mark (:data:`MARK` in its environment: the
+stack's broker and database server, and processes whose parent exited, such
+as a finished run's process-pool server, which Linux hands to process 1).
+Process 1 reaps such orphans, so only its own CPU counts, not its reaped
+children's. ``bench/__main__.py`` prints each benchmark's foreign load under
+its output, and a warning beside the targets when one was busy.
 
 Only process names (``comm``) are shown: a command line may carry a secret.
 """
@@ -28,6 +32,8 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 SHOWN_CORES = 0.02
 #: Foreign load above this (cores, averaged over a run) makes the run's figures suspect.
 WARN_CORES = 0.10
+#: The environment variable that marks a benchmark run's processes (its value: the run's token).
+MARK = "CERTLIFE_BENCH_RUN"
 
 
 def _cpu_ticks() -> dict[int, tuple[str, int]]:
@@ -45,8 +51,17 @@ def _cpu_ticks() -> dict[int, tuple[str, int]]:
         fields = rest.split()
         if entry.name == "2" or fields[1] == "2":  # kthreadd and its kernel threads
             continue
-        found[int(entry.name)] = (name, sum(int(v) for v in fields[11:15]))
+        reaped = entry.name != "1"  # process 1 reaps every orphan, the benchmark's too
+        found[int(entry.name)] = (name, sum(int(v) for v in fields[11 : 15 if reaped else 13]))
     return found
+
+
+def _marked(pid: int, mark: bytes) -> bool:
+    """True when process ``pid``'s environment holds ``mark`` (``NAME=value``)."""
+    try:
+        return mark in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
 
 
 @dataclass
@@ -70,25 +85,29 @@ class Foreign:
 
 
 class ForeignCpu:
-    """Measures the CPU of processes outside ``roots`` (and their descendants) from creation to :meth:`stop`."""
+    """Measures the CPU of processes that are not the benchmark's from creation to :meth:`stop`."""
 
-    def __init__(self, roots: Iterable[int]) -> None:
-        """Start now; ``roots`` are the benchmark's own process trees (runner, broker, database)."""
+    def __init__(self, roots: Iterable[int], token: str | None = None) -> None:
+        """Start now. ``roots`` are the benchmark's own process trees (the runner, the stack's servers);
+        with ``token``, every process whose environment has :data:`MARK` set to it is the benchmark's too."""
         self._roots = tuple(roots)
+        self._mark = None if token is None else f"{MARK}={token}".encode()
         self._start = time.monotonic()
         self._before = _cpu_ticks()
 
-    def _own(self) -> set[int]:
+    def _own(self, pids: Iterable[int]) -> set[int]:
         own = set(self._roots)
         for root in self._roots:
             own |= descendants(root)
+        if self._mark is not None:
+            own |= {pid for pid in pids if pid not in own and _marked(pid, self._mark)}
         return own
 
     def stop(self) -> Foreign:
         """The foreign load since the start (processes of the benchmark's trees left out)."""
         after = _cpu_ticks()
         seconds = max(time.monotonic() - self._start, 1e-9)
-        own = self._own() | {os.getpid()}
+        own = self._own(after) | {os.getpid()}
         used: list[tuple[str, int, float]] = []
         for pid, (name, ticks) in after.items():
             if pid in own:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Sequence
 from pathlib import Path
 
 from certlife.services.infra.supervisor import ServiceProcess as _ServiceProcess
@@ -23,21 +22,11 @@ class ServiceProcess(_ServiceProcess):
     killed pytest leaves no service consuming or using the CPU.
     """
 
-    def __init__(
-        self,
-        service: str,
-        env: dict[str, str],
-        log_dir: Path,
-        tag: str = "",
-        args: Sequence[str] = (),
-        *,
-        parent_death_signal: int | None = signal.SIGKILL,
-    ) -> None:
-        """As the service's :class:`~certlife.services.infra.service_process.ServiceProcess`, killed with its parent."""
-        super().__init__(service, env, log_dir, tag, args, parent_death_signal=parent_death_signal)
-
     def start(self, *, restart: bool = False) -> ServiceProcess:
-        """Start it and remember it for :func:`kill_started`."""
+        """Start it (to die with this thread, as the supervisor's children do) and remember it for
+        :func:`kill_started`."""
+        if self.parent_death_signal is None:
+            self.parent_death_signal = signal.SIGKILL
         super().start(restart=restart)
         _started.append(self)
         return self

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.foreign import WARN_CORES, Foreign, ForeignCpu
+from bench.foreign import MARK, WARN_CORES, Foreign, ForeignCpu
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux /proc")
 
@@ -45,6 +45,21 @@ def test_a_busy_process_outside_the_benchmark_is_named_and_counted(
 def test_the_benchmarks_own_descendants_are_not_foreign(spinner: subprocess.Popen[bytes]) -> None:
     seen = _watch([os.getpid()])
     assert spinner.pid not in [pid for _, pid, _ in seen.busiest], seen.describe()
+
+
+def test_a_process_carrying_the_runs_mark_is_the_benchmarks_wherever_it_hangs() -> None:
+    # Outside the given trees (as an orphan, now process 1's child, or the stack's server would be):
+    # only its environment says whose it is.
+    marked = subprocess.Popen([sys.executable, "-c", "while True: pass"], env={**os.environ, MARK: "run-1"})
+    try:
+        this_run, other_run = ForeignCpu([], "run-1"), ForeignCpu([], "run-2")
+        time.sleep(1.0)
+        mine, theirs = this_run.stop(), other_run.stop()
+    finally:
+        marked.kill()
+        marked.wait(10)
+    assert marked.pid not in [pid for _, pid, _ in mine.busiest], mine.describe()
+    assert marked.pid in [pid for _, pid, _ in theirs.busiest], theirs.describe()
 
 
 def test_a_quiet_run_is_not_flagged() -> None:
