@@ -53,7 +53,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import Figure, endpoints, median, percentile, profile, report
-from bench.cputime import tree_cpu_seconds
+from bench.cputime import stack_holders, tree_cpu_seconds
 from certlife.contracts import topics
 from certlife.projections.committed import committed_consumer
 from certlife.services.demo.scenario import generate_commands
@@ -87,6 +87,8 @@ class Result:
     latencies: list[float]
     #: CPU seconds the service process took over the measured run (user + system).
     cpu_seconds: float = 0.0
+    #: CPU seconds of the stack's servers over the measured run: PostgreSQL (with its backends), Kafka.
+    server_seconds: tuple[float, float] = (0.0, 0.0)
 
     @property
     def rate(self) -> float:
@@ -97,6 +99,20 @@ class Result:
     def cpu_us(self) -> float:
         """The service's CPU microseconds per command."""
         return 1e6 * self.cpu_seconds / self.commands
+
+    @property
+    def server_us(self) -> tuple[float, float]:
+        """PostgreSQL's and Kafka's CPU microseconds per command."""
+        return (1e6 * self.server_seconds[0] / self.commands, 1e6 * self.server_seconds[1] / self.commands)
+
+
+def _server_cpu(servers: dict[str, int]) -> tuple[float, float]:
+    """CPU seconds so far of PostgreSQL (its backends included) and of Kafka; 0 for one not found."""
+    postgres, kafka = (
+        tree_cpu_seconds(servers[name], reaped=True) if name in servers else 0.0
+        for name in ("postgres", "kafka")
+    )
+    return postgres, kafka
 
 
 def workload(n: int, seed: int) -> list[tuple[bytes, bytes]]:
@@ -146,6 +162,7 @@ async def measure(
     """
     token = uuid.uuid4().hex[:8]
     prefix, schema = f"bench{token}.", f"bench_{token}"
+    servers = stack_holders({})  # the stack's broker and PostgreSQL server, when local
     await _run_sql(settings.database_url, f'CREATE SCHEMA "{schema}"')
     await ensure_topics(settings.kafka, certlife_topics(settings.command_partitions, prefix))
     await asyncio.to_thread(provision_if_local, settings.kafka_bootstrap, prefix)  # the service's principal
@@ -202,6 +219,7 @@ async def measure(
         except BaseException:
             proc.send_signal(signal.SIGCONT)
             raise
+        servers_before = _server_cpu(servers)
         started, cpu_before = time.perf_counter(), tree_cpu_seconds(proc.pid)
         proc.send_signal(signal.SIGCONT)
         if started - stopped > MAX_STOPPED:  # its consumer session or database lock check may have lapsed
@@ -212,6 +230,8 @@ async def measure(
         spy = profile(proc.pid, profile_as) if profile_as else None
         statuses = await _collect(consumer, len(messages), proc, log, timeout=3600)
         seconds, cpu = time.perf_counter() - started, tree_cpu_seconds(proc.pid) - cpu_before
+        server_cpu = _server_cpu(servers)
+        servers_used = (server_cpu[0] - servers_before[0], server_cpu[1] - servers_before[1])
         latencies = []
         for key, value in probes or ():
             await asyncio.sleep(probe_gap * random.uniform(0.5, 1.5))  # arrive at any phase of the poll loop
@@ -220,7 +240,7 @@ async def measure(
             await _collect(consumer, 1, proc, log, timeout=60)
             latencies.append(time.perf_counter() - sent)
         keep_log = bool(os.environ.get("BENCH_SERVICE_LOG"))
-        return Result(label, len(messages), seconds, statuses, latencies, cpu)
+        return Result(label, len(messages), seconds, statuses, latencies, cpu, servers_used)
     finally:
         proc.kill()
         proc.wait()
@@ -335,6 +355,17 @@ async def main_async(
             f"{1e6 / cpu_us / single.rate:.1f}" if cpu_us > 0 else "n/a (no CPU time read)"
         ),
     }
+    pg_us, kafka_us = (median([r.server_us[part] for r in runs]) for part in range(2))
+    if pg_us > 0 and kafka_us > 0:
+        every = cpu_us + pg_us + kafka_us
+        # What no design on these cores could pass at this CPU per command, the service on as many
+        # processes as it likes: the machine's cores all busy with the service and its servers.
+        extra["machine CPU us per command batched: service + PostgreSQL + Kafka"] = (
+            f"{cpu_us:,.0f} + {pg_us:,.0f} + {kafka_us:,.0f} = {every:,.0f}"
+        )
+        extra[f"batched ratio if all {os.cpu_count()} cores were the service's and its servers'"] = (
+            f"{(os.cpu_count() or 1) * 1e6 / every / single.rate:.1f}"
+        )
     if runs[0].latencies:
         ms = [1000 * x for x in runs[0].latencies]
         extra["lone command publish -> outcome (service idle)"] = (
