@@ -56,12 +56,16 @@ def _cpu_ticks() -> dict[int, tuple[str, int]]:
     return found
 
 
-def _marked(pid: int, mark: bytes) -> bool:
-    """True when process ``pid``'s environment holds ``mark`` (``NAME=value``)."""
+def _marked(pid: int, mark: bytes) -> bool | None:
+    """True when process ``pid``'s environment holds ``mark`` (``NAME=value``), False when it does
+    not, None when no one can tell any more: the process ended (a zombie has no environment)."""
     try:
-        return mark in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        if mark in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+            return True
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
-        return False
+        return None
+    return None if state in ("Z", "X") else False
 
 
 @dataclass
@@ -99,8 +103,9 @@ class ForeignCpu:
         own = set(self._roots)
         for root in self._roots:
             own |= descendants(root)
-        if self._mark is not None:
-            own |= {pid for pid in pids if pid not in own and _marked(pid, self._mark)}
+        if self._mark is not None:  # one that ended meanwhile is not counted against anyone
+            mark = self._mark
+            own |= {pid for pid in pids if pid not in own and _marked(pid, mark) is not False}
         return own
 
     def stop(self) -> Foreign:
