@@ -33,7 +33,7 @@ SHOWN_CORES = 0.02
 #: Foreign load above this (cores, averaged over a run) makes the run's figures suspect.
 WARN_CORES = 0.10
 #: The environment variable that marks a benchmark run's processes (its value: the run's token).
-MARK = "CERTLIFE_BENCH_RUN"
+MARK = "BENCH_RUN"
 
 
 def _cpu_ticks() -> dict[int, tuple[str, int]]:
