@@ -26,9 +26,9 @@ Issue 12's target: batched at least 50 times one transaction per command. With
 ``python -m bench.profile``); with ``BENCH_SERVICE_LOG=DEBUG`` the service logs each batch
 (size, age of its oldest command when the worker took it, decide, store and publish times) to the run's
 log file in the temporary directory, which is kept (without it, a run's log is removed unless the run
-failed). After the batched run, ``--probes`` commands are sent one at a time to the idle service, ``--probe-gap`` ms apart on average
-(at random phases of its poll loop), and timed from publish to outcome
-(latency at low load: work, not waits).
+failed). After the batched run, ``--probes`` commands are sent one at a time to the idle service,
+``--probe-gap`` ms apart on average (at random phases of its poll loop), and timed from publish to
+outcome (latency at low load: work, not waits).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,7 +53,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import Figure, endpoints, median, percentile, profile, report
-from bench.cputime import stack_holders, tree_cpu_seconds
+from bench.cputime import cpu_snapshot, cpu_us_per_item, stack_holders, tree_cpu_seconds
 from certlife.contracts import topics
 from certlife.projections.committed import committed_consumer
 from certlife.services.demo.scenario import generate_commands
@@ -87,8 +87,9 @@ class Result:
     latencies: list[float]
     #: CPU seconds the service process took over the measured run (user + system).
     cpu_seconds: float = 0.0
-    #: CPU seconds of the stack's servers over the measured run: PostgreSQL (with its backends), Kafka.
-    server_seconds: tuple[float, float] = (0.0, 0.0)
+    #: CPU microseconds per command of the stack's servers found over the measured run ("postgres" with
+    #: its backends, "kafka").
+    server_us: dict[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -99,20 +100,6 @@ class Result:
     def cpu_us(self) -> float:
         """The service's CPU microseconds per command."""
         return 1e6 * self.cpu_seconds / self.commands
-
-    @property
-    def server_us(self) -> tuple[float, float]:
-        """PostgreSQL's and Kafka's CPU microseconds per command."""
-        return (1e6 * self.server_seconds[0] / self.commands, 1e6 * self.server_seconds[1] / self.commands)
-
-
-def _server_cpu(servers: dict[str, int]) -> tuple[float, float]:
-    """CPU seconds so far of PostgreSQL (its backends included) and of Kafka; 0 for one not found."""
-    postgres, kafka = (
-        tree_cpu_seconds(servers[name], reaped=True) if name in servers else 0.0
-        for name in ("postgres", "kafka")
-    )
-    return postgres, kafka
 
 
 def workload(n: int, seed: int) -> list[tuple[bytes, bytes]]:
@@ -219,7 +206,7 @@ async def measure(
         except BaseException:
             proc.send_signal(signal.SIGCONT)
             raise
-        servers_before = _server_cpu(servers)
+        servers_before = cpu_snapshot(servers)
         started, cpu_before = time.perf_counter(), tree_cpu_seconds(proc.pid)
         proc.send_signal(signal.SIGCONT)
         if started - stopped > MAX_STOPPED:  # its consumer session or database lock check may have lapsed
@@ -230,8 +217,7 @@ async def measure(
         spy = profile(proc.pid, profile_as) if profile_as else None
         statuses = await _collect(consumer, len(messages), proc, log, timeout=3600)
         seconds, cpu = time.perf_counter() - started, tree_cpu_seconds(proc.pid) - cpu_before
-        server_cpu = _server_cpu(servers)
-        servers_used = (server_cpu[0] - servers_before[0], server_cpu[1] - servers_before[1])
+        servers_used = cpu_us_per_item(servers_before, cpu_snapshot(servers), len(messages))
         latencies = []
         for key, value in probes or ():
             await asyncio.sleep(probe_gap * random.uniform(0.5, 1.5))  # arrive at any phase of the poll loop
@@ -355,7 +341,7 @@ async def main_async(
             f"{1e6 / cpu_us / single.rate:.1f}" if cpu_us > 0 else "n/a (no CPU time read)"
         ),
     }
-    pg_us, kafka_us = (median([r.server_us[part] for r in runs]) for part in range(2))
+    pg_us, kafka_us = (median([r.server_us.get(name, 0) for r in runs]) for name in ("postgres", "kafka"))
     if pg_us > 0 and kafka_us > 0:
         every = cpu_us + pg_us + kafka_us
         # What no design on these cores could pass at this CPU per command, the service on as many

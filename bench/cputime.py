@@ -17,10 +17,12 @@ from pathlib import Path
 
 from bench.proctree import descendants
 
-_TICKS = os.sysconf("SC_CLK_TCK")
+#: Clock ticks per second, the unit of ``/proc`` CPU times.
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the process name (state first), or None once it ended."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
@@ -37,16 +39,16 @@ def tree_cpu_seconds(root: int | None = None, reaped: bool = False) -> float:
     """
     root = os.getpid() if root is None else root
     ticks = 0
-    own = _stat_fields(root)
+    own = stat_fields(root)
     if own is not None:
         ticks += sum(
             int(value) for value in own[11 : 15 if reaped else 13]
         )  # utime, stime (, cutime, cstime)
     for pid in descendants(root):
-        fields = _stat_fields(pid)
+        fields = stat_fields(pid)
         if fields is not None:  # utime, stime, cutime, cstime (fields 14-17)
             ticks += sum(int(value) for value in fields[11:15])
-    return ticks / _TICKS
+    return ticks / TICKS
 
 
 #: Holders that are servers: their reaped children (PostgreSQL's finished backends) are their work.

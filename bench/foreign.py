@@ -25,9 +25,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cputime import TICKS, stat_fields
 from bench.proctree import descendants
 
-_TICKS = os.sysconf("SC_CLK_TCK")
 #: A process taking less than this share of one core is not named.
 SHOWN_CORES = 0.02
 #: Foreign load above this (cores, averaged over a run) makes the run's figures suspect.
@@ -62,17 +62,16 @@ def _marked(pid: int, mark: bytes) -> bool | None:
     try:
         if mark in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
             return True
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return None
-    return None if state in ("Z", "X") else False
+    fields = stat_fields(pid)
+    return None if fields is None or fields[0] in ("Z", "X") else False
 
 
 @dataclass
 class Foreign:
     """What ran beside a benchmark: average cores taken by processes outside it, the busiest named."""
 
-    seconds: float
     cores: float
     busiest: list[tuple[str, int, float]]  # (name, pid, cores)
 
@@ -119,9 +118,9 @@ class ForeignCpu:
                 continue
             before = self._before.get(pid)
             start = before[1] if before is not None and before[0] == name else 0
-            cores = (ticks - start) / _TICKS / seconds
+            cores = (ticks - start) / TICKS / seconds
             if cores > 0:
                 used.append((name, pid, cores))
         used.sort(key=lambda item: -item[2])
         total = sum(cores for _, _, cores in used)
-        return Foreign(seconds, total, [u for u in used[:5] if u[2] >= SHOWN_CORES])
+        return Foreign(total, [u for u in used[:5] if u[2] >= SHOWN_CORES])

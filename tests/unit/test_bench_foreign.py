@@ -63,6 +63,6 @@ def test_a_process_carrying_the_runs_mark_is_the_benchmarks_wherever_it_hangs() 
 
 
 def test_a_quiet_run_is_not_flagged() -> None:
-    quiet = Foreign(60.0, 0.01, [])
+    quiet = Foreign(0.01, [])
     assert not quiet.busy
     assert quiet.describe() == "other processes on the machine during this run: 0.01 cores on average"
