@@ -29,6 +29,15 @@ log file in the temporary directory, which is kept (without it, a run's log is r
 failed). After the batched run, ``--probes`` commands are sent one at a time to the idle service,
 ``--probe-gap`` ms apart on average (at random phases of its poll loop), and timed from publish to
 outcome (latency at low load: work, not waits).
+
+Then, with ``--side-by-side N`` (default: one per core), N services run side by side, each on
+topics and an event-store schema of its own, each draining ``1/N`` of the commands (the same mix):
+``--rounds`` times batched, once one per transaction (``1/N`` of that run's commands each). They
+share nothing but the machine and the stack's servers, so their figure is about the most that a layout of
+the command service on N processes could reach (such a layout would share one event store and
+coordinate: the expiry index and the command receipts are common to all certificates). It is
+printed against the one-service one-per-transaction run, and against N one-per-transaction services
+side by side (the same layout without batching).
 """
 
 from __future__ import annotations
@@ -132,24 +141,39 @@ async def _run_sql(url: str, sql: str) -> None:
         await conn.close()
 
 
-async def measure(
-    settings: Settings,
-    label: str,
-    messages: list[tuple[bytes, bytes]],
-    extra: dict[str, str],
-    profile_as: str | None = None,
-    probes: list[tuple[bytes, bytes]] | None = None,
-    probe_gap: float = 0.1,
-) -> Result:
-    """Run one service subprocess, publish ``messages`` while it is stopped and time it from
-    letting it go on to its last outcome; then, with the service idle, publish each of ``probes``
-    alone (about ``probe_gap`` seconds apart) and time it to its outcome.
+@dataclass
+class _Service:
+    """One ``certctl serve commands`` subprocess on topics and an event-store schema of its own."""
 
-    With ``profile_as``, py-spy records the service from when it goes on (see ``bench.common.profile``).
-    """
+    prefix: str
+    schema: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    consumer: AIOKafkaConsumer
+    producer: AIOKafkaProducer
+    #: The probes' own producer sends at once: the throughput producer's linger counted in each probe.
+    prober: AIOKafkaProducer
+    #: py-spy recording the service (:func:`_drain`), until :func:`_stop` ends it.
+    spy: subprocess.Popen[bytes] | None = None
+
+
+@dataclass(frozen=True)
+class _Drained:
+    """One timed drain of a backlog by one or more services (:func:`_drain`)."""
+
+    seconds: float
+    statuses: Counter[str]
+    #: CPU seconds the services took (each with its descendants), summed.
+    cpu_seconds: float
+    #: CPU microseconds per command of the stack's servers (see ``Result.server_us``).
+    server_us: dict[str, int]
+
+
+async def _start(settings: Settings, extra: dict[str, str]) -> _Service:
+    """Create a service's schema and topics, start it and put one warm-up command through it, so
+    start-up is not measured. Its schema and topics are removed by :func:`_stop`."""
     token = uuid.uuid4().hex[:8]
     prefix, schema = f"bench{token}.", f"bench_{token}"
-    servers = stack_holders({})  # the stack's broker and PostgreSQL server, when local
     await _run_sql(settings.database_url, f'CREATE SCHEMA "{schema}"')
     await ensure_topics(settings.kafka, certlife_topics(settings.command_partitions, prefix))
     await asyncio.to_thread(provision_if_local, settings.kafka_bootstrap, prefix)  # the service's principal
@@ -163,7 +187,6 @@ async def measure(
         **extra,
     }
     log = Path(tempfile.gettempdir()) / f"certlife-bench-{token}.log"
-    keep_log = True  # for a failed run (its error shows the tail); a run's debug log is kept too
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
@@ -181,69 +204,150 @@ async def measure(
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent(signal.SIGKILL),  # a stopped benchmark leaves no service behind
         )
-    spy: subprocess.Popen[bytes] | None = None
-    consumer = committed_consumer(
-        settings.kafka.client_options(), prefix + topics.COMMAND_RESULTS, auto_offset_reset="earliest"
+    service = _Service(
+        prefix,
+        schema,
+        proc,
+        log,
+        committed_consumer(
+            settings.kafka.client_options(), prefix + topics.COMMAND_RESULTS, auto_offset_reset="earliest"
+        ),
+        AIOKafkaProducer(**settings.kafka.client_options(), acks="all", linger_ms=5),
+        AIOKafkaProducer(**settings.kafka.client_options(), acks="all"),
     )
-    producer = AIOKafkaProducer(**settings.kafka.client_options(), acks="all", linger_ms=5)
-    # The probes' own producer sends at once: the throughput producer's linger counted in each probe.
-    prober = AIOKafkaProducer(**settings.kafka.client_options(), acks="all")
-    await consumer.start()
-    await producer.start()
-    await prober.start()
     try:
-        # Warm-up: one command through the service, so start-up is not measured.
-        await producer.send_and_wait(prefix + topics.COMMANDS, b'{"type":"expire-due","commandId":"warm-up"}')
-        await _collect(consumer, 1, proc, log, timeout=120)
-        # The backlog is published while the service is stopped (SIGSTOP), so publishing it takes no
-        # CPU from the service being timed; the clock starts when it goes on (SIGCONT).
-        proc.send_signal(signal.SIGSTOP)
-        stopped = time.perf_counter()
-        try:
+        await service.consumer.start()
+        await service.producer.start()
+        await service.prober.start()
+        await service.producer.send_and_wait(
+            prefix + topics.COMMANDS, b'{"type":"expire-due","commandId":"warm-up"}'
+        )
+        await _collect(service.consumer, 1, proc, log, timeout=120)
+    except BaseException:
+        await _stop(settings, service, keep_log=True)
+        raise
+    return service
+
+
+async def _stop(settings: Settings, service: _Service, keep_log: bool) -> None:
+    """Kill the service and remove its schema and topics (and its log unless ``keep_log``)."""
+    service.proc.kill()
+    service.proc.wait()
+    if service.spy is not None:
+        service.spy.wait()  # py-spy ends with the process it records
+    if not keep_log:
+        service.log.unlink(missing_ok=True)
+    await service.producer.stop()
+    await service.prober.stop()
+    await service.consumer.stop()
+    await _run_sql(settings.database_url, f'DROP SCHEMA "{service.schema}" CASCADE')
+    admin = AIOKafkaAdminClient(**settings.kafka.client_options())
+    await admin.start()
+    try:
+        await admin.delete_topics([s.name for s in certlife_topics(1, service.prefix)])
+    finally:
+        await admin.close()
+
+
+async def _drain(
+    services: list[_Service], messages: list[tuple[bytes, bytes]], profile_as: str | None = None
+) -> _Drained:
+    """Stop the services (SIGSTOP), publish ``messages`` to each, and time from letting them all go
+    on (SIGCONT) to the last outcome of the last one: publishing takes no CPU from the services on
+    the shared cores. With ``profile_as``, py-spy records the first from when it goes on (until it is
+    stopped)."""
+    servers = stack_holders({})  # the stack's broker and PostgreSQL server, when local
+    for service in services:
+        service.proc.send_signal(signal.SIGSTOP)
+    stopped = time.perf_counter()
+    try:
+        for service in services:
             for key, value in messages:
-                await producer.send(prefix + topics.COMMANDS, value, key=key)
-            await producer.flush()
-        except BaseException:
-            proc.send_signal(signal.SIGCONT)
-            raise
-        servers_before = cpu_snapshot(servers)
-        started, cpu_before = time.perf_counter(), tree_cpu_seconds(proc.pid)
-        proc.send_signal(signal.SIGCONT)
-        if started - stopped > MAX_STOPPED:  # its consumer session or database lock check may have lapsed
-            raise SystemExit(
-                f"publishing {len(messages):,} commands kept the service stopped {started - stopped:.1f} s "
-                f"(at most {MAX_STOPPED:g} s: it may have left its consumer group); run fewer commands"
-            )
-        spy = profile(proc.pid, profile_as) if profile_as else None
-        statuses = await _collect(consumer, len(messages), proc, log, timeout=3600)
-        seconds, cpu = time.perf_counter() - started, tree_cpu_seconds(proc.pid) - cpu_before
-        servers_used = cpu_us_per_item(servers_before, cpu_snapshot(servers), len(messages))
+                await service.producer.send(service.prefix + topics.COMMANDS, value, key=key)
+            await service.producer.flush()
+    except BaseException:
+        for service in services:
+            service.proc.send_signal(signal.SIGCONT)
+        raise
+    servers_before = cpu_snapshot(servers)
+    cpu_before = [tree_cpu_seconds(s.proc.pid) for s in services]
+    started = time.perf_counter()
+    for service in services:
+        service.proc.send_signal(signal.SIGCONT)
+    if started - stopped > MAX_STOPPED:  # a consumer session or database lock check may have lapsed
+        raise SystemExit(
+            f"publishing {len(services) * len(messages):,} commands kept a service stopped "
+            f"{started - stopped:.1f} s (at most {MAX_STOPPED:g} s: it may have left its consumer group); "
+            "run fewer commands"
+        )
+    if profile_as:
+        services[0].spy = profile(services[0].proc.pid, profile_as)
+    counted = await asyncio.gather(
+        *(_collect(s.consumer, len(messages), s.proc, s.log, timeout=3600) for s in services)
+    )
+    seconds = time.perf_counter() - started
+    cpu = sum(tree_cpu_seconds(s.proc.pid) - before for s, before in zip(services, cpu_before, strict=True))
+    servers_used = cpu_us_per_item(servers_before, cpu_snapshot(servers), len(services) * len(messages))
+    return _Drained(seconds, sum(counted, Counter()), cpu, servers_used)
+
+
+async def measure(
+    settings: Settings,
+    label: str,
+    messages: list[tuple[bytes, bytes]],
+    extra: dict[str, str],
+    profile_as: str | None = None,
+    probes: list[tuple[bytes, bytes]] | None = None,
+    probe_gap: float = 0.1,
+) -> Result:
+    """Run one service subprocess, publish ``messages`` while it is stopped and time it from
+    letting it go on to its last outcome; then, with the service idle, publish each of ``probes``
+    alone (about ``probe_gap`` seconds apart) and time it to its outcome.
+
+    With ``profile_as``, py-spy records the service from when it goes on (see ``bench.common.profile``).
+    """
+    service = await _start(settings, extra)
+    keep_log = True  # for a failed run (its error shows the tail); a run's debug log is kept too
+    try:
+        drained = await _drain([service], messages, profile_as)
         latencies = []
         for key, value in probes or ():
             await asyncio.sleep(probe_gap * random.uniform(0.5, 1.5))  # arrive at any phase of the poll loop
             sent = time.perf_counter()
-            await prober.send_and_wait(prefix + topics.COMMANDS, value, key=key)
-            await _collect(consumer, 1, proc, log, timeout=60)
+            await service.prober.send_and_wait(service.prefix + topics.COMMANDS, value, key=key)
+            await _collect(service.consumer, 1, service.proc, service.log, timeout=60)
             latencies.append(time.perf_counter() - sent)
         keep_log = bool(os.environ.get("BENCH_SERVICE_LOG"))
-        return Result(label, len(messages), seconds, statuses, latencies, cpu, servers_used)
+        return Result(
+            label, len(messages), drained.seconds, drained.statuses, latencies,
+            drained.cpu_seconds, drained.server_us,
+        )  # fmt: skip
     finally:
-        proc.kill()
-        proc.wait()
-        if not keep_log:
-            log.unlink(missing_ok=True)
-        if spy is not None:
-            spy.wait()
-        await producer.stop()
-        await prober.stop()
-        await consumer.stop()
-        await _run_sql(settings.database_url, f'DROP SCHEMA "{schema}" CASCADE')
-        admin = AIOKafkaAdminClient(**settings.kafka.client_options())
-        await admin.start()
-        try:
-            await admin.delete_topics([s.name for s in certlife_topics(1, prefix)])
-        finally:
-            await admin.close()
+        await _stop(settings, service, keep_log)
+
+
+async def measure_side_by_side(
+    settings: Settings, label: str, messages: list[tuple[bytes, bytes]], extra: dict[str, str], count: int
+) -> Result:
+    """``count`` services side by side, each on its own topics and schema, each draining a backlog of
+    ``messages`` (the same commands, decided in separate event stores): all their outcomes over the
+    time from letting them go on to the last outcome. They share nothing but the machine and the
+    stack's servers, so no layout of the service on ``count`` processes, which would have to share
+    an event store and coordinate, can decide faster than this."""
+    services: list[_Service] = []
+    keep_log = True
+    try:
+        for _ in range(count):
+            services.append(await _start(settings, extra))
+        drained = await _drain(services, messages)
+        keep_log = bool(os.environ.get("BENCH_SERVICE_LOG"))
+        return Result(
+            label, count * len(messages), drained.seconds, drained.statuses, [],
+            drained.cpu_seconds, drained.server_us,
+        )  # fmt: skip
+    finally:
+        for service in services:
+            await _stop(settings, service, keep_log)
 
 
 async def _collect(
@@ -289,6 +393,7 @@ async def main_async(
     probe_gap_ms: float,
     out: Path | None,
     rounds: int = 1,
+    side_by_side: int = 0,
 ) -> None:
     """Run both measurements and print them with their ratio and the target."""
     bootstrap, database = await asyncio.to_thread(endpoints)  # starts the local stack if needed
@@ -318,7 +423,8 @@ async def main_async(
         single_msgs,
         {"CERTLIFE_BATCH_MAX_RECORDS": "1"},
     )
-    for r in (*runs, single):
+    beside = await _side_by_side(settings, n, len(single_msgs), seed, rounds, side_by_side)
+    for r in (*runs, single, *beside):
         print(f"{r.label:<52} {r.commands:>6} commands in {r.seconds:7.2f} s = {r.rate:8.1f} commands/s")
     figure = Figure(
         "command service batched",
@@ -358,9 +464,62 @@ async def main_async(
             f"p50 {percentile(ms, 0.5):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms, "
             f"{len(ms)} commands one at a time, {probe_gap_ms:g} ms apart on average"
         )
+    figures = [figure, *_side_by_side_figures(beside, single, extra)]
     report(
-        f"command service, {n:,} commands (one per transaction: {len(single_msgs):,})", [figure], extra, out
+        f"command service, {n:,} commands (one per transaction: {len(single_msgs):,})", figures, extra, out
     )
+
+
+async def _side_by_side(
+    settings: Settings, n: int, single_n: int, seed: int, rounds: int, count: int
+) -> list[Result]:
+    """With ``count`` of at least 2: ``rounds`` batched runs of ``count`` services side by side, each
+    draining ``n // count`` commands, then one such run one command per transaction (``single_n //
+    count`` each); the batched runs first. None otherwise."""
+    if count < 2:
+        return []
+    label = f"{count} services side by side, batched"
+    runs = [
+        await measure_side_by_side(
+            settings,
+            label if rounds == 1 else f"{label}, run {run + 1}",
+            workload(n // count, seed),
+            {},
+            count,
+        )
+        for run in range(rounds)
+    ]
+    single = await measure_side_by_side(
+        settings,
+        f"{count} side by side, one per transaction",
+        workload(single_n // count, seed),
+        {"CERTLIFE_BATCH_MAX_RECORDS": "1"},
+        count,
+    )
+    return [*runs, single]
+
+
+def _side_by_side_figures(beside: list[Result], single: Result, extra: dict[str, object]) -> list[Figure]:
+    """The side-by-side runs' figures (the median batched run against both baselines), and their
+    details added to ``extra``."""
+    if not beside:
+        return []
+    *runs, pair_single = beside
+    batched = _median_run(runs, runs[0].label.split(", run")[0])
+    extra[f"{batched.label} runs (commands/s; the figure is their median)"] = ", ".join(
+        f"{r.rate:,.0f}" for r in runs
+    )
+    extra[f"outcomes {batched.label}"] = "; ".join(_decided(r) for r in runs)
+    extra[f"outcomes {pair_single.label}"] = _decided(pair_single)
+    extra[f"service CPU us per command, {batched.label} / one per transaction"] = (
+        f"{median([r.cpu_us for r in runs]):,.0f} / {pair_single.cpu_us:,.0f}"
+    )
+    return [
+        Figure(
+            batched.label, batched.rate, "commands/s", "one service, one transaction per command", single.rate
+        ),
+        Figure(batched.label, batched.rate, "commands/s", pair_single.label, pair_single.rate),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -385,13 +544,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=1, help="batched runs; the figure is their median (default 1)"
     )
+    parser.add_argument(
+        "--side-by-side",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="then run N services side by side, batched and one per transaction (default: one per core; "
+        "below 2: not)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     asyncio.run(
         main_async(
-            args.commands, args.seed, args.single_limit, args.probes, args.probe_gap, args.json, args.rounds
+            args.commands,
+            args.seed,
+            args.single_limit,
+            args.probes,
+            args.probe_gap,
+            args.json,
+            args.rounds,
+            args.side_by_side,
         )
     )
     return 0
