@@ -458,6 +458,12 @@ async def main_async(
         extra[f"batched ratio if all {os.cpu_count()} cores were the service's and its servers'"] = (
             f"{(os.cpu_count() or 1) * 1e6 / every / single.rate:.1f}"
         )
+    single_pg, single_kafka = (single.server_us.get(name, 0) for name in ("postgres", "kafka"))
+    if single_pg > 0 and single_kafka > 0:
+        # The baseline swings between runs with the broker's CPU per transaction (3 to 9 ms measured).
+        extra["machine CPU us per command one per transaction: service + PostgreSQL + Kafka"] = (
+            f"{single.cpu_us:,.0f} + {single_pg:,} + {single_kafka:,} = {single.cpu_us + single_pg + single_kafka:,.0f}"
+        )
     if runs[0].latencies:
         ms = [1000 * x for x in runs[0].latencies]
         extra["lone command publish -> outcome (service idle)"] = (
