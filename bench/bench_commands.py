@@ -299,50 +299,36 @@ async def measure(
     profile_as: str | None = None,
     probes: list[tuple[bytes, bytes]] | None = None,
     probe_gap: float = 0.1,
+    count: int = 1,
 ) -> Result:
-    """Run one service subprocess, publish ``messages`` while it is stopped and time it from
-    letting it go on to its last outcome; then, with the service idle, publish each of ``probes``
-    alone (about ``probe_gap`` seconds apart) and time it to its outcome.
+    """Run ``count`` service subprocesses side by side, each on its own topics and schema, publish
+    ``messages`` to each while they are stopped and time them from letting them go on to the last
+    outcome (with several, the same commands decided in separate event stores: they share nothing
+    but the machine and the stack's servers, so no layout of the service on ``count`` processes,
+    which would have to share an event store and coordinate, can decide faster); then, with the
+    first service idle, publish each of ``probes`` alone (about ``probe_gap`` seconds apart) and
+    time it to its outcome.
 
-    With ``profile_as``, py-spy records the service from when it goes on (see ``bench.common.profile``).
+    With ``profile_as``, py-spy records the first service from when it goes on (see
+    ``bench.common.profile``).
     """
-    service = await _start(settings, extra)
+    services: list[_Service] = []
     keep_log = True  # for a failed run (its error shows the tail); a run's debug log is kept too
     try:
-        drained = await _drain([service], messages, profile_as)
+        for _ in range(count):
+            services.append(await _start(settings, extra))
+        drained = await _drain(services, messages, profile_as)
+        first = services[0]
         latencies = []
         for key, value in probes or ():
             await asyncio.sleep(probe_gap * random.uniform(0.5, 1.5))  # arrive at any phase of the poll loop
             sent = time.perf_counter()
-            await service.prober.send_and_wait(service.prefix + topics.COMMANDS, value, key=key)
-            await _collect(service.consumer, 1, service.proc, service.log, timeout=60)
+            await first.prober.send_and_wait(first.prefix + topics.COMMANDS, value, key=key)
+            await _collect(first.consumer, 1, first.proc, first.log, timeout=60)
             latencies.append(time.perf_counter() - sent)
         keep_log = bool(os.environ.get("BENCH_SERVICE_LOG"))
         return Result(
-            label, len(messages), drained.seconds, drained.statuses, latencies,
-            drained.cpu_seconds, drained.server_us,
-        )  # fmt: skip
-    finally:
-        await _stop(settings, service, keep_log)
-
-
-async def measure_side_by_side(
-    settings: Settings, label: str, messages: list[tuple[bytes, bytes]], extra: dict[str, str], count: int
-) -> Result:
-    """``count`` services side by side, each on its own topics and schema, each draining a backlog of
-    ``messages`` (the same commands, decided in separate event stores): all their outcomes over the
-    time from letting them go on to the last outcome. They share nothing but the machine and the
-    stack's servers, so no layout of the service on ``count`` processes, which would have to share
-    an event store and coordinate, can decide faster than this."""
-    services: list[_Service] = []
-    keep_log = True
-    try:
-        for _ in range(count):
-            services.append(await _start(settings, extra))
-        drained = await _drain(services, messages)
-        keep_log = bool(os.environ.get("BENCH_SERVICE_LOG"))
-        return Result(
-            label, count * len(messages), drained.seconds, drained.statuses, [],
+            label, count * len(messages), drained.seconds, drained.statuses, latencies,
             drained.cpu_seconds, drained.server_us,
         )  # fmt: skip
     finally:
@@ -379,6 +365,15 @@ def _decided(result: Result) -> str:
     return ", ".join(f"{status} {n}" for status, n in sorted(result.statuses.items()))
 
 
+#: What :func:`_round_label` adds to a label for each of several rounds.
+_ROUND = ", run "
+
+
+def _round_label(label: str, run: int, rounds: int) -> str:
+    """``label``, with the run's number (from 1) when there are several rounds."""
+    return label if rounds == 1 else f"{label}{_ROUND}{run + 1}"
+
+
 def _median_run(runs: list[Result], label: str) -> Result:
     """The run of median rate (the lower middle one of an even count), labelled ``label``."""
     middle = sorted(runs, key=lambda r: r.rate)[(len(runs) - 1) // 2]
@@ -402,19 +397,18 @@ async def main_async(
     )
     messages = workload(n, seed)
     label = f"batched (CERTLIFE_BATCH_MAX_RECORDS {settings.batch_max_records})"
-    runs = []
-    for run in range(rounds):
-        runs.append(
-            await measure(
-                settings,
-                label if rounds == 1 else f"{label}, run {run + 1}",
-                messages,
-                {},
-                profile_as="commands" if run == 0 else None,
-                probes=workload(probes, seed + 1) if probes and run == 0 else None,
-                probe_gap=probe_gap_ms / 1000,
-            )
+    runs = [
+        await measure(
+            settings,
+            _round_label(label, run, rounds),
+            messages,
+            {},
+            profile_as="commands" if run == 0 else None,
+            probes=workload(probes, seed + 1) if probes and run == 0 else None,
+            probe_gap=probe_gap_ms / 1000,
         )
+        for run in range(rounds)
+    ]
     batched = _median_run(runs, label)
     single_msgs = single_workload(messages, single_limit, seed)
     single = await measure(
@@ -448,22 +442,21 @@ async def main_async(
         ),
     }
     pg_us, kafka_us = (median([r.server_us.get(name, 0) for r in runs]) for name in ("postgres", "kafka"))
-    if pg_us > 0 and kafka_us > 0:
-        every = cpu_us + pg_us + kafka_us
+    every = _machine_us(extra, "batched", cpu_us, pg_us, kafka_us)
+    if every:
         # What no design on these cores could pass at this CPU per command, the service on as many
         # processes as it likes: the machine's cores all busy with the service and its servers.
-        extra["machine CPU us per command batched: service + PostgreSQL + Kafka"] = (
-            f"{cpu_us:,.0f} + {pg_us:,.0f} + {kafka_us:,.0f} = {every:,.0f}"
-        )
         extra[f"batched ratio if all {os.cpu_count()} cores were the service's and its servers'"] = (
             f"{(os.cpu_count() or 1) * 1e6 / every / single.rate:.1f}"
         )
-    single_pg, single_kafka = (single.server_us.get(name, 0) for name in ("postgres", "kafka"))
-    if single_pg > 0 and single_kafka > 0:
-        # The baseline swings between runs with the broker's CPU per transaction (3 to 9 ms measured).
-        extra["machine CPU us per command one per transaction: service + PostgreSQL + Kafka"] = (
-            f"{single.cpu_us:,.0f} + {single_pg:,} + {single_kafka:,} = {single.cpu_us + single_pg + single_kafka:,.0f}"
-        )
+    # The baseline swings between runs with the broker's CPU per transaction (3 to 9 ms measured).
+    _machine_us(
+        extra,
+        "one per transaction",
+        single.cpu_us,
+        single.server_us.get("postgres", 0),
+        single.server_us.get("kafka", 0),
+    )
     if runs[0].latencies:
         ms = [1000 * x for x in runs[0].latencies]
         extra["lone command publish -> outcome (service idle)"] = (
@@ -476,6 +469,18 @@ async def main_async(
     )
 
 
+def _machine_us(extra: dict[str, object], run: str, service: float, postgres: float, kafka: float) -> float:
+    """Add the machine's CPU microseconds per command of ``run`` (service + PostgreSQL + Kafka) to
+    ``extra`` and return their sum; 0, adding nothing, when a server's CPU was not read."""
+    if postgres <= 0 or kafka <= 0:
+        return 0.0
+    every = service + postgres + kafka
+    extra[f"machine CPU us per command {run}: service + PostgreSQL + Kafka"] = (
+        f"{service:,.0f} + {postgres:,.0f} + {kafka:,.0f} = {every:,.0f}"
+    )
+    return every
+
+
 async def _side_by_side(
     settings: Settings, n: int, single_n: int, seed: int, rounds: int, count: int
 ) -> list[Result]:
@@ -485,22 +490,17 @@ async def _side_by_side(
     if count < 2:
         return []
     label = f"{count} services side by side, batched"
+    share = workload(n // count, seed)
     runs = [
-        await measure_side_by_side(
-            settings,
-            label if rounds == 1 else f"{label}, run {run + 1}",
-            workload(n // count, seed),
-            {},
-            count,
-        )
+        await measure(settings, _round_label(label, run, rounds), share, {}, count=count)
         for run in range(rounds)
     ]
-    single = await measure_side_by_side(
+    single = await measure(
         settings,
         f"{count} side by side, one per transaction",
         workload(single_n // count, seed),
         {"CERTLIFE_BATCH_MAX_RECORDS": "1"},
-        count,
+        count=count,
     )
     return [*runs, single]
 
@@ -511,7 +511,7 @@ def _side_by_side_figures(beside: list[Result], single: Result, extra: dict[str,
     if not beside:
         return []
     *runs, pair_single = beside
-    batched = _median_run(runs, runs[0].label.split(", run")[0])
+    batched = _median_run(runs, runs[0].label.split(_ROUND)[0])
     extra[f"{batched.label} runs (commands/s; the figure is their median)"] = ", ".join(
         f"{r.rate:,.0f}" for r in runs
     )
