@@ -365,13 +365,9 @@ def _decided(result: Result) -> str:
     return ", ".join(f"{status} {n}" for status, n in sorted(result.statuses.items()))
 
 
-#: What :func:`_round_label` adds to a label for each of several rounds.
-_ROUND = ", run "
-
-
 def _round_label(label: str, run: int, rounds: int) -> str:
     """``label``, with the run's number (from 1) when there are several rounds."""
-    return label if rounds == 1 else f"{label}{_ROUND}{run + 1}"
+    return label if rounds == 1 else f"{label}, run {run + 1}"
 
 
 def _median_run(runs: list[Result], label: str) -> Result:
@@ -418,7 +414,7 @@ async def main_async(
         {"CERTLIFE_BATCH_MAX_RECORDS": "1"},
     )
     beside = await _side_by_side(settings, n, len(single_msgs), seed, rounds, side_by_side)
-    for r in (*runs, single, *beside):
+    for r in [*runs, single, *([*beside.runs, beside.single] if beside else [])]:
         print(f"{r.label:<52} {r.commands:>6} commands in {r.seconds:7.2f} s = {r.rate:8.1f} commands/s")
     figure = Figure(
         "command service batched",
@@ -481,14 +477,25 @@ def _machine_us(extra: dict[str, object], run: str, service: float, postgres: fl
     return every
 
 
+@dataclass(frozen=True)
+class _SideBySide:
+    """The runs of :func:`_side_by_side`."""
+
+    #: The batched runs' label, without their numbers.
+    label: str
+    runs: list[Result]
+    #: The one-command-per-transaction run.
+    single: Result
+
+
 async def _side_by_side(
     settings: Settings, n: int, single_n: int, seed: int, rounds: int, count: int
-) -> list[Result]:
+) -> _SideBySide | None:
     """With ``count`` of at least 2: ``rounds`` batched runs of ``count`` services side by side, each
     draining ``n // count`` commands, then one such run one command per transaction (``single_n //
-    count`` each); the batched runs first. None otherwise."""
+    count`` each). None otherwise."""
     if count < 2:
-        return []
+        return None
     label = f"{count} services side by side, batched"
     share = workload(n // count, seed)
     runs = [
@@ -502,16 +509,18 @@ async def _side_by_side(
         {"CERTLIFE_BATCH_MAX_RECORDS": "1"},
         count=count,
     )
-    return [*runs, single]
+    return _SideBySide(label, runs, single)
 
 
-def _side_by_side_figures(beside: list[Result], single: Result, extra: dict[str, object]) -> list[Figure]:
+def _side_by_side_figures(
+    beside: _SideBySide | None, single: Result, extra: dict[str, object]
+) -> list[Figure]:
     """The side-by-side runs' figures (the median batched run against both baselines), and their
     details added to ``extra``."""
-    if not beside:
+    if beside is None:
         return []
-    *runs, pair_single = beside
-    batched = _median_run(runs, runs[0].label.split(_ROUND)[0])
+    runs, pair_single = beside.runs, beside.single
+    batched = _median_run(runs, beside.label)
     extra[f"{batched.label} runs (commands/s; the figure is their median)"] = ", ".join(
         f"{r.rate:,.0f}" for r in runs
     )

@@ -4,7 +4,7 @@ from collections import Counter
 
 import orjson
 
-from bench.bench_commands import Result, _side_by_side_figures, single_workload, workload
+from bench.bench_commands import Result, _side_by_side_figures, _SideBySide, single_workload, workload
 
 
 def _shares(messages: list[tuple[bytes, bytes]]) -> dict[str, float]:
@@ -34,12 +34,15 @@ def _run(label: str, commands: int, seconds: float) -> Result:
 
 
 def test_side_by_side_services_are_set_against_both_baselines_at_their_median_run() -> None:
-    beside = [
-        _run("2 services side by side, batched, run 1", 10_000, 2.0),
-        _run("2 services side by side, batched, run 2", 10_000, 1.0),
-        _run("2 services side by side, batched, run 3", 10_000, 1.6),
+    beside = _SideBySide(
+        "2 services side by side, batched",
+        [
+            _run("2 services side by side, batched, run 1", 10_000, 2.0),
+            _run("2 services side by side, batched, run 2", 10_000, 1.0),
+            _run("2 services side by side, batched, run 3", 10_000, 1.6),
+        ],
         _run("2 side by side, one per transaction", 400, 2.0),
-    ]
+    )
     extra: dict[str, object] = {}
     one_service = _run("one per transaction", 400, 4.0)
     against_one, against_pair = _side_by_side_figures(beside, one_service, extra)
@@ -54,5 +57,5 @@ def test_side_by_side_services_are_set_against_both_baselines_at_their_median_ru
 
 def test_without_side_by_side_runs_nothing_is_added() -> None:
     extra: dict[str, object] = {}
-    assert _side_by_side_figures([], _run("one per transaction", 400, 4.0), extra) == []
+    assert _side_by_side_figures(None, _run("one per transaction", 400, 4.0), extra) == []
     assert extra == {}
